@@ -1,0 +1,433 @@
+"""The exchange's entities as msgspec Structs: snake_case inside, camelCase on the wire.
+
+These are both the domain types and the wire types (spec/exchange.md §1). Field
+constraints that the spec states (0..1 scores, positive amounts, non-empty lists)
+are declared with ``msgspec.Meta`` so that decoding bad input fails with a
+message naming the field path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+# ---------------------------------------------------------------------------
+# Enumerations
+# ---------------------------------------------------------------------------
+
+DataProvenance = Literal[
+    "demo_seed",
+    "demo_bootstrap",
+    "real_discovery",
+    "real_partner",
+    "real_campaign",
+    "real_event",
+    "sandbox_settlement",
+    "ops_manual",
+]
+PartnerStatus = Literal["new", "reviewing", "verified", "active", "suspended"]
+BillingModel = Literal["CPQR", "CPA"]
+CampaignStatus = Literal["draft", "reviewing", "active", "paused", "rejected"]
+PolicyDecision = Literal["pass", "fail", "manual_review"]
+SettlementStatus = Literal["pending", "processing", "retry_scheduled", "settled", "disputed", "failed"]
+RetryJobStatus = Literal["queued", "processing", "retry_scheduled", "completed", "failed", "cancelled"]
+DlqStatus = Literal["open", "replayed", "resolved", "ignored"]
+ProviderState = Literal["accepted", "settled", "retry", "failed"]
+DisputeStatus = Literal["none", "under_review", "resolved", "overturned"]
+ProofType = Literal["doc", "faq", "case_study", "certificate", "screenshot"]
+AuditEntityType = Literal[
+    "campaign", "policy_check", "opportunity", "delivery", "receipt", "settlement", "idempotency", "cache"
+]
+AuditStatus = Literal["started", "success", "failure", "deduplicated", "cache_hit", "cache_miss", "blocked"]
+ActorType = Literal["system", "api", "buyer_agent", "seller_agent", "operator"]
+Environment = Literal["prod", "staging", "test"]
+
+CANONICAL_EVENT_TYPES: tuple[str, ...] = (
+    "offer.shortlisted",
+    "offer.presented",
+    "owner.viewed",
+    "owner.interacted",
+    "conversion.attributed",
+)
+EXTRA_EVENT_TYPES: tuple[str, ...] = (
+    "delivery.sent",
+    "delivery.received",
+    "delivery.validated",
+    "offer.ingested",
+    "offer.eligible",
+)
+
+UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+Positive = Annotated[float, msgspec.Meta(gt=0.0)]
+NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
+CurrencyCode = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{3}$")]
+
+
+class Base(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=False):
+    """Common base: camelCase on the wire, keyword-only construction."""
+
+
+# ---------------------------------------------------------------------------
+# Buyer agents
+# ---------------------------------------------------------------------------
+
+
+class AgentLead(Base, kw_only=True):
+    agent_id: str
+    data_origin: Literal["seed", "discovered"]
+    data_provenance: DataProvenance
+    source: str
+    source_type: Literal["public_registry", "partner_directory"]
+    source_ref: str
+    provider_org: str
+    card_url: str
+    verticals: list[str] = []
+    skills: list[str] = []
+    geo: list[str] = []
+    auth_modes: list[str] = []
+    accepts_sponsored: bool = False
+    supports_disclosure: bool = False
+    supports_delivery_receipt: bool = False
+    supports_presentation_receipt: bool = False
+    trust_seed: UnitInterval = 0.0
+    lead_score: UnitInterval = 0.0
+    reach_proxy: float = 0.0
+    monetization_readiness: float = 0.0
+    discovered_at: datetime
+    last_seen_at: datetime
+    endpoint_url: str | None = None
+    contact_ref: str | None = None
+    missing_fields: list[str] = []
+    verification_status: PartnerStatus = "new"
+    last_verified_at: datetime | None = None
+    verification_owner: str | None = None
+    evidence_ref: str | None = None
+    assigned_owner: str | None = None
+    notes: str = ""
+    dedupe_key: str = ""
+    score_breakdown: dict[str, float] | None = None
+
+
+class PartnerAgent(Base, kw_only=True):
+    partner_id: NonEmptyStr
+    agent_lead_id: str | None = None
+    data_provenance: DataProvenance
+    provider_org: str
+    endpoint: str
+    status: PartnerStatus
+    supported_categories: list[str] = []
+    accepts_sponsored: bool = False
+    supports_disclosure: bool = False
+    supports_delivery_receipt: bool = False
+    supports_presentation_receipt: bool = False
+    trust_score: UnitInterval
+    auth_modes: list[str] = []
+    sla_tier: str = "standard"
+    last_verified_at: datetime | None = None
+    verification_owner: str | None = None
+    evidence_ref: str | None = None
+
+
+class PartnerView(PartnerAgent, kw_only=True):
+    """A partner as the API shows it: with its governed trust."""
+
+    governed_trust: float = 0.0
+
+
+# ---------------------------------------------------------------------------
+# Offers and campaigns
+# ---------------------------------------------------------------------------
+
+
+class NarrativeVariants(Base, kw_only=True):
+    rational: str = ""
+    premium: str = ""
+    simple: str = ""
+
+
+class OfferCard(Base, kw_only=True):
+    offer_id: NonEmptyStr
+    title: str
+    description: str = ""
+    price: NonNegative
+    currency: CurrencyCode
+    intended_for: list[str] = []
+    constraints: dict[str, Any] = {}
+    claims: list[str] = []
+    action_endpoints: list[str] = []
+    narrative_variants: NarrativeVariants = msgspec.field(default_factory=NarrativeVariants)
+
+
+class ProofReference(Base, kw_only=True):
+    label: NonEmptyStr
+    type: ProofType
+    url: NonEmptyStr
+
+
+class ProofBundle(Base, kw_only=True):
+    proof_bundle_id: str
+    references: list[ProofReference] = []
+    updated_at: datetime
+
+
+class LinkBundle(Base, kw_only=True):
+    homepage_url: str | None = None
+    product_detail_url: str | None = None
+    proof_url: str | None = None
+    conversion_url: str | None = None
+    contact_url: str | None = None
+
+
+class Campaign(Base, kw_only=True):
+    campaign_id: NonEmptyStr
+    data_provenance: DataProvenance
+    workspace_id: str = "workspace_default"
+    promotion_plan_id: str | None = None
+    advertiser: str
+    external_ref: str | None = None
+    source_document_url: str | None = None
+    category: str
+    regions: list[str]
+    targeting_partner_ids: list[str] = []
+    billing_model: BillingModel
+    payout_amount: Positive
+    currency: CurrencyCode
+    budget: Positive
+    status: CampaignStatus
+    disclosure_text: str = ""
+    policy_pass: bool = False
+    min_trust: UnitInterval = 0.65
+    link_bundle: LinkBundle = msgspec.field(default_factory=LinkBundle)
+    offer: OfferCard
+    proof_bundle: ProofBundle
+
+
+class ProductDraft(Base, kw_only=True):
+    """The product part of a campaign draft, compiled into an OfferCard (spec §2)."""
+
+    name: NonEmptyStr
+    description: str = ""
+    price: NonNegative
+    currency: CurrencyCode
+    intended_for: list[str] = []
+    constraints: dict[str, Any] = {}
+    claims: list[str] = []
+    action_endpoints: list[str] = []
+    positioning_bullets: list[str] = []
+
+
+class CampaignDraft(Base, kw_only=True):
+    """``POST /campaigns`` body; also the original import format (extra keys such as ``activate`` allowed)."""
+
+    workspace_id: str | None = None
+    advertiser: NonEmptyStr
+    external_ref: str | None = None
+    source_document_url: str | None = None
+    category: NonEmptyStr
+    regions: Annotated[list[NonEmptyStr], msgspec.Meta(min_length=1)]
+    billing_model: BillingModel
+    payout_amount: Positive
+    currency: CurrencyCode
+    budget: Positive
+    disclosure_text: str = ""
+    min_trust: UnitInterval = 0.65
+    targeting_partner_ids: list[str] = []
+    link_bundle: LinkBundle | None = None
+    data_provenance: DataProvenance = "real_campaign"
+    product: ProductDraft
+    proof_references: list[ProofReference] = []
+
+
+class PolicyCheckResult(Base, kw_only=True):
+    policy_check_id: str
+    campaign_id: str
+    decision: PolicyDecision
+    reasons: list[str]
+    risk_flags: list[str]
+    checked_at: datetime
+
+
+class ReputationRecord(Base, kw_only=True):
+    record_id: str
+    data_provenance: DataProvenance = "demo_seed"
+    partner_id: str
+    delta: float
+    reason_type: str
+    evidence_refs: list[str] = []
+    dispute_status: DisputeStatus = "none"
+    occurred_at: datetime
+
+
+# ---------------------------------------------------------------------------
+# Opportunities
+# ---------------------------------------------------------------------------
+
+
+class OpportunityRequest(Base, kw_only=True):
+    intent_id: NonEmptyStr
+    category: NonEmptyStr
+    task_type: NonEmptyStr
+    placement: str = "shortlist"
+    constraints: dict[str, Any] = {}
+    relevance_floor: UnitInterval = 0.72
+    utility_floor: UnitInterval = 0.68
+    sponsored_slots: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    disclosure_required: bool = True
+    workspace_id: str | None = None
+    explain: bool = False
+
+    def geo(self) -> list[str]:
+        """``constraints.geo`` as a list of region codes (a single string is accepted)."""
+        value = self.constraints.get("geo")
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return []
+
+
+class CandidateScores(Base, kw_only=True):
+    relevance: float
+    utility: float
+    trust: float
+    affective_fit: float
+    governed_trust: float
+    freshness: float
+    bid_norm: float | None = None
+    priority_score: float | None = None
+
+
+class ShortlistedOffer(Base, kw_only=True):
+    bid_id: str
+    offer_id: str
+    campaign_id: str
+    partner_id: str
+    bid_value: float
+    expected_utility: float
+    affective_fit: float
+    trust_score: float
+    relevance: float
+    priority_score: float
+    disclosure_text: str
+    ranking_reason: str
+    action_endpoints: list[str]
+    proof_bundle_ref: str
+    audit_trace_id: str
+    sponsored_flag: bool = True
+    ttl_seconds: int = 300
+
+
+class RejectedCandidate(Base, kw_only=True):
+    campaign_id: str
+    partner_id: str
+    failed_gates: list[str]
+    scores: CandidateScores
+
+
+class OpportunityResponse(Base, kw_only=True, omit_defaults=True):
+    intent_id: str
+    total_candidates: int
+    eligible_candidates: int
+    shortlisted: list[ShortlistedOffer]
+    rejected: list[RejectedCandidate] | None = None
+
+
+# ---------------------------------------------------------------------------
+# Receipts, settlements, retry queue, DLQ
+# ---------------------------------------------------------------------------
+
+
+class EventReceipt(Base, kw_only=True):
+    receipt_id: NonEmptyStr
+    data_provenance: DataProvenance
+    intent_id: NonEmptyStr
+    offer_id: NonEmptyStr
+    campaign_id: NonEmptyStr
+    partner_id: NonEmptyStr
+    event_type: NonEmptyStr
+    occurred_at: datetime
+    signature: NonEmptyStr
+    spec_version: str = "1.0"
+    event_id: str | None = None
+    trace_id: str | None = None
+    correlation_id: str | None = None
+    buyer_agent_id: str | None = None
+    seller_agent_id: str | None = None
+    opportunity_id: str | None = None
+    environment: Environment = "test"
+    owner_session_ref: str | None = None
+    action_id: str | None = None
+    interaction_type: str | None = None
+    payload: dict[str, Any] = {}
+
+
+class SettlementReceipt(Base, kw_only=True):
+    settlement_id: str
+    data_provenance: DataProvenance
+    campaign_id: str
+    offer_id: str
+    partner_id: str
+    intent_id: str
+    billing_model: BillingModel
+    event_type: str
+    amount: float
+    currency: str
+    attribution_window: Literal["session", "30d"]
+    status: SettlementStatus
+    dispute_flag: bool = False
+    provider_settlement_id: str | None = None
+    provider_reference: str | None = None
+    provider_state: ProviderState | None = None
+    provider_response_code: str | None = None
+    last_error: str | None = None
+    trace_id: str | None = None
+    generated_at: datetime
+    updated_at: datetime
+
+
+class SettlementRetryJob(Base, kw_only=True):
+    retry_job_id: str
+    settlement_id: str
+    trace_id: str
+    status: RetryJobStatus
+    attempts: int = 0
+    max_attempts: int = 3
+    next_run_at: datetime
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeadLetterEntry(Base, kw_only=True):
+    dlq_entry_id: str
+    settlement_id: str
+    retry_job_id: str | None = None
+    trace_id: str
+    status: DlqStatus
+    reason: str
+    last_error: str
+    payload: dict[str, Any] = {}
+    resolution_note: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+
+
+class AuditEvent(Base, kw_only=True):
+    audit_event_id: str
+    data_provenance: DataProvenance = "ops_manual"
+    trace_id: str
+    entity_type: AuditEntityType
+    entity_id: str
+    action: str
+    status: AuditStatus
+    actor_type: ActorType = "system"
+    actor_id: str = "promotion-agent"
+    details: dict[str, Any] = {}
+    occurred_at: datetime
