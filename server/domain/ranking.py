@@ -242,9 +242,18 @@ def partner_passes_prefilter(partner: PartnerAgent, category: str) -> bool:
 
 
 def round_half_up(value: float, places: int = 2) -> str:
-    """Format with ``places`` decimals, an exact half of the shortest representation rounded up."""
+    """Format with ``places`` decimals as the original's ``Number.toFixed`` did.
+
+    The float's exact binary value is rounded and an exact tie goes up: 0.125 →
+    "0.13" (0.125 is exact), but 0.145 → "0.14" because the float nearest 0.145
+    is 0.14499999999999999. Rounding the shortest decimal text instead would
+    print "0.15" and disagree with the original on such scores.
+    """
     quantum = Decimal(1).scaleb(-places)
-    return str(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
+    number = float(value)
+    if number == 0.0:
+        number = 0.0  # no "-0.00"
+    return str(Decimal(number).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
 def ranking_reason(relevance: float, utility: float, trust: float, affective: float, bid: float, priority: float) -> str:

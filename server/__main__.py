@@ -1,0 +1,80 @@
+"""``promotion-agent``: the server's command line (serve, db init)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from .settings import Settings, SettingsError
+
+
+def _configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(settings)
+    logging.getLogger("promotion_agent").info(
+        "listening on http://%s:%d (persistence=%s)",
+        settings.host,
+        settings.port,
+        "postgres" if (settings.database_url or "").startswith("postgres") else "sqlite",
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+    )
+    return 0
+
+
+async def _db_init(settings: Settings) -> int:
+    from .app import build_services
+    from .services import seed
+
+    svc = await build_services(settings, load_seed=False)
+    try:
+        counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))
+    finally:
+        await svc.close()
+    print(f"database ready ({svc.store.kind}); seed records added: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="promotion-agent", description="The promotion exchange server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP API (HOST, PORT, DATABASE_URL, REDIS_URL, ...)")
+    db = sub.add_parser("db", help="database tasks")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("init", help="create the schema and load the seed (safe to run twice)")
+    args = parser.parse_args(argv)
+    _configure_logging()
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "db" and args.db_command == "init":
+            return asyncio.run(_db_init(settings))
+    except (SettingsError, ValueError, OSError) as exc:
+        print(f"promotion-agent: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.error("unknown command")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

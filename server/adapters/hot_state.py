@@ -1,0 +1,161 @@
+"""Hot state (spec §9): namespaced keys with TTLs, and token locks.
+
+The interface is what the services use; ``MemoryHotState`` is the default
+implementation for one process. Keys are always
+``{namespace}:{version}:{key}``. A lock is taken with a random token and a
+lease; only the holder of the token may renew or release it, and an expired
+lock can never be renewed (whoever takes it next owns it).
+
+Memory use is bounded: expired entries are swept incrementally on writes, and
+the number of live entries is capped (oldest evicted first), so a long run
+under load cannot grow without bound.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from typing import Callable, Protocol
+
+
+class HotState(Protocol):
+    kind: str
+
+    def key(self, suffix: str) -> str: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_ms: int) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    # Locks live apart from cached values so the size cap can never evict a held lock;
+    # their number is bounded by the work in flight, and expired ones are swept.
+    def _lock_holder(self, key: str) -> str | None:
+        item = self._locks.get(key)
+        if item is None:
+            return None
+        expires_at, token = item
+        if expires_at <= self._now():
+            del self._locks[key]
+            return None
+        return token
+
+    async def acquire_lock(self, key: str, lease_ms: int) -> str | None:
+        if self._lock_holder(key) is not None:
+            return None
+        now = self._now()
+        if len(self._locks) > 10_000:
+            for stale in [k for k, (exp, _) in self._locks.items() if exp <= now]:
+                del self._locks[stale]
+        token = secrets.token_hex(16)
+        self._locks[key] = (now + lease_ms, token)
+        return token
+
+    async def renew_lock(self, key: str, token: str, lease_ms: int) -> bool:
+        if self._lock_holder(key) != token:
+            return False
+        self._locks[key] = (self._now() + lease_ms, token)
+        return True
+
+    async def release_lock(self, key: str, token: str) -> bool:
+        if self._lock_holder(key) != token:
+            return False
+        del self._locks[key]
+        return True
+
+    async def close(self) -> None: ...
+
+
+# TTLs and leases of spec §9, in milliseconds.
+OPPORTUNITY_CACHE_TTL_MS = 12_000
+RECEIPT_RESULT_TTL_MS = 15 * 60_000
+RECEIPT_LOCK_LEASE_MS = 8_000
+SETTLEMENT_RETRY_LEASE_MS = 10_000
+WORKER_LEADER_LEASE_MS = 15_000
+ALERT_SUPPRESSION_MS = 300_000
+
+
+class MemoryHotState:
+    """In-process hot state. ``now`` returns monotonic milliseconds (injectable for tests)."""
+
+    kind = "memory"
+
+    def __init__(
+        self,
+        namespace: str = "promotion-agent",
+        version: str = "v1",
+        max_entries: int = 200_000,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self.prefix = f"{namespace}:{version}:"
+        self.max_entries = max_entries
+        self._now = now or (lambda: time.monotonic() * 1000.0)
+        # key -> (expires_at_ms, value); insertion order ~ expiry order for equal TTLs.
+        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._locks: dict[str, tuple[float, str]] = {}
+
+    def key(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    def _live(self, key: str) -> bytes | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        expires_at, value = item
+        if expires_at <= self._now():
+            del self._data[key]
+            return None
+        return value
+
+    def _put(self, key: str, value: bytes, ttl_ms: int) -> None:
+        now = self._now()
+        self._data.pop(key, None)
+        self._data[key] = (now + ttl_ms, value)
+        self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        # Drop a few expired entries from the old end on every write, and cap the size.
+        for _ in range(4):
+            if not self._data:
+                break
+            oldest_key, (expires_at, _) = next(iter(self._data.items()))
+            if expires_at <= now:
+                del self._data[oldest_key]
+            else:
+                break
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: bytes, ttl_ms: int) -> None:
+        self._put(key, value, ttl_ms)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def acquire_lock(self, key: str, lease_ms: int) -> str | None:
+        if self._live(key) is not None:
+            return None
+        token = secrets.token_hex(16)
+        self._put(key, token.encode(), lease_ms)
+        return token
+
+    async def renew_lock(self, key: str, token: str, lease_ms: int) -> bool:
+        if self._live(key) != token.encode():
+            return False
+        self._put(key, token.encode(), lease_ms)
+        return True
+
+    async def release_lock(self, key: str, token: str) -> bool:
+        if self._live(key) != token.encode():
+            return False
+        del self._data[key]
+        return True
+
+    async def close(self) -> None:
+        self._data.clear()
+        self._locks.clear()

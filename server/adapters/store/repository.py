@@ -1,0 +1,532 @@
+"""Reads and writes of the exchange's records over one database connection.
+
+A ``Tx`` wraps one connection inside one transaction; the ``Store`` hands
+out write transactions (``store.write(fn)``) and read transactions
+(``store.read(fn)``). Writes that must happen together (receipt + settlement
++ retry job + audit events + counters) are done inside one ``fn`` and commit
+or roll back as one.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+
+import msgspec
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ...domain.models import (
+    AgentLead,
+    AuditEvent,
+    Campaign,
+    DeadLetterEntry,
+    EventReceipt,
+    PartnerAgent,
+    PolicyCheckResult,
+    ReputationRecord,
+    SettlementReceipt,
+    SettlementRetryJob,
+)
+from . import schema as s
+from .engine import Engines, claim_suffix, insert_ignoring
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type, msgspec.json.Decoder] = {}
+
+
+def encode(value: Any) -> str:
+    return _encoder.encode(value).decode()
+
+
+def decode(doc: str | bytes, type_: type[T]) -> T:
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    return decoder.decode(doc)
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+class Page(msgspec.Struct, rename="camel", kw_only=True):
+    items: list[Any]
+    total: int
+    page: int
+    page_size: int
+    has_next_page: bool
+    has_previous_page: bool
+
+
+class Tx:
+    """One connection in one transaction, with the exchange's queries."""
+
+    def __init__(self, conn: AsyncConnection, kind: str) -> None:
+        self.conn = conn
+        self.kind = kind
+        self._shards = 1 if kind == "sqlite" else 8
+
+    async def _docs(self, stmt: Any, type_: type[T]) -> list[T]:
+        result = await self.conn.execute(stmt)
+        return [decode(row[0], type_) for row in result]
+
+    async def _doc(self, stmt: Any, type_: type[T]) -> T | None:
+        row = (await self.conn.execute(stmt)).first()
+        return decode(row[0], type_) if row else None
+
+    # -- leads -------------------------------------------------------------
+    async def insert_lead(self, lead: AgentLead) -> bool:
+        stmt = insert_ignoring(self.kind, s.agent_leads, ["agent_id"]).values(
+            agent_id=lead.agent_id,
+            status=lead.verification_status,
+            source_type=lead.source_type,
+            data_origin=lead.data_origin,
+            provenance=lead.data_provenance,
+            doc=encode(lead),
+        )
+        return (await self.conn.execute(stmt)).rowcount == 1
+
+    async def update_lead(self, lead: AgentLead) -> None:
+        await self.conn.execute(
+            update(s.agent_leads)
+            .where(s.agent_leads.c.agent_id == lead.agent_id)
+            .values(status=lead.verification_status, doc=encode(lead))
+        )
+
+    async def get_lead(self, agent_id: str) -> AgentLead | None:
+        return await self._doc(select(s.agent_leads.c.doc).where(s.agent_leads.c.agent_id == agent_id), AgentLead)
+
+    async def list_leads(
+        self,
+        statuses: Sequence[str] = (),
+        source_types: Sequence[str] = (),
+        origins: Sequence[str] = (),
+        provenances: Sequence[str] = (),
+    ) -> list[AgentLead]:
+        t = s.agent_leads
+        stmt = select(t.c.doc).order_by(t.c.seq)
+        for column, values in (
+            (t.c.status, statuses),
+            (t.c.source_type, source_types),
+            (t.c.data_origin, origins),
+            (t.c.provenance, provenances),
+        ):
+            if values:
+                stmt = stmt.where(column.in_(list(values)))
+        return await self._docs(stmt, AgentLead)
+
+    # -- partners ----------------------------------------------------------
+    async def insert_partner(self, partner: PartnerAgent) -> bool:
+        stmt = insert_ignoring(self.kind, s.partners, ["partner_id"]).values(
+            partner_id=partner.partner_id,
+            status=partner.status,
+            provenance=partner.data_provenance,
+            doc=encode(partner),
+        )
+        inserted = (await self.conn.execute(stmt)).rowcount == 1
+        if inserted:
+            await self.bump_market_version()
+        return inserted
+
+    async def get_partner(self, partner_id: str) -> PartnerAgent | None:
+        return await self._doc(select(s.partners.c.doc).where(s.partners.c.partner_id == partner_id), PartnerAgent)
+
+    async def list_partners(self, provenances: Sequence[str] = ()) -> list[tuple[PartnerAgent, int]]:
+        """Partners in creation order with their number of disputed settlements."""
+        t = s.partners
+        stmt = select(t.c.doc, t.c.disputed_count).order_by(t.c.seq)
+        if provenances:
+            stmt = stmt.where(t.c.provenance.in_(list(provenances)))
+        return [(decode(doc, PartnerAgent), int(n)) for doc, n in await self.conn.execute(stmt)]
+
+    async def add_partner_dispute(self, partner_id: str, delta: int) -> None:
+        await self.conn.execute(
+            update(s.partners)
+            .where(s.partners.c.partner_id == partner_id)
+            .values(disputed_count=s.partners.c.disputed_count + delta)
+        )
+        await self.bump_market_version()
+
+    # -- reputation --------------------------------------------------------
+    async def insert_reputation(self, record: ReputationRecord) -> bool:
+        stmt = insert_ignoring(self.kind, s.reputation_records, ["record_id"]).values(
+            record_id=record.record_id, partner_id=record.partner_id, doc=encode(record)
+        )
+        inserted = (await self.conn.execute(stmt)).rowcount == 1
+        if inserted:
+            await self.bump_market_version()
+        return inserted
+
+    async def list_reputation(self) -> list[ReputationRecord]:
+        t = s.reputation_records
+        return await self._docs(select(t.c.doc).order_by(t.c.seq), ReputationRecord)
+
+    # -- campaigns and policy checks ---------------------------------------
+    async def insert_campaign(self, campaign: Campaign) -> bool:
+        stmt = insert_ignoring(self.kind, s.campaigns, ["campaign_id"]).values(
+            campaign_id=campaign.campaign_id,
+            offer_id=campaign.offer.offer_id,
+            status=campaign.status,
+            provenance=campaign.data_provenance,
+            workspace_id=campaign.workspace_id,
+            doc=encode(campaign),
+        )
+        inserted = (await self.conn.execute(stmt)).rowcount == 1
+        if inserted:
+            await self.bump_market_version()
+        return inserted
+
+    async def update_campaign(self, campaign: Campaign) -> None:
+        await self.conn.execute(
+            update(s.campaigns)
+            .where(s.campaigns.c.campaign_id == campaign.campaign_id)
+            .values(status=campaign.status, doc=encode(campaign))
+        )
+        await self.bump_market_version()
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return await self._doc(select(s.campaigns.c.doc).where(s.campaigns.c.campaign_id == campaign_id), Campaign)
+
+    async def list_campaigns(self, provenances: Sequence[str] = ()) -> list[Campaign]:
+        t = s.campaigns
+        stmt = select(t.c.doc).order_by(t.c.seq)
+        if provenances:
+            stmt = stmt.where(t.c.provenance.in_(list(provenances)))
+        return await self._docs(stmt, Campaign)
+
+    async def add_campaign_spend(self, campaign_id: str, delta: float) -> None:
+        await self.conn.execute(
+            update(s.campaigns)
+            .where(s.campaigns.c.campaign_id == campaign_id)
+            .values(committed_spend=s.campaigns.c.committed_spend + delta)
+        )
+
+    async def campaign_spend(self) -> dict[str, float]:
+        t = s.campaigns
+        return {cid: float(v) for cid, v in await self.conn.execute(select(t.c.campaign_id, t.c.committed_spend))}
+
+    async def insert_policy_check(self, check: PolicyCheckResult) -> None:
+        await self.conn.execute(
+            s.policy_checks.insert().values(
+                policy_check_id=check.policy_check_id, campaign_id=check.campaign_id, doc=encode(check)
+            )
+        )
+
+    async def latest_policy_check(self, campaign_id: str) -> PolicyCheckResult | None:
+        t = s.policy_checks
+        stmt = select(t.c.doc).where(t.c.campaign_id == campaign_id).order_by(t.c.seq.desc()).limit(1)
+        return await self._doc(stmt, PolicyCheckResult)
+
+    # -- market version ----------------------------------------------------
+    async def market_version(self) -> int:
+        row = (await self.conn.execute(select(s.market_version.c.version).where(s.market_version.c.id == 1))).first()
+        return int(row[0]) if row else 0
+
+    async def bump_market_version(self) -> None:
+        await self.conn.execute(
+            update(s.market_version).where(s.market_version.c.id == 1).values(version=s.market_version.c.version + 1)
+        )
+
+    # -- receipts ----------------------------------------------------------
+    async def insert_receipt(self, receipt: EventReceipt, settlement_id: str | None) -> bool:
+        """Insert a receipt; False when its ``receipt_id`` is already stored (the database decides)."""
+        stmt = insert_ignoring(self.kind, s.receipts, ["receipt_id"]).values(
+            receipt_id=receipt.receipt_id,
+            intent_id=receipt.intent_id,
+            campaign_id=receipt.campaign_id,
+            event_type=receipt.event_type,
+            settlement_id=settlement_id,
+            doc=encode(receipt),
+        )
+        return (await self.conn.execute(stmt)).rowcount == 1
+
+    async def get_receipt(self, receipt_id: str) -> tuple[EventReceipt, str | None] | None:
+        t = s.receipts
+        row = (await self.conn.execute(select(t.c.doc, t.c.settlement_id).where(t.c.receipt_id == receipt_id))).first()
+        return (decode(row[0], EventReceipt), row[1]) if row else None
+
+    async def set_receipt_settlement(self, receipt_id: str, settlement_id: str) -> None:
+        await self.conn.execute(
+            update(s.receipts).where(s.receipts.c.receipt_id == receipt_id).values(settlement_id=settlement_id)
+        )
+
+    # -- settlements -------------------------------------------------------
+    async def insert_settlement(self, settlement: SettlementReceipt) -> bool:
+        """False when a settlement for the same (intent, offer, event type) exists."""
+        stmt = insert_ignoring(self.kind, s.settlements, ["intent_id", "offer_id", "event_type"]).values(
+            settlement_id=settlement.settlement_id,
+            intent_id=settlement.intent_id,
+            offer_id=settlement.offer_id,
+            event_type=settlement.event_type,
+            campaign_id=settlement.campaign_id,
+            partner_id=settlement.partner_id,
+            status=settlement.status,
+            provenance=settlement.data_provenance,
+            doc=encode(settlement),
+        )
+        return (await self.conn.execute(stmt)).rowcount == 1
+
+    async def update_settlement(self, settlement: SettlementReceipt) -> None:
+        await self.conn.execute(
+            update(s.settlements)
+            .where(s.settlements.c.settlement_id == settlement.settlement_id)
+            .values(status=settlement.status, doc=encode(settlement))
+        )
+
+    async def get_settlement(self, settlement_id: str) -> SettlementReceipt | None:
+        t = s.settlements
+        return await self._doc(select(t.c.doc).where(t.c.settlement_id == settlement_id), SettlementReceipt)
+
+    async def get_settlement_for(self, intent_id: str, offer_id: str, event_type: str) -> SettlementReceipt | None:
+        t = s.settlements
+        stmt = select(t.c.doc).where(
+            and_(t.c.intent_id == intent_id, t.c.offer_id == offer_id, t.c.event_type == event_type)
+        )
+        return await self._doc(stmt, SettlementReceipt)
+
+    async def list_settlements(
+        self,
+        statuses: Sequence[str] = (),
+        campaign_id: str | None = None,
+        provenances: Sequence[str] = (),
+        limit: int = 1000,
+    ) -> list[SettlementReceipt]:
+        t = s.settlements
+        stmt = select(t.c.doc).order_by(t.c.seq.desc()).limit(limit)
+        if statuses:
+            stmt = stmt.where(t.c.status.in_(list(statuses)))
+        if campaign_id:
+            stmt = stmt.where(t.c.campaign_id == campaign_id)
+        if provenances:
+            stmt = stmt.where(t.c.provenance.in_(list(provenances)))
+        return await self._docs(stmt, SettlementReceipt)
+
+    # -- retry jobs --------------------------------------------------------
+    async def insert_retry_job(self, job: SettlementRetryJob) -> None:
+        await self.conn.execute(
+            s.retry_jobs.insert().values(
+                retry_job_id=job.retry_job_id,
+                settlement_id=job.settlement_id,
+                trace_id=job.trace_id,
+                status=job.status,
+                next_run_at_ms=epoch_ms(job.next_run_at),
+                doc=encode(job),
+            )
+        )
+
+    async def update_retry_job(self, job: SettlementRetryJob, lease_until_ms: int | None = None) -> None:
+        await self.conn.execute(
+            update(s.retry_jobs)
+            .where(s.retry_jobs.c.retry_job_id == job.retry_job_id)
+            .values(
+                status=job.status,
+                next_run_at_ms=epoch_ms(job.next_run_at),
+                lease_until_ms=lease_until_ms,
+                doc=encode(job),
+            )
+        )
+
+    async def get_retry_job(self, retry_job_id: str) -> SettlementRetryJob | None:
+        t = s.retry_jobs
+        return await self._doc(select(t.c.doc).where(t.c.retry_job_id == retry_job_id), SettlementRetryJob)
+
+    async def get_retry_job_for(self, settlement_id: str) -> SettlementRetryJob | None:
+        t = s.retry_jobs
+        return await self._doc(select(t.c.doc).where(t.c.settlement_id == settlement_id), SettlementRetryJob)
+
+    async def list_retry_jobs(
+        self,
+        statuses: Sequence[str] = (),
+        settlement_id: str | None = None,
+        trace_id: str | None = None,
+        limit: int = 50,
+    ) -> list[SettlementRetryJob]:
+        t = s.retry_jobs
+        stmt = select(t.c.doc).order_by(t.c.seq.desc()).limit(limit)
+        if statuses:
+            stmt = stmt.where(t.c.status.in_(list(statuses)))
+        if settlement_id:
+            stmt = stmt.where(t.c.settlement_id == settlement_id)
+        if trace_id:
+            stmt = stmt.where(t.c.trace_id == trace_id)
+        return await self._docs(stmt, SettlementRetryJob)
+
+    async def due_retry_jobs(self, now_ms: int, limit: int) -> list[SettlementRetryJob]:
+        """Jobs due now, oldest first: queued or rescheduled and due, or processing with an expired lease."""
+        t = s.retry_jobs
+        due = and_(t.c.status.in_(["queued", "retry_scheduled"]), t.c.next_run_at_ms <= now_ms)
+        abandoned = and_(t.c.status == "processing", t.c.lease_until_ms <= now_ms)
+        stmt = select(t.c.doc).where(or_(due, abandoned)).order_by(t.c.next_run_at_ms, t.c.seq).limit(limit)
+        suffix = claim_suffix(self.kind)
+        if suffix:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return await self._docs(stmt, SettlementRetryJob)
+
+    async def claim_retry_job(self, job: SettlementRetryJob, expected_status: str, lease_until_ms: int) -> bool:
+        """Compare-and-set claim: only one claimant can move a job out of ``expected_status``."""
+        t = s.retry_jobs
+        result = await self.conn.execute(
+            update(t)
+            .where(and_(t.c.retry_job_id == job.retry_job_id, t.c.status == expected_status))
+            .values(status=job.status, lease_until_ms=lease_until_ms, doc=encode(job))
+        )
+        return result.rowcount == 1
+
+    # -- dead letters ------------------------------------------------------
+    async def save_dead_letter(self, entry: DeadLetterEntry, is_new: bool) -> None:
+        values = dict(status=entry.status, trace_id=entry.trace_id, doc=encode(entry))
+        if is_new:
+            await self.conn.execute(
+                s.dlq_entries.insert().values(
+                    dlq_entry_id=entry.dlq_entry_id, settlement_id=entry.settlement_id, **values
+                )
+            )
+        else:
+            await self.conn.execute(
+                update(s.dlq_entries).where(s.dlq_entries.c.dlq_entry_id == entry.dlq_entry_id).values(**values)
+            )
+
+    async def get_dead_letter(self, dlq_entry_id: str) -> DeadLetterEntry | None:
+        t = s.dlq_entries
+        return await self._doc(select(t.c.doc).where(t.c.dlq_entry_id == dlq_entry_id), DeadLetterEntry)
+
+    async def get_dead_letter_for(self, settlement_id: str) -> DeadLetterEntry | None:
+        t = s.dlq_entries
+        return await self._doc(select(t.c.doc).where(t.c.settlement_id == settlement_id), DeadLetterEntry)
+
+    async def page_dead_letters(
+        self, status: str | None, trace_id: str | None, settlement_id: str | None, page: int, page_size: int
+    ) -> Page:
+        t = s.dlq_entries
+        conds = []
+        if status:
+            conds.append(t.c.status == status)
+        if trace_id:
+            conds.append(t.c.trace_id == trace_id)
+        if settlement_id:
+            conds.append(t.c.settlement_id == settlement_id)
+        return await self._page(t, conds, page, page_size, DeadLetterEntry)
+
+    # -- audit -------------------------------------------------------------
+    async def insert_audit(self, events: Iterable[AuditEvent]) -> None:
+        rows = [
+            dict(
+                audit_event_id=e.audit_event_id,
+                trace_id=e.trace_id,
+                entity_type=e.entity_type,
+                entity_id=e.entity_id,
+                provenance=e.data_provenance,
+                doc=encode(e),
+            )
+            for e in events
+        ]
+        if rows:
+            await self.conn.execute(s.audit_events.insert(), rows)
+            await self.bump("audit_events", len(rows))
+
+    async def page_audit(
+        self,
+        trace_id: str | None,
+        entity_id: str | None,
+        entity_type: str | None,
+        provenances: Sequence[str],
+        page: int,
+        page_size: int,
+    ) -> Page:
+        t = s.audit_events
+        conds = []
+        if trace_id:
+            conds.append(t.c.trace_id == trace_id)
+        if entity_id:
+            conds.append(t.c.entity_id == entity_id)
+        if entity_type:
+            conds.append(t.c.entity_type == entity_type)
+        if provenances:
+            conds.append(t.c.provenance.in_(list(provenances)))
+        # The unfiltered total comes from a counter, not from counting every row.
+        known_total = None if conds else int(await self.counter("audit_events"))
+        return await self._page(t, conds, page, page_size, AuditEvent, known_total)
+
+    async def recent_audit(self, limit: int) -> list[AuditEvent]:
+        t = s.audit_events
+        return await self._docs(select(t.c.doc).order_by(t.c.seq.desc()).limit(limit), AuditEvent)
+
+    async def _page(
+        self, table: Any, conds: list[Any], page: int, page_size: int, type_: type, known_total: int | None = None
+    ) -> Page:
+        stmt = select(table.c.doc).order_by(table.c.seq.desc()).limit(page_size).offset((page - 1) * page_size)
+        count = select(func.count()).select_from(table)
+        if conds:
+            stmt = stmt.where(and_(*conds))
+            count = count.where(and_(*conds))
+        items = await self._docs(stmt, type_)
+        total = known_total if known_total is not None else int((await self.conn.execute(count)).scalar_one())
+        return Page(
+            items=items,
+            total=total,
+            page=page,
+            page_size=page_size,
+            has_next_page=page * page_size < total,
+            has_previous_page=page > 1,
+        )
+
+    # -- intents and counters ----------------------------------------------
+    async def mark_intent(self, intent_id: str, column: str) -> bool:
+        """Flag an intent as evaluated/presented; True the first time (for distinct-intent KPIs)."""
+        t = s.intents
+        await self.conn.execute(insert_ignoring(self.kind, t, ["intent_id"]).values(intent_id=intent_id))
+        result = await self.conn.execute(
+            update(t).where(and_(t.c.intent_id == intent_id, t.c[column] == 0)).values({column: 1})
+        )
+        return result.rowcount == 1
+
+    async def bump(self, name: str, delta: float = 1) -> None:
+        await self.conn.execute(
+            text(
+                "INSERT INTO counters (name, shard, value) VALUES (:name, :shard, :delta) "
+                "ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + excluded.value"
+            ),
+            {"name": name, "shard": random.randrange(self._shards), "delta": delta},
+        )
+
+    async def counter(self, name: str) -> float:
+        stmt = select(func.coalesce(func.sum(s.counters.c.value), 0)).where(s.counters.c.name == name)
+        return float((await self.conn.execute(stmt)).scalar_one())
+
+    async def counters_with_prefix(self, prefix: str) -> dict[str, float]:
+        t = s.counters
+        stmt = select(t.c.name, func.sum(t.c.value)).where(t.c.name.like(prefix + "%")).group_by(t.c.name)
+        return {name[len(prefix):]: float(v) for name, v in await self.conn.execute(stmt)}
+
+
+class Store:
+    """Hands out transactions over the engines. ``write`` retries a transaction that lost an id race."""
+
+    def __init__(self, engines: Engines) -> None:
+        self.engines = engines
+        self.kind = engines.kind
+
+    async def write(self, fn: Callable[[Tx], Awaitable[T]], *, retries: int = 3) -> T:
+        for attempt in range(retries):
+            try:
+                async with self.engines.write.begin() as conn:
+                    return await fn(Tx(conn, self.kind))
+            except IntegrityError:
+                # A random id collided with a stored one (ids are short, by contract): try again
+                # with new ids. Business uniqueness (receipt id, settlement per intent/offer/event)
+                # is handled with ON CONFLICT inside ``fn`` and never lands here.
+                if attempt == retries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        async with self.engines.read.connect() as conn:
+            return await fn(Tx(conn, self.kind))
+
+    async def close(self) -> None:
+        await self.engines.dispose()

@@ -1,0 +1,194 @@
+"""Core exchange endpoints: health, runtime profile, leads, partners, campaigns, opportunities, receipts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, post
+from litestar.params import Body, Parameter
+
+from ..domain.models import (
+    AgentLead,
+    Base,
+    Campaign,
+    CampaignDraft,
+    EventReceipt,
+    OpportunityRequest,
+    OpportunityResponse,
+    PartnerAgent,
+    PartnerView,
+    PolicyCheckResult,
+)
+from ..services import campaigns, exchange, partners, receipts
+from ..services.context import Services
+
+
+def comma_list(value: str | None) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else []
+
+
+class Health(Base, kw_only=True):
+    ok: bool
+    service: str
+    persistence: str
+    hot_state: str
+    billing_mode: str
+
+
+class RuntimeProfile(Base, kw_only=True):
+    mode: str
+    persistence: str
+    hot_state: str
+    billing_mode: str
+    demo_enabled: bool
+    real_data_only: bool
+    default_lead_filter: list[str]
+
+
+def runtime_profile(svc: Services) -> RuntimeProfile:
+    return RuntimeProfile(
+        mode=svc.settings.mode,
+        persistence=svc.store.kind,
+        hot_state=svc.hot.kind,
+        billing_mode=svc.gateway.mode,
+        demo_enabled=svc.settings.demo_enabled,
+        real_data_only=svc.settings.real_data_only,
+        default_lead_filter=svc.settings.default_lead_filter,
+    )
+
+
+ProvenanceQuery = Annotated[str | None, Parameter(query="provenance", description="comma-separated provenances")]
+
+
+class SystemController(Controller):
+    tags = ["system"]
+
+    @get("/health")
+    async def health(self, svc: Services) -> Health:
+        return Health(
+            ok=True,
+            service="promotion-agent",
+            persistence=svc.store.kind,
+            hot_state=svc.hot.kind,
+            billing_mode=svc.gateway.mode,
+        )
+
+    @get("/system/runtime-profile")
+    async def profile(self, svc: Services) -> RuntimeProfile:
+        return runtime_profile(svc)
+
+
+class LeadsController(Controller):
+    tags = ["leads and partners"]
+
+    @get("/agents/leads")
+    async def all_leads(self, svc: Services) -> list[AgentLead]:
+        return await partners.list_leads(svc)
+
+    @get("/agent-leads")
+    async def filtered_leads(
+        self,
+        svc: Services,
+        status: str | None = None,
+        source_type: Annotated[str | None, Parameter(query="sourceType")] = None,
+        data_origin: Annotated[str | None, Parameter(query="dataOrigin")] = None,
+        provenance: ProvenanceQuery = None,
+        vertical: str | None = None,
+        geo: str | None = None,
+        owner: str | None = None,
+    ) -> list[AgentLead]:
+        provenances = comma_list(provenance) or svc.settings.default_lead_filter
+        return await partners.list_leads(
+            svc,
+            partners.LeadFilter(
+                statuses=comma_list(status),
+                source_types=comma_list(source_type),
+                origins=comma_list(data_origin),
+                provenances=provenances,
+                vertical=vertical,
+                geo=geo,
+                owner=owner,
+            ),
+        )
+
+    @get("/agent-leads/{lead_id:str}")
+    async def one_lead(self, svc: Services, lead_id: str) -> AgentLead:
+        return await partners.get_lead(svc, lead_id)
+
+    @post("/agent-leads/{lead_id:str}/status", status_code=200)
+    async def lead_status(self, svc: Services, lead_id: str, data: partners.LeadStatusChange) -> AgentLead:
+        return await partners.change_lead_status(svc, lead_id, data)
+
+    @post("/agent-leads/{lead_id:str}/promote", status_code=201)
+    async def promote(
+        self, svc: Services, lead_id: str, data: partners.PromoteLead | None = Body(default=None)
+    ) -> PartnerAgent:
+        return await partners.promote_lead(svc, lead_id, data)
+
+    @get("/partners")
+    async def list_partners(self, svc: Services, provenance: ProvenanceQuery = None) -> list[PartnerView]:
+        return await partners.list_partners(svc, comma_list(provenance))
+
+
+class CampaignsController(Controller):
+    path = "/campaigns"
+    tags = ["campaigns"]
+
+    @get("/")
+    async def list_campaigns(self, svc: Services, provenance: ProvenanceQuery = None) -> list[Campaign]:
+        return await campaigns.list_campaigns(svc, comma_list(provenance))
+
+    @get("/{campaign_id:str}")
+    async def get_campaign(self, svc: Services, campaign_id: str) -> Campaign:
+        return await campaigns.get_campaign(svc, campaign_id)
+
+    @get("/{campaign_id:str}/policy-check")
+    async def policy_check(self, svc: Services, campaign_id: str) -> PolicyCheckResult:
+        return await campaigns.latest_policy_check(svc, campaign_id)
+
+    @post("/", status_code=201)
+    async def create(self, svc: Services, data: CampaignDraft) -> campaigns.CampaignCreated:
+        return await campaigns.create_campaign(svc, data)
+
+    @post("/{campaign_id:str}/review", status_code=200)
+    async def review(
+        self, svc: Services, campaign_id: str, data: campaigns.OperatorReview | None = Body(default=None)
+    ) -> PolicyCheckResult:
+        return await campaigns.review_campaign(svc, campaign_id, data)
+
+    @post("/{campaign_id:str}/activate", status_code=200)
+    async def activate(self, svc: Services, campaign_id: str) -> Response[campaigns.ActivationResult]:
+        result = await campaigns.activate_campaign(svc, campaign_id)
+        return Response(result, status_code=200 if result.activated else 409)
+
+
+class OpportunitiesController(Controller):
+    tags = ["exchange"]
+
+    @post(
+        "/opportunities/evaluate",
+        status_code=200,
+        responses=None,
+        description="Rank the eligible sponsored offers for a buyer agent's intent. "
+        "`explain: true` also lists every rejected candidate with the gates it failed.",
+    )
+    async def evaluate(self, svc: Services, data: OpportunityRequest) -> Response[OpportunityResponse]:
+        body = await exchange.evaluate_opportunity(svc, data)
+        return Response(content=body, media_type="application/json", status_code=200)
+
+    @post(
+        "/events/receipts",
+        status_code=201,
+        description="Record a receipt from a buyer agent: 201 when new, 200 with deduplicated=true for a repeat.",
+    )
+    async def receipt(self, svc: Services, data: EventReceipt) -> Response[receipts.ReceiptResult]:
+        result = await receipts.record_receipt(svc, data)
+        return Response(result, status_code=200 if result.deduplicated else 201)
+
+
+EXCHANGE_CONTROLLERS: list[Any] = [
+    SystemController,
+    LeadsController,
+    CampaignsController,
+    OpportunitiesController,
+]

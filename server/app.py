@@ -1,0 +1,87 @@
+"""The Litestar application: wiring settings → adapters → services → controllers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from .adapters.billing import SimulatedGateway
+from .adapters.hot_state import MemoryHotState
+from .adapters.store.engine import create_engines
+from .adapters.store.migrate import upgrade
+from .adapters.store.repository import Store
+from .api.dashboard import DASHBOARD_CONTROLLERS
+from .api.errors import EXCEPTION_HANDLERS
+from .api.exchange import EXCHANGE_CONTROLLERS
+from .api.settlements import SETTLEMENT_CONTROLLERS
+from .services import seed
+from .services.context import Services
+from .settings import Settings
+
+log = logging.getLogger("promotion_agent")
+
+
+async def build_services(settings: Settings, *, load_seed: bool = True) -> Services:
+    """Open the store (migrating it), hot state and billing gateway; seed an empty database."""
+    engines = create_engines(settings.database_url)
+    store = Store(engines)
+    try:
+        await upgrade(engines)
+    except Exception:
+        await store.close()
+        raise
+    hot = MemoryHotState(settings.hot_state_namespace, settings.hot_state_version)
+    gateway = SimulatedGateway()
+    svc = Services(store=store, hot=hot, gateway=gateway, settings=settings)
+    if load_seed and await seed.database_is_empty(svc):
+        counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))
+        log.info("seeded an empty database from %s: %s", settings.seed_path, counts)
+    return svc
+
+
+def _provide_services(state: State) -> Services:
+    return state.svc
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        svc = services or await build_services(settings)
+        app.state.svc = svc
+        log.info(
+            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s",
+            svc.store.kind,
+            svc.hot.kind,
+            svc.gateway.mode,
+            settings.mode,
+        )
+        try:
+            yield
+        finally:
+            if services is None:
+                await svc.close()
+
+    return Litestar(
+        route_handlers=[*EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS],
+        dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="promotion-agent",
+            version="0.1.0",
+            description="The promotion exchange: sponsored shortlists for AI buyer agents, receipts, "
+            "billing and settlement.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,169 @@
+"""Receipts and billing rules (spec §1 and §6): what a buyer agent's receipt means and what it costs.
+
+A receipt is a fact reported by a buyer agent. These functions give it one
+canonical shape (event-type aliases mapped, missing ids filled), decide whether
+it is billable, what it costs in workspace credits, and build the settlement
+and retry job it creates. Storage, idempotency and the wallet live in services.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal, Mapping
+
+import msgspec
+
+from .errors import ValidationFailed
+from .models import (
+    CANONICAL_EVENT_TYPES,
+    EXTRA_EVENT_TYPES,
+    BillingModel,
+    Campaign,
+    EventReceipt,
+    SettlementReceipt,
+    SettlementRetryJob,
+)
+
+SELLER_AGENT_ID = "promotion-agent"
+DEFAULT_CPQR_BILLABLE_EVENT = "offer.shortlisted"
+CPA_BILLABLE_EVENT = "conversion.attributed"
+RETRY_MAX_ATTEMPTS = 3
+
+# Short names that earlier clients send, mapped on input.
+EVENT_TYPE_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "shortlisted": "offer.shortlisted",
+        "presented": "offer.presented",
+        "shown": "offer.presented",
+        "viewed": "owner.viewed",
+        "detail_view": "owner.viewed",
+        "interacted": "owner.interacted",
+        "handoff": "owner.interacted",
+        "conversion": "conversion.attributed",
+    }
+)
+_KNOWN_EVENT_TYPES = frozenset(CANONICAL_EVENT_TYPES) | frozenset(EXTRA_EVENT_TYPES)
+
+# Workspace credits a receipt consumes, by canonical event type; other types cost nothing.
+CREDIT_COSTS: Mapping[str, int] = MappingProxyType(
+    {
+        "offer.shortlisted": 0,
+        "offer.presented": 2,
+        "owner.viewed": 3,
+        "owner.interacted": 5,
+        "conversion.attributed": 10,
+    }
+)
+
+
+def canonical_event_type(value: str) -> str:
+    """The canonical name of an event type (aliases mapped; case and surrounding spaces ignored).
+
+    Raises ``ValidationFailed(field="eventType")`` for a type the exchange does not know.
+    """
+    key = value.strip().lower()
+    if key in _KNOWN_EVENT_TYPES:
+        return key
+    if key in EVENT_TYPE_ALIASES:
+        return EVENT_TYPE_ALIASES[key]
+    accepted = ", ".join(list(CANONICAL_EVENT_TYPES) + list(EXTRA_EVENT_TYPES) + list(EVENT_TYPE_ALIASES))
+    raise ValidationFailed(f"Unknown eventType {value!r}; accepted values are: {accepted}.", field="eventType")
+
+
+def _given(value: str | None) -> str | None:
+    """A value the sender actually gave: None and blank strings count as missing."""
+    return value if value is not None and value.strip() else None
+
+
+def normalise_receipt(receipt: EventReceipt) -> EventReceipt:
+    """Fill the defaults of §1 and canonicalise ``eventType``; values the sender gave always win.
+
+    eventId ← receiptId; opportunityId ← intentId; traceId ← opportunityId;
+    buyerAgentId ← partnerId; sellerAgentId ← "promotion-agent".
+    """
+    opportunity_id = _given(receipt.opportunity_id) or receipt.intent_id
+    return msgspec.structs.replace(
+        receipt,
+        event_type=canonical_event_type(receipt.event_type),
+        event_id=_given(receipt.event_id) or receipt.receipt_id,
+        opportunity_id=opportunity_id,
+        trace_id=_given(receipt.trace_id) or opportunity_id,
+        buyer_agent_id=_given(receipt.buyer_agent_id) or receipt.partner_id,
+        seller_agent_id=_given(receipt.seller_agent_id) or SELLER_AGENT_ID,
+    )
+
+
+def billable(
+    billing_model: BillingModel | str,
+    event_type: str,
+    cpqr_billable_event: str = DEFAULT_CPQR_BILLABLE_EVENT,
+) -> bool:
+    """Whether a receipt of ``event_type`` creates a settlement for a campaign on ``billing_model``.
+
+    CPQR bills its configured event (``offer.shortlisted`` by default, ``offer.presented``
+    selectable; aliases accepted); CPA bills ``conversion.attributed`` only.
+    """
+    event = canonical_event_type(event_type)
+    if billing_model == "CPQR":
+        return event == canonical_event_type(cpqr_billable_event)
+    if billing_model == "CPA":
+        return event == CPA_BILLABLE_EVENT
+    return False
+
+
+def credit_cost(event_type: str) -> int:
+    """Credits one receipt of this type consumes from the campaign's workspace."""
+    return CREDIT_COSTS.get(canonical_event_type(event_type), 0)
+
+
+def attribution_window(billing_model: BillingModel | str) -> Literal["session", "30d"]:
+    """CPQR pays for the recommendation in the session; CPA for a conversion within 30 days."""
+    if billing_model == "CPQR":
+        return "session"
+    if billing_model == "CPA":
+        return "30d"
+    raise ValidationFailed(f"Unknown billingModel {billing_model!r}.", field="billingModel")
+
+
+def new_settlement(
+    receipt: EventReceipt,
+    campaign: Campaign,
+    settlement_id: str,
+    clock: datetime,
+) -> SettlementReceipt:
+    """The ``pending`` settlement a billable receipt creates: the campaign's payout in its currency."""
+    trace_id = _given(receipt.trace_id) or _given(receipt.opportunity_id) or receipt.intent_id
+    return SettlementReceipt(
+        settlement_id=settlement_id,
+        data_provenance=receipt.data_provenance,
+        campaign_id=receipt.campaign_id,
+        offer_id=receipt.offer_id,
+        partner_id=receipt.partner_id,
+        intent_id=receipt.intent_id,
+        billing_model=campaign.billing_model,
+        event_type=canonical_event_type(receipt.event_type),
+        amount=campaign.payout_amount,
+        currency=campaign.currency,
+        attribution_window=attribution_window(campaign.billing_model),
+        status="pending",
+        dispute_flag=False,
+        trace_id=trace_id,
+        generated_at=clock,
+        updated_at=clock,
+    )
+
+
+def new_retry_job(settlement: SettlementReceipt, retry_job_id: str, clock: datetime) -> SettlementRetryJob:
+    """The retry job written with a new settlement: queued, due now, 0 of 3 attempts used."""
+    return SettlementRetryJob(
+        retry_job_id=retry_job_id,
+        settlement_id=settlement.settlement_id,
+        trace_id=settlement.trace_id or settlement.intent_id,
+        status="queued",
+        attempts=0,
+        max_attempts=RETRY_MAX_ATTEMPTS,
+        next_run_at=clock,
+        created_at=clock,
+        updated_at=clock,
+    )

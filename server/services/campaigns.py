@@ -1,0 +1,177 @@
+"""Campaign use cases: create (compile + review), review, operator decision, activate."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..adapters.store.repository import Tx
+from ..domain import lifecycle, policy
+from ..domain.errors import NotFound, ValidationFailed
+from ..domain.models import Base, Campaign, CampaignDraft, PolicyCheckResult
+from .context import Services, new_id
+
+
+class CampaignCreated(Base, kw_only=True):
+    campaign: Campaign
+    policy_check: PolicyCheckResult
+
+
+class ActivationResult(Base, kw_only=True):
+    activated: bool
+    campaign: Campaign
+    policy_check: PolicyCheckResult
+    message: str | None = None
+
+
+class OperatorReview(Base, kw_only=True):
+    decision: Literal["approve", "reject"] | None = None
+    note: str | None = None
+    actor_id: str = "operator"
+
+
+def _policy_audit(svc: Services, campaign: Campaign, check: PolicyCheckResult, actor: str = "api"):
+    return svc.audit(
+        trace_id=campaign.campaign_id,
+        entity_type="policy_check",
+        entity_id=check.policy_check_id,
+        action="campaign.policy_check",
+        status="success" if check.decision == "pass" else ("failure" if check.decision == "fail" else "blocked"),
+        actor_type=actor,
+        details={"decision": check.decision, "reasons": check.reasons, "riskFlags": check.risk_flags},
+        provenance=campaign.data_provenance,
+    )
+
+
+async def _review(svc: Services, tx: Tx, campaign: Campaign) -> tuple[Campaign, PolicyCheckResult]:
+    check = policy.check_policy(campaign, svc.clock(), new_id("pol_"))
+    reviewed = lifecycle.apply_review(campaign, check)
+    await tx.insert_policy_check(check)
+    await tx.update_campaign(reviewed)
+    await tx.insert_audit([_policy_audit(svc, reviewed, check)])
+    return reviewed, check
+
+
+async def create_campaign(svc: Services, draft: CampaignDraft) -> CampaignCreated:
+    found = policy.find_placeholder(draft)
+    if found is not None:
+        field, value = found
+        raise ValidationFailed(
+            f"{field} looks like placeholder data ({value!r}); a real value is needed.", field=field
+        )
+
+    async def work(tx: Tx) -> CampaignCreated:
+        now = svc.clock()
+        campaign_id = new_id("cmp_")
+        campaign = lifecycle.campaign_from_draft(draft, campaign_id, new_id("offer_"), new_id("proof_"), now)
+        offer = campaign.offer
+        await tx.insert_campaign(campaign)
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=campaign_id,
+                    entity_type="campaign",
+                    entity_id=campaign_id,
+                    action="campaign.created",
+                    status="success",
+                    actor_type="api",
+                    details={"advertiser": campaign.advertiser, "offerId": offer.offer_id},
+                    provenance=campaign.data_provenance,
+                )
+            ]
+        )
+        reviewed, check = await _review(svc, tx, campaign)
+        return CampaignCreated(campaign=reviewed, policy_check=check)
+
+    return await svc.store.write(work)
+
+
+async def _require(tx: Tx, campaign_id: str) -> Campaign:
+    campaign = await tx.get_campaign(campaign_id)
+    if campaign is None:
+        raise NotFound(f"Campaign {campaign_id} was not found.")
+    return campaign
+
+
+async def get_campaign(svc: Services, campaign_id: str) -> Campaign:
+    return await svc.store.read(lambda tx: _require(tx, campaign_id))
+
+
+async def list_campaigns(svc: Services, provenances: list[str]) -> list[Campaign]:
+    return await svc.store.read(lambda tx: tx.list_campaigns(provenances))
+
+
+async def latest_policy_check(svc: Services, campaign_id: str) -> PolicyCheckResult:
+    async def work(tx: Tx) -> PolicyCheckResult:
+        await _require(tx, campaign_id)
+        check = await tx.latest_policy_check(campaign_id)
+        if check is None:
+            raise NotFound(f"Campaign {campaign_id} has no policy check yet.")
+        return check
+
+    return await svc.store.read(work)
+
+
+async def review_campaign(svc: Services, campaign_id: str, body: OperatorReview | None) -> PolicyCheckResult:
+    """Re-run the policy check; with a decision, an operator settles a manual review."""
+
+    async def work(tx: Tx) -> PolicyCheckResult:
+        campaign = await _require(tx, campaign_id)
+        if body is None or body.decision is None:
+            return (await _review(svc, tx, campaign))[1]
+        check = await tx.latest_policy_check(campaign_id)
+        if check is None:
+            campaign, check = await _review(svc, tx, campaign)
+        decided = lifecycle.operator_decision(campaign, body.decision, body.note)
+        await tx.update_campaign(decided)
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=campaign_id,
+                    entity_type="campaign",
+                    entity_id=campaign_id,
+                    action=f"campaign.review.{body.decision}",
+                    status="success",
+                    actor_type="operator",
+                    actor_id=body.actor_id,
+                    details={"note": body.note or "", "previousDecision": check.decision},
+                    provenance=campaign.data_provenance,
+                )
+            ]
+        )
+        return check
+
+    return await svc.store.write(work)
+
+
+async def activate_campaign(svc: Services, campaign_id: str) -> ActivationResult:
+    async def work(tx: Tx) -> ActivationResult:
+        campaign = await _require(tx, campaign_id)
+        check = await tx.latest_policy_check(campaign_id)
+        if check is None and campaign.status == "active":
+            # A campaign loaded active (the seed) has no stored check: record one without
+            # re-reviewing it, so activation stays idempotent.
+            check = policy.check_policy(campaign, svc.clock(), new_id("pol_"))
+            await tx.insert_policy_check(check)
+        elif check is None:
+            campaign, check = await _review(svc, tx, campaign)
+        updated, activated = lifecycle.activation(campaign, check)
+        if updated != campaign:
+            await tx.update_campaign(updated)
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=campaign_id,
+                    entity_type="campaign",
+                    entity_id=campaign_id,
+                    action="campaign.activate",
+                    status="success" if activated else "blocked",
+                    actor_type="api",
+                    details={"decision": check.decision, "status": updated.status},
+                    provenance=campaign.data_provenance,
+                )
+            ]
+        )
+        message = None if activated else lifecycle.activation_refusal(updated, check)
+        return ActivationResult(activated=activated, campaign=updated, policy_check=check, message=message)
+
+    return await svc.store.write(work)

@@ -1,0 +1,81 @@
+"""What every service function works with: the store, hot state, billing gateway, clock and ids."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Protocol
+
+from ..adapters.hot_state import HotState
+from ..adapters.store.repository import Store
+from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
+from ..domain.ranking import DEFAULT_RANKING, RankingConfig
+from ..domain.billing import GatewayResult
+from ..settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id(prefix: str, hex_chars: int = 8) -> str:
+    """Ids as the contract spells them: a prefix and random hex (``set_`` + 8 hex, …)."""
+    return prefix + secrets.token_hex((hex_chars + 1) // 2)[:hex_chars]
+
+
+class BillingGateway(Protocol):
+    mode: str
+
+    async def submit(self, settlement: SettlementReceipt, job: SettlementRetryJob) -> GatewayResult: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Services:
+    """The collaborators of the use cases; built once per process (``server.app``)."""
+
+    store: Store
+    hot: HotState
+    gateway: BillingGateway
+    settings: Settings
+    clock: Callable[[], datetime] = utc_now
+    ranking: RankingConfig = DEFAULT_RANKING
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def audit(
+        self,
+        *,
+        trace_id: str,
+        entity_type: str,
+        entity_id: str,
+        action: str,
+        status: str,
+        actor_type: str = "system",
+        actor_id: str = "promotion-agent",
+        details: dict[str, Any] | None = None,
+        provenance: str = "ops_manual",
+        at: datetime | None = None,
+    ) -> AuditEvent:
+        return AuditEvent(
+            audit_event_id=new_id("aud_", 16),
+            data_provenance=provenance,  # type: ignore[arg-type]
+            trace_id=trace_id,
+            entity_type=entity_type,  # type: ignore[arg-type]
+            entity_id=entity_id,
+            action=action,
+            status=status,  # type: ignore[arg-type]
+            actor_type=actor_type,  # type: ignore[arg-type]
+            actor_id=actor_id,
+            details=details or {},
+            occurred_at=at or self.clock(),
+        )
+
+    async def close(self) -> None:
+        await self.gateway.close()
+        await self.hot.close()
+        await self.store.close()
+
+
+AsyncFn = Callable[..., Awaitable[Any]]

@@ -1,0 +1,149 @@
+"""Buyer-agent leads and partners: listing, verification status, promotion to partner."""
+
+from __future__ import annotations
+
+
+import msgspec
+
+from ..adapters.store.repository import Tx
+from ..domain import leads as rules
+from ..domain.errors import Conflict, NotFound
+from ..domain.models import AgentLead, Base, PartnerAgent, PartnerStatus, PartnerView
+from ..domain.ranking import governed_trust
+from .context import Services
+
+
+class Checklist(Base, kw_only=True):
+    identity: bool = False
+    auth: bool = False
+    disclosure: bool = False
+    sla: bool = False
+    rate_limit: bool = False
+
+
+class LeadStatusChange(Base, kw_only=True):
+    next_status: PartnerStatus
+    actor_id: str = "operator"
+    comment: str = ""
+    checklist: Checklist = msgspec.field(default_factory=Checklist)
+    evidence_ref: str | None = None
+
+
+class PromoteLead(Base, kw_only=True):
+    partner_id: str | None = None
+    actor_id: str = "operator"
+
+
+class LeadFilter(Base, kw_only=True):
+    statuses: list[str] = []
+    source_types: list[str] = []
+    origins: list[str] = []
+    provenances: list[str] = []
+    vertical: str | None = None
+    geo: str | None = None
+    owner: str | None = None
+
+
+async def list_leads(svc: Services, f: LeadFilter | None = None) -> list[AgentLead]:
+    f = f or LeadFilter()
+    leads = await svc.store.read(lambda tx: tx.list_leads(f.statuses, f.source_types, f.origins, f.provenances))
+    # The small in-memory filters run on what the indexed query returned.
+    if f.vertical:
+        leads = [lead for lead in leads if f.vertical in lead.verticals]
+    if f.geo:
+        leads = [lead for lead in leads if f.geo in lead.geo]
+    if f.owner:
+        leads = [lead for lead in leads if f.owner in (lead.assigned_owner, lead.verification_owner)]
+    return leads
+
+
+async def _lead(tx: Tx, lead_id: str) -> AgentLead:
+    lead = await tx.get_lead(lead_id)
+    if lead is None:
+        raise NotFound(f"Agent lead {lead_id} was not found.")
+    return lead
+
+
+async def get_lead(svc: Services, lead_id: str) -> AgentLead:
+    return await svc.store.read(lambda tx: _lead(tx, lead_id))
+
+
+async def change_lead_status(svc: Services, lead_id: str, change: LeadStatusChange) -> AgentLead:
+    async def work(tx: Tx) -> AgentLead:
+        lead = await _lead(tx, lead_id)
+        updated = rules.change_status(
+            lead,
+            change.next_status,
+            change.actor_id,
+            {
+                "identity": change.checklist.identity,
+                "auth": change.checklist.auth,
+                "disclosure": change.checklist.disclosure,
+                "sla": change.checklist.sla,
+                "rateLimit": change.checklist.rate_limit,
+            },
+            change.evidence_ref,
+            svc.clock(),
+        )
+        await tx.update_lead(updated)
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=lead_id,
+                    entity_type="delivery",
+                    entity_id=lead_id,
+                    action="lead.status_changed",
+                    status="success",
+                    actor_type="operator",
+                    actor_id=change.actor_id,
+                    details={"from": lead.verification_status, "to": change.next_status, "comment": change.comment},
+                    provenance=lead.data_provenance,
+                )
+            ]
+        )
+        return updated
+
+    return await svc.store.write(work)
+
+
+async def promote_lead(svc: Services, lead_id: str, body: PromoteLead | None) -> PartnerAgent:
+    async def work(tx: Tx) -> PartnerAgent:
+        lead = await _lead(tx, lead_id)
+        partner = rules.promote(lead, body.partner_id if body else None)
+        if not await tx.insert_partner(partner):
+            raise Conflict(f"Partner {partner.partner_id} already exists.")
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=lead_id,
+                    entity_type="delivery",
+                    entity_id=partner.partner_id,
+                    action="lead.promoted",
+                    status="success",
+                    actor_type="operator",
+                    actor_id=body.actor_id if body else "operator",
+                    details={"leadId": lead_id},
+                    provenance=partner.data_provenance,
+                )
+            ]
+        )
+        return partner
+
+    return await svc.store.write(work)
+
+
+async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerView]:
+    async def work(tx: Tx) -> list[PartnerView]:
+        partners = await tx.list_partners(provenances)
+        records = await tx.list_reputation()
+        views = []
+        for partner, disputes in partners:
+            mine = [r for r in records if r.partner_id == partner.partner_id]
+            trust = governed_trust(svc.ranking, partner.trust_score, mine, disputes)
+            fields = {f: getattr(partner, f) for f in partner.__struct_fields__}
+            views.append(PartnerView(**fields, governed_trust=trust))
+        return views
+
+    return await svc.store.read(work)
+
+

@@ -1,0 +1,167 @@
+"""Receipts: exactly-once intake, billing, and the settlement outbox (spec §6).
+
+Three layers keep a receipt from counting twice: a cached result per receipt id
+(fast repeat answers), a lease lock per receipt id (a concurrent twin waits for
+the first one's answer), and the database's unique receipt id as the last word
+(``INSERT … ON CONFLICT DO NOTHING``, never read-then-write). The receipt, its
+settlement, the settlement's retry job, counters and audit events commit in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from ..adapters.hot_state import RECEIPT_LOCK_LEASE_MS, RECEIPT_RESULT_TTL_MS
+from ..adapters.store.repository import Tx
+from ..domain import receipts as rules
+from ..domain.errors import Unprocessable
+from ..domain.models import Base, EventReceipt, SettlementReceipt
+from .bookkeeping import save_job, save_settlement
+from .context import Services, new_id
+
+
+class ReceiptResult(Base, kw_only=True):
+    receipt: EventReceipt
+    settlement: SettlementReceipt | None
+    deduplicated: bool
+
+
+_result_decoder = msgspec.json.Decoder(ReceiptResult)
+
+
+async def record_receipt(svc: Services, raw: EventReceipt) -> ReceiptResult:
+    """Store a receipt once. ``deduplicated`` tells the caller whether it was a repeat (200) or new (201)."""
+    receipt = rules.normalise_receipt(raw)
+    result_key = svc.hot.key(f"idempotency:receipt:{receipt.receipt_id}:result")
+    lock_key = svc.hot.key(f"lock:receipt:{receipt.receipt_id}")
+
+    cached = await svc.hot.get(result_key)
+    if cached is not None:
+        return await _deduplicated(svc, receipt, _result_decoder.decode(cached))
+
+    token = await svc.hot.acquire_lock(lock_key, RECEIPT_LOCK_LEASE_MS)
+    if token is None:
+        # A twin is being recorded right now: wait for its answer (bounded by its lease).
+        waited = 0.0
+        while waited < RECEIPT_LOCK_LEASE_MS / 1000:
+            await asyncio.sleep(0.005)
+            waited += 0.005
+            cached = await svc.hot.get(result_key)
+            if cached is not None:
+                return await _deduplicated(svc, receipt, _result_decoder.decode(cached))
+            token = await svc.hot.acquire_lock(lock_key, RECEIPT_LOCK_LEASE_MS)
+            if token is not None:
+                break
+    try:
+        result = await svc.store.write(lambda tx: _store_receipt(svc, tx, receipt))
+        if result.deduplicated:
+            result = await _deduplicated(svc, receipt, result)
+        await svc.hot.set(
+            result_key,
+            msgspec.json.encode(ReceiptResult(receipt=result.receipt, settlement=result.settlement, deduplicated=False)),
+            RECEIPT_RESULT_TTL_MS,
+        )
+        return result
+    finally:
+        if token is not None:
+            await svc.hot.release_lock(lock_key, token)
+
+
+async def _validate_references(tx: Tx, receipt: EventReceipt):
+    campaign = await tx.get_campaign(receipt.campaign_id)
+    if campaign is None:
+        raise Unprocessable(f"campaignId {receipt.campaign_id!r} is not a known campaign.", field="campaignId")
+    if campaign.offer.offer_id != receipt.offer_id:
+        raise Unprocessable(
+            f"offerId {receipt.offer_id!r} is not the offer of campaign {receipt.campaign_id!r} "
+            f"(expected {campaign.offer.offer_id!r}).",
+            field="offerId",
+        )
+    partner = await tx.get_partner(receipt.partner_id)
+    if partner is None:
+        raise Unprocessable(f"partnerId {receipt.partner_id!r} is not a known partner.", field="partnerId")
+    return campaign
+
+
+async def _store_receipt(svc: Services, tx: Tx, receipt: EventReceipt) -> ReceiptResult:
+    now = svc.clock()
+    campaign = await _validate_references(tx, receipt)
+    settlement: SettlementReceipt | None = None
+    if rules.billable(campaign.billing_model, receipt.event_type, svc.settings.cpqr_billable_event):
+        settlement = rules.new_settlement(receipt, campaign, new_id("set_"), now)
+
+    if not await tx.insert_receipt(receipt, settlement.settlement_id if settlement else None):
+        stored = await tx.get_receipt(receipt.receipt_id)
+        assert stored is not None  # the insert conflicted on it inside this transaction
+        stored_receipt, settlement_id = stored
+        existing = await tx.get_settlement(settlement_id) if settlement_id else None
+        return ReceiptResult(receipt=stored_receipt, settlement=existing, deduplicated=True)
+
+    events = [
+        svc.audit(
+            trace_id=receipt.trace_id or receipt.intent_id,
+            entity_type="receipt",
+            entity_id=receipt.receipt_id,
+            action=f"receipt.{receipt.event_type}",
+            status="success",
+            actor_type="buyer_agent",
+            actor_id=receipt.buyer_agent_id or receipt.partner_id,
+            details={"campaignId": receipt.campaign_id, "offerId": receipt.offer_id, "eventType": receipt.event_type},
+            provenance=receipt.data_provenance,
+            at=now,
+        )
+    ]
+    await tx.bump(f"receipts:{receipt.event_type}")
+    await tx.bump(f"provenance:receipts:{receipt.data_provenance}")
+    if receipt.event_type == "offer.presented":
+        if campaign.disclosure_text.strip():
+            await tx.bump("receipts:presented_with_disclosure")
+        if await tx.mark_intent(receipt.intent_id, "presented"):
+            await tx.bump("intents:presented")
+
+    if settlement is not None:
+        if await save_settlement(tx, None, settlement):
+            job = rules.new_retry_job(settlement, new_id("retry_"), now)
+            await save_job(tx, None, job)
+            events.append(
+                svc.audit(
+                    trace_id=settlement.trace_id or receipt.intent_id,
+                    entity_type="settlement",
+                    entity_id=settlement.settlement_id,
+                    action="settlement.created",
+                    status="success",
+                    details={
+                        "amount": settlement.amount,
+                        "currency": settlement.currency,
+                        "billingModel": settlement.billing_model,
+                        "retryJobId": job.retry_job_id,
+                    },
+                    provenance=receipt.data_provenance,
+                    at=now,
+                )
+            )
+        else:
+            # Another receipt (other id, same intent/offer/event) was billed already: bill once.
+            settlement = await tx.get_settlement_for(receipt.intent_id, receipt.offer_id, receipt.event_type)
+            if settlement is not None:
+                await tx.set_receipt_settlement(receipt.receipt_id, settlement.settlement_id)
+    await tx.insert_audit(events)
+    return ReceiptResult(receipt=receipt, settlement=settlement, deduplicated=False)
+
+
+async def _deduplicated(svc: Services, receipt: EventReceipt, result: ReceiptResult) -> ReceiptResult:
+    event = svc.audit(
+        trace_id=receipt.trace_id or receipt.intent_id,
+        entity_type="idempotency",
+        entity_id=receipt.receipt_id,
+        action="receipt.deduplicated",
+        status="deduplicated",
+        actor_type="buyer_agent",
+        actor_id=receipt.buyer_agent_id or receipt.partner_id,
+        provenance=receipt.data_provenance,
+    )
+    await svc.store.write(lambda tx: tx.insert_audit([event]))
+    return ReceiptResult(receipt=result.receipt, settlement=result.settlement, deduplicated=True)

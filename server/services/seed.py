@@ -1,0 +1,68 @@
+"""Loading the default seed (``data/seed.json``) into an empty database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from ..adapters.store.repository import Tx
+from ..domain.models import AgentLead, Base, Campaign, PartnerAgent, ReputationRecord
+from .context import Services
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SeedFile(Base, kw_only=True):
+    leads: list[AgentLead] = []
+    partners: list[PartnerAgent] = []
+    campaigns: list[Campaign] = []
+    reputation_records: list[ReputationRecord] = []
+
+
+class SeedError(ValueError):
+    pass
+
+
+def resolve_seed_path(path: str) -> Path:
+    candidate = Path(path)
+    if not candidate.is_absolute() and not candidate.exists():
+        candidate = PROJECT_ROOT / path
+    return candidate
+
+
+def read_seed(path: str) -> SeedFile:
+    file = resolve_seed_path(path)
+    try:
+        return msgspec.json.decode(file.read_bytes(), type=SeedFile)
+    except FileNotFoundError:
+        raise SeedError(f"seed file {file} does not exist") from None
+    except msgspec.ValidationError as exc:
+        raise SeedError(f"seed file {file}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise SeedError(f"seed file {file} is not valid JSON: {exc}") from None
+
+
+async def database_is_empty(svc: Services) -> bool:
+    async def work(tx: Tx) -> bool:
+        return not await tx.list_partners() and not await tx.list_campaigns()
+
+    return await svc.store.read(work)
+
+
+async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
+    """Insert every seed record that is not stored yet (safe to run twice)."""
+
+    async def work(tx: Tx) -> dict[str, int]:
+        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0}
+        for lead in seed.leads:
+            counts["leads"] += await tx.insert_lead(lead)
+        for partner in seed.partners:
+            counts["partners"] += await tx.insert_partner(partner)
+        for campaign in seed.campaigns:
+            counts["campaigns"] += await tx.insert_campaign(campaign)
+        for record in seed.reputation_records:
+            counts["reputationRecords"] += await tx.insert_reputation(record)
+        return counts
+
+    return await svc.store.write(work)

@@ -1,0 +1,296 @@
+"""Settlement use cases: process the retry queue, dispute, and the dead-letter queue (spec §7).
+
+Processing claims each due job in its own short transaction (a compare-and-set
+on the job's status, under the hot-state lease lock), calls the billing
+gateway outside any transaction, and records the outcome in a second
+transaction that first checks the claim is still its own (same status and
+attempt number). So a settlement is never submitted by two processes at once,
+and a job abandoned by a crash is claimed again once its lease runs out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..adapters.hot_state import SETTLEMENT_RETRY_LEASE_MS
+from ..adapters.store.repository import Page, Tx, epoch_ms
+from ..domain import settlement as rules
+from ..domain.billing import GatewayResult
+from ..domain.errors import Conflict, NotFound, ValidationFailed
+from ..domain.models import (
+    Base,
+    DeadLetterEntry,
+    ReputationRecord,
+    SettlementReceipt,
+    SettlementRetryJob,
+)
+from .bookkeeping import OPEN_JOB_STATUSES, claim_job, save_dead_letter, save_job, save_settlement
+from .context import Services, new_id
+
+
+class ProcessedItem(Base, kw_only=True):
+    retry_job_id: str
+    settlement_id: str
+    outcome: str  # settled | rescheduled | failed | skipped
+    settlement_status: str | None = None
+    job_status: str | None = None
+    attempts: int = 0
+    provider_response_code: str | None = None
+    message: str | None = None
+
+
+class ProcessResult(Base, kw_only=True):
+    processed_count: int = 0
+    settled_count: int = 0
+    rescheduled_count: int = 0
+    failed_count: int = 0
+    skipped_count: int = 0
+    items: list[ProcessedItem] = []
+
+
+class ReplayResult(Base, kw_only=True):
+    dlq_entry: DeadLetterEntry
+    retry_job: SettlementRetryJob | None
+    settlement: SettlementReceipt
+
+
+def _audit_settlement(svc: Services, s: SettlementReceipt, action: str, status: str, details: dict[str, Any], **kw):
+    return svc.audit(
+        trace_id=s.trace_id or s.intent_id,
+        entity_type="settlement",
+        entity_id=s.settlement_id,
+        action=action,
+        status=status,
+        details=details,
+        provenance=s.data_provenance,
+        **kw,
+    )
+
+
+async def process_queue(svc: Services, limit: int = 10) -> ProcessResult:
+    result = ProcessResult()
+    now = svc.clock()
+    due = await svc.store.read(lambda tx: tx.due_retry_jobs(epoch_ms(now), limit))
+    for job in due:
+        item = await _process_one(svc, job)
+        result.items.append(item)
+        if item.outcome == "skipped":
+            result.skipped_count += 1
+            continue
+        result.processed_count += 1
+        if item.outcome == "settled":
+            result.settled_count += 1
+        elif item.outcome == "rescheduled":
+            result.rescheduled_count += 1
+        else:
+            result.failed_count += 1
+    return result
+
+
+async def _process_one(svc: Services, job: SettlementRetryJob) -> ProcessedItem:
+    skipped = ProcessedItem(retry_job_id=job.retry_job_id, settlement_id=job.settlement_id, outcome="skipped")
+    lock_key = svc.hot.key(f"lock:settlement-retry:{job.retry_job_id}")
+    token = await svc.hot.acquire_lock(lock_key, SETTLEMENT_RETRY_LEASE_MS)
+    if token is None:
+        skipped.message = "Another worker holds this job's lease."
+        return skipped
+    try:
+        claimed = await svc.store.write(lambda tx: _claim(svc, tx, job.retry_job_id))
+        if isinstance(claimed, str):
+            skipped.message = claimed
+            return skipped
+        claimed_job, settlement = claimed
+        gateway_result = await svc.gateway.submit(settlement, claimed_job)
+        return await svc.store.write(lambda tx: _record_outcome(svc, tx, claimed_job, gateway_result))
+    finally:
+        await svc.hot.release_lock(lock_key, token)
+
+
+async def _claim(svc: Services, tx: Tx, retry_job_id: str) -> tuple[SettlementRetryJob, SettlementReceipt] | str:
+    now = svc.clock()
+    job = await tx.get_retry_job(retry_job_id)
+    if job is None or job.status not in OPEN_JOB_STATUSES:
+        return "The job is no longer open."
+    if job.status == "processing":
+        pass  # an abandoned claim whose lease expired (the query only returns those)
+    elif epoch_ms(job.next_run_at) > epoch_ms(now):
+        return "The job is not due yet."
+    settlement = await tx.get_settlement(job.settlement_id)
+    if settlement is None or settlement.status not in ("pending", "processing", "retry_scheduled"):
+        cancelled = rules.cancel_job(job, "Settlement is no longer payable.", now)
+        await save_job(tx, job, cancelled)
+        return "The settlement is no longer payable; its job was cancelled."
+    started_job, started_settlement = rules.apply_attempt_start(job, settlement, now)
+    lease_until = epoch_ms(now) + SETTLEMENT_RETRY_LEASE_MS
+    if not await claim_job(tx, job, started_job, lease_until):
+        return "Another worker claimed this job first."
+    await save_settlement(tx, settlement, started_settlement)
+    return started_job, started_settlement
+
+
+async def _record_outcome(
+    svc: Services, tx: Tx, claimed: SettlementRetryJob, result: GatewayResult
+) -> ProcessedItem:
+    now = svc.clock()
+    job = await tx.get_retry_job(claimed.retry_job_id)
+    settlement = await tx.get_settlement(claimed.settlement_id)
+    item = ProcessedItem(retry_job_id=claimed.retry_job_id, settlement_id=claimed.settlement_id, outcome="skipped")
+    if (
+        job is None
+        or settlement is None
+        or job.status != "processing"
+        or job.attempts != claimed.attempts
+        or settlement.status != "processing"
+    ):
+        # The claim was lost (lease expired and re-claimed, or disputed meanwhile): record nothing.
+        item.message = "The claim on this job was lost before the outcome was recorded."
+        return item
+    new_job, new_settlement, outcome = rules.apply_gateway_result(job, settlement, result, now)
+    await save_job(tx, job, new_job)
+    await save_settlement(tx, settlement, new_settlement)
+    events = [
+        _audit_settlement(
+            svc,
+            new_settlement,
+            f"settlement.{outcome}",
+            "success" if outcome == "settled" else "failure",
+            {
+                "retryJobId": new_job.retry_job_id,
+                "attempts": new_job.attempts,
+                "providerState": result.provider_state,
+                "code": result.code,
+                "message": result.message,
+                "gateway": svc.gateway.mode,
+            },
+        )
+    ]
+    existing = await tx.get_dead_letter_for(settlement.settlement_id)
+    if outcome == "settled" and existing is not None and existing.status == "open":
+        resolved = rules.resolve(existing, "resolved", "Settlement eventually succeeded.", now)
+        await save_dead_letter(tx, existing, resolved)
+    elif outcome == "failed":
+        entry = rules.open_dead_letter(
+            existing,
+            new_settlement,
+            new_job,
+            "worker_failed_max_attempts",
+            new_settlement.last_error or result.message or result.code or "failed",
+            new_id("dlq_"),
+            now,
+        )
+        await save_dead_letter(tx, existing, entry)
+    await tx.insert_audit(events)
+    item.outcome = outcome
+    item.settlement_status = new_settlement.status
+    item.job_status = new_job.status
+    item.attempts = new_job.attempts
+    item.provider_response_code = result.code
+    item.message = result.message
+    return item
+
+
+async def dispute(svc: Services, settlement_id: str, reason: str | None = None) -> SettlementReceipt:
+    async def work(tx: Tx) -> SettlementReceipt:
+        now = svc.clock()
+        settlement = await tx.get_settlement(settlement_id)
+        if settlement is None:
+            raise NotFound(f"Settlement {settlement_id} was not found.")
+        if not rules.can_dispute(settlement.status):
+            raise Conflict(
+                f"Settlement {settlement_id} is {settlement.status}; only pending, processing or "
+                "retry_scheduled settlements can be disputed."
+            )
+        disputed = rules.transition(settlement, "disputed", now)
+        await save_settlement(tx, settlement, disputed)
+        job = await tx.get_retry_job_for(settlement_id)
+        if job is not None and job.status in OPEN_JOB_STATUSES:
+            await save_job(tx, job, rules.cancel_job(job, "Settlement disputed.", now))
+        await tx.insert_reputation(
+            ReputationRecord(
+                record_id=f"rep_settlement_dispute_{settlement_id}",
+                data_provenance=settlement.data_provenance,
+                partner_id=settlement.partner_id,
+                delta=-3,
+                reason_type="settlement_dispute",
+                evidence_refs=[settlement_id],
+                dispute_status="under_review",
+                occurred_at=now,
+            )
+        )
+        await tx.insert_audit(
+            [_audit_settlement(svc, disputed, "settlement.disputed", "success", {"reason": reason or ""},
+                               actor_type="api")]
+        )
+        return disputed
+
+    return await svc.store.write(work)
+
+
+async def list_settlements(
+    svc: Services, statuses: list[str], campaign_id: str | None, provenances: list[str]
+) -> list[SettlementReceipt]:
+    return await svc.store.read(lambda tx: tx.list_settlements(statuses, campaign_id, provenances))
+
+
+async def list_retry_jobs(
+    svc: Services, statuses: list[str], settlement_id: str | None, trace_id: str | None, limit: int
+) -> list[SettlementRetryJob]:
+    return await svc.store.read(lambda tx: tx.list_retry_jobs(statuses, settlement_id, trace_id, limit))
+
+
+async def page_dead_letters(
+    svc: Services, status: str | None, trace_id: str | None, settlement_id: str | None, page: int, page_size: int
+) -> Page:
+    return await svc.store.read(lambda tx: tx.page_dead_letters(status, trace_id, settlement_id, page, page_size))
+
+
+async def replay_dead_letter(svc: Services, dlq_entry_id: str, note: str | None) -> ReplayResult:
+    async def work(tx: Tx) -> ReplayResult:
+        now = svc.clock()
+        entry = await tx.get_dead_letter(dlq_entry_id)
+        if entry is None:
+            raise NotFound(f"Dead-letter entry {dlq_entry_id} was not found.")
+        settlement = await tx.get_settlement(entry.settlement_id)
+        job = await tx.get_retry_job_for(entry.settlement_id)
+        if settlement is None or job is None:
+            raise Conflict(f"Dead-letter entry {dlq_entry_id} has no settlement or retry job to replay.")
+        new_entry, new_settlement, new_job = rules.replay(entry, settlement, job, note, now)
+        await save_settlement(tx, settlement, new_settlement)
+        await save_job(tx, job, new_job)
+        await save_dead_letter(tx, entry, new_entry)
+        await tx.insert_audit(
+            [_audit_settlement(svc, new_settlement, "dlq.replayed", "success",
+                               {"dlqEntryId": dlq_entry_id, "note": note or ""}, actor_type="operator")]
+        )
+        return ReplayResult(dlq_entry=new_entry, retry_job=new_job, settlement=new_settlement)
+
+    return await svc.store.write(work)
+
+
+async def resolve_dead_letter(svc: Services, dlq_entry_id: str, status: str, note: str | None) -> DeadLetterEntry:
+    if status not in ("resolved", "ignored"):
+        raise ValidationFailed(f"status must be 'resolved' or 'ignored', got {status!r}.", field="status")
+
+    async def work(tx: Tx) -> DeadLetterEntry:
+        now = svc.clock()
+        entry = await tx.get_dead_letter(dlq_entry_id)
+        if entry is None:
+            raise NotFound(f"Dead-letter entry {dlq_entry_id} was not found.")
+        new_entry = rules.resolve(entry, status, note, now)
+        await save_dead_letter(tx, entry, new_entry)
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=entry.trace_id,
+                    entity_type="settlement",
+                    entity_id=entry.settlement_id,
+                    action=f"dlq.{status}",
+                    status="success",
+                    actor_type="operator",
+                    details={"dlqEntryId": dlq_entry_id, "note": note or ""},
+                )
+            ]
+        )
+        return new_entry
+
+    return await svc.store.write(work)
