@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from .adapters.billing import SimulatedGateway
+from .adapters.billing import gateway_from_settings
 from .adapters.hot_state import MemoryHotState
 from .adapters.store.engine import create_engines
 from .adapters.store.migrate import upgrade
@@ -38,7 +38,7 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
         await store.close()
         raise
     hot = MemoryHotState(settings.hot_state_namespace, settings.hot_state_version)
-    gateway = SimulatedGateway()
+    gateway = gateway_from_settings(settings)
     svc = Services(store=store, hot=hot, gateway=gateway, settings=settings)
     if load_seed and await seed.database_is_empty(svc):
         counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))

@@ -225,3 +225,8 @@ def resolve(entry: DeadLetterEntry, status: str, note: str | None, clock: dateti
         resolved_at=clock,
         updated_at=clock,
     )
+
+
+def cancel_job(job: SettlementRetryJob, reason: str, clock: datetime) -> SettlementRetryJob:
+    """Stop a job that must not run again (its settlement was disputed or is no longer payable)."""
+    return msgspec.structs.replace(job, status="cancelled", last_error=reason, updated_at=clock)

@@ -3,10 +3,12 @@
 Everything dialect-specific lives here: URL normalisation, connection
 pragmas, how write transactions begin, upserts and row-claiming clauses.
 
-SQLite: one write connection (writes are serialised in process, and
-``BEGIN IMMEDIATE`` takes the database write lock up front so a transaction
-never fails half-way on a lock upgrade; ``busy_timeout`` covers other
-processes) and a small pool of read connections, all in WAL mode.
+SQLite: statements run inline on the event loop's thread through the
+standard ``sqlite3`` driver (see ``Tx._exec`` for why), over one write
+connection (``BEGIN IMMEDIATE`` takes the database write lock up front so a
+transaction never fails half-way on a lock upgrade; ``busy_timeout`` covers
+other processes) and a pool of read connections, all in WAL mode.
+PostgreSQL: SQLAlchemy's asyncio engine over asyncpg.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -52,27 +54,33 @@ def persistence_kind(url: str) -> str:
 class Engines:
     url: str
     kind: str  # "sqlite" | "postgres"
-    write: AsyncEngine
-    read: AsyncEngine
+    write: AsyncEngine | None = None
+    read: AsyncEngine | None = None
+    sync_write: Engine | None = None
+    sync_read: Engine | None = None
 
     async def dispose(self) -> None:
-        await self.write.dispose()
-        if self.read is not self.write:
-            await self.read.dispose()
+        for engine in (self.write, self.read):
+            if engine is not None:
+                await engine.dispose()
+        for sync in (self.sync_write, self.sync_read):
+            if sync is not None:
+                sync.dispose()
 
 
-def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
-    database = make_url(url).database
+def _sqlite_engine(url: str, *, writer: bool) -> Engine:
+    parsed = make_url(url).set(drivername="sqlite+pysqlite")
+    database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     if writer:
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
     else:
-        kwargs.update(pool_size=4, max_overflow=4)
-    engine = create_async_engine(url, **kwargs)
+        kwargs.update(pool_size=8, max_overflow=56)
+    engine = create_engine(parsed, **kwargs)
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take control of BEGIN away from the driver (SQLAlchemy's documented aiosqlite recipe).
         dbapi_connection.isolation_level = None
@@ -83,7 +91,7 @@ def _sqlite_engine(url: str, *, writer: bool) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
@@ -94,9 +102,11 @@ def create_engines(url: str | None = None) -> Engines:
     full = normalise_url(url if url is not None else os.environ.get("DATABASE_URL"))
     kind = persistence_kind(full)
     if kind == "sqlite":
-        return Engines(full, kind, _sqlite_engine(full, writer=True), _sqlite_engine(full, writer=False))
+        return Engines(
+            full, kind, sync_write=_sqlite_engine(full, writer=True), sync_read=_sqlite_engine(full, writer=False)
+        )
     engine = create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=False)
-    return Engines(full, kind, engine, engine)
+    return Engines(full, kind, write=engine, read=engine)
 
 
 def insert_ignoring(kind: str, table: Any, conflict_columns: list[str]) -> Any:

@@ -30,8 +30,15 @@ async def upgrade(engines: Engines) -> None:
         config.attributes["connection"] = sync_conn
         command.upgrade(config, "head")
 
+    def _initialise(sync_conn) -> None:  # type: ignore[no-untyped-def]
+        _upgrade(sync_conn)
+        if sync_conn.execute(select(schema.market_version.c.id)).first() is None:
+            sync_conn.execute(insert(schema.market_version).values(id=1, version=1))
+
+    if engines.sync_write is not None:
+        with engines.sync_write.begin() as conn:
+            _initialise(conn)
+        return
+    assert engines.write is not None
     async with engines.write.begin() as conn:
-        await conn.run_sync(_upgrade)
-        has_version = (await conn.execute(select(schema.market_version.c.id))).first()
-        if has_version is None:
-            await conn.execute(insert(schema.market_version).values(id=1, version=1))
+        await conn.run_sync(_initialise)

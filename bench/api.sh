@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Measure the API with the shared wrk scripts, following ../shared/bench/README.md:
+# a fresh server (empty database apart from the seed), a 3 s warm-up with the same
+# script and concurrency, then a 10 s measured run. Prints the RESULT line of each.
+#
+# usage: bench/api.sh [SCRIPT ...]          (default: evaluate_uncached receipts_shortlisted)
+#   env: CONCURRENCY="16" (space-separated list), PORT=3900, DURATION=10s,
+#        SERVER_ENV="DATABASE_URL=..." extra environment for the server
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shared=${SHARED_BENCH:-$root/../shared/bench}
+port=${PORT:-3900}
+duration=${DURATION:-10s}
+scripts=("$@")
+[ ${#scripts[@]} -gt 0 ] || scripts=(evaluate_uncached receipts_shortlisted)
+command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+
+path_for() {
+  case "$1" in
+    health) echo /health ;;
+    evaluate_*) echo /opportunities/evaluate ;;
+    receipts_*) echo /events/receipts ;;
+    *) echo "bench: unknown script $1" >&2; exit 2 ;;
+  esac
+}
+
+for script in "${scripts[@]}"; do
+  for c in ${CONCURRENCY:-16}; do
+    data=$(mktemp -d)
+    env DATABASE_URL="sqlite+aiosqlite:///$data/bench.sqlite3" ${SERVER_ENV:-} PORT=$port \
+      "$root/.venv/bin/promotion-agent" serve >"$data/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    threads=2; [ "$c" -eq 1 ] && threads=1
+    url="http://127.0.0.1:$port$(path_for "$script")"
+    RUN_ID=warm$(date +%s%N) wrk -t$threads -c$c -d3s -s "$shared/$script.lua" "$url" >/dev/null
+    result=$(RUN_ID=$(date +%s%N) wrk -t$threads -c$c -d"$duration" --latency -s "$shared/$script.lua" "$url" | grep '^RESULT')
+    echo "$script c=$c $result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+  done
+done
