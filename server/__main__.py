@@ -7,11 +7,23 @@ import asyncio
 import logging
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .settings import Settings, SettingsError
 
 
 def _configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+async def _preflight(settings: Settings) -> None:
+    """Open the database (migrating and seeding it) once before serving, so that a database
+    that cannot be reached or used fails with one clear line instead of a server traceback."""
+    from .app import build_services
+
+    svc = await build_services(settings)
+    await svc.close()
 
 
 def _serve(settings: Settings) -> int:
@@ -19,13 +31,9 @@ def _serve(settings: Settings) -> int:
 
     from .app import create_app
 
+    asyncio.run(_preflight(settings))
     app = create_app(settings)
-    logging.getLogger("promotion_agent").info(
-        "listening on http://%s:%d (persistence=%s)",
-        settings.host,
-        settings.port,
-        "postgres" if (settings.database_url or "").startswith("postgres") else "sqlite",
-    )
+    logging.getLogger("promotion_agent").info("listening on http://%s:%d", settings.host, settings.port)
     uvicorn.run(
         app,
         host=settings.host,
@@ -69,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_db_init(settings))
     except (SettingsError, ValueError, OSError) as exc:
         print(f"promotion-agent: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"promotion-agent: the database cannot be used: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

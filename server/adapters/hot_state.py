@@ -30,40 +30,11 @@ class HotState(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    # Locks live apart from cached values so the size cap can never evict a held lock;
-    # their number is bounded by the work in flight, and expired ones are swept.
-    def _lock_holder(self, key: str) -> str | None:
-        item = self._locks.get(key)
-        if item is None:
-            return None
-        expires_at, token = item
-        if expires_at <= self._now():
-            del self._locks[key]
-            return None
-        return token
+    async def acquire_lock(self, key: str, lease_ms: int) -> str | None: ...
 
-    async def acquire_lock(self, key: str, lease_ms: int) -> str | None:
-        if self._lock_holder(key) is not None:
-            return None
-        now = self._now()
-        if len(self._locks) > 10_000:
-            for stale in [k for k, (exp, _) in self._locks.items() if exp <= now]:
-                del self._locks[stale]
-        token = secrets.token_hex(16)
-        self._locks[key] = (now + lease_ms, token)
-        return token
+    async def renew_lock(self, key: str, token: str, lease_ms: int) -> bool: ...
 
-    async def renew_lock(self, key: str, token: str, lease_ms: int) -> bool:
-        if self._lock_holder(key) != token:
-            return False
-        self._locks[key] = (self._now() + lease_ms, token)
-        return True
-
-    async def release_lock(self, key: str, token: str) -> bool:
-        if self._lock_holder(key) != token:
-            return False
-        del self._locks[key]
-        return True
+    async def release_lock(self, key: str, token: str) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -137,23 +108,39 @@ class MemoryHotState:
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
-    async def acquire_lock(self, key: str, lease_ms: int) -> str | None:
-        if self._live(key) is not None:
+    # Locks live apart from cached values so the size cap can never evict a held lock;
+    # their number is bounded by the work in flight, and expired ones are swept.
+    def _lock_holder(self, key: str) -> str | None:
+        item = self._locks.get(key)
+        if item is None:
             return None
+        expires_at, token = item
+        if expires_at <= self._now():
+            del self._locks[key]
+            return None
+        return token
+
+    async def acquire_lock(self, key: str, lease_ms: int) -> str | None:
+        if self._lock_holder(key) is not None:
+            return None
+        now = self._now()
+        if len(self._locks) > 10_000:
+            for stale in [k for k, (exp, _) in self._locks.items() if exp <= now]:
+                del self._locks[stale]
         token = secrets.token_hex(16)
-        self._put(key, token.encode(), lease_ms)
+        self._locks[key] = (now + lease_ms, token)
         return token
 
     async def renew_lock(self, key: str, token: str, lease_ms: int) -> bool:
-        if self._live(key) != token.encode():
+        if self._lock_holder(key) != token:
             return False
-        self._put(key, token.encode(), lease_ms)
+        self._locks[key] = (self._now() + lease_ms, token)
         return True
 
     async def release_lock(self, key: str, token: str) -> bool:
-        if self._live(key) != token.encode():
+        if self._lock_holder(key) != token:
             return False
-        del self._data[key]
+        del self._locks[key]
         return True
 
     async def close(self) -> None:

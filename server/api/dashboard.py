@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from ..domain.models import AuditEvent, Base
 from ..services import dashboard
@@ -34,9 +34,9 @@ class DashboardController(Controller):
     async def audit_trail(
         self,
         svc: Services,
-        trace_id: Annotated[str | None, Parameter(query="traceId")] = None,
-        entity_id: Annotated[str | None, Parameter(query="entityId")] = None,
-        entity_type: Annotated[str | None, Parameter(query="entityType")] = None,
+        trace_id: Annotated[str | None, QueryParameter(name="traceId")] = None,
+        entity_id: Annotated[str | None, QueryParameter(name="entityId")] = None,
+        entity_type: Annotated[str | None, QueryParameter(name="entityType")] = None,
         provenance: ProvenanceQuery = None,
         page: PageQuery = 1,
         page_size: PageSizeQuery = 20,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.params import Body, Parameter
+from litestar.params import Body, QueryParameter
 
 from ..domain.models import (
     AgentLead,
@@ -57,7 +57,7 @@ def runtime_profile(svc: Services) -> RuntimeProfile:
     )
 
 
-ProvenanceQuery = Annotated[str | None, Parameter(query="provenance", description="comma-separated provenances")]
+ProvenanceQuery = Annotated[str | None, QueryParameter(name="provenance", description="comma-separated provenances")]
 
 
 class SystemController(Controller):
@@ -90,8 +90,8 @@ class LeadsController(Controller):
         self,
         svc: Services,
         status: str | None = None,
-        source_type: Annotated[str | None, Parameter(query="sourceType")] = None,
-        data_origin: Annotated[str | None, Parameter(query="dataOrigin")] = None,
+        source_type: Annotated[str | None, QueryParameter(name="sourceType")] = None,
+        data_origin: Annotated[str | None, QueryParameter(name="dataOrigin")] = None,
         provenance: ProvenanceQuery = None,
         vertical: str | None = None,
         geo: str | None = None,

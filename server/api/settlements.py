@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, get, post
-from litestar.params import Body, Parameter
+from litestar.params import Body, QueryParameter
 
 from ..adapters.store.repository import Page
 from ..domain.errors import ValidationFailed
@@ -16,7 +17,7 @@ from .exchange import ProvenanceQuery, comma_list
 
 
 class ProcessRequest(Base, kw_only=True):
-    limit: Annotated[int, Parameter(ge=1, le=100)] = 10
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
 
 
 class DisputeRequest(Base, kw_only=True):
@@ -48,8 +49,8 @@ def check_page(page: int, page_size: int) -> None:
         raise ValidationFailed(f"pageSize must be between 1 and 100, got {page_size}.", field="pageSize")
 
 
-PageQuery = Annotated[int, Parameter(query="page")]
-PageSizeQuery = Annotated[int, Parameter(query="pageSize")]
+PageQuery = Annotated[int, QueryParameter(name="page")]
+PageSizeQuery = Annotated[int, QueryParameter(name="pageSize")]
 
 
 class SettlementsController(Controller):
@@ -61,7 +62,7 @@ class SettlementsController(Controller):
         self,
         svc: Services,
         status: str | None = None,
-        campaign_id: Annotated[str | None, Parameter(query="campaignId")] = None,
+        campaign_id: Annotated[str | None, QueryParameter(name="campaignId")] = None,
         provenance: ProvenanceQuery = None,
     ) -> list[SettlementReceipt]:
         return await settlements.list_settlements(svc, comma_list(status), campaign_id, comma_list(provenance))
@@ -71,8 +72,8 @@ class SettlementsController(Controller):
         self,
         svc: Services,
         status: str | None = None,
-        settlement_id: Annotated[str | None, Parameter(query="settlementId")] = None,
-        trace_id: Annotated[str | None, Parameter(query="traceId")] = None,
+        settlement_id: Annotated[str | None, QueryParameter(name="settlementId")] = None,
+        trace_id: Annotated[str | None, QueryParameter(name="traceId")] = None,
         limit: int = 50,
     ) -> list[SettlementRetryJob]:
         if limit < 1 or limit > 100:
@@ -96,8 +97,8 @@ class SettlementsController(Controller):
         self,
         svc: Services,
         status: str | None = None,
-        trace_id: Annotated[str | None, Parameter(query="traceId")] = None,
-        settlement_id: Annotated[str | None, Parameter(query="settlementId")] = None,
+        trace_id: Annotated[str | None, QueryParameter(name="traceId")] = None,
+        settlement_id: Annotated[str | None, QueryParameter(name="settlementId")] = None,
         page: PageQuery = 1,
         page_size: PageSizeQuery = 20,
     ) -> DeadLetterPage:

@@ -1,0 +1,39 @@
+"""Services over a real store (SQLite in a temporary folder) with a clock the test moves."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from server.app import build_services
+from server.services.context import Services
+from server.settings import Settings
+
+
+class MovableClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+async def services(tmp_path: Path, clock: MovableClock) -> AsyncIterator[Services]:
+    svc = await build_services(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/store.sqlite3"))
+    svc.clock = clock
+    try:
+        yield svc
+    finally:
+        await svc.close()

@@ -1,0 +1,169 @@
+"""The store's guarantees on a real database: unique constraints, atomic transactions, counters, claims."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from server.adapters.store.migrate import upgrade
+from server.adapters.store.repository import Tx, epoch_ms
+from server.domain.models import AuditEvent, EventReceipt, SettlementReceipt, SettlementRetryJob
+from server.services.context import Services
+
+T0 = datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def receipt(receipt_id: str = "r1", intent: str = "int1") -> EventReceipt:
+    return EventReceipt(
+        receipt_id=receipt_id,
+        data_provenance="real_event",
+        intent_id=intent,
+        offer_id="offer_hubflow",
+        campaign_id="cmp_hubflow",
+        partner_id="partner_procure_pilot",
+        event_type="offer.shortlisted",
+        occurred_at=T0,
+        signature="sig",
+    )
+
+
+def settlement(settlement_id: str = "set_00000001", intent: str = "int1") -> SettlementReceipt:
+    return SettlementReceipt(
+        settlement_id=settlement_id,
+        data_provenance="real_event",
+        campaign_id="cmp_hubflow",
+        offer_id="offer_hubflow",
+        partner_id="partner_procure_pilot",
+        intent_id=intent,
+        billing_model="CPQR",
+        event_type="offer.shortlisted",
+        amount=120.0,
+        currency="USD",
+        attribution_window="session",
+        status="pending",
+        generated_at=T0,
+        updated_at=T0,
+    )
+
+
+def job(job_id: str, settlement_id: str, status: str = "queued", next_run: datetime = T0) -> SettlementRetryJob:
+    return SettlementRetryJob(
+        retry_job_id=job_id,
+        settlement_id=settlement_id,
+        trace_id="int1",
+        status=status,  # type: ignore[arg-type]
+        next_run_at=next_run,
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+async def test_migrating_twice_is_a_no_op(services: Services) -> None:
+    await upgrade(services.store.engines)
+    campaigns = await services.store.read(lambda tx: tx.list_campaigns())
+    assert [c.campaign_id for c in campaigns] == ["cmp_hubflow", "cmp_signalstack"]
+
+
+async def test_receipt_id_is_unique(services: Services) -> None:
+    first = await services.store.write(lambda tx: tx.insert_receipt(receipt(), None))
+    again = await services.store.write(lambda tx: tx.insert_receipt(receipt(intent="other"), None))
+    assert (first, again) == (True, False)
+    stored = await services.store.read(lambda tx: tx.get_receipt("r1"))
+    assert stored is not None and stored[0].intent_id == "int1"
+
+
+async def test_one_settlement_per_intent_offer_event(services: Services) -> None:
+    assert await services.store.write(lambda tx: tx.insert_settlement(settlement("set_aaaaaaaa")))
+    assert not await services.store.write(lambda tx: tx.insert_settlement(settlement("set_bbbbbbbb")))
+    assert await services.store.write(lambda tx: tx.insert_settlement(settlement("set_cccccccc", intent="int2")))
+    rows = await services.store.read(lambda tx: tx.list_settlements())
+    assert sorted(s.settlement_id for s in rows) == ["set_aaaaaaaa", "set_cccccccc"]
+
+
+async def test_one_retry_job_per_settlement(services: Services) -> None:
+    await services.store.write(lambda tx: tx.insert_retry_job(job("retry_1", "set_x")))
+    with pytest.raises(IntegrityError):
+        await services.store.write(lambda tx: tx.insert_retry_job(job("retry_2", "set_x")), retries=1)
+
+
+async def test_a_failing_transaction_leaves_nothing_behind(services: Services) -> None:
+    async def half_done(tx: Tx) -> None:
+        await tx.insert_receipt(receipt("r_half"), "set_half")
+        await tx.insert_settlement(settlement("set_half", intent="int_half"))
+        raise RuntimeError("crash in the middle")
+
+    with pytest.raises(RuntimeError):
+        await services.store.write(half_done)
+    assert await services.store.read(lambda tx: tx.get_receipt("r_half")) is None
+    assert await services.store.read(lambda tx: tx.get_settlement("set_half")) is None
+
+
+async def test_counters_sum_their_increments(services: Services) -> None:
+    for delta in (1, 1, 5, -2):
+        await services.store.write(lambda tx: tx.bump("things", delta))
+    assert await services.store.read(lambda tx: tx.counter("things")) == 5
+    assert await services.store.read(lambda tx: tx.counters_with_prefix("thi")) == {"ngs": 5}
+
+
+async def test_due_jobs_oldest_first_and_abandoned_claims_after_their_lease(services: Services) -> None:
+    later = datetime(2026, 3, 11, 12, 5, tzinfo=timezone.utc)
+
+    async def setup(tx: Tx) -> None:
+        await tx.insert_retry_job(job("retry_late", "set_1", next_run=later))
+        await tx.insert_retry_job(job("retry_now", "set_2"))
+        await tx.insert_retry_job(job("retry_crashed", "set_3", status="processing"))
+        await tx.update_retry_job(job("retry_crashed", "set_3", status="processing"), epoch_ms(T0) + 10_000)
+
+    await services.store.write(setup)
+    due_now = await services.store.read(lambda tx: tx.due_retry_jobs(epoch_ms(T0), 10))
+    assert [j.retry_job_id for j in due_now] == ["retry_now"]
+    due_later = await services.store.read(lambda tx: tx.due_retry_jobs(epoch_ms(later), 10))
+    assert [j.retry_job_id for j in due_later] == ["retry_now", "retry_crashed", "retry_late"]
+
+
+async def test_a_job_can_be_claimed_only_once(services: Services) -> None:
+    queued = job("retry_c", "set_c")
+    await services.store.write(lambda tx: tx.insert_retry_job(queued))
+    processing = job("retry_c", "set_c", status="processing")
+    wins = [
+        await services.store.write(lambda tx: tx.claim_retry_job(processing, "queued", epoch_ms(T0) + 1))
+        for _ in range(3)
+    ]
+    assert wins == [True, False, False]
+
+
+async def test_audit_pages_newest_first_with_totals(services: Services) -> None:
+    events = [
+        AuditEvent(
+            audit_event_id=f"aud_{i:03d}",
+            trace_id="t1" if i % 2 else "t2",
+            entity_type="cache",
+            entity_id=f"e{i}",
+            action="a",
+            status="success",
+            occurred_at=T0,
+        )
+        for i in range(25)
+    ]
+    await services.store.write(lambda tx: tx.insert_audit(events))
+    page1 = await services.store.read(lambda tx: tx.page_audit(None, None, None, [], 1, 10))
+    page3 = await services.store.read(lambda tx: tx.page_audit(None, None, None, [], 3, 10))
+    assert page1.total == 25 and page1.has_next_page and not page1.has_previous_page
+    assert [e.audit_event_id for e in page1.items][:2] == ["aud_024", "aud_023"]
+    assert [e.audit_event_id for e in page3.items] == [f"aud_{i:03d}" for i in range(4, -1, -1)]
+    assert not page3.has_next_page and page3.has_previous_page
+    traced = await services.store.read(lambda tx: tx.page_audit("t1", None, None, [], 1, 100))
+    assert traced.total == 12 and all(e.trace_id == "t1" for e in traced.items)
+
+
+async def test_market_version_moves_with_campaign_changes_only(services: Services) -> None:
+    before = await services.store.read(lambda tx: tx.market_version())
+    await services.store.write(lambda tx: tx.add_campaign_spend("cmp_hubflow", 120.0))
+    assert await services.store.read(lambda tx: tx.market_version()) == before
+    campaign = await services.store.read(lambda tx: tx.get_campaign("cmp_hubflow"))
+    assert campaign is not None
+    await services.store.write(lambda tx: tx.update_campaign(campaign))
+    assert await services.store.read(lambda tx: tx.market_version()) == before + 1
+    assert (await services.store.read(lambda tx: tx.campaign_spend()))["cmp_hubflow"] == 120.0
