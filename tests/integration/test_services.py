@@ -1,0 +1,112 @@
+"""Use cases over a real SQLite store: exactly-once receipts, crash recovery of claims, budgets."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from server.adapters.billing import SimulatedGateway
+from server.domain.models import EventReceipt, OpportunityRequest, SettlementReceipt, SettlementRetryJob
+from server.services import exchange, receipts, settlements
+from server.services.context import Services
+
+from .conftest import MovableClock
+
+
+def shortlisted(receipt_id: str, intent: str, campaign: str = "cmp_hubflow", offer: str = "offer_hubflow"):
+    return EventReceipt(
+        receipt_id=receipt_id,
+        data_provenance="real_event",
+        intent_id=intent,
+        offer_id=offer,
+        campaign_id=campaign,
+        partner_id="partner_procure_pilot",
+        event_type="shortlisted",
+        occurred_at=msgspec.convert("2026-03-11T12:00:00Z", type=__import__("datetime").datetime),
+        signature="sig",
+    )
+
+
+class CountingGateway(SimulatedGateway):
+    """The simulated gateway, counting submissions per idempotency key (the settlement id)."""
+
+    def __init__(self) -> None:
+        self.submissions: dict[str, int] = {}
+
+    async def submit(self, settlement: SettlementReceipt, job: SettlementRetryJob):
+        self.submissions[settlement.settlement_id] = self.submissions.get(settlement.settlement_id, 0) + 1
+        return await super().submit(settlement, job)
+
+
+async def test_concurrent_twins_make_one_receipt_and_one_settlement(services: Services) -> None:
+    results = await asyncio.gather(*(receipts.record_receipt(services, shortlisted("r_twin", "int_t")) for _ in range(8)))
+    assert sorted(r.deduplicated for r in results) == [False] + [True] * 7
+    settlement_ids = {r.settlement.settlement_id for r in results if r.settlement}
+    assert len(settlement_ids) == 1
+    stored = await services.store.read(lambda tx: tx.list_settlements())
+    assert [s.settlement_id for s in stored] == list(settlement_ids)
+    jobs = await services.store.read(lambda tx: tx.list_retry_jobs())
+    assert [j.settlement_id for j in jobs] == list(settlement_ids)
+
+
+async def test_a_claim_abandoned_by_a_crash_is_taken_again_after_its_lease(
+    services: Services, clock: MovableClock
+) -> None:
+    gateway = CountingGateway()
+    services.gateway = gateway
+    result = await receipts.record_receipt(services, shortlisted("r_crash", "int_crash"))
+    assert result.settlement is not None
+    job = (await services.store.read(lambda tx: tx.list_retry_jobs()))[0]
+    # A worker claims the job and dies before submitting (its hot-state lock dies with it too).
+    claimed = await services.store.write(lambda tx: settlements._claim(services, tx, job.retry_job_id))
+    assert not isinstance(claimed, str) and claimed[0].status == "processing"
+    await services.hot.close()
+
+    clock.advance(seconds=5)
+    early = await settlements.process_queue(services, 10)
+    assert early.processed_count == 0 and gateway.submissions == {}
+
+    clock.advance(seconds=6)  # past the 10 s lease
+    late = await settlements.process_queue(services, 10)
+    assert (late.processed_count, late.settled_count) == (1, 1)
+    assert gateway.submissions == {result.settlement.settlement_id: 1}
+    final = await services.store.read(lambda tx: tx.get_settlement(result.settlement.settlement_id))
+    assert final is not None and final.status == "settled"
+
+
+async def test_parallel_queue_runs_submit_each_settlement_once(services: Services) -> None:
+    gateway = CountingGateway()
+    services.gateway = gateway
+    for i in range(12):
+        await receipts.record_receipt(services, shortlisted(f"r_par_{i}", f"int_par_{i}"))
+    runs = await asyncio.gather(*(settlements.process_queue(services, 20) for _ in range(3)))
+    assert sum(r.settled_count for r in runs) == 12
+    assert len(gateway.submissions) == 12 and set(gateway.submissions.values()) == {1}
+
+
+async def test_budget_gate_closes_when_committed_spend_reaches_the_budget(services: Services) -> None:
+    # cmp_hubflow: payout 120, budget 12000 -> after 100 settlements nothing more fits.
+    for i in range(99):
+        await receipts.record_receipt(services, shortlisted(f"r_b{i}", f"int_b{i}"))
+    request = OpportunityRequest(
+        intent_id="int_budget", category="crm_software", task_type="compare_and_shortlist",
+        constraints={"geo": ["UK"]}, sponsored_slots=4, explain=True,
+    )
+    body = msgspec.json.decode(await exchange.evaluate_opportunity(services, request))
+    assert "cmp_hubflow" in [s["campaignId"] for s in body["shortlisted"]]
+    await receipts.record_receipt(services, shortlisted("r_b99", "int_b99"))
+    body = msgspec.json.decode(
+        await exchange.evaluate_opportunity(services, msgspec.structs.replace(request, intent_id="int_budget_2"))
+    )
+    assert "cmp_hubflow" not in [s["campaignId"] for s in body["shortlisted"]]
+    rejected = {(r["campaignId"], r["partnerId"]): r["failedGates"] for r in body["rejected"]}
+    assert rejected[("cmp_hubflow", "partner_procure_pilot")] == ["budget"]
+
+    # A dispute takes the amount out of committed spend: the campaign fits again.
+    first = (await services.store.read(lambda tx: tx.list_settlements(campaign_id="cmp_hubflow")))[-1]
+    await settlements.dispute(services, first.settlement_id)
+    body = msgspec.json.decode(
+        await exchange.evaluate_opportunity(services, msgspec.structs.replace(request, intent_id="int_budget_3"))
+    )
+    assert "cmp_hubflow" in [s["campaignId"] for s in body["shortlisted"]]

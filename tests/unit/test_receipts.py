@@ -1,0 +1,219 @@
+"""Receipts (spec §1 and §6): event-type aliases, defaults, billing rule, credits, new settlement and job."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.domain.errors import ValidationFailed
+from server.domain.models import CANONICAL_EVENT_TYPES, EXTRA_EVENT_TYPES
+from server.domain.receipts import (
+    CREDIT_COSTS,
+    EVENT_TYPE_ALIASES,
+    attribution_window,
+    billable,
+    canonical_event_type,
+    credit_cost,
+    new_retry_job,
+    new_settlement,
+    normalise_receipt,
+)
+
+from .factories import SEED_CLOCK, hubflow, receipt, signalstack
+
+ALIASES = {
+    "shortlisted": "offer.shortlisted",
+    "presented": "offer.presented",
+    "shown": "offer.presented",
+    "viewed": "owner.viewed",
+    "detail_view": "owner.viewed",
+    "interacted": "owner.interacted",
+    "handoff": "owner.interacted",
+    "conversion": "conversion.attributed",
+}
+
+
+# ---------------------------------------------------------------------------
+# Event types
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("alias", "canonical"), sorted(ALIASES.items()))
+def test_every_alias_maps_to_its_canonical_type(alias, canonical):
+    assert canonical_event_type(alias) == canonical
+
+
+def test_the_alias_table_is_exactly_the_spec():
+    assert dict(EVENT_TYPE_ALIASES) == ALIASES
+
+
+@pytest.mark.parametrize("event_type", CANONICAL_EVENT_TYPES + EXTRA_EVENT_TYPES)
+def test_canonical_and_extra_types_pass_through(event_type):
+    assert canonical_event_type(event_type) == event_type
+
+
+def test_case_and_spaces_are_ignored():
+    assert canonical_event_type(" Presented ") == "offer.presented"
+    assert canonical_event_type("OFFER.SHORTLISTED") == "offer.shortlisted"
+
+
+@pytest.mark.parametrize("value", ["clicked", "offer", "", "offer.presented.x", "conversions"])
+def test_unknown_types_are_refused_with_the_field(value):
+    with pytest.raises(ValidationFailed) as err:
+        canonical_event_type(value)
+    assert err.value.field == "eventType"
+    assert err.value.status_code == 400
+
+
+# ---------------------------------------------------------------------------
+# Defaults
+# ---------------------------------------------------------------------------
+
+
+def test_defaults_are_filled():
+    r = normalise_receipt(receipt(eventType="shortlisted"))
+    assert r.event_type == "offer.shortlisted"
+    assert r.event_id == "rcpt_1"  # <- receiptId
+    assert r.opportunity_id == "intent_1"  # <- intentId
+    assert r.trace_id == "intent_1"  # <- opportunityId
+    assert r.buyer_agent_id == "partner_procure_pilot"  # <- partnerId
+    assert r.seller_agent_id == "promotion-agent"
+    assert r.environment == "test" and r.spec_version == "1.0"
+    # untouched
+    assert (r.receipt_id, r.intent_id, r.offer_id, r.signature) == ("rcpt_1", "intent_1", "offer_hubflow", "sig_1")
+
+
+def test_given_values_win():
+    r = normalise_receipt(
+        receipt(
+            eventId="evt_9",
+            opportunityId="opp_9",
+            buyerAgentId="agent_9",
+            sellerAgentId="seller_9",
+        )
+    )
+    assert (r.event_id, r.opportunity_id, r.buyer_agent_id, r.seller_agent_id) == ("evt_9", "opp_9", "agent_9", "seller_9")
+    assert r.trace_id == "opp_9"  # traceId follows the given opportunityId
+
+
+def test_a_given_trace_id_wins():
+    assert normalise_receipt(receipt(traceId="trace_9", opportunityId="opp_9")).trace_id == "trace_9"
+
+
+def test_blank_strings_count_as_missing():
+    r = normalise_receipt(receipt(eventId="", opportunityId=" ", traceId="", buyerAgentId=""))
+    assert (r.event_id, r.opportunity_id, r.trace_id, r.buyer_agent_id) == (
+        "rcpt_1",
+        "intent_1",
+        "intent_1",
+        "partner_procure_pilot",
+    )
+
+
+def test_normalising_an_unknown_type_fails():
+    with pytest.raises(ValidationFailed):
+        normalise_receipt(receipt(eventType="clicked"))
+
+
+# ---------------------------------------------------------------------------
+# Billing rule
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "event", "cpqr_event", "expected"),
+    [
+        ("CPQR", "offer.shortlisted", "offer.shortlisted", True),
+        ("CPQR", "shortlisted", "offer.shortlisted", True),
+        ("CPQR", "offer.presented", "offer.shortlisted", False),
+        ("CPQR", "conversion.attributed", "offer.shortlisted", False),
+        ("CPQR", "offer.presented", "offer.presented", True),
+        ("CPQR", "shown", "presented", True),
+        ("CPQR", "offer.shortlisted", "offer.presented", False),
+        ("CPA", "conversion.attributed", "offer.shortlisted", True),
+        ("CPA", "conversion", "offer.shortlisted", True),
+        ("CPA", "offer.shortlisted", "offer.shortlisted", False),
+        ("CPA", "owner.interacted", "offer.shortlisted", False),
+        ("CPA", "offer.presented", "offer.presented", False),
+    ],
+)
+def test_billable(model, event, cpqr_event, expected):
+    assert billable(model, event, cpqr_event) is expected
+
+
+def test_billable_default_cpqr_event_is_shortlisted():
+    assert billable("CPQR", "offer.shortlisted") is True
+    assert billable("CPQR", "offer.presented") is False
+
+
+# ---------------------------------------------------------------------------
+# Credits and attribution
+# ---------------------------------------------------------------------------
+
+
+def test_credit_costs():
+    assert dict(CREDIT_COSTS) == {
+        "offer.presented": 2,
+        "owner.viewed": 3,
+        "owner.interacted": 5,
+        "conversion.attributed": 10,
+        "offer.shortlisted": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "cost"),
+    [("presented", 2), ("shown", 2), ("detail_view", 3), ("handoff", 5), ("conversion", 10), ("shortlisted", 0),
+     ("delivery.sent", 0), ("offer.eligible", 0)],
+)
+def test_credit_cost_of_aliases_and_other_types(event, cost):
+    assert credit_cost(event) == cost
+
+
+def test_attribution_window():
+    assert attribution_window("CPQR") == "session"
+    assert attribution_window("CPA") == "30d"
+    with pytest.raises(ValidationFailed):
+        attribution_window("CPM")
+
+
+# ---------------------------------------------------------------------------
+# Settlement and retry job
+# ---------------------------------------------------------------------------
+
+
+def test_new_settlement_from_a_cpqr_receipt():
+    r = normalise_receipt(receipt(eventType="shortlisted", traceId="trace_42"))
+    s = new_settlement(r, hubflow(), "set_0000abcd", SEED_CLOCK)
+    assert s.settlement_id == "set_0000abcd"
+    assert s.status == "pending" and s.dispute_flag is False
+    assert (s.amount, s.currency) == (120, "USD")
+    assert s.billing_model == "CPQR" and s.attribution_window == "session"
+    assert s.event_type == "offer.shortlisted"
+    assert s.trace_id == "trace_42"
+    assert (s.campaign_id, s.offer_id, s.partner_id, s.intent_id) == (
+        "cmp_hubflow",
+        "offer_hubflow",
+        "partner_procure_pilot",
+        "intent_1",
+    )
+    assert s.data_provenance == "real_event"
+    assert s.generated_at == s.updated_at == SEED_CLOCK
+    assert s.provider_state is None and s.last_error is None
+
+
+def test_new_settlement_from_a_cpa_conversion():
+    r = receipt(eventType="conversion", campaignId="cmp_signalstack", offerId="offer_signalstack")
+    s = new_settlement(r, signalstack(), "set_1", SEED_CLOCK)
+    assert (s.amount, s.attribution_window, s.event_type) == (900, "30d", "conversion.attributed")
+    assert s.trace_id == "intent_1"  # not normalised: falls back to the intent
+
+
+def test_new_retry_job():
+    s = new_settlement(normalise_receipt(receipt(traceId="trace_42")), hubflow(), "set_1", SEED_CLOCK)
+    job = new_retry_job(s, "retry_0000abcd", SEED_CLOCK)
+    assert job.retry_job_id == "retry_0000abcd" and job.settlement_id == "set_1"
+    assert job.status == "queued"
+    assert (job.attempts, job.max_attempts) == (0, 3)
+    assert job.next_run_at == job.created_at == job.updated_at == SEED_CLOCK
+    assert job.trace_id == "trace_42"
+    assert job.last_error is None and job.last_attempt_at is None
