@@ -67,14 +67,34 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("init", help="create the schema and load the seed (safe to run twice)")
-    args = parser.parse_args(argv)
+    # Long-running helpers live in their own modules; each takes the rest of the command line.
+    sub.add_parser("worker", help="run the settlement worker (leader lease, retry queue, metrics)", add_help=False)
+    mock = sub.add_parser("mock", help="local mock services: billing | alerts", add_help=False)
+    mock.add_argument("service", choices=["billing", "alerts"])
+    dev = sub.add_parser("dev", help="private local servers for development: postgres | redis", add_help=False)
+    dev.add_argument("service", choices=["postgres", "redis"])
+    args, rest = parser.parse_known_args(argv)
     _configure_logging()
+    if rest and args.command in ("serve", "db"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = Settings.from_env()
         if args.command == "serve":
             return _serve(settings)
         if args.command == "db" and args.db_command == "init":
             return asyncio.run(_db_init(settings))
+        if args.command == "worker":
+            from .worker import run as run_worker
+
+            return run_worker(rest, settings)
+        if args.command == "mock":
+            from .mocks import run as run_mock
+
+            return run_mock(args.service, rest)
+        if args.command == "dev":
+            from .dev import run as run_dev
+
+            return run_dev(args.service, rest)
     except (SettingsError, ValueError, OSError) as exc:
         print(f"promotion-agent: {exc}", file=sys.stderr)
         return 2
