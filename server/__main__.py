@@ -9,6 +9,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .adapters.redis_hot_state import HotStateUnavailable
 from .settings import Settings, SettingsError
 
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             from .dev import run as run_dev
 
             return run_dev(args.service, rest)
-    except (SettingsError, ValueError, OSError) as exc:
+    except (SettingsError, ValueError, OSError, HotStateUnavailable) as exc:
         print(f"promotion-agent: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:

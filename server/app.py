@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from .adapters.billing import gateway_from_settings
-from .adapters.hot_state import MemoryHotState
+from .adapters.hot_state import HotState, MemoryHotState
 from .adapters.store.engine import create_engines
 from .adapters.store.migrate import upgrade
 from .adapters.store.repository import Store
@@ -37,13 +37,32 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
     except Exception:
         await store.close()
         raise
-    hot = MemoryHotState(settings.hot_state_namespace, settings.hot_state_version)
+    try:
+        hot = await hot_state_from_settings(settings)
+    except Exception:
+        await store.close()
+        raise
     gateway = gateway_from_settings(settings)
     svc = Services(store=store, hot=hot, gateway=gateway, settings=settings)
     if load_seed and await seed.database_is_empty(svc):
         counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))
         log.info("seeded an empty database from %s: %s", settings.seed_path, counts)
     return svc
+
+
+async def hot_state_from_settings(settings: Settings) -> HotState:
+    """Redis when REDIS_URL is set (checked with a ping), else in-process memory."""
+    if not settings.redis_url:
+        return MemoryHotState(settings.hot_state_namespace, settings.hot_state_version)
+    from .adapters.redis_hot_state import RedisHotState
+
+    hot = RedisHotState(settings.redis_url, settings.hot_state_namespace, settings.hot_state_version)
+    try:
+        await hot.ping()
+    except Exception:
+        await hot.close()
+        raise
+    return hot
 
 
 def _provide_services(state: State) -> Services:

@@ -8,6 +8,8 @@ from typing import AsyncIterator
 
 import pytest
 
+from tests.backends import postgres, postgres_url, redis_url  # noqa: F401  (session fixtures)
+
 from server.app import build_services
 from server.services.context import Services
 from server.settings import Settings
@@ -29,9 +31,22 @@ def clock() -> MovableClock:
     return MovableClock(datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc))
 
 
+@pytest.fixture(params=["sqlite", "postgres", "postgres+redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The same suite runs on embedded SQLite, on a real PostgreSQL, and on PostgreSQL with Redis."""
+    if request.param == "sqlite":
+        return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/store.sqlite3")
+    database_url = request.getfixturevalue("postgres_url")
+    if request.param == "postgres":
+        return Settings(database_url=database_url)
+    namespace = "test-" + Path(tmp_path).name  # a private key space per test on the shared server
+    return Settings(database_url=database_url, redis_url=request.getfixturevalue("redis_url"),
+                    hot_state_namespace=namespace)
+
+
 @pytest.fixture
-async def services(tmp_path: Path, clock: MovableClock) -> AsyncIterator[Services]:
-    svc = await build_services(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/store.sqlite3"))
+async def services(backend: Settings, clock: MovableClock) -> AsyncIterator[Services]:
+    svc = await build_services(backend)
     svc.clock = clock
     try:
         yield svc

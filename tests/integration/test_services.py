@@ -58,10 +58,9 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_again_after_its_lease(
     result = await receipts.record_receipt(services, shortlisted("r_crash", "int_crash"))
     assert result.settlement is not None
     job = (await services.store.read(lambda tx: tx.list_retry_jobs()))[0]
-    # A worker claims the job and dies before submitting (its hot-state lock dies with it too).
+    # A worker claims the job in the database and dies before submitting.
     claimed = await services.store.write(lambda tx: settlements._claim(services, tx, job.retry_job_id))
     assert not isinstance(claimed, str) and claimed[0].status == "processing"
-    await services.hot.close()
 
     clock.advance(seconds=5)
     early = await settlements.process_queue(services, 10)
