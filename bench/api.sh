@@ -5,7 +5,10 @@
 #
 # usage: bench/api.sh [SCRIPT ...]          (default: evaluate_uncached receipts_shortlisted)
 #   env: CONCURRENCY="16" (space-separated list), PORT=3900, DURATION=10s,
-#        SERVER_ENV="DATABASE_URL=..." extra environment for the server
+#        WEB_CONCURRENCY=1 server processes,
+#        BACKEND=sqlite (default) | postgres: a fresh database per run on PG_ADMIN_URL
+#        (default the `promotion-agent dev postgres` server) with REDIS_URL (default the
+#        `promotion-agent dev redis` server, flushed per run)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_BENCH:-$root/../shared/bench}
@@ -27,16 +30,26 @@ path_for() {
 for script in "${scripts[@]}"; do
   for c in ${CONCURRENCY:-16}; do
     data=$(mktemp -d)
-    env DATABASE_URL="sqlite+aiosqlite:///$data/bench.sqlite3" ${SERVER_ENV:-} PORT=$port \
+    backend_env=(DATABASE_URL="sqlite+aiosqlite:///$data/bench.sqlite3")
+    if [ "${BACKEND:-sqlite}" = postgres ]; then
+      admin=${PG_ADMIN_URL:-postgresql://postgres:postgres@127.0.0.1:54329/postgres}
+      redis=${REDIS_URL:-redis://127.0.0.1:6380/0}
+      db="bench_$(date +%s%N)"
+      psql -q "$admin" -c "CREATE DATABASE $db"
+      redis-cli -u "$redis" flushdb >/dev/null
+      backend_env=(DATABASE_URL="${admin%/*}/$db" REDIS_URL="$redis")
+    fi
+    env "${backend_env[@]}" WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}" PORT=$port \
       "$root/.venv/bin/promotion-agent" serve >"$data/server.log" 2>&1 &
     server=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
     threads=2; [ "$c" -eq 1 ] && threads=1
     url="http://127.0.0.1:$port$(path_for "$script")"
     RUN_ID=warm$(date +%s%N) wrk -t$threads -c$c -d3s -s "$shared/$script.lua" "$url" >/dev/null
     result=$(RUN_ID=$(date +%s%N) wrk -t$threads -c$c -d"$duration" --latency -s "$shared/$script.lua" "$url" | grep '^RESULT')
-    echo "$script c=$c $result"
+    echo "$script c=$c backend=${BACKEND:-sqlite} processes=${WEB_CONCURRENCY:-1} $result"
     kill "$server"; wait "$server" 2>/dev/null || true
     rm -rf "$data"
+    if [ "${BACKEND:-sqlite}" = postgres ]; then psql -q "$admin" -c "DROP DATABASE $db WITH (FORCE)"; fi
   done
 done

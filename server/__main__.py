@@ -10,6 +10,7 @@ import sys
 from sqlalchemy.exc import SQLAlchemyError
 
 from .adapters.redis_hot_state import HotStateUnavailable
+from .adapters.store.engine import DatabaseUnavailable
 from .settings import Settings, SettingsError
 
 
@@ -33,10 +34,13 @@ def _serve(settings: Settings) -> int:
     from .app import create_app
 
     asyncio.run(_preflight(settings))
-    app = create_app(settings)
-    logging.getLogger("promotion_agent").info("listening on http://%s:%d", settings.host, settings.port)
+    logging.getLogger("promotion_agent").info(
+        "listening on http://%s:%d with %d process(es)", settings.host, settings.port, settings.workers
+    )
     uvicorn.run(
-        app,
+        "server.app:create_app" if settings.workers > 1 else create_app(settings),
+        factory=settings.workers > 1,
+        workers=settings.workers if settings.workers > 1 else None,
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             from .dev import run as run_dev
 
             return run_dev(args.service, rest)
-    except (SettingsError, ValueError, OSError, HotStateUnavailable) as exc:
+    except (SettingsError, ValueError, OSError, HotStateUnavailable, DatabaseUnavailable) as exc:
         print(f"promotion-agent: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:

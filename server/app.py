@@ -11,10 +11,11 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from sqlalchemy.exc import SQLAlchemyError
 
 from .adapters.billing import gateway_from_settings
 from .adapters.hot_state import HotState, MemoryHotState
-from .adapters.store.engine import create_engines
+from .adapters.store.engine import DatabaseUnavailable, create_engines, redacted
 from .adapters.store.migrate import upgrade
 from .adapters.store.repository import Store
 from .api.dashboard import DASHBOARD_CONTROLLERS
@@ -34,7 +35,11 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
     store = Store(engines)
     try:
         await upgrade(engines)
-    except Exception:
+    except (OSError, SQLAlchemyError) as exc:
+        await store.close()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"the database at {redacted(engines.url)} cannot be used: {reason}") from None
+    except BaseException:
         await store.close()
         raise
     try:

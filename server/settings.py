@@ -38,6 +38,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
+    workers: int = 1
     database_url: str | None = None
     redis_url: str | None = None
     hot_state_namespace: str = "promotion-agent"
@@ -90,6 +91,7 @@ class Settings:
         return cls(
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "PORT", 3000, minimum=0),
+            workers=_int(env, "WEB_CONCURRENCY", 1, minimum=1),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             hot_state_namespace=env.get("HOT_STATE_NAMESPACE", "promotion-agent") or "promotion-agent",

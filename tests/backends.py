@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Iterator
 
 import pytest
 
-PG_BIN_DIRS = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"]
+from server.dev import as_user, init_postgres, pg_bin, postgres_argv, redis_argv, unprivileged_user, wait_for_port
 
 
 def backends_required() -> bool:
@@ -47,16 +46,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
-
-
 # ---------------------------------------------------------------------------
 # Redis
 # ---------------------------------------------------------------------------
@@ -64,55 +53,32 @@ def wait_for_port(port: int, timeout: float = 20.0) -> bool:
 
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         unavailable("redis-server is not installed")
     port = free_port()
-    workdir = tempfile.mkdtemp(prefix="pa-redis-")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    workdir = Path(tempfile.mkdtemp(prefix="pa-redis-"))
+    proc = subprocess.Popen(redis_argv(port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         if not wait_for_port(port):
             raise RuntimeError(f"redis-server did not start on port {port}")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # ---------------------------------------------------------------------------
 # PostgreSQL
 # ---------------------------------------------------------------------------
-
-
-def pg_bin(name: str) -> str | None:
-    for directory in PG_BIN_DIRS:
-        candidate = Path(directory) / name
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which(name)
-
-
-def unprivileged_user() -> str | None:
-    """The user to run PostgreSQL as, or None when we are not root."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            return name
-    raise RuntimeError("running as root and no unprivileged user (postgres, nobody) exists to run PostgreSQL")
-
-
-def as_user(user: str | None, argv: list[str]) -> list[str]:
-    return argv if user is None else ["runuser", "-u", user, "--", *argv]
 
 
 @dataclass
@@ -144,58 +110,34 @@ class PostgresServer:
             self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_postgres(datadir: str, port: int, user: str | None, log_path: str) -> None:
-    """initdb (postgres/postgres, password auth) and start a cluster on 127.0.0.1:port."""
-    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    Path(datadir).mkdir(parents=True, exist_ok=True)
-    pwfile = Path(datadir).parent / f".pw-{port}"
-    pwfile.write_text("postgres\n")
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        for path in (Path(datadir).parent, Path(datadir), pwfile):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-    subprocess.run(
-        as_user(user, [initdb, "-D", datadir, "-U", "postgres", "--auth=md5", f"--pwfile={pwfile}",
-                       "-E", "UTF8", "--no-locale"]),
-        check=True,
-        capture_output=True,
-    )
-    pwfile.unlink()
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {datadir} -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        as_user(user, [pg_ctl, "-D", datadir, "-l", log_path, "-o", options, "-w", "-t", "60", "start"]),
-        check=True,
-        capture_output=True,
-    )
-
-
-def stop_postgres(datadir: str, user: str | None) -> None:
-    pg_ctl = pg_bin("pg_ctl")
-    if pg_ctl:
-        subprocess.run(as_user(user, [pg_ctl, "-D", datadir, "-m", "immediate", "-w", "stop"]), capture_output=True)
-
-
 @contextlib.contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
-    if pg_bin("initdb") is None or pg_bin("pg_ctl") is None:
-        unavailable("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    if pg_bin("initdb") is None or pg_bin("postgres") is None:
+        unavailable("PostgreSQL binaries (initdb, postgres) are not installed")
     user = unprivileged_user()
-    root = tempfile.mkdtemp(prefix="pa-pg-")
-    datadir = os.path.join(root, "data")
+    root = Path(tempfile.mkdtemp(prefix="pa-pg-"))
+    datadir = root / "data"
     port = free_port()
     try:
-        start_postgres(datadir, port, user, os.path.join(root, "server.log"))
+        init_postgres(datadir, user)
     except subprocess.CalledProcessError as exc:
-        log = Path(root, "server.log")
-        detail = (exc.stderr or b"").decode(errors="replace") + (log.read_text() if log.exists() else "")
         shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"PostgreSQL did not start: {detail.strip()[-2000:]}") from None
+        raise RuntimeError(f"initdb failed: {(exc.stderr or b'').decode(errors='replace')[-2000:]}") from None
+    proc = subprocess.Popen(
+        postgres_argv(datadir, port, fast=True),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=str(datadir),
+        **as_user(user),
+    )
     try:
-        yield PostgresServer(port=port, datadir=datadir, user=user)
+        if not wait_for_port(port, timeout=60):
+            proc.kill()
+            err = proc.communicate()[1].decode(errors="replace")
+            raise RuntimeError(f"PostgreSQL did not start on port {port}: {err[-2000:]}")
+        yield PostgresServer(port=port, datadir=str(datadir), user=user)
     finally:
-        stop_postgres(datadir, user)
+        stop(proc, signal.SIGINT)  # PostgreSQL's fast shutdown
         shutil.rmtree(root, ignore_errors=True)
 
 

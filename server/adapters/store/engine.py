@@ -30,6 +30,14 @@ class DatabaseUrlError(ValueError):
     pass
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or used at start-up; the message names it (without password)."""
+
+
+def redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def normalise_url(url: str | None) -> str:
     """Accept ``sqlite+aiosqlite:///path``, ``sqlite:///path``, ``postgresql://…`` and ``postgres://…``."""
     if not url:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from . import schema
 from .engine import Engines
@@ -31,6 +31,10 @@ async def upgrade(engines: Engines) -> None:
         command.upgrade(config, "head")
 
     def _initialise(sync_conn) -> None:  # type: ignore[no-untyped-def]
+        if engines.kind == "postgres":
+            # Several processes may start at once on an empty database: one migrates, the others
+            # wait here and then find the schema current. (SQLite's BEGIN IMMEDIATE does the same.)
+            sync_conn.execute(text("SELECT pg_advisory_xact_lock(7253190041)"))
         _upgrade(sync_conn)
         if sync_conn.execute(select(schema.market_version.c.id)).first() is None:
             sync_conn.execute(insert(schema.market_version).values(id=1, version=1))

@@ -1,0 +1,165 @@
+"""``promotion-agent dev postgres|redis``: private local servers for development, no Docker needed.
+
+``dev postgres`` creates (once) and runs a PostgreSQL cluster from the
+machine's PostgreSQL binaries in ``.data/postgres`` on 127.0.0.1:54329 with the
+user ``postgres``/``postgres``; ``dev redis`` runs ``redis-server`` on
+127.0.0.1:6380. Each prints the URL to export and runs in the foreground
+until Ctrl-C. PostgreSQL refuses to run as root, so as root the cluster is
+owned and run by an unprivileged user (``postgres`` if it exists, else
+``nobody``). The tests start their servers with the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PG_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
+
+
+def pg_bin(name: str) -> str | None:
+    for directory in PG_BIN_DIRS:
+        candidate = Path(directory) / name
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which(name)
+
+
+def unprivileged_user() -> str | None:
+    """The user to run PostgreSQL as, or None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    raise RuntimeError("running as root and no unprivileged user (postgres, nobody) exists to run PostgreSQL")
+
+
+def as_user(user: str | None) -> dict:
+    """``subprocess`` arguments that run a command as ``user`` (exec'd directly, so signals reach it)."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [], "env": {**os.environ, "HOME": entry.pw_dir}}
+
+
+def init_postgres(datadir: Path, user: str | None, password: str = "postgres") -> None:
+    """initdb a cluster with the superuser ``postgres`` and password authentication."""
+    initdb = pg_bin("initdb")
+    if initdb is None:
+        raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    datadir.mkdir(parents=True, exist_ok=True)
+    pwfile = datadir.parent / f".pw-{os.getpid()}"
+    pwfile.write_text(password + "\n")
+    try:
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            for path in (datadir.parent, datadir, pwfile):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        subprocess.run(
+            [initdb, "-D", str(datadir), "-U", "postgres", "--auth=md5", f"--pwfile={pwfile}", "-E", "UTF8",
+             "--no-locale"],
+            check=True,
+            capture_output=True,
+            cwd=str(datadir),
+            **as_user(user),
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+
+
+def postgres_argv(datadir: Path, port: int, *, fast: bool = False) -> list[str]:
+    postgres = pg_bin("postgres")
+    if postgres is None:
+        raise FileNotFoundError("PostgreSQL binaries (postgres) are not installed")
+    argv = [postgres, "-D", str(datadir), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+            "-k", str(datadir)]
+    if fast:  # throwaway test clusters: durability is not needed
+        argv += ["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"]
+    return argv
+
+
+def redis_argv(port: int, workdir: Path) -> list[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server is not installed (Debian: apt-get install redis-server)")
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(workdir)]
+
+
+def _foreground(argv: list[str], banner: str, **popen: object) -> int:
+    proc = subprocess.Popen(argv, **popen)  # type: ignore[call-overload]
+    print(banner, flush=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        return 0
+
+
+def _dev_postgres(args: argparse.Namespace) -> int:
+    datadir = Path(args.data_dir).resolve()
+    user = unprivileged_user()
+    if not (datadir / "PG_VERSION").exists():
+        print(f"creating a PostgreSQL cluster in {datadir} …", flush=True)
+        init_postgres(datadir, user)
+    url = f"postgresql://postgres:postgres@127.0.0.1:{args.port}/postgres"
+    return _foreground(
+        postgres_argv(datadir, args.port),
+        f"PostgreSQL on 127.0.0.1:{args.port} (Ctrl-C stops it). Use it with:\n  export DATABASE_URL={url}",
+        cwd=str(datadir),
+        **as_user(user),
+    )
+
+
+def _dev_redis(args: argparse.Namespace) -> int:
+    workdir = Path(args.data_dir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"redis://127.0.0.1:{args.port}/0"
+    return _foreground(
+        redis_argv(args.port, workdir),
+        f"Redis on 127.0.0.1:{args.port} (Ctrl-C stops it). Use it with:\n  export REDIS_URL={url}",
+    )
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def run(service: str, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=f"promotion-agent dev {service}")
+    if service == "postgres":
+        parser.add_argument("--port", type=int, default=54329)
+        parser.add_argument("--data-dir", default=".data/postgres")
+    else:
+        parser.add_argument("--port", type=int, default=6380)
+        parser.add_argument("--data-dir", default=".data/redis")
+    args = parser.parse_args(argv)
+    try:
+        return _dev_postgres(args) if service == "postgres" else _dev_redis(args)
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        print(f"promotion-agent dev {service}: {detail[-1] if detail else exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"promotion-agent dev {service}: {exc}", file=sys.stderr)
+        return 1
