@@ -73,6 +73,7 @@ class Tx:
         self.kind = kind
         self._sync = isinstance(conn, Connection)
         self._shards = 1 if kind == "sqlite" else 8
+        self._bumps: dict[str, float] = {}
 
     async def _exec(self, stmt: Any, params: Any = None) -> Any:
         # SQLite runs inline on the event loop's thread: its point queries take microseconds,
@@ -488,21 +489,46 @@ class Tx:
 
     # -- intents and counters ----------------------------------------------
     async def mark_intent(self, intent_id: str, column: str) -> bool:
-        """Flag an intent as evaluated/presented; True the first time (for distinct-intent KPIs)."""
-        t = s.intents
-        await self._exec(insert_ignoring(self.kind, t, ["intent_id"]).values(intent_id=intent_id))
+        """Flag an intent as evaluated/presented; True the first time (for distinct-intent KPIs).
+
+        One upsert: a new intent is inserted flagged; an existing one is updated only while
+        its flag is still 0, so exactly one transaction ever sees the change.
+        """
+        if column not in ("evaluated", "presented"):
+            raise ValueError(f"unknown intent flag {column!r}")
         result = await self._exec(
-            update(t).where(and_(t.c.intent_id == intent_id, t.c[column] == 0)).values({column: 1})
+            text(
+                f"INSERT INTO intents (intent_id, evaluated, presented) VALUES (:intent_id, :e, :p) "
+                f"ON CONFLICT (intent_id) DO UPDATE SET {column} = 1 WHERE intents.{column} = 0"
+            ),
+            {"intent_id": intent_id, "e": int(column == "evaluated"), "p": int(column == "presented")},
         )
         return result.rowcount == 1
 
     async def bump(self, name: str, delta: float = 1) -> None:
+        """Add to a counter when the transaction commits (all of a transaction's bumps are one upsert)."""
+        self._bumps[name] = self._bumps.get(name, 0) + delta
+
+    async def flush(self) -> None:
+        """Write the pending counter changes; the store calls this just before commit."""
+        pending = {name: delta for name, delta in self._bumps.items() if delta}
+        self._bumps.clear()
+        if not pending:
+            return
+        shard = random.randrange(self._shards)
+        # Sorted names: concurrent transactions lock counter rows in one order (no deadlocks).
+        names = sorted(pending)
+        values = ", ".join(f"(:n{i}, {shard}, :d{i})" for i in range(len(names)))
+        params: dict[str, Any] = {}
+        for i, name in enumerate(names):
+            params[f"n{i}"] = name
+            params[f"d{i}"] = pending[name]
         await self._exec(
             text(
-                "INSERT INTO counters (name, shard, value) VALUES (:name, :shard, :delta) "
+                f"INSERT INTO counters (name, shard, value) VALUES {values} "
                 "ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + excluded.value"
             ),
-            {"name": name, "shard": random.randrange(self._shards), "delta": delta},
+            params,
         )
 
     async def counter(self, name: str) -> float:
@@ -534,9 +560,10 @@ class Store:
                 if self.engines.sync_write is not None:
                     async with self._write_lock:
                         with self.engines.sync_write.begin() as conn:
-                            return await fn(Tx(conn, self.kind))
+                            return await self._run(fn, Tx(conn, self.kind))
+                assert self.engines.write is not None
                 async with self.engines.write.begin() as conn:
-                    return await fn(Tx(conn, self.kind))
+                    return await self._run(fn, Tx(conn, self.kind))
             except IntegrityError:
                 # A random id collided with a stored one (ids are short, by contract): try again
                 # with new ids. Business uniqueness (receipt id, settlement per intent/offer/event)
@@ -544,6 +571,12 @@ class Store:
                 if attempt == retries - 1:
                     raise
         raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _run(fn: Callable[[Tx], Awaitable[T]], tx: Tx) -> T:
+        result = await fn(tx)
+        await tx.flush()
+        return result
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         if self.engines.sync_read is not None:
