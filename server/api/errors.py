@@ -11,8 +11,10 @@ import logging
 import re
 from typing import Any
 
+import msgspec
+
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from ..domain.errors import DomainError
@@ -30,11 +32,25 @@ def domain_error(_: Request, exc: DomainError) -> Response[dict[str, Any]]:
     return _json(exc.to_body(), exc.status_code)
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def _field_from(message: str, key: str | None) -> str | None:
     match = _PATH.search(message)
     if match and match.group(1):
         return match.group(1)
-    return key or None
+    return _camel(key) if key else None
+
+
+def _is_decode_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (msgspec.DecodeError, SerializationException)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def validation_error(request: Request, exc: ValidationException) -> Response[dict[str, Any]]:
@@ -43,7 +59,9 @@ def validation_error(request: Request, exc: ValidationException) -> Response[dic
     for err in errors:
         if isinstance(err, dict):
             message = str(err.get("message", ""))
-            details.append({"message": message, "field": _field_from(message, err.get("key")), "source": err.get("source")})
+            source = err.get("source")
+            source = getattr(source, "value", source)
+            details.append({"message": message, "field": _field_from(message, err.get("key")), "source": source})
     if details:
         first = details[0]
         where = f" (field {first['field']})" if first["field"] else ""
@@ -62,6 +80,8 @@ def validation_error(request: Request, exc: ValidationException) -> Response[dic
 
 
 def http_error(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+    if exc.status_code == 400 and _is_decode_error(exc):
+        return _json({"message": f"The request body is not valid JSON: {exc.detail}"}, 400)
     message = exc.detail
     if exc.status_code == 404 and (not message or message == "Not Found"):
         message = "No such endpoint."

@@ -230,3 +230,13 @@ def resolve(entry: DeadLetterEntry, status: str, note: str | None, clock: dateti
 def cancel_job(job: SettlementRetryJob, reason: str, clock: datetime) -> SettlementRetryJob:
     """Stop a job that must not run again (its settlement was disputed or is no longer payable)."""
     return msgspec.structs.replace(job, status="cancelled", last_error=reason, updated_at=clock)
+
+
+def dispute(settlement: SettlementReceipt, clock: datetime) -> SettlementReceipt:
+    """Dispute a settlement that is not final yet: status ``disputed`` and ``disputeFlag`` set."""
+    if not can_dispute(settlement.status):
+        raise Conflict(
+            f"Settlement {settlement.settlement_id} is {settlement.status}; only pending, processing or "
+            "retry_scheduled settlements can be disputed."
+        )
+    return msgspec.structs.replace(transition(settlement, "disputed", clock), dispute_flag=True)

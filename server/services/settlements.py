@@ -165,7 +165,7 @@ async def _record_outcome(
         )
     ]
     existing = await tx.get_dead_letter_for(settlement.settlement_id)
-    if outcome == "settled" and existing is not None and existing.status == "open":
+    if outcome == "settled" and existing is not None and existing.status in ("open", "replayed"):
         resolved = rules.resolve(existing, "resolved", "Settlement eventually succeeded.", now)
         await save_dead_letter(tx, existing, resolved)
     elif outcome == "failed":
@@ -195,12 +195,7 @@ async def dispute(svc: Services, settlement_id: str, reason: str | None = None) 
         settlement = await tx.get_settlement(settlement_id)
         if settlement is None:
             raise NotFound(f"Settlement {settlement_id} was not found.")
-        if not rules.can_dispute(settlement.status):
-            raise Conflict(
-                f"Settlement {settlement_id} is {settlement.status}; only pending, processing or "
-                "retry_scheduled settlements can be disputed."
-            )
-        disputed = rules.transition(settlement, "disputed", now)
+        disputed = rules.dispute(settlement, now)
         await save_settlement(tx, settlement, disputed)
         job = await tx.get_retry_job_for(settlement_id)
         if job is not None and job.status in OPEN_JOB_STATUSES:

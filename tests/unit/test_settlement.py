@@ -323,3 +323,14 @@ def test_cancel_job():
     job = cancel_job(retry_job(status="retry_scheduled", attempts=1), "Settlement disputed.", LATER)
     assert (job.status, job.last_error, job.updated_at, job.attempts) == ("cancelled", "Settlement disputed.", LATER, 1)
     assert not is_due(job, LATER)
+
+
+
+def test_dispute_sets_the_flag_and_refuses_final_states():
+    from server.domain.settlement import dispute
+
+    disputed = dispute(settlement(), SEED_CLOCK)
+    assert (disputed.status, disputed.dispute_flag) == ("disputed", True)
+    for final in ("settled", "failed", "disputed"):
+        with pytest.raises(Conflict, match=final):
+            dispute(replace(settlement(), status=final), SEED_CLOCK)
