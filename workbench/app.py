@@ -1,0 +1,135 @@
+"""The workbench's terminal application: four screens over one scenario and one server.
+
+Start-up: connect to the server at ``--api`` (start one on embedded SQLite when
+nothing answers, and stop it on exit), load the scenario, open the ranking lab.
+Screens live in ``workbench/screens``; styles in ``app.tcss``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from .client import ApiClient, ApiError
+from .local_server import DEFAULT_API, LocalServer, LocalServerError, ensure_server
+from .scenario import Scenario, ScenarioError, load_scenario
+from .screens.help import HelpScreen
+from .screens.lab import LabScreen
+from .screens.live import LiveScreen
+from .screens.reports import ReportsScreen
+from .screens.scenario import ScenarioScreen
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SCENARIO = PROJECT_ROOT / "scenarios" / "baseline.toml"
+
+
+class WorkbenchApp(App):
+    """The promotion exchange analyst's workbench."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "promotion-agent workbench"
+    MODES = {"scenario": ScenarioScreen, "lab": LabScreen, "live": LiveScreen, "reports": ReportsScreen}
+    BINDINGS = [
+        Binding("1", "switch_mode('scenario')", "Scenario", tooltip="Pick the working scenario"),
+        Binding("2", "switch_mode('lab')", "Lab", tooltip="Tune ranking weights and floors"),
+        Binding("3", "switch_mode('live')", "Live", tooltip="Replay against the server; queues and audit"),
+        Binding("4", "switch_mode('reports')", "Reports", tooltip="Outcome tables and export"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    scenario: reactive[Scenario | None] = reactive(None, init=False)
+    """The working scenario; every screen reads it."""
+    profile: reactive[str] = reactive("connecting…")
+    """The server's runtime profile, as shown in the header."""
+
+    def __init__(
+        self,
+        api_url: str = DEFAULT_API,
+        scenario_path: Path | None = None,
+        start_server: bool = True,
+        scenarios_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.api_url = api_url
+        self.scenario_path = scenario_path or DEFAULT_SCENARIO
+        self.scenarios_dir = scenarios_dir or self.scenario_path.parent
+        self.start_server = start_server
+        self.client = ApiClient(api_url)
+        self.server: LocalServer | None = None
+
+    # -- start-up and shutdown ---------------------------------------------------
+    def on_mount(self) -> None:
+        try:
+            self.set_scenario(load_scenario(self.scenario_path))
+        except ScenarioError as exc:
+            self.notify(str(exc), severity="error", timeout=15)
+        self.switch_mode("lab" if self.scenario is not None else "scenario")
+        self.connect()
+
+    @work(thread=True, exclusive=True, group="connect")
+    def connect(self) -> None:
+        if self.start_server:
+            try:
+                self.server = ensure_server(self.api_url)
+            except LocalServerError as exc:
+                self.call_from_thread(self.notify, str(exc), severity="error", timeout=20)
+                self.call_from_thread(setattr, self, "profile", "no server")
+                return
+        self.call_from_thread(self.load_profile)
+
+    @work(exclusive=True, group="profile")
+    async def load_profile(self) -> None:
+        try:
+            p = await self.client.runtime_profile()
+        except ApiError as exc:
+            self.profile = "unreachable"
+            self.notify(exc.message, severity="warning")
+            return
+        self.profile = f"{p['persistence']} · {p['hotState']} · billing {p['billingMode']}"
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+        if self.server is not None and self.server.started:
+            self.server.stop()
+
+    # -- the working scenario -------------------------------------------------
+    def set_scenario(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.notify(f"Scenario {scenario.name} loaded.")
+
+    def watch_scenario(self) -> None:
+        self._update_header()
+
+    def watch_profile(self) -> None:
+        self._update_header()
+
+    def _update_header(self) -> None:
+        name = self.scenario.name if self.scenario is not None else "no scenario"
+        self.sub_title = f"{name} · {self.api_url} · {self.profile}"
+
+    # -- actions ---------------------------------------------------------------
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Scenario screen", "Pick the working scenario", lambda: self.switch_mode("scenario"))
+        yield SystemCommand("Ranking lab", "Tune weights and floors", lambda: self.switch_mode("lab"))
+        yield SystemCommand("Live screen", "Replay, queues, dead letters, audit", lambda: self.switch_mode("live"))
+        yield SystemCommand("Reports screen", "Outcome tables and export", lambda: self.switch_mode("reports"))
+        yield SystemCommand("Help", "Keys and screens", self.action_help)
+        for binding in getattr(screen, "BINDINGS", []):
+            if isinstance(binding, Binding) and binding.description:
+                action = binding.action
+                yield SystemCommand(
+                    f"{screen.__class__.__name__.removesuffix('Screen')}: {binding.description}",
+                    binding.tooltip or binding.description,
+                    lambda action=action, screen=screen: screen.run_action(action),
+                )

@@ -1,0 +1,111 @@
+"""A small async client for the exchange's HTTP API, as the workbench uses it.
+
+Every failure becomes an ``ApiError`` whose message a person can act on: the
+server's own ``message`` for a 4xx, or "cannot reach …" when nothing answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status is None
+
+
+class ApiClient:
+    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> "ApiClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise ApiError(f"the server at {self.base_url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the server at {self.base_url} ({exc.__class__.__name__})") from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message") or response.text
+            except ValueError:
+                message = response.text or f"HTTP {response.status_code}"
+            raise ApiError(f"{method} {path} → {response.status_code}: {message}", response.status_code)
+        if not response.content:
+            return None
+        return response.json()
+
+    # -- system --------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        return await self._call("GET", "/health")
+
+    async def runtime_profile(self) -> dict[str, Any]:
+        return await self._call("GET", "/system/runtime-profile")
+
+    async def dashboard(self) -> dict[str, Any]:
+        return await self._call("GET", "/dashboard")
+
+    # -- exchange ------------------------------------------------------------
+    async def evaluate(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", "/opportunities/evaluate", json=request)
+
+    async def post_receipt(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", "/events/receipts", json=receipt)
+
+    async def campaigns(self) -> list[dict[str, Any]]:
+        return await self._call("GET", "/campaigns")
+
+    # -- settlements ---------------------------------------------------------
+    async def settlements(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else None
+        return await self._call("GET", "/settlements", params=params)
+
+    async def retry_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return await self._call("GET", "/settlements/retry-jobs", params=params)
+
+    async def process_queue(self, limit: int = 10) -> dict[str, Any]:
+        return await self._call("POST", "/settlements/retry-queue/process", json={"limit": limit})
+
+    async def dead_letters(self, status: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        params: dict[str, Any] = {"page": page, "pageSize": page_size}
+        if status:
+            params["status"] = status
+        return await self._call("GET", "/settlements/dlq", params=params)
+
+    async def replay_dead_letter(self, dlq_entry_id: str, note: str | None = None) -> dict[str, Any]:
+        return await self._call(
+            "POST", f"/settlements/dlq/{dlq_entry_id}/replay", json={"resolutionNote": note} if note else {}
+        )
+
+    async def resolve_dead_letter(self, dlq_entry_id: str, status: str, note: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": status}
+        if note:
+            body["resolutionNote"] = note
+        return await self._call("POST", f"/settlements/dlq/{dlq_entry_id}/resolve", json=body)
+
+    async def audit_trail(self, trace_id: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        params: dict[str, Any] = {"page": page, "pageSize": page_size}
+        if trace_id:
+            params["traceId"] = trace_id
+        return await self._call("GET", "/audit-trail", params=params)

@@ -1,0 +1,42 @@
+"""Help: what each screen is for and its keys."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# Workbench
+
+| key | screen |
+|---|---|
+| `1` | **Scenario** — pick a scenario file; its summary and any errors |
+| `2` | **Ranking lab** — tune weights and floors; KPIs beside the pinned baseline |
+| `3` | **Live** — replay the scenario against the server; settlements, retry queue, DLQ, audit |
+| `4` | **Reports** — outcome tables; export CSV, Parquet, JSON and Markdown |
+| `ctrl+p` | command palette: every action by name |
+| `?` | this help · `q` quit |
+
+**Ranking lab.** Type a value and press enter, or focus a field and use `+`/`-`.
+Every change re-runs the batch in the background (an older run is cancelled).
+`b` pins the current settings as the baseline; `s` saves them into the scenario file.
+An invalid value is refused with a message; the last good result stays on screen.
+
+**Live.** `r` replays the scenario (progress bar; `x` cancels), `p` processes the
+retry queue once. On the dead-letter table: `ctrl+r` replay, `v` resolve, `i`
+ignore — each asks for confirmation. `/` focuses the audit trace-id filter.
+
+**Reports.** Click a column header (or press `o` on it) to sort; `e` exports to a
+folder you choose.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-dialog"):
+            yield Markdown(HELP)
