@@ -10,6 +10,7 @@ from litestar.params import QueryParameter
 from ..domain.models import AuditEvent, Base
 from ..services import dashboard
 from ..services.context import Services
+from .errors import documented
 from .exchange import ProvenanceQuery, comma_list
 from .settlements import PageQuery, PageSizeQuery, check_page
 
@@ -26,11 +27,11 @@ class AuditPage(Base, kw_only=True):
 class DashboardController(Controller):
     tags = ["dashboard and audit"]
 
-    @get("/dashboard")
+    @get("/dashboard", responses=documented())
     async def dashboard(self, svc: Services) -> dashboard.Dashboard:
         return await dashboard.dashboard(svc)
 
-    @get("/audit-trail")
+    @get("/audit-trail", responses=documented())
     async def audit_trail(
         self,
         svc: Services,

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from litestar import Request, Response
+from litestar.openapi import ResponseSpec
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -102,3 +103,27 @@ EXCEPTION_HANDLERS = {
     HTTPException: http_error,
     Exception: unexpected_error,
 }
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every 4xx/5xx body: a sentence a person can act on, and the offending field for bad input."""
+
+    message: str
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Invalid request: malformed JSON, a wrong field or parameter (named in `field`), or placeholder data.",
+    404: "The id in the path names nothing.",
+    409: "The state change is not allowed from the current state.",
+    422: "The receipt names an unknown campaign, offer or partner, or an offer that is not the campaign's.",
+}
+
+
+def documented(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI response specs for the error codes a handler can answer (always 400)."""
+    return {
+        code: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False)
+        for code in sorted({400, *codes})
+    }

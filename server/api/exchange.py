@@ -21,6 +21,7 @@ from ..domain.models import (
 )
 from ..services import campaigns, exchange, partners, receipts
 from ..services.context import Services
+from .errors import documented
 
 
 def comma_list(value: str | None) -> list[str]:
@@ -81,11 +82,11 @@ class SystemController(Controller):
 class LeadsController(Controller):
     tags = ["leads and partners"]
 
-    @get("/agents/leads")
+    @get("/agents/leads", responses=documented())
     async def all_leads(self, svc: Services) -> list[AgentLead]:
         return await partners.list_leads(svc)
 
-    @get("/agent-leads")
+    @get("/agent-leads", responses=documented())
     async def filtered_leads(
         self,
         svc: Services,
@@ -111,21 +112,21 @@ class LeadsController(Controller):
             ),
         )
 
-    @get("/agent-leads/{lead_id:str}")
+    @get("/agent-leads/{lead_id:str}", responses=documented(404))
     async def one_lead(self, svc: Services, lead_id: str) -> AgentLead:
         return await partners.get_lead(svc, lead_id)
 
-    @post("/agent-leads/{lead_id:str}/status", status_code=200)
+    @post("/agent-leads/{lead_id:str}/status", status_code=200, responses=documented(404, 409))
     async def lead_status(self, svc: Services, lead_id: str, data: partners.LeadStatusChange) -> AgentLead:
         return await partners.change_lead_status(svc, lead_id, data)
 
-    @post("/agent-leads/{lead_id:str}/promote", status_code=201)
+    @post("/agent-leads/{lead_id:str}/promote", status_code=201, responses=documented(404, 409))
     async def promote(
         self, svc: Services, lead_id: str, data: partners.PromoteLead | None = Body(default=None)
     ) -> PartnerAgent:
         return await partners.promote_lead(svc, lead_id, data)
 
-    @get("/partners")
+    @get("/partners", responses=documented())
     async def list_partners(self, svc: Services, provenance: ProvenanceQuery = None) -> list[PartnerView]:
         return await partners.list_partners(svc, comma_list(provenance))
 
@@ -134,29 +135,29 @@ class CampaignsController(Controller):
     path = "/campaigns"
     tags = ["campaigns"]
 
-    @get("/")
+    @get("/", responses=documented())
     async def list_campaigns(self, svc: Services, provenance: ProvenanceQuery = None) -> list[Campaign]:
         return await campaigns.list_campaigns(svc, comma_list(provenance))
 
-    @get("/{campaign_id:str}")
+    @get("/{campaign_id:str}", responses=documented(404))
     async def get_campaign(self, svc: Services, campaign_id: str) -> Campaign:
         return await campaigns.get_campaign(svc, campaign_id)
 
-    @get("/{campaign_id:str}/policy-check")
+    @get("/{campaign_id:str}/policy-check", responses=documented(404))
     async def policy_check(self, svc: Services, campaign_id: str) -> PolicyCheckResult:
         return await campaigns.latest_policy_check(svc, campaign_id)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=documented())
     async def create(self, svc: Services, data: CampaignDraft) -> campaigns.CampaignCreated:
         return await campaigns.create_campaign(svc, data)
 
-    @post("/{campaign_id:str}/review", status_code=200)
+    @post("/{campaign_id:str}/review", status_code=200, responses=documented(404, 409))
     async def review(
         self, svc: Services, campaign_id: str, data: campaigns.OperatorReview | None = Body(default=None)
     ) -> PolicyCheckResult:
         return await campaigns.review_campaign(svc, campaign_id, data)
 
-    @post("/{campaign_id:str}/activate", status_code=200)
+    @post("/{campaign_id:str}/activate", status_code=200, responses=documented(404, 409))
     async def activate(self, svc: Services, campaign_id: str) -> Response[campaigns.ActivationResult]:
         result = await campaigns.activate_campaign(svc, campaign_id)
         return Response(result, status_code=200 if result.activated else 409)
@@ -168,7 +169,7 @@ class OpportunitiesController(Controller):
     @post(
         "/opportunities/evaluate",
         status_code=200,
-        responses=None,
+        responses=documented(),
         description="Rank the eligible sponsored offers for a buyer agent's intent. "
         "`explain: true` also lists every rejected candidate with the gates it failed.",
     )
@@ -179,6 +180,7 @@ class OpportunitiesController(Controller):
     @post(
         "/events/receipts",
         status_code=201,
+        responses=documented(422),
         description="Record a receipt from a buyer agent: 201 when new, 200 with deduplicated=true for a repeat.",
     )
     async def receipt(self, svc: Services, data: EventReceipt) -> Response[receipts.ReceiptResult]:

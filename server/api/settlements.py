@@ -13,6 +13,7 @@ from ..domain.errors import ValidationFailed
 from ..domain.models import Base, DeadLetterEntry, SettlementReceipt, SettlementRetryJob
 from ..services import settlements
 from ..services.context import Services
+from .errors import documented
 from .exchange import ProvenanceQuery, comma_list
 
 
@@ -57,7 +58,7 @@ class SettlementsController(Controller):
     path = "/settlements"
     tags = ["settlements"]
 
-    @get("/")
+    @get("/", responses=documented())
     async def list_settlements(
         self,
         svc: Services,
@@ -67,7 +68,7 @@ class SettlementsController(Controller):
     ) -> list[SettlementReceipt]:
         return await settlements.list_settlements(svc, comma_list(status), campaign_id, comma_list(provenance))
 
-    @get("/retry-jobs")
+    @get("/retry-jobs", responses=documented())
     async def retry_jobs(
         self,
         svc: Services,
@@ -80,19 +81,19 @@ class SettlementsController(Controller):
             raise ValidationFailed(f"limit must be between 1 and 100, got {limit}.", field="limit")
         return await settlements.list_retry_jobs(svc, comma_list(status), settlement_id, trace_id, limit)
 
-    @post("/retry-queue/process", status_code=200)
+    @post("/retry-queue/process", status_code=200, responses=documented())
     async def process(
         self, svc: Services, data: ProcessRequest | None = Body(default=None)
     ) -> settlements.ProcessResult:
         return await settlements.process_queue(svc, (data or ProcessRequest()).limit)
 
-    @post("/{settlement_id:str}/dispute", status_code=200)
+    @post("/{settlement_id:str}/dispute", status_code=200, responses=documented(404, 409))
     async def dispute(
         self, svc: Services, settlement_id: str, data: DisputeRequest | None = Body(default=None)
     ) -> SettlementReceipt:
         return await settlements.dispute(svc, settlement_id, data.reason if data else None)
 
-    @get("/dlq")
+    @get("/dlq", responses=documented())
     async def dlq(
         self,
         svc: Services,
@@ -106,13 +107,13 @@ class SettlementsController(Controller):
         result: Page = await settlements.page_dead_letters(svc, status, trace_id, settlement_id, page, page_size)
         return DeadLetterPage(**{f: getattr(result, f) for f in result.__struct_fields__})
 
-    @post("/dlq/{dlq_entry_id:str}/replay", status_code=200)
+    @post("/dlq/{dlq_entry_id:str}/replay", status_code=200, responses=documented(404, 409))
     async def replay(
         self, svc: Services, dlq_entry_id: str, data: ReplayRequest | None = Body(default=None)
     ) -> settlements.ReplayResult:
         return await settlements.replay_dead_letter(svc, dlq_entry_id, data.resolution_note if data else None)
 
-    @post("/dlq/{dlq_entry_id:str}/resolve", status_code=200)
+    @post("/dlq/{dlq_entry_id:str}/resolve", status_code=200, responses=documented(404, 409))
     async def resolve(self, svc: Services, dlq_entry_id: str, data: ResolveRequest) -> DeadLetterEntry:
         return await settlements.resolve_dead_letter(svc, dlq_entry_id, data.status, data.resolution_note)
 
