@@ -19,7 +19,7 @@ from .adapters.store.engine import DatabaseUnavailable, create_engines, redacted
 from .adapters.store.migrate import upgrade
 from .adapters.store.repository import Store
 from .api.dashboard import DASHBOARD_CONTROLLERS
-from .api.errors import EXCEPTION_HANDLERS
+from .api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from .api.exchange import EXCHANGE_CONTROLLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
 from .services import seed
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         route_handlers=[*EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS],
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_request=refuse_nul_characters,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="promotion-agent",

@@ -13,3 +13,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+# Real PostgreSQL and Redis servers (session fixtures ``postgres``, ``postgres_url``, ``redis_url``).
+pytest_plugins = ["tests.backends"]

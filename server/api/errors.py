@@ -18,7 +18,7 @@ from litestar.openapi import ResponseSpec
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, ValidationFailed
 
 log = logging.getLogger("promotion_agent.api")
 
@@ -127,3 +127,17 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
         code: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False)
         for code in sorted({400, *codes})
     }
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """Text may not contain NUL: PostgreSQL cannot store it, and no identifier or message needs it.
+
+    Checked once for every request, before decoding, so that no endpoint can
+    turn such input into a 500 half-way through a transaction.
+    """
+    if "%00" in request.scope.get("query_string", b"").decode("latin-1") or "\x00" in request.url.path:
+        raise ValidationFailed("Query parameters and paths must not contain NUL characters.")
+    if request.method in ("POST", "PUT", "PATCH"):
+        body = await request.body()
+        if b"\\u0000" in body or b"\x00" in body:
+            raise ValidationFailed("Text in the request body must not contain NUL characters (\\u0000).")

@@ -48,26 +48,56 @@ from tests.support import (
 StartServer = Callable[..., ServerProcess]
 
 
+class BackendEnv:
+    """The database a test server uses: ``name`` as the runtime profile reports it; calling gives the env."""
+
+    def __init__(self, name: str, make: Callable[[], dict[str, str]]) -> None:
+        self.name = name
+        self._make = make
+
+    def __call__(self) -> dict[str, str]:
+        return self._make()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend_env(request: pytest.FixtureRequest) -> BackendEnv:
+    """The whole suite runs twice: on embedded SQLite and on a real PostgreSQL (a fresh database per server)."""
+    if request.param == "sqlite":
+        return BackendEnv("sqlite", lambda: {})
+    postgres = request.getfixturevalue("postgres")
+    return BackendEnv("postgres", lambda: {"DATABASE_URL": postgres.url(postgres.create_database())})
+
+
+@pytest.fixture(scope="session")
+def persistence(backend_env: BackendEnv) -> str:
+    """What ``persistence`` the servers of this run report."""
+    return backend_env.name
+
+
 class ServerPool:
     """Default-environment servers, launched ahead of need and handed out once each."""
 
-    def __init__(self, make_dir: Callable[[], Path], spares: int) -> None:
+    def __init__(self, make_dir: Callable[[], Path], spares: int, backend: BackendEnv) -> None:
         self._make_dir = make_dir
         self._spares_wanted = spares
+        self._backend = backend
         self._spares: deque[ServerProcess] = deque()
+
+    def _spawn(self) -> ServerProcess:
+        return spawn_server(self._make_dir(), self._backend())
 
     def _refill(self) -> None:
         while len(self._spares) < self._spares_wanted:
-            self._spares.append(spawn_server(self._make_dir()))
+            self._spares.append(self._spawn())
 
     def take(self) -> ServerProcess:
-        server = self._spares.popleft() if self._spares else spawn_server(self._make_dir())
+        server = self._spares.popleft() if self._spares else self._spawn()
         self._refill()
         try:
             return wait_until_healthy(server)
         except ServerStartError as exc:
             if lost_port_race(server):
-                return _start_server(self._make_dir())
+                return _start_server(self._make_dir(), self._backend())
             raise exc
 
     def close(self) -> None:
@@ -76,9 +106,9 @@ class ServerPool:
 
 
 @pytest.fixture(scope="session")
-def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+def server_pool(tmp_path_factory: pytest.TempPathFactory, backend_env: BackendEnv) -> Iterator[ServerPool]:
     spares = int(os.environ.get("E2E_SPARE_SERVERS", "2"))
-    pool = ServerPool(lambda: tmp_path_factory.mktemp("server"), spares)
+    pool = ServerPool(lambda: tmp_path_factory.mktemp("server"), spares, backend_env)
     yield pool
     pool.close()
 
@@ -90,12 +120,12 @@ def _take(pool: ServerPool) -> ServerProcess:
         pytest.fail(f"could not start the server: {exc}", pytrace=False)
 
 
-def _factory(workdir: Callable[[], Path]) -> tuple[StartServer, list[ServerProcess]]:
+def _factory(workdir: Callable[[], Path], backend: BackendEnv) -> tuple[StartServer, list[ServerProcess]]:
     started: list[ServerProcess] = []
 
     def start(env: Mapping[str, str] | None = None) -> ServerProcess:
         try:
-            server = _start_server(workdir(), env)
+            server = _start_server(workdir(), {**backend(), **(env or {})})
         except ServerStartError as exc:
             pytest.fail(f"could not start the server: {exc}", pytrace=False)
         started.append(server)
@@ -105,17 +135,17 @@ def _factory(workdir: Callable[[], Path]) -> tuple[StartServer, list[ServerProce
 
 
 @pytest.fixture(scope="module")
-def module_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServer]:
-    start, started = _factory(lambda: tmp_path_factory.mktemp("server-env"))
+def module_server_factory(tmp_path_factory: pytest.TempPathFactory, backend_env: BackendEnv) -> Iterator[StartServer]:
+    start, started = _factory(lambda: tmp_path_factory.mktemp("server-env"), backend_env)
     yield start
     for server in reversed(started):
         server.stop()
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
+def start_server(tmp_path: Path, backend_env: BackendEnv) -> Iterator[StartServer]:
     counter = iter(range(1000))
-    start, started = _factory(lambda: tmp_path / f"server{next(counter)}")
+    start, started = _factory(lambda: tmp_path / f"server{next(counter)}", backend_env)
     yield start
     for server in reversed(started):
         server.stop()

@@ -44,11 +44,11 @@ def http_api(http_server, billing: BillingStub) -> Iterator[httpx.Client]:
                 expect(client.post(f"/settlements/{s['settlementId']}/dispute", json={"reason": "cleanup"}), 200)
 
 
-def test_health_reports_http_billing(http_api: httpx.Client) -> None:
+def test_health_reports_http_billing(http_api: httpx.Client, persistence: str) -> None:
     assert expect(http_api.get("/health"), 200)["billingMode"] == "http"
     profile = expect(http_api.get("/system/runtime-profile"), 200)
     assert profile["billingMode"] == "http"
-    assert profile["persistence"] == "sqlite"
+    assert profile["persistence"] == persistence
     assert profile["hotState"] == "memory"
 
 

@@ -8,8 +8,6 @@ from typing import AsyncIterator
 
 import pytest
 
-from tests.backends import postgres, postgres_url, redis_url  # noqa: F401  (session fixtures)
-
 from server.app import build_services
 from server.services.context import Services
 from server.settings import Settings
