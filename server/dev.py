@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import grp
 import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,18 +55,45 @@ def as_user(user: str | None) -> dict:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [], "env": {**os.environ, "HOME": entry.pw_dir}}
 
 
+def unreachable_ancestor(user: str, path: Path) -> Path | None:
+    """The first folder above ``path`` that ``user`` cannot enter (no search permission), if any."""
+    entry = pwd.getpwnam(user)
+    groups = {g.gr_gid for g in grp.getgrall() if user in g.gr_mem} | {entry.pw_gid}
+    for folder in reversed(path.resolve().parents):
+        st = folder.stat()
+        if st.st_uid == entry.pw_uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return folder
+    return None
+
+
 def init_postgres(datadir: Path, user: str | None, password: str = "postgres") -> None:
     """initdb a cluster with the superuser ``postgres`` and password authentication."""
     initdb = pg_bin("initdb")
     if initdb is None:
         raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    if user is not None:
+        datadir.parent.mkdir(parents=True, exist_ok=True)
+        blocked = unreachable_ancestor(user, datadir)
+        if blocked is not None:
+            raise RuntimeError(
+                f"PostgreSQL runs as the unprivileged user {user!r}, who cannot enter {blocked}; "
+                f"choose a data folder it can reach with --data-dir (for example under /tmp)"
+            )
     datadir.mkdir(parents=True, exist_ok=True)
-    pwfile = datadir.parent / f".pw-{os.getpid()}"
-    pwfile.write_text(password + "\n")
+    fd, name = tempfile.mkstemp(prefix="pa-pgpw-")  # outside the data folder, which initdb wants empty
+    pwfile = Path(name)
     try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
         if user is not None:
             entry = pwd.getpwnam(user)
-            for path in (datadir.parent, datadir, pwfile):
+            for path in (datadir, pwfile):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         subprocess.run(
             [initdb, "-D", str(datadir), "-U", "postgres", "--auth=md5", f"--pwfile={pwfile}", "-E", "UTF8",

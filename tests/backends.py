@@ -116,6 +116,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         unavailable("PostgreSQL binaries (initdb, postgres) are not installed")
     user = unprivileged_user()
     root = Path(tempfile.mkdtemp(prefix="pa-pg-"))
+    root.chmod(0o755)  # the unprivileged user PostgreSQL runs as must reach the data folder
     datadir = root / "data"
     port = free_port()
     try:
