@@ -1,34 +1,264 @@
-"""``workbench``: the analyst's command line (the engine and terminal application come next)."""
+"""``workbench``: the analyst's command line on the batch engine.
+
+Exit codes: 0 success; 2 usage or validation error (bad arguments, a scenario
+or ``--set`` that does not validate); 1 a runtime failure (an export that
+cannot be written, an unexpected error). Problems are reported as one line on
+stderr, never a traceback (set ``WORKBENCH_DEBUG=1`` to see one).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .scenario import ScenarioError, load_scenario
 
 USAGE = """\
 workbench — the promotion exchange analyst's workbench
 
 usage:
-  workbench run SCENARIO [--set key=value ...] [--out DIR]
-  workbench compare SCENARIO --set key=value [...] [--out DIR]
-  workbench replay SCENARIO --api URL
-  workbench validate SCENARIO
+  workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md]
+  workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
+  workbench validate SCENARIO [SCENARIO ...]
+  workbench replay SCENARIO --api URL          (not implemented yet)
 
-The batch engine and the terminal application are not built yet; meanwhile the
-server is available with `promotion-agent serve` (see README.md).
+  --set key=value   override a scenario field by its dotted path, e.g. ranking.weights.bid=0.2,
+                    ranking.floors.relevance=0.65, traffic.requests=100000, seed=7
+  --out DIR         write the reports (ranking report, outcome tables, settlements, summary.md)
+  --format LIST     which export formats (default: csv,parquet,json,md)
+
+Without arguments, prints this help (the terminal application will open here).
+Exit codes: 0 success, 1 runtime failure, 2 usage or validation error.
 """
+
+PROGRESS_MIN_REQUESTS = 50_000
+
+out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UsageError(Exception):
+    """Bad command-line usage: exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print usage and exit; we want one line and code 2
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="workbench", add_help=False)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name in ("run", "compare"):
+        p = sub.add_parser(name, add_help=False)
+        p.add_argument("scenario")
+        p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument("--out", type=Path)
+        p.add_argument("--format", default="csv,parquet,json,md")
+        p.add_argument("--no-progress", action="store_true")
+    v = sub.add_parser("validate", add_help=False)
+    v.add_argument("scenarios", nargs="+")
+    r = sub.add_parser("replay", add_help=False)
+    r.add_argument("scenario")
+    r.add_argument("--api", required=True)
+    return parser
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator:
+    if not enabled:
+        yield None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _is_big(result) -> bool:
+    return result.traffic.size >= PROGRESS_MIN_REQUESTS
+
+
+def _run_one(path: str, sets: list[str], show_progress: bool, label: str):
+    from .pipeline import run_scenario
+
+    scenario = load_scenario(path, sets)
+    big = (scenario.spec.traffic.requests or len(scenario.replay_requests or ())) >= PROGRESS_MIN_REQUESTS
+    with _progress(show_progress and big, f"ranking {label}") as update:
+        return run_scenario(scenario, progress=update)
+
+
+@contextmanager
+def _writing(enabled: bool) -> Iterator:
+    """A spinner naming the report being written (long runs only)."""
+    if not enabled:
+        yield None
+        return
+    with err_console.status("writing reports") as status:
+        yield lambda name: status.update(f"writing {name}")
+
+
+def _kpi_table(title: str, kpis: dict) -> Table:
+    from .reports import KPI_NAMES
+
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in KPI_NAMES + ("requests", "shortlisted", "presented", "conversions", "spend", "settled", "failed",
+                             "dead_letters", "campaigns_out_of_budget"):
+        value = kpis[name]
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) and name != "spend" else
+                      f"{value:.2f}" if isinstance(value, float) else str(value))
+    return table
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .exports import parse_formats, run_tables, write_run
+
+    formats = _formats(args.format, parse_formats)
+    started = time.perf_counter()
+    result = _run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
+    tables = run_tables(result)
+    out_console.print(_kpi_table(f"{result.scenario.name}: {result.traffic.size} requests", tables["_kpis"]))
+    if args.out:
+        with _writing(not args.no_progress and _is_big(result)) as step:
+            written = write_run(result, args.out, formats, tables, step)
+        out_console.print(f"wrote {len(written)} files to {args.out}")
+    out_console.print(f"done in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, write_comparison
+    from .exports import parse_formats
+
+    if not args.sets:
+        raise UsageError("compare needs at least one --set key=value (the variant)")
+    formats = _formats(args.format, parse_formats)
+    started = time.perf_counter()
+    base = _run_one(args.scenario, [], not args.no_progress, "baseline")
+    variant = _run_one(args.scenario, args.sets, not args.no_progress, "variant")
+    comparison = compare_runs(base, variant)
+    table = Table(title=f"{base.scenario.name}: baseline vs --set {' '.join(args.sets)}", header_style="bold")
+    for col in ("metric", "baseline", "variant", "delta"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for row in comparison.kpis.iter_rows(named=True):
+        delta = row["delta"]
+        style = "green" if delta > 0 else "red" if delta < 0 else ""
+        table.add_row(row["metric"], f"{row['baseline']:.4f}", f"{row['variant']:.4f}",
+                      f"[{style}]{delta:+.4f}[/]" if style else f"{delta:+.4f}")
+    out_console.print(table)
+    moved = comparison.slot_share.filter(comparison.slot_share["slots_delta"] != 0)
+    shifts = Table(title="campaigns that gained or lost slots", header_style="bold")
+    for col in ("campaign", "baseline", "variant", "delta", "share Δ"):
+        shifts.add_column(col, justify="left" if col == "campaign" else "right")
+    for row in moved.iter_rows(named=True):
+        shifts.add_row(row["campaign_id"], str(row["slots_baseline"]), str(row["slots_variant"]),
+                       f"{row['slots_delta']:+d}", f"{row['share_delta']:+.4f}")
+    if moved.height:
+        out_console.print(shifts)
+    else:
+        out_console.print("no campaign gained or lost slots")
+    moved_rank = comparison.rank_shifts.filter(
+        (comparison.rank_shifts["moved_up"] + comparison.rank_shifts["moved_down"]) > 0
+    )
+    if moved_rank.height:
+        ranks = Table(title="rank shifts (slots that kept their campaign and partner but changed position)",
+                      header_style="bold")
+        for col in ("campaign", "mean position before", "after", "moved up", "moved down"):
+            ranks.add_column(col, justify="left" if col == "campaign" else "right")
+        for row in moved_rank.iter_rows(named=True):
+            ranks.add_row(row["campaign_id"], _num(row['mean_position_baseline']),
+                          _num(row['mean_position_variant']), str(row["moved_up"]), str(row["moved_down"]))
+        out_console.print(ranks)
+    out_console.print(f"requests whose shortlist changed: {comparison.changed_requests} of {base.traffic.size}")
+    if args.out:
+        with _writing(not args.no_progress and _is_big(base)):
+            written = write_comparison(base, variant, comparison, args.out, formats)
+        out_console.print(f"wrote {len(written)} files to {args.out}")
+    out_console.print(f"done in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.scenarios:
+        try:
+            s = load_scenario(path)
+        except ScenarioError as err:
+            err_console.print(f"invalid: {err}", markup=False)
+            failed += 1
+            continue
+        traffic = (f"replay of {len(s.replay_requests)} requests and {len(s.replay_receipts)} receipts"
+                   if s.replay_requests is not None
+                   else f"{s.spec.traffic.requests} generated requests in {len(s.spec.traffic.segments)} segments")
+        out_console.print(f"ok: {path} — {s.name}: {len(s.campaigns)} campaigns, {len(s.partners)} partners, "
+                          f"{traffic}", markup=False)
+    return 2 if failed else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    load_scenario(args.scenario)
+    err_console.print("workbench replay: not implemented yet (replaying a scenario against a live API comes with "
+                      "the terminal application); use `workbench run` for the batch engine.", markup=False)
+    return 2
+
+
+def _formats(text: str, parse) -> tuple[str, ...]:
+    try:
+        return parse(text)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "validate": cmd_validate, "replay": cmd_replay}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="workbench", add_help=False)
-    parser.add_argument("command", nargs="?")
-    parser.add_argument("-h", "--help", action="store_true")
-    args, _ = parser.parse_known_args(argv)
-    print(USAGE, end="")
-    if args.command and not args.help:
-        print(f"workbench: '{args.command}' is not available yet.", file=sys.stderr)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] == "help" or "-h" in argv or "--help" in argv:
+        print(USAGE, end="")
+        return 0
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError(f"unknown command {argv[0]!r}")
+        return COMMANDS[args.command](args)
+    except UsageError as err:
+        err_console.print(f"workbench: {err} (see `workbench --help`)", markup=False)
         return 2
-    return 0
+    except ScenarioError as err:
+        err_console.print(f"workbench: {err}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("workbench: interrupted", markup=False)
+        return 130
+    except OSError as err:
+        err_console.print(f"workbench: {err.strerror or err}: {err.filename or ''}".rstrip(": "), markup=False)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        if os.environ.get("WORKBENCH_DEBUG"):
+            traceback.print_exc()
+        err_console.print(f"workbench: internal error: {type(err).__name__}: {err}", markup=False)
+        return 1
 
 
 if __name__ == "__main__":

@@ -71,8 +71,9 @@ def now_iso() -> str:
 
 
 def _find_shared_file(relative: str) -> Path:
+    # The project keeps verbatim copies of the shared fixtures in data/ (CI clones may lack ../shared).
     candidates = [
-        REPO_ROOT / "shared" / relative,
+        REPO_ROOT / "data" / relative.removeprefix("fixtures/"),
         REPO_ROOT.parent / "shared" / relative,
     ]
     for candidate in candidates:

@@ -22,9 +22,9 @@ from server.domain.models import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PATH = ROOT / "data" / "seed.json"
-# A verbatim copy of shared/fixtures/original-format/campaigns.template.json (the original import format).
-TEMPLATE_PATH = Path(__file__).resolve().parent / "fixtures" / "campaigns.template.json"
-SHARED_TEMPLATE_PATH = Path("/work/shared/fixtures/original-format/campaigns.template.json")
+# A verbatim copy of ../shared/fixtures/original-format/campaigns.template.json (the original import format).
+TEMPLATE_PATH = ROOT / "data" / "original-format" / "campaigns.template.json"
+SHARED_TEMPLATE_PATH = ROOT.parent / "shared" / "fixtures" / "original-format" / "campaigns.template.json"
 
 # The evaluation clock of spec §11.
 SEED_CLOCK = datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc)

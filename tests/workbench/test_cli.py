@@ -1,0 +1,103 @@
+"""The command line: determinism of exports, compare, and meaningful exit codes without tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+from workbench.compare import compare_runs
+from workbench.pipeline import run_scenario
+from workbench.scenario import load_scenario
+
+from .helpers import ROOT
+
+BASELINE = str(ROOT / "scenarios" / "baseline.toml")
+CROWDED = str(ROOT / "scenarios" / "crowded-market.toml")
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_same_scenario_and_seed_give_identical_bytes(tmp_path):
+    args = ["run", CROWDED, "--set", "traffic.requests=3000", "--no-progress"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    a, b = files(tmp_path / "a"), files(tmp_path / "b")
+    expected = {f"{name}.{ext}" for name in ("ranking_report", "settlements", "receipts", "outcomes_campaign",
+                                             "outcomes_partner",
+                                             "outcomes_category", "outcomes_region", "candidate_groups")
+                for ext in ("csv", "parquet", "json")} | {"summary.md", "kpis.json"}
+    assert expected <= set(a)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name] == b[name], name
+    # another seed is another day
+    assert main(args + ["--set", "seed=99", "--out", str(tmp_path / "c")]) == 0
+    assert files(tmp_path / "c")["ranking_report.csv"] != a["ranking_report.csv"]
+
+
+def test_ranking_report_holds_every_request_and_its_scores(tmp_path):
+    assert main(["run", BASELINE, "--out", str(tmp_path), "--format", "csv,md", "--no-progress"]) == 0
+    header, *rows = (tmp_path / "ranking_report.csv").read_text().splitlines()
+    for column in ("intent_id", "position", "campaign_id", "partner_id", "relevance", "utility", "trust",
+                   "affective_fit", "bid_norm", "priority_score", "funnel_stage", "settlement_status"):
+        assert column in header.split(",")
+    assert len({r.split(",")[0] for r in rows}) == 1000
+    assert not list(tmp_path.glob("*.parquet"))
+    kpis = json.loads((tmp_path / "kpis.json").read_text())
+    assert kpis["scenario"]["name"] == "baseline" and 0.0 <= kpis["kpis"]["fill_rate"] <= 1.0
+
+
+def test_compare_reports_deltas_and_shifts(tmp_path, capsys):
+    base = run_scenario(load_scenario(BASELINE))
+    variant = run_scenario(load_scenario(BASELINE, ["ranking.weights.bid=0"]))
+    comparison = compare_runs(base, variant)
+    assert comparison.changed_requests > 0
+    assert comparison.slot_share["share_baseline"].sum() == pytest.approx(1.0)
+    shifts = {r["campaign_id"]: r for r in comparison.rank_shifts.iter_rows(named=True)}
+    assert shifts["cmp_hubflow"]["moved_up"] > 0 and shifts["cmp_signalstack"]["moved_down"] > 0
+    assert main(["compare", BASELINE, "--set", "ranking.weights.bid=0.2", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "qualified_recommendation_rate" in out and "requests whose shortlist changed" in out
+    for name in ("compare.md", "compare_kpis.csv", "compare_slot_share.parquet", "compare_rank_shifts.json",
+                 "baseline/summary.md", "variant/ranking_report.csv"):
+        assert (tmp_path / name).is_file(), name
+
+
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        ([], 0, None),
+        (["--help"], 0, None),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["run"], 2, "the following arguments are required: scenario"),
+        (["run", "missing.toml"], 2, "missing.toml: no such scenario file"),
+        (["run", BASELINE, "--set", "ranking.weights.bid"], 2, "expected KEY=VALUE"),
+        (["run", BASELINE, "--set", "ranking.weights.bid=x"], 2, "at ranking.weights.bid: Expected `float`, got `str`"),
+        (["run", BASELINE, "--format", "xlsx"], 2, "--format: expected a comma list"),
+        (["compare", BASELINE], 2, "compare needs at least one --set"),
+        (["validate", "missing.toml"], 2, "missing.toml: no such scenario file"),
+        (["replay", BASELINE, "--api", "http://127.0.0.1:3000"], 2, "not implemented yet"),
+    ],
+)
+def test_exit_codes(argv, code, message, capsys):
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    if message:
+        assert message in captured.err
+    if code == 0:
+        assert "usage:" in captured.out
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_unwritable_output_is_a_runtime_failure(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", BASELINE, "--out", str(blocker / "out"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("workbench: ") and "Traceback" not in err

@@ -1,0 +1,401 @@
+"""Scenario files (``scenarios/*.toml``): typed, validated, reproducible experiments.
+
+A scenario file is TOML decoded with msgspec into ``ScenarioFile``; every table
+forbids unknown keys, so a typo is an error rather than a silently ignored
+setting. Entities come from a seed file (the API's JSON format, camelCase, the
+shape of ``data/seed.json``) and/or inline ``[[entities.campaigns]]`` /
+``[[entities.partners]]`` tables in the same API format; an inline entity with
+the id of a seed-file entity replaces it in place (that is how a scenario
+changes one campaign's budget). Relative paths are relative to the scenario file.
+
+Every problem becomes one ``ScenarioError`` whose text names the file, the field
+path and what was expected, e.g.::
+
+    scenarios/x.toml: at ranking.weights.bid: Expected `float`, got `str`
+
+``--set key=value`` overrides (``apply_overrides``) are applied to the raw TOML
+table before decoding, so they are validated exactly like the file itself. A
+value is read as a TOML value (``0.2``, ``true``, ``[\"UK\"]``,
+``2026-03-01T00:00:00Z``) and, when it is not one, as a plain string.
+
+Floors: generated traffic takes its floors from ``[ranking.floors]``. A replayed
+request keeps the floors it states explicitly, unless
+``ranking.override_request_floors = true``; a replayed request that states no
+floor takes the scenario's (whose defaults equal the API's, 0.72 / 0.68).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
+from server.domain.ranking import FactorConstants, Floors, RankingConfig, Weights
+from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
+
+Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+Weight = Annotated[float, msgspec.Meta(gt=0.0)]
+Slots = Annotated[int, msgspec.Meta(ge=1, le=100)]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+Name = Annotated[str, msgspec.Meta(min_length=1)]
+
+_W, _F = Weights(), Floors()
+
+
+class _Table(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A scenario table: snake_case keys, unknown keys refused."""
+
+
+class WeightsSpec(_Table, kw_only=True):
+    relevance: float = _W.relevance
+    utility: float = _W.utility
+    trust: float = _W.trust
+    affective_fit: float = _W.affective_fit
+    bid: float = _W.bid
+
+
+class FloorsSpec(_Table, kw_only=True):
+    relevance: Probability = _F.relevance
+    utility: Probability = _F.utility
+
+
+class RankingSpec(_Table, kw_only=True):
+    weights: WeightsSpec = msgspec.field(default_factory=WeightsSpec)
+    floors: FloorsSpec = msgspec.field(default_factory=FloorsSpec)
+    # When true, every replayed request is ranked with the scenario's floors, whatever it states.
+    override_request_floors: bool = False
+
+
+class EntitiesSpec(_Table, kw_only=True):
+    seed_file: str | None = None
+    partners: list[PartnerAgent] = []
+    campaigns: list[Campaign] = []
+    reputation_records: list[ReputationRecord] = []
+    # Spend already committed before the scenario starts (campaign id -> amount).
+    committed_spend: dict[str, NonNegative] = {}
+    # Disputed settlements per partner (they lower governed trust by 0.05 each).
+    disputed_settlements: dict[str, Annotated[int, msgspec.Meta(ge=0)]] = {}
+    # Workspace credits at the start (workspace id -> credits). A workspace not listed has
+    # unlimited credits; one listed is spent by receipts (presented 2, viewed 3, ...).
+    credits: dict[str, float] = {}
+
+
+class SegmentSpec(_Table, kw_only=True):
+    weight: Weight = 1.0
+    category: Name
+    task_type: Name
+    geo: list[str] = []
+    sponsored_slots: Slots | None = None
+    disclosure_required: bool | None = None
+    placement: str = "shortlist"
+
+
+class TrafficSpec(_Table, kw_only=True):
+    requests: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    window_hours: Annotated[float, msgspec.Meta(gt=0.0)] = 24.0
+    sponsored_slots: Slots = 1
+    disclosure_required: bool = True
+    segments: list[SegmentSpec] = []
+    replay: str | None = None
+
+
+class FunnelSpec(_Table, kw_only=True):
+    """P(presented | shortlisted at rank 1), then each stage given the previous one."""
+
+    presented: Probability = 0.9
+    viewed: Probability = 0.4
+    interacted: Probability = 0.35
+    converted: Probability = 0.2
+    # P(presented) at rank k is presented × position_decay^(k−1).
+    position_decay: Probability = 0.85
+
+
+class BillingSpec(_Table, kw_only=True):
+    """Per attempt at the billing gateway: terminal failure, retryable failure, else settled."""
+
+    retryable_failure_rate: Probability = 0.0
+    terminal_failure_rate: Probability = 0.0
+
+
+class ScenarioFile(_Table, kw_only=True):
+    name: Name
+    description: str = ""
+    seed: Annotated[int, msgspec.Meta(ge=0)] = 0
+    as_of: AwareDatetime
+    cpqr_billable_event: Literal["offer.shortlisted", "offer.presented"] = DEFAULT_CPQR_BILLABLE_EVENT  # type: ignore[assignment]
+    ranking: RankingSpec = msgspec.field(default_factory=RankingSpec)
+    entities: EntitiesSpec = msgspec.field(default_factory=EntitiesSpec)
+    traffic: TrafficSpec
+    funnel: FunnelSpec = msgspec.field(default_factory=FunnelSpec)
+    billing: BillingSpec = msgspec.field(default_factory=BillingSpec)
+
+
+class SeedFile(msgspec.Struct, rename="camel", kw_only=True):
+    """An entity file in the API's format (``data/seed.json``); other keys (leads, ...) are ignored."""
+
+    partners: list[PartnerAgent] = []
+    campaigns: list[Campaign] = []
+    reputation_records: list[ReputationRecord] = []
+
+
+class ReplayRequest(OpportunityRequest, kw_only=True):
+    """A recorded OpportunityRequest; floors are optional so that "stated" can be told from "default"."""
+
+    relevance_floor: Probability | None = None  # type: ignore[assignment]
+    utility_floor: Probability | None = None  # type: ignore[assignment]
+
+
+class ScenarioError(Exception):
+    """A scenario (or an override) that cannot be used; ``str()`` is the one-line message."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario with everything resolved (entities loaded, replay decoded)."""
+
+    path: Path
+    spec: ScenarioFile
+    ranking: RankingConfig
+    campaigns: tuple[Campaign, ...]
+    partners: tuple[PartnerAgent, ...]
+    reputation_records: tuple[ReputationRecord, ...]
+    replay_requests: tuple[ReplayRequest, ...] | None = None
+    replay_receipts: tuple[EventReceipt, ...] = ()
+    overrides: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+# ---------------------------------------------------------------------------
+# Error messages
+# ---------------------------------------------------------------------------
+
+_AT = re.compile(r"^(?P<msg>.*?) - at `\$(?P<path>[^`]*)`$", re.S)
+
+
+def _format_path(path: str) -> str:
+    return path.lstrip(".") or "(top level)"
+
+
+def _validation_message(where: str, err: Exception, prefix: str = "") -> str:
+    text = str(err)
+    match = _AT.match(text)
+    if match:
+        path = prefix + match.group("path")
+        return f"{where}: at {_format_path(path)}: {match.group('msg')}"
+    if prefix:
+        return f"{where}: at {_format_path(prefix)}: {text}"
+    return f"{where}: {text}"
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------------
+# --set overrides
+# ---------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"ranking.weights.bid=0.2"`` → (["ranking", "weights", "bid"], 0.2); ScenarioError if malformed."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. ranking.weights.bid=0.2")
+    parts = key.split(".")
+    if any(not p.strip() for p in parts):
+        raise ScenarioError(f"--set {text!r}: the key {key!r} has an empty part; use dotted names like ranking.weights.bid")
+    raw = raw.strip()
+    if raw == "":
+        raise ScenarioError(f"--set {text!r}: no value after '='")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # not a TOML value: take it as a string (names, paths)
+    return [p.strip() for p in parts], value
+
+
+def apply_overrides(table: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Set each dotted key in the raw table (creating tables as needed; list items by index)."""
+    for text in overrides:
+        parts, value = parse_override(text)
+        node: Any = table
+        for i, part in enumerate(parts[:-1]):
+            here = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                node = node[_index(text, here, part, node)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ScenarioError(f"--set {text!r}: {'.'.join(parts[:i]) or 'the scenario'} is not a table")
+            if not isinstance(node, (dict, list)):
+                raise ScenarioError(f"--set {text!r}: {here} is a value, not a table")
+        last = parts[-1]
+        if isinstance(node, list):
+            node[_index(text, ".".join(parts), last, node)] = value
+        else:
+            node[last] = value
+    return table
+
+
+def _index(text: str, here: str, part: str, items: list) -> int:
+    if not part.isdigit() or int(part) >= len(items):
+        raise ScenarioError(f"--set {text!r}: {here} must be an index below {len(items)} of a list")
+    return int(part)
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, override, decode and resolve a scenario; ScenarioError (one line) on any problem."""
+    path = Path(path)
+    where = _display(path)
+    if not path.is_file():
+        raise ScenarioError(f"{where}: no such scenario file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{where}: not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"{where}: cannot be read: {err}") from None
+    raw = apply_overrides(raw, overrides)
+    label = where if not overrides else f"{where} (with --set {' '.join(overrides)})"
+    try:
+        spec = msgspec.convert(raw, ScenarioFile)
+    except msgspec.ValidationError as err:
+        raise ScenarioError(_validation_message(label, err)) from None
+    _check_spec(label, spec)
+    base = path.parent
+    campaigns, partners, records = _load_entities(label, base, spec.entities)
+    replay_requests, replay_receipts = None, ()
+    if spec.traffic.replay:
+        replay_requests, replay_receipts = load_replay(base / spec.traffic.replay)
+        if not replay_requests:
+            raise ScenarioError(f"{label}: at traffic.replay: {spec.traffic.replay} holds no OpportunityRequest")
+    w, f = spec.ranking.weights, spec.ranking.floors
+    ranking = RankingConfig(
+        weights=Weights(relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid),
+        floors=Floors(relevance=f.relevance, utility=f.utility),
+        factors=FactorConstants(),
+    )
+    return Scenario(
+        path=path,
+        spec=spec,
+        ranking=ranking,
+        campaigns=campaigns,
+        partners=partners,
+        reputation_records=records,
+        replay_requests=replay_requests,
+        replay_receipts=replay_receipts,
+        overrides=tuple(overrides),
+    )
+
+
+def _check_spec(label: str, spec: ScenarioFile) -> None:
+    t = spec.traffic
+    if t.replay and (t.segments or t.requests is not None):
+        raise ScenarioError(f"{label}: at traffic: give either `replay` or `requests` with `segments`, not both")
+    if not t.replay:
+        if not t.segments:
+            raise ScenarioError(f"{label}: at traffic.segments: expected at least one segment (or set traffic.replay)")
+        if t.requests is None:
+            raise ScenarioError(f"{label}: at traffic.requests: expected the number of requests to generate")
+    b = spec.billing
+    if b.retryable_failure_rate + b.terminal_failure_rate > 1.0:
+        raise ScenarioError(
+            f"{label}: at billing: retryable_failure_rate + terminal_failure_rate must be at most 1"
+        )
+
+
+def _load_entities(
+    label: str, base: Path, ent: EntitiesSpec
+) -> tuple[tuple[Campaign, ...], tuple[PartnerAgent, ...], tuple[ReputationRecord, ...]]:
+    seed = SeedFile()
+    if ent.seed_file:
+        seed_path = base / ent.seed_file
+        seed_where = _display(seed_path)
+        if not seed_path.is_file():
+            raise ScenarioError(f"{label}: at entities.seed_file: no such file {seed_where}")
+        try:
+            seed = msgspec.json.decode(seed_path.read_bytes(), type=SeedFile)
+        except msgspec.ValidationError as err:
+            raise ScenarioError(_validation_message(seed_where, err)) from None
+        except msgspec.DecodeError as err:
+            raise ScenarioError(f"{seed_where}: not valid JSON: {err}") from None
+    campaigns = _merge(seed.campaigns, ent.campaigns, "campaign_id")
+    partners = _merge(seed.partners, ent.partners, "partner_id")
+    records = _merge(seed.reputation_records, ent.reputation_records, "record_id")
+    if not campaigns:
+        raise ScenarioError(f"{label}: at entities: expected at least one campaign (seed_file or [[entities.campaigns]])")
+    if not partners:
+        raise ScenarioError(f"{label}: at entities: expected at least one partner (seed_file or [[entities.partners]])")
+    known = {c.campaign_id for c in campaigns}
+    for cid in ent.committed_spend:
+        if cid not in known:
+            raise ScenarioError(f"{label}: at entities.committed_spend.{cid}: no campaign has this id")
+    pids = {p.partner_id for p in partners}
+    for pid in ent.disputed_settlements:
+        if pid not in pids:
+            raise ScenarioError(f"{label}: at entities.disputed_settlements.{pid}: no partner has this id")
+    return tuple(campaigns), tuple(partners), tuple(records)
+
+
+def _merge(first: list, second: list, key: str) -> list:
+    """Entities in creation order; a later entity with a known id replaces the earlier one in place."""
+    out: list = []
+    where: dict[str, int] = {}
+    for item in [*first, *second]:
+        ident = getattr(item, key)
+        if ident in where:
+            out[where[ident]] = item
+        else:
+            where[ident] = len(out)
+            out.append(item)
+    return out
+
+
+_request_decoder = msgspec.json.Decoder(ReplayRequest)
+_receipt_decoder = msgspec.json.Decoder(EventReceipt)
+
+
+def load_replay(path: Path) -> tuple[tuple[ReplayRequest, ...], tuple[EventReceipt, ...]]:
+    """A JSON Lines log: one OpportunityRequest per line, or an EventReceipt (a line with ``receiptId``).
+
+    Blank lines and lines starting with ``#`` are skipped. Errors name the file and line.
+    """
+    where = _display(path)
+    if not path.is_file():
+        raise ScenarioError(f"{where}: no such replay file")
+    requests: list[ReplayRequest] = []
+    receipts: list[EventReceipt] = []
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text or text.startswith(b"#"):
+                continue
+            try:
+                if b'"receiptId"' in text:
+                    receipts.append(_receipt_decoder.decode(text))
+                else:
+                    requests.append(_request_decoder.decode(text))
+            except msgspec.ValidationError as err:
+                raise ScenarioError(_validation_message(f"{where}:{number}", err)) from None
+            except msgspec.DecodeError as err:
+                raise ScenarioError(f"{where}:{number}: not valid JSON: {err}") from None
+    return tuple(requests), tuple(receipts)
