@@ -30,14 +30,19 @@ usage:
   workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md]
   workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
   workbench validate SCENARIO [SCENARIO ...]
-  workbench replay SCENARIO --api URL          (not implemented yet)
+  workbench replay SCENARIO [--api URL] [--limit N]
+  workbench [open] [SCENARIO] [--api URL] [--no-server]   the terminal application
 
   --set key=value   override a scenario field by its dotted path, e.g. ranking.weights.bid=0.2,
                     ranking.floors.relevance=0.65, traffic.requests=100000, seed=7
   --out DIR         write the reports (ranking report, outcome tables, settlements, summary.md)
   --format LIST     which export formats (default: csv,parquet,json,md)
 
-Without arguments, prints this help (the terminal application will open here).
+  --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
+                    on embedded SQLite there when nothing answers (unless --no-server)
+  --limit N         replay only the first N requests
+
+Without arguments, opens the terminal application on scenarios/baseline.toml.
 Exit codes: 0 success, 1 runtime failure, 2 usage or validation error.
 """
 
@@ -70,7 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("scenarios", nargs="+")
     r = sub.add_parser("replay", add_help=False)
     r.add_argument("scenario")
-    r.add_argument("--api", required=True)
+    r.add_argument("--api", default="http://127.0.0.1:3000")
+    r.add_argument("--limit", type=int)
+    o = sub.add_parser("open", add_help=False)
+    o.add_argument("scenario", nargs="?")
+    o.add_argument("--api", default="http://127.0.0.1:3000")
+    o.add_argument("--no-server", action="store_true")
     return parser
 
 
@@ -216,10 +226,46 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    load_scenario(args.scenario)
-    err_console.print("workbench replay: not implemented yet (replaying a scenario against a live API comes with "
-                      "the terminal application); use `workbench run` for the batch engine.", markup=False)
-    return 2
+    import asyncio
+
+    from .client import ApiClient, ApiError
+    from .replay import replay_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+
+    async def go() -> int:
+        async with ApiClient(args.api) as client:
+            with Progress(
+                TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=err_console, transient=True,
+            ) as bar:
+                task = bar.add_task("replay", total=None)
+                summary = await replay_scenario(
+                    client, scenario, limit=args.limit,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        out_console.print(f"replayed {scenario.name} against {args.api} (run {summary.run_id}): {summary.describe()}")
+        for problem in summary.problems[:5]:
+            err_console.print(f"  refused: {problem}", markup=False)
+        return 0
+
+    try:
+        return asyncio.run(go())
+    except ApiError as err:
+        err_console.print(f"workbench replay: {err.message}", markup=False)
+        return 1
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    if args.scenario:
+        load_scenario(args.scenario)  # a bad file is one line and exit 2, before the screen opens
+    from .app import DEFAULT_SCENARIO, WorkbenchApp
+
+    path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
+    WorkbenchApp(api_url=args.api, scenario_path=path, start_server=not args.no_server).run()
+    return 0
 
 
 def _formats(text: str, parse) -> tuple[str, ...]:
@@ -229,14 +275,22 @@ def _formats(text: str, parse) -> tuple[str, ...]:
         raise UsageError(str(err)) from None
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "validate": cmd_validate, "replay": cmd_replay}
+COMMANDS = {
+    "run": cmd_run,
+    "compare": cmd_compare,
+    "validate": cmd_validate,
+    "replay": cmd_replay,
+    "open": cmd_open,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] == "help" or "-h" in argv or "--help" in argv:
+    if argv and (argv[0] == "help" or "-h" in argv or "--help" in argv):
         print(USAGE, end="")
         return 0
+    if not argv or argv[0].startswith("--") or argv[0].endswith(".toml"):
+        argv = ["open", *argv]
     try:
         args = _parser().parse_args(argv)
         if args.command is None:

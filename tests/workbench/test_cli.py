@@ -72,8 +72,8 @@ def test_compare_reports_deltas_and_shifts(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, code, message",
     [
-        ([], 0, None),
         (["--help"], 0, None),
+        (["help"], 0, None),
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
         (["run"], 2, "the following arguments are required: scenario"),
         (["run", "missing.toml"], 2, "missing.toml: no such scenario file"),
@@ -82,7 +82,9 @@ def test_compare_reports_deltas_and_shifts(tmp_path, capsys):
         (["run", BASELINE, "--format", "xlsx"], 2, "--format: expected a comma list"),
         (["compare", BASELINE], 2, "compare needs at least one --set"),
         (["validate", "missing.toml"], 2, "missing.toml: no such scenario file"),
-        (["replay", BASELINE, "--api", "http://127.0.0.1:3000"], 2, "not implemented yet"),
+        (["replay", BASELINE, "--api", "http://127.0.0.1:9"], 1, "cannot reach the server at http://127.0.0.1:9"),
+        (["replay", BASELINE, "--limit", "0"], 2, "--limit must be at least 1"),
+        (["open", "missing.toml"], 2, "missing.toml: no such scenario file"),
     ],
 )
 def test_exit_codes(argv, code, message, capsys):

@@ -1,0 +1,32 @@
+"""`workbench replay`: a scenario's traffic and funnel receipts sent to a live server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from workbench.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_replay_sends_requests_and_receipts_that_the_server_counts(start_server, capsys: pytest.CaptureFixture[str]):
+    server = start_server()
+    assert main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "40"]) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"(\d+) requests, (\d+) offers shortlisted, (\d+) receipts, (\d+) settlements", out)
+    assert found, out
+    requests, shortlisted, receipts, settlements = map(int, found.groups())
+    assert requests == 40 and shortlisted > 0 and receipts >= shortlisted and settlements > 0
+    dashboard = httpx.get(f"{server.base_url}/dashboard").json()
+    assert sum(dashboard["eventCounts"].values()) == receipts
+    assert dashboard["eventCounts"]["offer.shortlisted"] == shortlisted
+    assert dashboard["settlementCount"] == settlements
+
+    # A second replay is a new run: new intents, nothing deduplicated, the counts add up.
+    assert main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "40"]) == 0
+    again = httpx.get(f"{server.base_url}/dashboard").json()
+    assert again["eventCounts"]["offer.shortlisted"] == 2 * shortlisted

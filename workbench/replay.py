@@ -1,0 +1,184 @@
+"""Replay a scenario against a live exchange API: its opportunities, then the receipts buyer agents send.
+
+The traffic and the funnel draws are the batch engine's own (same seeded
+generators as ``workbench run``), so the live server meets the scenario the
+analyst tuned. What gets shortlisted is the server's answer; each shortlisted
+offer then gets the receipts its funnel stage reaches (shortlisted, presented,
+viewed, interacted, conversion). A replay file with recorded receipts sends
+those instead of simulated ones.
+
+Intent and receipt ids carry a run id, so replaying the same scenario twice
+creates new opportunities instead of colliding with the first run's
+(deduplicated) receipts. Requests go out a few at a time; cancelling the
+coroutine (the terminal's cancel key, Ctrl-C on the command line) stops it
+between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import msgspec
+import numpy as np
+
+from .client import ApiClient, ApiError
+from .scenario import Scenario
+from .simulate import draw_stages, rngs
+from .traffic import build_traffic
+
+# Funnel stage (0 shortlisted … 4 converted) → the receipts a slot that reached it sends.
+STAGE_EVENTS = ("shortlisted", "presented", "viewed", "interacted", "conversion")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ReplaySummary:
+    run_id: str
+    requests: int = 0
+    shortlisted: int = 0
+    receipts: int = 0
+    settlements: int = 0
+    deduplicated: int = 0
+    refused: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        text = (
+            f"{self.requests} requests, {self.shortlisted} offers shortlisted, {self.receipts} receipts, "
+            f"{self.settlements} settlements"
+        )
+        if self.deduplicated:
+            text += f", {self.deduplicated} deduplicated"
+        if self.refused:
+            text += f", {self.refused} refused"
+        return text
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def planned_requests(scenario: Scenario, run_id: str, limit: int | None = None) -> tuple[list[dict], np.ndarray]:
+    """The scenario's opportunity requests (API bodies, arrival order) and their funnel stages per position."""
+    gens = rngs(scenario.spec.seed)
+    traffic = build_traffic(scenario, scenario.ranking, gens["traffic"])
+    stages = draw_stages(scenario.spec.funnel, gens["funnel"], traffic.size, traffic.max_slots)
+    n = traffic.size if limit is None else min(limit, traffic.size)
+    frame = traffic.requests.head(n).join(traffic.signatures, on="sig", how="left").sort("idx")
+    bodies = [
+        {
+            "intentId": f"{row['intent_id']}-{run_id}",
+            "category": row["r_category"],
+            "taskType": row["task_type"],
+            "placement": row["placement"],
+            "constraints": {"geo": list(row["geo"])} if row["geo"] else {},
+            "relevanceFloor": row["relevance_floor"],
+            "utilityFloor": row["utility_floor"],
+            "sponsoredSlots": int(row["slots"]),
+            "disclosureRequired": bool(row["disclosure_required"]),
+        }
+        for row in frame.iter_rows(named=True)
+    ]
+    return bodies, stages[:n]
+
+
+def _receipt(intent_id: str, item: dict[str, Any], event: str) -> dict[str, Any]:
+    return {
+        "receiptId": f"{intent_id}:{item['offerId']}:{item['partnerId']}:{event}",
+        "dataProvenance": "demo_bootstrap",
+        "intentId": intent_id,
+        "offerId": item["offerId"],
+        "campaignId": item["campaignId"],
+        "partnerId": item["partnerId"],
+        "eventType": event,
+        "occurredAt": _now(),
+        "signature": "sig_workbench_replay",
+    }
+
+
+def _recorded(scenario: Scenario, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Recorded receipts by (suffixed) intent id, re-identified for this run."""
+    by_intent: dict[str, list[dict[str, Any]]] = {}
+    for receipt in scenario.replay_receipts:
+        body = msgspec.to_builtins(receipt)
+        body = {k: v for k, v in body.items() if v is not None}
+        body["intentId"] = f"{receipt.intent_id}-{run_id}"
+        body["receiptId"] = f"{receipt.receipt_id}-{run_id}"
+        body.pop("opportunityId", None)
+        body.pop("traceId", None)
+        by_intent.setdefault(body["intentId"], []).append(body)
+    return by_intent
+
+
+async def _send_receipt(client: ApiClient, body: dict[str, Any], summary: ReplaySummary) -> None:
+    try:
+        answer = await client.post_receipt(body)
+    except ApiError as exc:
+        if exc.unreachable:
+            raise
+        summary.refused += 1
+        if len(summary.problems) < 20:
+            summary.problems.append(exc.message)
+        return
+    summary.receipts += 1
+    if answer.get("deduplicated"):
+        summary.deduplicated += 1
+    elif answer.get("settlement"):
+        summary.settlements += 1
+
+
+async def _one(
+    client: ApiClient,
+    body: dict[str, Any],
+    stages: np.ndarray,
+    recorded: dict[str, list[dict[str, Any]]] | None,
+    summary: ReplaySummary,
+) -> None:
+    try:
+        answer = await client.evaluate(body)
+    except ApiError as exc:
+        if exc.unreachable:
+            raise
+        summary.refused += 1
+        if len(summary.problems) < 20:
+            summary.problems.append(exc.message)
+        return
+    summary.requests += 1
+    shortlisted = answer.get("shortlisted", [])
+    summary.shortlisted += len(shortlisted)
+    if recorded is not None:
+        for receipt in recorded.get(body["intentId"], []):
+            await _send_receipt(client, receipt, summary)
+        return
+    for position, item in enumerate(shortlisted):
+        stage = int(stages[position]) if position < len(stages) else 0
+        for event in STAGE_EVENTS[: stage + 1]:
+            await _send_receipt(client, _receipt(body["intentId"], item, event), summary)
+
+
+async def replay_scenario(
+    client: ApiClient,
+    scenario: Scenario,
+    progress: Progress | None = None,
+    limit: int | None = None,
+    concurrency: int = 8,
+    run_id: str | None = None,
+) -> ReplaySummary:
+    """Send the scenario's traffic and receipts to the API; raises ApiError if the server goes away."""
+    summary = ReplaySummary(run_id=run_id or secrets.token_hex(3))
+    bodies, stages = planned_requests(scenario, summary.run_id, limit)
+    recorded = _recorded(scenario, summary.run_id) if scenario.replay_receipts else None
+    total = len(bodies)
+    if progress:
+        progress(0, total)
+    for start in range(0, total, concurrency):
+        chunk = range(start, min(start + concurrency, total))
+        await asyncio.gather(*(_one(client, bodies[i], stages[i], recorded, summary) for i in chunk))
+        if progress:
+            progress(chunk.stop, total)
+    return summary
