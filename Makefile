@@ -13,6 +13,9 @@ run: $(VENV_STAMP)
 serve: $(VENV_STAMP)
 	.venv/bin/promotion-agent serve
 
+worker: $(VENV_STAMP)
+	.venv/bin/promotion-agent worker
+
 test: $(VENV_STAMP)
 	.venv/bin/python -m pytest -q
 

@@ -34,6 +34,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _timeout(env: Mapping[str, str]) -> int:
+    # A submission must end well inside the 10 s claim on its retry job, or the job could be
+    # claimed again while the first submission is still in flight.
+    value = _int(env, "BILLING_ADAPTER_TIMEOUT_MS", 5000, minimum=1)
+    if value >= 9000:
+        raise SettingsError(f"BILLING_ADAPTER_TIMEOUT_MS must be below 9000 (the job claim lasts 10 s), got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -103,7 +112,7 @@ class Settings:
             billing_provider_profile=profile,
             billing_adapter_api_key=env.get("BILLING_ADAPTER_API_KEY") or None,
             billing_adapter_hmac_secret=env.get("BILLING_ADAPTER_HMAC_SECRET") or None,
-            billing_adapter_timeout_ms=_int(env, "BILLING_ADAPTER_TIMEOUT_MS", 5000, minimum=1),
+            billing_adapter_timeout_ms=_timeout(env),
             billing_signature_header=env.get("BILLING_SIGNATURE_HEADER", "x-billing-signature"),
             billing_timestamp_header=env.get("BILLING_TIMESTAMP_HEADER", "x-billing-timestamp"),
         )
