@@ -33,6 +33,7 @@ from ...domain.models import (
     SettlementRetryJob,
 )
 from . import schema as s
+from . import statements as st
 from .engine import Engines, claim_suffix, insert_ignoring
 
 T = TypeVar("T")
@@ -86,6 +87,10 @@ class Tx:
     async def _docs(self, stmt: Any, type_: type[T]) -> list[T]:
         result = await self._exec(stmt)
         return [decode(row[0], type_) for row in result]
+
+    async def _doc_by(self, table: str, column: str, key: str, type_: type[T]) -> T | None:
+        row = (await self._exec(st.doc_by(table, column), {"key": key})).first()
+        return decode(row[0], type_) if row else None
 
     async def _doc(self, stmt: Any, type_: type[T]) -> T | None:
         row = (await self._exec(stmt)).first()
@@ -146,7 +151,7 @@ class Tx:
         return inserted
 
     async def get_partner(self, partner_id: str) -> PartnerAgent | None:
-        return await self._doc(select(s.partners.c.doc).where(s.partners.c.partner_id == partner_id), PartnerAgent)
+        return await self._doc_by("partners", "partner_id", partner_id, PartnerAgent)
 
     async def list_partners(self, provenances: Sequence[str] = ()) -> list[tuple[PartnerAgent, int]]:
         """Partners in creation order with their number of disputed settlements."""
@@ -202,7 +207,7 @@ class Tx:
         await self.bump_market_version()
 
     async def get_campaign(self, campaign_id: str) -> Campaign | None:
-        return await self._doc(select(s.campaigns.c.doc).where(s.campaigns.c.campaign_id == campaign_id), Campaign)
+        return await self._doc_by("campaigns", "campaign_id", campaign_id, Campaign)
 
     async def list_campaigns(self, provenances: Sequence[str] = ()) -> list[Campaign]:
         t = s.campaigns
@@ -212,15 +217,10 @@ class Tx:
         return await self._docs(stmt, Campaign)
 
     async def add_campaign_spend(self, campaign_id: str, delta: float) -> None:
-        await self._exec(
-            update(s.campaigns)
-            .where(s.campaigns.c.campaign_id == campaign_id)
-            .values(committed_spend=s.campaigns.c.committed_spend + delta)
-        )
+        await self._exec(st.add_spend(), {"k": campaign_id, "delta": delta})
 
     async def campaign_spend(self) -> dict[str, float]:
-        t = s.campaigns
-        return {cid: float(v) for cid, v in await self._exec(select(t.c.campaign_id, t.c.committed_spend))}
+        return {cid: float(v) for cid, v in await self._exec(st.campaign_spend())}
 
     async def insert_policy_check(self, check: PolicyCheckResult) -> None:
         await self._exec(
@@ -236,7 +236,7 @@ class Tx:
 
     # -- market version ----------------------------------------------------
     async def market_version(self) -> int:
-        row = (await self._exec(select(s.market_version.c.version).where(s.market_version.c.id == 1))).first()
+        row = (await self._exec(st.market_version())).first()
         return int(row[0]) if row else 0
 
     async def bump_market_version(self) -> None:
@@ -247,7 +247,7 @@ class Tx:
     # -- receipts ----------------------------------------------------------
     async def insert_receipt(self, receipt: EventReceipt, settlement_id: str | None) -> bool:
         """Insert a receipt; False when its ``receipt_id`` is already stored (the database decides)."""
-        stmt = insert_ignoring(self.kind, s.receipts, ["receipt_id"]).values(
+        params = dict(
             receipt_id=receipt.receipt_id,
             intent_id=receipt.intent_id,
             campaign_id=receipt.campaign_id,
@@ -255,7 +255,7 @@ class Tx:
             settlement_id=settlement_id,
             doc=encode(receipt),
         )
-        return (await self._exec(stmt)).rowcount == 1
+        return (await self._exec(st.insert_or_ignore(self.kind, "receipts", ("receipt_id",)), params)).rowcount == 1
 
     async def get_receipt(self, receipt_id: str) -> tuple[EventReceipt, str | None] | None:
         t = s.receipts
@@ -264,13 +264,14 @@ class Tx:
 
     async def set_receipt_settlement(self, receipt_id: str, settlement_id: str) -> None:
         await self._exec(
-            update(s.receipts).where(s.receipts.c.receipt_id == receipt_id).values(settlement_id=settlement_id)
+            st.update_doc("receipts", "receipt_id", ("settlement_id",)), {"k": receipt_id, "v_settlement_id": settlement_id}
         )
 
     # -- settlements -------------------------------------------------------
     async def insert_settlement(self, settlement: SettlementReceipt) -> bool:
         """False when a settlement for the same (intent, offer, event type) exists."""
-        stmt = insert_ignoring(self.kind, s.settlements, ["intent_id", "offer_id", "event_type"]).values(
+        stmt = st.insert_or_ignore(self.kind, "settlements", ("intent_id", "offer_id", "event_type"))
+        params = dict(
             settlement_id=settlement.settlement_id,
             intent_id=settlement.intent_id,
             offer_id=settlement.offer_id,
@@ -281,18 +282,16 @@ class Tx:
             provenance=settlement.data_provenance,
             doc=encode(settlement),
         )
-        return (await self._exec(stmt)).rowcount == 1
+        return (await self._exec(stmt, params)).rowcount == 1
 
     async def update_settlement(self, settlement: SettlementReceipt) -> None:
         await self._exec(
-            update(s.settlements)
-            .where(s.settlements.c.settlement_id == settlement.settlement_id)
-            .values(status=settlement.status, doc=encode(settlement))
+            st.update_doc("settlements", "settlement_id", ("status", "doc")),
+            {"k": settlement.settlement_id, "v_status": settlement.status, "v_doc": encode(settlement)},
         )
 
     async def get_settlement(self, settlement_id: str) -> SettlementReceipt | None:
-        t = s.settlements
-        return await self._doc(select(t.c.doc).where(t.c.settlement_id == settlement_id), SettlementReceipt)
+        return await self._doc_by("settlements", "settlement_id", settlement_id, SettlementReceipt)
 
     async def get_settlement_for(self, intent_id: str, offer_id: str, event_type: str) -> SettlementReceipt | None:
         t = s.settlements
@@ -321,35 +320,34 @@ class Tx:
     # -- retry jobs --------------------------------------------------------
     async def insert_retry_job(self, job: SettlementRetryJob) -> None:
         await self._exec(
-            s.retry_jobs.insert().values(
+            st.plain_insert("retry_jobs"),
+            dict(
                 retry_job_id=job.retry_job_id,
                 settlement_id=job.settlement_id,
                 trace_id=job.trace_id,
                 status=job.status,
                 next_run_at_ms=epoch_ms(job.next_run_at),
                 doc=encode(job),
-            )
+            ),
         )
 
     async def update_retry_job(self, job: SettlementRetryJob, lease_until_ms: int | None = None) -> None:
         await self._exec(
-            update(s.retry_jobs)
-            .where(s.retry_jobs.c.retry_job_id == job.retry_job_id)
-            .values(
-                status=job.status,
-                next_run_at_ms=epoch_ms(job.next_run_at),
-                lease_until_ms=lease_until_ms,
-                doc=encode(job),
-            )
+            st.update_doc("retry_jobs", "retry_job_id", ("status", "next_run_at_ms", "lease_until_ms", "doc")),
+            {
+                "k": job.retry_job_id,
+                "v_status": job.status,
+                "v_next_run_at_ms": epoch_ms(job.next_run_at),
+                "v_lease_until_ms": lease_until_ms,
+                "v_doc": encode(job),
+            },
         )
 
     async def get_retry_job(self, retry_job_id: str) -> SettlementRetryJob | None:
-        t = s.retry_jobs
-        return await self._doc(select(t.c.doc).where(t.c.retry_job_id == retry_job_id), SettlementRetryJob)
+        return await self._doc_by("retry_jobs", "retry_job_id", retry_job_id, SettlementRetryJob)
 
     async def get_retry_job_for(self, settlement_id: str) -> SettlementRetryJob | None:
-        t = s.retry_jobs
-        return await self._doc(select(t.c.doc).where(t.c.settlement_id == settlement_id), SettlementRetryJob)
+        return await self._doc_by("retry_jobs", "settlement_id", settlement_id, SettlementRetryJob)
 
     async def list_retry_jobs(
         self,
@@ -438,7 +436,7 @@ class Tx:
             for e in events
         ]
         if rows:
-            await self._exec(s.audit_events.insert(), rows)
+            await self._exec(st.plain_insert("audit_events"), rows)
             await self.bump("audit_events", len(rows))
 
     async def page_audit(
@@ -497,10 +495,7 @@ class Tx:
         if column not in ("evaluated", "presented"):
             raise ValueError(f"unknown intent flag {column!r}")
         result = await self._exec(
-            text(
-                f"INSERT INTO intents (intent_id, evaluated, presented) VALUES (:intent_id, :e, :p) "
-                f"ON CONFLICT (intent_id) DO UPDATE SET {column} = 1 WHERE intents.{column} = 0"
-            ),
+            st.mark_intent(column),
             {"intent_id": intent_id, "e": int(column == "evaluated"), "p": int(column == "presented")},
         )
         return result.rowcount == 1
@@ -515,21 +510,13 @@ class Tx:
         self._bumps.clear()
         if not pending:
             return
-        shard = random.randrange(self._shards)
         # Sorted names: concurrent transactions lock counter rows in one order (no deadlocks).
         names = sorted(pending)
-        values = ", ".join(f"(:n{i}, {shard}, :d{i})" for i in range(len(names)))
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {"shard": random.randrange(self._shards)}
         for i, name in enumerate(names):
             params[f"n{i}"] = name
             params[f"d{i}"] = pending[name]
-        await self._exec(
-            text(
-                f"INSERT INTO counters (name, shard, value) VALUES {values} "
-                "ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + excluded.value"
-            ),
-            params,
-        )
+        await self._exec(st.counters_upsert(len(names)), params)
 
     async def counter(self, name: str) -> float:
         stmt = select(func.coalesce(func.sum(s.counters.c.value), 0)).where(s.counters.c.name == name)
