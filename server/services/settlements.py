@@ -108,8 +108,10 @@ async def _process_one(svc: Services, job: SettlementRetryJob) -> ProcessedItem:
 
 async def _claim(svc: Services, tx: Tx, retry_job_id: str) -> tuple[SettlementRetryJob, SettlementReceipt] | str:
     now = svc.clock()
-    job = await tx.get_retry_job(retry_job_id)
-    if job is None or job.status not in OPEN_JOB_STATUSES:
+    job = await tx.lock_retry_job(retry_job_id)
+    if job is None:
+        return "Another worker is claiming this job."
+    if job.status not in OPEN_JOB_STATUSES:
         return "The job is no longer open."
     if job.status == "processing":
         pass  # an abandoned claim whose lease expired (the query only returns those)

@@ -372,10 +372,16 @@ class Tx:
         due = and_(t.c.status.in_(["queued", "retry_scheduled"]), t.c.next_run_at_ms <= now_ms)
         abandoned = and_(t.c.status == "processing", t.c.lease_until_ms <= now_ms)
         stmt = select(t.c.doc).where(or_(due, abandoned)).order_by(t.c.next_run_at_ms, t.c.seq).limit(limit)
-        suffix = claim_suffix(self.kind)
-        if suffix:
-            stmt = stmt.with_for_update(skip_locked=True)
         return await self._docs(stmt, SettlementRetryJob)
+
+    async def lock_retry_job(self, retry_job_id: str) -> SettlementRetryJob | None:
+        """The job, locked for this transaction; None when another transaction holds it (PostgreSQL
+        skips locked rows so parallel workers pass each other instead of queueing)."""
+        t = s.retry_jobs
+        stmt = select(t.c.doc).where(t.c.retry_job_id == retry_job_id)
+        if claim_suffix(self.kind):
+            stmt = stmt.with_for_update(skip_locked=True)
+        return await self._doc(stmt, SettlementRetryJob)
 
     async def claim_retry_job(self, job: SettlementRetryJob, expected_status: str, lease_until_ms: int) -> bool:
         """Compare-and-set claim: only one claimant can move a job out of ``expected_status``."""
