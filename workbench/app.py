@@ -48,6 +48,8 @@ class WorkbenchApp(App):
     """The working scenario; every screen reads it."""
     profile: reactive[str] = reactive("connecting…")
     """The server's runtime profile, as shown in the header."""
+    lab_result: reactive[object | None] = reactive(None, init=False)
+    """The ranking lab's latest result (a ``tuning.LabOutcome``); the reports screen shows and exports it."""
 
     def __init__(
         self,

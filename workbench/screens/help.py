@@ -20,17 +20,19 @@ HELP = """\
 | `ctrl+p` | command palette: every action by name |
 | `?` | this help · `q` quit |
 
-**Ranking lab.** Type a value and press enter, or focus a field and use `+`/`-`.
-Every change re-runs the batch in the background (an older run is cancelled).
-`b` pins the current settings as the baseline; `s` saves them into the scenario file.
-An invalid value is refused with a message; the last good result stays on screen.
+**Ranking lab.** `w`/`f` jump to the weights/floors: type a value and press enter,
+or use `+`/`-` to step; `esc` leaves the field. Every change re-runs the batch in the
+background (an older run is cancelled; `x` cancels). `b` pins the current settings as
+the baseline, `r` resets, `c` switches the chart, `t` the table, `s` saves the settings
+into a new scenario file, `e` exports. An invalid value is refused with a message; the
+last good result stays on screen.
 
 **Live.** `r` replays the scenario (progress bar; `x` cancels), `p` processes the
 retry queue once. On the dead-letter table: `ctrl+r` replay, `v` resolve, `i`
 ignore — each asks for confirmation. `/` focuses the audit trace-id filter.
 
-**Reports.** Click a column header (or press `o` on it) to sort; `e` exports to a
-folder you choose.
+**Reports.** `[`/`]` switch tables; click a column header (or press `o` on it) to sort;
+`e` exports to a folder you choose (CSV, Parquet, JSON, Markdown).
 """
 
 

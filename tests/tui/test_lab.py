@@ -1,0 +1,222 @@
+"""The ranking lab through the keyboard: results at start-up, a changed setting, invalid values, pin, save."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from workbench.scenario import load_scenario
+from workbench.screens.lab import LabScreen
+from workbench.screens.save_scenario import SaveScenarioScreen
+from workbench.widgets.kpi_table import KpiTable
+from workbench.widgets.lab_chart import LabChart
+from workbench.widgets.ranking_editor import RankingEditor
+
+from .conftest import SIZE, offline_app, scenario_copy, wait_for
+
+
+def kpi_row(lab: LabScreen, metric: str) -> list[str]:
+    table = lab.query_one("#lab-kpis", KpiTable)
+    for index in range(table.row_count):
+        row = [str(cell) for cell in table.get_row_at(index)]
+        if row[0] == metric:
+            return row
+    raise AssertionError(f"no KPI row {metric!r}")
+
+
+async def started(pilot) -> LabScreen:
+    lab = pilot.app.screen
+    assert isinstance(lab, LabScreen)
+    await wait_for(pilot, lambda: lab.outcome is not None, "the baseline's first result")
+    return lab
+
+
+async def type_into(pilot, field: Input, text: str) -> None:
+    field.focus()
+    await pilot.pause()
+    field.value = ""
+    await pilot.press(*text, "enter")
+
+
+async def test_the_baseline_result_is_shown_at_start_up() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        assert lab.outcome.run.cfg == app.scenario.ranking
+        assert app.lab_result is lab.outcome
+        assert kpi_row(lab, "fill rate")[1:3] == ["39.6%", "39.6%"]
+        assert lab.query_one("#lab-kpis", KpiTable).row_count == 17
+        assert lab.query_one("#lab-share").row_count == 2
+        assert lab.query_one("#lab-gates").row_count == 9
+        assert lab.query_one("#lab-shortlist").row_count == 20
+        editor = lab.query_one(RankingEditor)
+        assert editor.field("weights", "bid").value == "0.1"
+        assert editor.field("floors", "relevance").value == "0.72"
+        assert "baseline" in app.sub_title
+
+
+async def test_a_changed_floor_updates_the_kpis_and_the_chart() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        first = lab.outcome
+        chart = lab.query_one("#lab-chart", LabChart)
+        drawn = str(chart.render())
+
+        await pilot.press("f")  # focus the relevance floor
+        assert app.focused is lab.query_one(RankingEditor).field("floors", "relevance")
+        await pilot.press(*"0.98", "enter")  # the field selects its text on focus: typing replaces it
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.floors.relevance == 0.98, "the re-ranked result")
+
+        assert lab.outcome.baseline is first.run  # the baseline stays pinned
+        metric, baseline, current, delta = kpi_row(lab, "fill rate")
+        assert (baseline, current, delta) == ("39.6%", "28.9%", "-10.7 pp")
+        cell = lab.query_one("#lab-kpis", KpiTable).get_row_at(5)[3]
+        assert cell.style == "red"
+        assert chart.outcome is lab.outcome
+        assert str(chart.render()) != drawn
+        movers = str(lab.query_one("#lab-movers", Static).render())
+        assert "lost" in movers and "cmp_signalstack -297" in movers
+        assert "relevance floor 0.72→0.98" in str(lab.query_one("#lab-status", Static).render())
+
+        await pilot.press("escape", "c")  # leave the field, switch the chart to slot share
+        assert chart.mode == "share"
+        assert str(chart.render()) != drawn
+
+
+async def test_plus_and_minus_step_the_focused_setting() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        bid = lab.query_one(RankingEditor).field("weights", "bid")
+        bid.focus()
+        await pilot.press("plus", "plus")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2 after two steps")
+        assert bid.value == "0.2"
+        await pilot.press("minus")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.15, "bid 0.15 after a step down")
+
+
+async def test_invalid_values_show_an_error_and_keep_the_last_good_result() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        editor = lab.query_one(RankingEditor)
+        good = lab.outcome
+        shown = kpi_row(lab, "fill rate")
+
+        await type_into(pilot, editor.field("weights", "bid"), "abc")
+        error = lab.query_one("#lab-error-weights-bid", Static)
+        assert not error.has_class("hidden")
+        assert "bid weight: 'abc' is not a number; keeping 0.1" in str(error.render())
+        assert editor.field("weights", "bid").has_class("-invalid")
+        assert any(n.severity == "error" and "not a number" in n.message for n in app._notifications)
+
+        await type_into(pilot, editor.field("floors", "utility"), "1.5")
+        assert "a floor is between 0 and 1" in str(lab.query_one("#lab-error-floors-utility", Static).render())
+
+        # stepping below zero is refused too
+        trust = editor.field("weights", "trust")
+        await type_into(pilot, trust, "0")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.trust == 0.0, "trust 0")
+        good = lab.outcome
+        await pilot.press("minus")
+        assert trust.value == "0"  # unchanged: the step was refused
+        assert "a weight cannot be negative" in str(lab.query_one("#lab-error-weights-trust", Static).render())
+
+        await pilot.pause(0.3)
+        assert lab.outcome is good and app.lab_result is good
+        assert editor.cfg == good.run.cfg
+        assert kpi_row(lab, "fill rate") == shown
+
+        # a valid value clears the error and runs again
+        await type_into(pilot, editor.field("weights", "bid"), "0.3")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.3, "bid 0.3")
+        assert lab.query_one("#lab-error-weights-bid", Static).has_class("hidden")
+
+
+async def test_pin_makes_the_current_settings_the_baseline() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        await type_into(pilot, lab.query_one(RankingEditor).field("floors", "utility"), "0.97")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.floors.utility == 0.97, "utility floor 0.97")
+        assert kpi_row(lab, "fill rate")[3] != "+0.0 pp"
+        await pilot.press("escape", "b")
+        await wait_for(pilot, lambda: lab.outcome.baseline.cfg.floors.utility == 0.97, "the pinned baseline")
+        assert kpi_row(lab, "fill rate")[1:] == ["28.9%", "28.9%", "+0.0 pp"]
+        assert "Baseline: pinned" in str(lab.query_one("#lab-status", Static).render())
+
+        await pilot.press("r")  # back to the scenario's settings, compared with the pinned ones
+        await wait_for(pilot, lambda: lab.outcome.run.cfg == app.scenario.ranking, "the reset settings")
+        assert kpi_row(lab, "fill rate")[1:] == ["28.9%", "39.6%", "+10.7 pp"]
+        assert lab.query_one(RankingEditor).field("floors", "utility").value == "0.68"
+
+
+async def test_a_cancelled_run_leaves_the_previous_result(monkeypatch) -> None:
+    import workbench.screens.lab as lab_module
+
+    release, finished = threading.Event(), threading.Event()
+    real_evaluate = lab_module.evaluate
+
+    def slow_evaluate(baseline, cfg, progress=None):
+        if cfg.weights.bid != 0.4:
+            return real_evaluate(baseline, cfg, progress)
+        try:
+            assert release.wait(30)
+            return real_evaluate(baseline, cfg, progress)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(lab_module, "evaluate", slow_evaluate)
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        before = lab.outcome
+        lab.start_run(app.scenario.ranking.with_weights(bid=0.4))
+        await pilot.pause(0.1)
+        assert lab.running and "running" in str(lab.query_one("#lab-status", Static).render())
+        await pilot.press("x")
+        assert not lab.running
+        assert any("Run cancelled" in n.message for n in app._notifications)
+        release.set()
+        await wait_for(pilot, finished.is_set, "the cancelled run's thread to end")
+        await pilot.pause(0.3)
+        assert lab.outcome is before and app.lab_result is before
+
+
+async def test_save_writes_a_tuned_scenario_next_to_the_original(tmp_path: Path) -> None:
+    source = scenario_copy(tmp_path)
+    app = offline_app(source)
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        await type_into(pilot, lab.query_one(RankingEditor).field("weights", "bid"), "0.25")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.25, "bid 0.25")
+        await pilot.press("escape", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScenarioScreen), "the save dialog")
+        assert app.screen.query_one("#save-name", Input).value == "baseline-tuned.toml"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SaveScenarioScreen), "the dialog to close")
+
+    saved = load_scenario(source.parent / "baseline-tuned.toml")
+    assert saved.ranking.weights.bid == 0.25
+    assert saved.ranking.weights.relevance == 0.35 and saved.ranking.floors.relevance == 0.72
+
+
+async def test_save_dialog_explains_a_refused_name(tmp_path: Path) -> None:
+    source = scenario_copy(tmp_path)
+    app = offline_app(source)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScenarioScreen), "the save dialog")
+        dialog = app.screen
+        dialog.query_one("#save-name", Input).value = "baseline.toml"
+        await pilot.press("enter")
+        assert app.screen is dialog
+        assert "choose a new name" in str(dialog.query_one("#save-error", Static).render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab again")
+    assert sorted(p.name for p in source.parent.iterdir()) == ["baseline.toml"]

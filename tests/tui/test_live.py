@@ -1,0 +1,106 @@
+"""Live: a replay against a real server shows settlements; a dead letter is replayed from the keyboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from textual.widgets import DataTable, Label
+
+from tests.support import BillingStub, ServerProcess, ServerStartError, start_server
+from workbench.app import WorkbenchApp
+from workbench.screens.confirm import ConfirmScreen
+from workbench.screens.live import LiveScreen
+
+from .conftest import SIZE, scenario_copy, wait_for
+
+REPLAY_WAIT_S = 90.0
+
+
+def count(live: LiveScreen, status: str) -> int:
+    table = live.query_one("#live-settlements", DataTable)
+    if table.row_count == 0:
+        return 0
+    return int(table.get_row(status)[1])
+
+
+def dead_letters(live: LiveScreen) -> dict[str, str]:
+    """Entry id → status, as the DLQ pane shows them."""
+    table = live.query_one("#live-dlq", DataTable)
+    return {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2]) for i in range(table.row_count)}
+
+
+async def replayed(pilot, app: WorkbenchApp) -> LiveScreen:
+    """Open the live screen and replay the working scenario from the keyboard."""
+    await wait_for(pilot, lambda: app.profile != "connecting…", "the runtime profile")
+    await pilot.press("3")
+    live = app.screen
+    assert isinstance(live, LiveScreen)
+    await pilot.press("r")
+    status = live.query_one("#live-replay-status", Label)
+    await wait_for(pilot, lambda: "done" in str(status.render()), "the replay to finish", timeout=REPLAY_WAIT_S)
+    return live
+
+
+async def test_a_replay_shows_settlements_appearing(server: ServerProcess, tmp_path: Path) -> None:
+    app = WorkbenchApp(api_url=server.base_url, scenario_path=scenario_copy(tmp_path, requests=12))
+    async with app.run_test(size=SIZE) as pilot:
+        live = await replayed(pilot, app)
+        assert "12 requests" in str(live.query_one("#live-replay-status", Label).render())
+        await wait_for(pilot, lambda: count(live, "pending") > 0, "pending settlements in the pane")
+        pending = count(live, "pending")
+        assert live.query_one("#live-retry", DataTable).row_count == pending
+
+        await pilot.press("p")  # process the queue once: the simulated gateway settles them
+        await wait_for(pilot, lambda: count(live, "settled") > 0, "settled settlements in the pane")
+        assert count(live, "pending") < pending
+    dashboard = httpx.get(f"{server.base_url}/dashboard").json()
+    assert dashboard["settlementsByStatus"].get("settled", 0) > 0
+
+
+@pytest.fixture
+def failing_server(tmp_path: Path, billing_stub: BillingStub):
+    billing_stub.respond(200, {"status": "failed", "code": "FAILED", "message": "Account closed."})
+    env = {"BILLING_ADAPTER_URL": billing_stub.url, "BILLING_ADAPTER_TIMEOUT_MS": "2000"}
+    try:
+        process = start_server(tmp_path / "server", env)
+    except ServerStartError as exc:
+        pytest.fail(f"could not start the server: {exc}", pytrace=False)
+    yield process
+    process.stop()
+
+
+async def test_a_dead_letter_is_replayed_from_the_keyboard_with_a_confirmation(
+    failing_server: ServerProcess, billing_stub: BillingStub, tmp_path: Path
+) -> None:
+    app = WorkbenchApp(api_url=failing_server.base_url, scenario_path=scenario_copy(tmp_path, requests=6))
+    async with app.run_test(size=SIZE) as pilot:
+        live = await replayed(pilot, app)
+        await pilot.press("p")  # the provider refuses every settlement: they become dead letters
+        await wait_for(pilot, lambda: dead_letters(live), "dead letters in the DLQ pane")
+        await wait_for(pilot, lambda: set(dead_letters(live).values()) == {"open"}, "open dead letters")
+
+        dlq = live.query_one("#live-dlq", DataTable)
+        for _ in range(5):  # move the focus to the DLQ pane from the keyboard
+            if app.focused is dlq:
+                break
+            await pilot.press("tab")
+        assert app.focused is dlq
+        entry = str(dlq.get_row_at(dlq.cursor_row)[0])
+
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert entry in str(app.screen.query_one("#confirm-question", Label).render())
+        await pilot.press("y")
+        await wait_for(pilot, lambda: dead_letters(live).get(entry) == "replayed", "the entry marked replayed")
+
+        # the provider is back: processing the queue settles the replayed settlement and resolves the entry
+        billing_stub.respond(200, {"status": "settled", "code": "SETTLED"})
+        await pilot.press("p")
+        await wait_for(pilot, lambda: dead_letters(live).get(entry) == "resolved", "the entry resolved")
+        assert count(live, "settled") >= 1
+
+    page = httpx.get(f"{failing_server.base_url}/settlements/dlq", params={"pageSize": 100}).json()
+    (found,) = [e for e in page["items"] if e["dlqEntryId"] == entry]
+    assert found["status"] == "resolved"

@@ -1,0 +1,307 @@
+"""Ranking lab: tune the five weights and the floors, see at once who wins and who loses.
+
+Every applied change re-ranks the scenario's requests in a thread worker
+(``tuning.evaluate``; exclusive, so a newer change cancels an older run, which
+stops at its next progress step) and the result is posted back as a message. A
+result is shown only if it answers the latest request, so quick key presses
+never show a stale run. The first run of a scenario is the pinned baseline; ``b``
+pins the current settings instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from server.domain.ranking import RankingConfig
+
+from ..pipeline import RunResult, run_scenario
+from ..scenario import Scenario
+from ..tuning import LabOutcome, describe_settings, evaluate, save_tuned_scenario, settings_diff, tuned_name
+from ..widgets.frame_table import FrameTable
+from ..widgets.kpi_table import KpiTable
+from ..widgets.lab_chart import LabChart
+from ..widgets.ranking_editor import RankingEditor
+from .export import export_run, shown
+from .save_scenario import SaveScenarioScreen
+
+SHARE_HEADERS = {
+    "campaign_id": "campaign", "slots_baseline": "base slots", "slots_variant": "slots", "slots_delta": "Δ slots",
+    "share_baseline": "base share", "share_variant": "share", "share_delta": "Δ share",
+}
+SHARE_FORMATS = {"share_baseline": "{:.1%}", "share_variant": "{:.1%}", "share_delta": "{:+.1%}"}
+GATE_HEADERS = {"gate": "gate failed", "baseline": "baseline", "current": "current", "delta": "Δ"}
+SHORTLIST_HEADERS = {
+    "intent_id": "intent", "position": "pos", "campaign_id": "campaign", "partner_id": "partner",
+    "affective_fit": "affective", "bid_norm": "bid (norm)", "priority_score": "priority",
+}
+MOVERS = 4
+
+
+class RunCancelled(Exception):
+    """Raised inside the engine's progress callback when the worker was cancelled."""
+
+
+class LabScreen(Screen):
+    """Weights and floors on the left; KPIs, chart, slot share, gates and a shortlist sample on the right."""
+
+    AUTO_FOCUS = "#lab-kpis"
+    BINDINGS = [
+        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (then type or +/-)"),
+        Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor"),
+        Binding("b", "pin", "Pin baseline", tooltip="Pin the current settings as the baseline to compare with"),
+        Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share"),
+        Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file"),
+        Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder"),
+        Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors"),
+        Binding("t", "next_tab", "Next table", show=False, tooltip="Slot share → gate failures → shortlist"),
+        Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress"),
+    ]
+
+    class Ran(Message):
+        def __init__(self, seq: int, outcome: LabOutcome) -> None:
+            super().__init__()
+            self.seq = seq
+            self.outcome = outcome
+
+    class Failed(Message):
+        def __init__(self, seq: int, error: str) -> None:
+            super().__init__()
+            self.seq = seq
+            self.error = error
+
+    class Progressed(Message):
+        def __init__(self, seq: int, done: int, total: int) -> None:
+            super().__init__()
+            self.seq = seq
+            self.done = done
+            self.total = total
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scenario: Scenario | None = None
+        self.baseline: RunResult | None = None
+        self.outcome: LabOutcome | None = None
+        self.seq = 0
+        self.running = False
+        self.pinned = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="lab-body"):
+            with VerticalScroll(id="lab-controls"):
+                yield RankingEditor(id="lab-editor")
+                yield Static("", id="lab-status")
+                yield ProgressBar(id="lab-progress", show_eta=False, classes="hidden")
+                yield Static("[dim]enter applies · +/- steps · esc leaves a field[/dim]", id="lab-hint")
+            with Vertical(id="lab-results"):
+                with Horizontal(id="lab-top"):
+                    with Vertical(id="lab-kpis-pane", classes="pane"):
+                        yield Label("KPIs: current settings against the pinned baseline", classes="pane-title")
+                        yield KpiTable(id="lab-kpis")
+                    with Vertical(id="lab-chart-pane", classes="pane"):
+                        yield Label("", id="lab-chart-title", classes="pane-title")
+                        yield LabChart(id="lab-chart")
+                with TabbedContent(id="lab-tabs"):
+                    with TabPane("Slot share", id="lab-tab-share"):
+                        yield Static("", id="lab-movers")
+                        yield FrameTable(id="lab-share", headers=SHARE_HEADERS, formats=SHARE_FORMATS)
+                    with TabPane("Gate failures", id="lab-tab-gates"):
+                        yield Static("Candidate evaluations (request × candidate) failing each gate; "
+                                     "a candidate can fail several.", classes="lab-note")
+                        yield FrameTable(id="lab-gates", headers=GATE_HEADERS)
+                    with TabPane("Shortlist sample", id="lab-tab-shortlist"):
+                        yield Static("The first shortlisted slots of the current run, with every score.",
+                                     classes="lab-note")
+                        yield FrameTable(id="lab-shortlist", headers=SHORTLIST_HEADERS)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._chart_title()
+        self.watch(self.app, "scenario", self._scenario_changed, init=True)
+
+    # -- running ---------------------------------------------------------------
+    @property
+    def editor(self) -> RankingEditor:
+        return self.query_one(RankingEditor)
+
+    def _scenario_changed(self, scenario: Scenario | None) -> None:
+        if scenario is None or scenario is self.scenario:
+            return
+        self.scenario, self.baseline, self.outcome, self.pinned = scenario, None, None, False
+        self.editor.set_config(scenario.ranking)
+        self.start_run(scenario.ranking)
+
+    def start_run(self, cfg: RankingConfig) -> None:
+        if self.scenario is None:
+            self.notify("Load a scenario first (screen 1).", severity="warning")
+            return
+        self.seq += 1
+        self.running = True
+        self._status()
+        self.run_lab(self.seq, self.scenario, self.baseline, cfg)
+
+    @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False)
+    def run_lab(self, seq: int, scenario: Scenario, baseline: RunResult | None, cfg: RankingConfig) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise RunCancelled
+            self.post_message(self.Progressed(seq, done, total))
+
+        try:
+            if baseline is None:
+                baseline = run_scenario(scenario, progress=progress)
+            outcome = evaluate(baseline, cfg, progress)
+        except RunCancelled:
+            return
+        except Exception as exc:  # an engine failure is reported; the last good result stays
+            self.post_message(self.Failed(seq, f"{type(exc).__name__}: {exc}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Ran(seq, outcome))
+
+    @on(Progressed)
+    def _progressed(self, message: Progressed) -> None:
+        if message.seq == self.seq and message.total:
+            bar = self.query_one("#lab-progress", ProgressBar)
+            bar.remove_class("hidden")
+            bar.update(total=message.total, progress=message.done)
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        if message.seq == self.seq:
+            self.running = False
+            self._status()
+            self.notify(f"The run failed: {message.error}", title="Ranking lab", severity="error")
+
+    @on(Ran)
+    def _ran(self, message: Ran) -> None:
+        if message.seq != self.seq:
+            return  # an answer to an older change
+        self.running = False
+        self.outcome = message.outcome
+        self.baseline = message.outcome.baseline
+        self._show(message.outcome)
+        self.app.lab_result = message.outcome  # type: ignore[attr-defined]
+
+    # -- showing ---------------------------------------------------------------
+    def _status(self) -> None:
+        lines = []
+        if self.outcome is not None:
+            o = self.outcome
+            changes = settings_diff(o.baseline.cfg, o.run.cfg)
+            source = "pinned" if self.pinned else "the scenario's own"
+            lines.append(f"[b]Baseline[/b]: {source}")
+            lines += ["[b]Changed[/b]:", *changes] if changes else ["No change against it."]
+            changed, total = o.comparison.changed_requests, o.run.traffic.size
+            lines.append(f"{changed:,} of {total:,} requests get another shortlist.")
+        if self.running:
+            lines.append("[yellow]running…[/yellow] (x cancels)")
+        else:
+            self.query_one("#lab-progress", ProgressBar).add_class("hidden")
+        self.query_one("#lab-status", Static).update("\n".join(lines))
+
+    def _show(self, outcome: LabOutcome) -> None:
+        comparison = outcome.comparison
+        self.query_one("#lab-kpis", KpiTable).show(comparison.kpis)
+        self.query_one("#lab-chart", LabChart).show(outcome)
+        self.query_one("#lab-share", FrameTable).show(comparison.slot_share)
+        self.query_one("#lab-gates", FrameTable).show(outcome.gates)
+        self.query_one("#lab-shortlist", FrameTable).show(outcome.shortlist)
+        self.query_one("#lab-movers", Static).update(movers_text(outcome))
+        self._status()
+
+    # -- actions ---------------------------------------------------------------
+    @on(RankingEditor.Changed)
+    def _settings_changed(self, event: RankingEditor.Changed) -> None:
+        self.start_run(event.cfg)
+
+    def action_edit(self, table: str) -> None:
+        self.editor.field(table, "relevance").focus()
+
+    def action_pin(self) -> None:
+        if self.outcome is None:
+            self.notify("Nothing to pin yet: wait for the first result.", severity="warning")
+            return
+        self.baseline = self.outcome.run
+        self.pinned = True
+        self.notify(f"Pinned as the baseline: {describe_settings(self.baseline.cfg)}.", title="Ranking lab")
+        self.start_run(self.editor.cfg)
+
+    def action_reset(self) -> None:
+        if self.scenario is None:
+            return
+        self.editor.set_config(self.scenario.ranking)
+        self.start_run(self.scenario.ranking)
+
+    def action_chart(self) -> None:
+        self.query_one("#lab-chart", LabChart).toggle()
+        self._chart_title()
+
+    def _chart_title(self) -> None:
+        self.query_one("#lab-chart-title", Label).update(self.query_one(LabChart).title)
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#lab-tabs", TabbedContent)
+        ids = ["lab-tab-share", "lab-tab-gates", "lab-tab-shortlist"]
+        tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
+
+    def action_cancel_run(self) -> None:
+        if not self.running:
+            return
+        self.workers.cancel_group(self, "lab-run")
+        self.seq += 1  # whatever the cancelled run still posts is ignored
+        self.running = False
+        self._status()
+        self.notify("Run cancelled; the previous result stays on screen.", title="Ranking lab")
+
+    def action_save(self) -> None:
+        if self.scenario is None:
+            return
+        source, cfg = Path(self.scenario.path), self.editor.cfg
+
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.notify(
+                    f"Saved {describe_settings(cfg)} to {shown(path)}; load it from the Scenario screen (1).",
+                    title="Ranking lab",
+                )
+
+        dialog = SaveScenarioScreen(source, tuned_name(source), describe_settings(cfg),
+                                    lambda name: save_tuned_scenario(source, cfg, name))
+        self.app.push_screen(dialog, saved)
+
+    def action_export(self) -> None:
+        if self.outcome is None:
+            self.notify("Nothing to export yet: wait for the first result.", severity="warning")
+            return
+        export_run(self, self.outcome.run, self.outcome.tables)
+
+
+def movers_text(outcome: LabOutcome) -> str:
+    """One line each for the campaigns that gained and lost slots against the baseline."""
+
+    def names(frame: pl.DataFrame) -> str:
+        rows = frame.head(MOVERS).iter_rows(named=True)
+        items = [f"{row['campaign_id']} {row['slots_delta']:+,}" for row in rows]
+        more = frame.height - MOVERS
+        return ", ".join(items) + (f" and {more} more" if more > 0 else "")
+
+    gained, lost = outcome.gainers, outcome.losers
+    if not gained.height and not lost.height:
+        return "[dim]No campaign gained or lost slots against the baseline.[/dim]"
+    return "\n".join([
+        f"[green]▲ gained[/green] {names(gained) if gained.height else '—'}",
+        f"[red]▼ lost[/red]   {names(lost) if lost.height else '—'}",
+    ])

@@ -1,0 +1,151 @@
+"""A polars DataFrame as a DataTable: numbers right-aligned, deltas coloured, sortable by any column.
+
+Sorting sorts the frame (so numbers sort as numbers, nulls last) and refills the
+table; click a column header or press ``o`` on a cell of the column. Pressing it
+again reverses the order.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+from rich.text import Text
+from textual import on
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+DELTA_STYLES = ("green", "red", "dim")
+
+
+def fmt_number(value: float | int, column: str = "") -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if math.isnan(value):
+        return "NaN"
+    if abs(value) >= 1000:
+        return f"{value:,.2f}"
+    return f"{value:.4f}"
+
+
+def fmt_cell(value: Any, column: str = "") -> str | Text:
+    if value is None:
+        return Text("–", style="dim", justify="right")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Text(fmt_number(value, column), justify="right")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "|".join(map(str, value))
+    return str(value)
+
+
+def delta_text(value: float | int | None, text: str | None = None) -> Text:
+    """A signed delta: green when up, red when down, dim when unchanged."""
+    if value is None:
+        return Text("–", style="dim", justify="right")
+    if text is None:
+        text = f"{value:+,}" if isinstance(value, int) else f"{value:+.4f}"
+    style = DELTA_STYLES[0] if value > 0 else DELTA_STYLES[1] if value < 0 else DELTA_STYLES[2]
+    return Text(text, style=style, justify="right")
+
+
+class FrameTable(DataTable):
+    """A DataTable filled from a polars DataFrame, sortable by column."""
+
+    BINDINGS = [
+        Binding("o", "sort_column", "Sort", tooltip="Sort by the column under the cursor (again: reverse)"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        id: str | None = None,  # noqa: A002
+        classes: str | None = None,
+        headers: dict[str, str] | None = None,
+        formats: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes, zebra_stripes=True, cursor_type="cell")
+        self.headers = headers or {}
+        self.formats = formats or {}  # column -> str.format spec, e.g. "{:.1%}"
+        self.frame: pl.DataFrame | None = None
+        self._float_specs: dict[str, str] = {}
+        self.sort_column: str | None = None
+        self.descending = False
+
+    # -- cells (override for special formatting) ---------------------------------
+    def cell(self, column: str, value: Any, row: dict[str, Any]) -> str | Text:
+        spec = self.formats.get(column) or self._float_specs.get(column)
+        if column.endswith("delta") and isinstance(value, (int, float)):
+            return delta_text(value, spec.format(value) if spec else None)
+        if spec and value is not None:
+            return Text(spec.format(value), justify="right")
+        return fmt_cell(value, column)
+
+    def header(self, column: str) -> str:
+        return self.headers.get(column, column)
+
+    # -- filling -------------------------------------------------------------------
+    def show(self, frame: pl.DataFrame) -> None:
+        """Show ``frame`` (keeping the sort order and the cursor where they still apply)."""
+        self.frame = frame
+        if self.sort_column not in frame.columns:
+            self.sort_column, self.descending = None, False
+        self._fill()
+
+    def _sorted(self) -> pl.DataFrame:
+        assert self.frame is not None
+        if self.sort_column is None:
+            return self.frame
+        return self.frame.sort(self.sort_column, descending=self.descending, nulls_last=True, maintain_order=True)
+
+    def _fill(self) -> None:
+        frame = self._sorted()
+        # one number format per float column: money-sized columns with 2 decimals, rates and scores with 4
+        self._float_specs = {
+            name: ("{:,.2f}" if (frame[name].abs().max() or 0) >= 100 else "{:.4f}")
+            for name, dtype in frame.schema.items()
+            if dtype.is_float() and name not in self.formats
+        }
+        cursor = self.cursor_coordinate
+        self.clear(columns=True)
+        for name in frame.columns:
+            self.add_column(self._label(name), key=name)
+        for row in frame.iter_rows(named=True):
+            self.add_row(*(self.cell(name, value, row) for name, value in row.items()))
+        if frame.height:
+            self.move_cursor(row=min(cursor.row, frame.height - 1), column=min(cursor.column, frame.width - 1))
+
+    def _label(self, name: str) -> str:
+        arrow = (" ▼" if self.descending else " ▲") if name == self.sort_column else ""
+        return self.header(name) + arrow
+
+    # -- sorting -------------------------------------------------------------------
+    def sort_by(self, column: str) -> None:
+        if self.frame is None or column not in self.frame.columns:
+            return
+        if self.sort_column == column:
+            self.descending = not self.descending
+        else:
+            self.sort_column, self.descending = column, False
+        self._fill()
+
+    def action_sort_column(self) -> None:
+        if self.frame is None or not self.columns:
+            return
+        key = list(self.columns)[self.cursor_coordinate.column]
+        self.sort_by(str(key.value))
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        if event.data_table is self:
+            event.stop()
+            self.sort_by(str(event.column_key.value))
