@@ -5,7 +5,8 @@
 #
 # usage: bench/api.sh [SCRIPT ...]          (default: evaluate_uncached receipts_shortlisted)
 #   env: CONCURRENCY="16" (space-separated list), PORT=3900, DURATION=10s,
-#        WEB_CONCURRENCY=1 server processes,
+#        WEB_CONCURRENCY=1 server processes, SQLITE_DB=path an existing database to run on
+#        (see bench/million.sh),
 #        BACKEND=sqlite (default) | postgres: a fresh database per run on PG_ADMIN_URL
 #        (default the `promotion-agent dev postgres` server) with REDIS_URL (default the
 #        `promotion-agent dev redis` server, flushed per run)
@@ -30,7 +31,7 @@ path_for() {
 for script in "${scripts[@]}"; do
   for c in ${CONCURRENCY:-16}; do
     data=$(mktemp -d)
-    backend_env=(DATABASE_URL="sqlite+aiosqlite:///$data/bench.sqlite3")
+    backend_env=(DATABASE_URL="sqlite+aiosqlite:///${SQLITE_DB:-$data/bench.sqlite3}")
     if [ "${BACKEND:-sqlite}" = postgres ]; then
       admin=${PG_ADMIN_URL:-postgresql://postgres:postgres@127.0.0.1:54329/postgres}
       redis=${REDIS_URL:-redis://127.0.0.1:6380/0}
