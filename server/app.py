@@ -17,7 +17,7 @@ from .adapters.billing import gateway_from_settings
 from .adapters.hot_state import HotState, MemoryHotState
 from .adapters.store.engine import DatabaseUnavailable, create_engines, redacted
 from .adapters.store.migrate import upgrade
-from .adapters.store.repository import Store
+from .adapters.store.store import Store
 from .api.dashboard import DASHBOARD_CONTROLLERS
 from .api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from .api.exchange import EXCHANGE_CONTROLLERS

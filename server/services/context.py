@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
 
 from ..adapters.hot_state import HotState
-from ..adapters.store.repository import Store
+from ..adapters.store.store import Store
 from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
 from ..domain.ranking import DEFAULT_RANKING, RankingConfig
 from ..domain.billing import GatewayResult

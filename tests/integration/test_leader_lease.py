@@ -16,7 +16,7 @@ from server.adapters.hot_state import MemoryHotState
 from server.adapters.leader_lease import AdvisoryLease, FileLease, HotStateLease, lease_for
 from server.adapters.redis_hot_state import RedisHotState
 from server.adapters.store.engine import create_engines, normalise_url
-from server.adapters.store.repository import Store
+from server.adapters.store.store import Store
 
 
 class Clock:

@@ -1,0 +1,114 @@
+"""The store: write transactions (group-committed on SQLite) and read transactions over ``Tx``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, TypeVar
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from .engine import Engines
+from .repository import Tx
+
+T = TypeVar("T")
+
+
+class Store:
+    """Hands out transactions over the engines. ``write`` retries a transaction that lost an id race.
+
+    SQLite: group commit. Writers queue their transaction functions; whoever takes
+    the write lock runs every queued function in one database transaction, each
+    inside its own savepoint (a function that fails rolls back alone and gets its
+    exception), commits once, and only then hands each caller its result, so
+    nothing is acknowledged before it is committed. One commit per group instead of
+    one per request is what lets a single SQLite writer keep up with many requests.
+    """
+
+    def __init__(self, engines: Engines) -> None:
+        self.engines = engines
+        self.kind = engines.kind
+        self._write_lock = asyncio.Lock()
+        self._queued: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int]] = []
+
+    async def write(self, fn: Callable[[Tx], Awaitable[T]], *, retries: int = 3) -> T:
+        if self.engines.sync_write is not None:
+            return await self._group_write(fn, retries)
+        assert self.engines.write is not None
+        for attempt in range(retries):
+            try:
+                async with self.engines.write.begin() as conn:
+                    return await self._run(fn, Tx(conn, self.kind))
+            except IntegrityError:
+                # A random id collided with a stored one (ids are short, by contract): try again
+                # with new ids. Business uniqueness (receipt id, settlement per intent/offer/event)
+                # is handled with ON CONFLICT inside ``fn`` and never lands here.
+                if attempt == retries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _group_write(self, fn: Callable[[Tx], Awaitable[T]], retries: int) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((fn, future, retries))
+        await asyncio.sleep(0)  # let the other requests that are ready queue their writes too
+        async with self._write_lock:
+            if not future.done():
+                group, self._queued = self._queued, []
+                await self._run_group(group)
+        return await future
+
+    async def _run_group(self, group: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int]]) -> None:
+        assert self.engines.sync_write is not None
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            with self.engines.sync_write.begin() as conn:
+                for fn, future, retries in group:
+                    outcomes.append((future, *await self._run_unit(conn, fn, retries)))
+        except BaseException as exc:  # the commit (or the group) failed: nobody's work is stored
+            shared = exc if isinstance(exc, Exception) else RuntimeError("the write group was interrupted")
+            for _, future, _ in group:
+                if not future.done():
+                    future.set_exception(shared)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for future, result, error in outcomes:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    async def _run_unit(self, conn: Connection, fn: Callable[[Tx], Awaitable[Any]], retries: int):
+        for attempt in range(retries):
+            savepoint = conn.begin_nested()
+            try:
+                result = await self._run(fn, Tx(conn, self.kind))
+            except IntegrityError as exc:
+                savepoint.rollback()
+                if attempt == retries - 1:
+                    return None, exc
+                continue  # an id collision: again with new ids
+            except Exception as exc:
+                savepoint.rollback()
+                return None, exc
+            savepoint.commit()
+            return result, None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _run(fn: Callable[[Tx], Awaitable[T]], tx: Tx) -> T:
+        result = await fn(tx)
+        await tx.flush()
+        return result
+
+    async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        if self.engines.sync_read is not None:
+            with self.engines.sync_read.connect() as conn:
+                return await fn(Tx(conn, self.kind))
+        async with self.engines.read.connect() as conn:
+            return await fn(Tx(conn, self.kind))
+
+    async def close(self) -> None:
+        await self.engines.dispose()
