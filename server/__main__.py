@@ -5,18 +5,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from .adapters.redis_hot_state import HotStateUnavailable
 from .adapters.store.engine import DatabaseUnavailable
+from .redaction import RedactingFilter, redact_text
 from .settings import Settings, SettingsError
+
+
+# Settings whose values are credentials: masked wherever they would appear in a log line.
+SECRET_SETTINGS = (
+    "BILLING_ADAPTER_API_KEY",
+    "BILLING_ADAPTER_HMAC_SECRET",
+    "ALERT_WEBHOOK_API_KEY",
+    "SLACK_WEBHOOK_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "OUTREACH_SMTP_PASSWORD",
+)
 
 
 def _configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    redacting = RedactingFilter(os.environ.get(name) for name in SECRET_SETTINGS)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)
 
 
 async def _preflight(settings: Settings) -> None:
@@ -101,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dev(args.service, rest)
     except (SettingsError, ValueError, OSError, HotStateUnavailable, DatabaseUnavailable) as exc:
-        print(f"promotion-agent: {exc}", file=sys.stderr)
+        print(f"promotion-agent: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

@@ -34,13 +34,34 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _timeout(env: Mapping[str, str]) -> int:
-    # A submission must end well inside the 10 s claim on its retry job, or the job could be
+# Time a claim needs besides the billing call itself (claim and outcome transactions).
+CLAIM_MARGIN_MS = 2000
+RECEIPT_VERIFICATION_MODES = ("off", "shortlist", "signed")
+
+
+def _timeout_and_lease(env: Mapping[str, str]) -> tuple[int, int]:
+    # A submission must end well inside the claim on its retry job, or the job could be
     # claimed again while the first submission is still in flight.
-    value = _int(env, "BILLING_ADAPTER_TIMEOUT_MS", 5000, minimum=1)
-    if value >= 9000:
-        raise SettingsError(f"BILLING_ADAPTER_TIMEOUT_MS must be below 9000 (the job claim lasts 10 s), got {value}")
-    return value
+    timeout = _int(env, "BILLING_ADAPTER_TIMEOUT_MS", 5000, minimum=1)
+    lease = _int(env, "SETTLEMENT_RETRY_LEASE_MS", 10_000, minimum=1)
+    if timeout + CLAIM_MARGIN_MS > lease:
+        raise SettingsError(
+            f"BILLING_ADAPTER_TIMEOUT_MS ({timeout}) must be at least {CLAIM_MARGIN_MS} ms shorter than "
+            f"the retry-job claim lease SETTLEMENT_RETRY_LEASE_MS ({lease}), so that a submission always "
+            "ends before its claim can be taken again"
+        )
+    return timeout, lease
+
+
+def _verification(env: Mapping[str, str], mode: str) -> str:
+    raw = (env.get("RECEIPT_VERIFICATION") or "").strip().lower()
+    if not raw:
+        return "shortlist" if mode == "real_test" else "off"
+    if raw not in RECEIPT_VERIFICATION_MODES:
+        raise SettingsError(f"RECEIPT_VERIFICATION must be off, shortlist or signed, got {raw!r}")
+    if mode == "real_test" and raw == "off":
+        raise SettingsError("RECEIPT_VERIFICATION=off is refused in real_test mode: use shortlist or signed")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,9 @@ class Settings:
     billing_adapter_api_key: str | None = None
     billing_adapter_hmac_secret: str | None = None
     billing_adapter_timeout_ms: int = 5000
+    settlement_retry_lease_ms: int = 10_000
+    receipt_verification: str = "off"
+    receipt_signing_secrets: str | None = None
     billing_signature_header: str = "x-billing-signature"
     billing_timestamp_header: str = "x-billing-timestamp"
     extra: dict[str, str] = field(default_factory=dict)
@@ -97,6 +121,11 @@ class Settings:
         profile = env.get("BILLING_PROVIDER_PROFILE", "generic_v1") or "generic_v1"
         if profile not in ("generic_v1", "ledger_api_v2"):
             raise SettingsError(f"BILLING_PROVIDER_PROFILE must be generic_v1 or ledger_api_v2, got {profile!r}")
+        timeout_ms, lease_ms = _timeout_and_lease(env)
+        verification = _verification(env, mode)
+        secrets_path = env.get("RECEIPT_SIGNING_SECRETS") or None
+        if verification == "signed" and not secrets_path:
+            raise SettingsError("RECEIPT_VERIFICATION=signed needs RECEIPT_SIGNING_SECRETS (a JSON file of partnerId -> secret)")
         return cls(
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "PORT", 3000, minimum=0),
@@ -112,7 +141,10 @@ class Settings:
             billing_provider_profile=profile,
             billing_adapter_api_key=env.get("BILLING_ADAPTER_API_KEY") or None,
             billing_adapter_hmac_secret=env.get("BILLING_ADAPTER_HMAC_SECRET") or None,
-            billing_adapter_timeout_ms=_timeout(env),
+            billing_adapter_timeout_ms=timeout_ms,
+            settlement_retry_lease_ms=lease_ms,
+            receipt_verification=verification,
+            receipt_signing_secrets=secrets_path,
             billing_signature_header=env.get("BILLING_SIGNATURE_HEADER", "x-billing-signature"),
             billing_timestamp_header=env.get("BILLING_TIMESTAMP_HEADER", "x-billing-timestamp"),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from datetime import datetime, timezone
@@ -17,9 +18,11 @@ from ..domain.billing import (
     build_ledger_v2_body,
     map_provider_response,
     network_error,
+    parse_retry_after,
     simulated_outcome,
 )
 from ..domain.models import SettlementReceipt, SettlementRetryJob
+from ..redaction import redact_text, redact_url
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -42,7 +45,8 @@ class HttpGateway:
 
     The provider is always called with ``idempotency-key = settlementId``, so a
     retried submission can never be booked twice on its side. Network errors and
-    timeouts are retryable (``NETWORK_ERROR``).
+    timeouts are retryable (``NETWORK_ERROR``). ``timeout_ms`` bounds the whole
+    call, and the settings keep it shorter than the retry job's claim lease.
     """
 
     mode = "http"
@@ -66,6 +70,8 @@ class HttpGateway:
         self.signature_header = signature_header
         self.timestamp_header = timestamp_header
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.timeout_ms = timeout_ms
+        self.shown_url = redact_url(url)  # what errors and logs may show
         self.client = client or httpx.AsyncClient(timeout=timeout_ms / 1000)
 
     def request_parts(self, settlement: SettlementReceipt, job: SettlementRetryJob) -> tuple[bytes, dict[str, str]]:
@@ -93,12 +99,25 @@ class HttpGateway:
     async def submit(self, settlement: SettlementReceipt, job: SettlementRetryJob) -> GatewayResult:
         raw, headers = self.request_parts(settlement, job)
         try:
-            response = await self.client.post(self.url, content=raw, headers=headers)
-        except httpx.TimeoutException:
-            return network_error(f"The billing gateway at {self.url} did not answer in time.")
+            # One deadline for the whole call (connect, send, every read of the answer): httpx's own
+            # timeout bounds each phase, so a provider that drips one byte at a time would outlast it.
+            async with asyncio.timeout(self.timeout_ms / 1000):
+                response = await self.client.post(self.url, content=raw, headers=headers)
+        except (TimeoutError, httpx.TimeoutException):
+            return network_error(
+                f"The billing gateway at {self.shown_url} did not answer within {self.timeout_ms} ms."
+            )
         except httpx.HTTPError as exc:
-            return network_error(f"The billing gateway at {self.url} could not be reached: {exc}")
-        return map_provider_response(self.profile, response.status_code, response.content)
+            reason = self._redact(str(exc)) or exc.__class__.__name__
+            return network_error(f"The billing gateway at {self.shown_url} could not be reached: {reason}")
+        retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
+        result = map_provider_response(self.profile, response.status_code, response.content, retry_after)
+        if result.message:
+            result = msgspec.structs.replace(result, message=self._redact(result.message))
+        return result
+
+    def _redact(self, text: str) -> str:
+        return redact_text(text.replace(self.url, self.shown_url), (self.api_key, self.hmac_secret))
 
     async def close(self) -> None:
         await self.client.aclose()

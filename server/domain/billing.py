@@ -9,7 +9,8 @@ state machine (``settlement.apply_gateway_result``) consumes it.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
@@ -30,6 +31,8 @@ class GatewayResult(msgspec.Struct, rename="camel", kw_only=True, frozen=True):
     provider_reference: str | None = None
     code: str | None = None
     message: str | None = None
+    # A provider's ``Retry-After`` (seconds): the next attempt waits at least this long.
+    retry_after_seconds: float | None = None
 
 
 Profile = Literal["generic_v1", "ledger_api_v2"]
@@ -79,11 +82,11 @@ def network_error(message: str) -> GatewayResult:
     return _result("retry", code="NETWORK_ERROR", message=message or "The billing gateway did not answer.")
 
 
-def _state_for_status(http_status: int) -> ProviderState:
+def _state_for_status(http_status: int) -> ProviderState | None:
     if http_status >= 500 or http_status == 429:
         return "retry"
     if 200 <= http_status < 300:
-        return "settled"
+        return None  # a 2xx that says nothing we know is not a success (INVALID_RESPONSE)
     return "failed"
 
 
@@ -91,12 +94,43 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def map_provider_response(profile: Profile | str, http_status: int, body: bytes) -> GatewayResult:
-    """Read a gateway's answer: its ``code`` (else the upper-cased ``status``) through the profile's table.
+MAX_RETRY_AFTER_SECONDS = 3600
 
-    A code the table does not know is judged by the HTTP status (5xx or 429 retry,
-    2xx settled, anything else failed), as is a body that is not a JSON object.
-    A 2xx with an empty body is ``accepted`` (``ACCEPTED_NO_BODY``).
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is None or now is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+
+
+def map_provider_response(
+    profile: Profile | str, http_status: int, body: bytes, retry_after: float | None = None
+) -> GatewayResult:
+    """Read a gateway's answer (the table in the README, "Billing provider answers").
+
+    The ``code`` decides through the profile's table; a code the table does not know
+    falls back to the upper-cased ``status``; when neither is known the HTTP status
+    decides: 5xx or 429 retry (429 honours ``Retry-After``), 4xx failed. A 2xx
+    with an empty body is ``accepted`` (``ACCEPTED_NO_BODY``); any other 2xx that
+    does not say a known outcome (a body that is not a JSON object, HTML, an
+    unknown code and status) is retried as ``INVALID_RESPONSE``: only a known
+    success settles, and the idempotency key makes the repeat safe.
     """
     table = _CODE_TABLES.get(profile)
     if table is None:
@@ -106,12 +140,28 @@ def map_provider_response(profile: Profile | str, http_status: int, body: bytes)
         return _result("accepted", code="ACCEPTED_NO_BODY")
     try:
         parsed = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
-    data: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
-    raw = _text(data.get("code")) or (_text(data.get("status")) or "").upper() or str(http_status)
-    code = raw.strip().upper()
-    state = table.get(code) or _state_for_status(http_status)
+    is_object = isinstance(parsed, dict)
+    data: dict[str, Any] = parsed if is_object else {}
+    code = (_text(data.get("code")) or "").strip().upper()
+    status = (_text(data.get("status")) or "").strip().upper()
+    state: ProviderState | None = None
+    for candidate in (code, status):
+        if candidate and candidate in table:
+            state, code = table[candidate], code or candidate  # an unknown code is still kept as said
+            break
+    if state is None:
+        state = _state_for_status(http_status)
+        if state is None:
+            shown = text[:200] if text else "(empty)"
+            what = "not a JSON object" if not is_object else f"an unknown code {code or status or '(none)'}"
+            return _result(
+                "retry",
+                code="INVALID_RESPONSE",
+                message=f"The billing gateway answered HTTP {http_status} with {what}: {shown}",
+            )
+        code = code or status or str(http_status)
     message = _text(data.get("message"))
     if message is None and state in ("retry", "failed"):
         message = text[:500] or f"The billing gateway answered HTTP {http_status}."
@@ -121,6 +171,7 @@ def map_provider_response(profile: Profile | str, http_status: int, body: bytes)
         provider_reference=_text(data.get("provider_reference")),
         code=code,
         message=message,
+        retry_after_seconds=retry_after if state == "retry" and http_status == 429 else None,
     )
 
 

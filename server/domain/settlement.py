@@ -106,7 +106,7 @@ def apply_gateway_result(
     job: SettlementRetryJob, settlement: SettlementReceipt, result: GatewayResult, clock: datetime
 ) -> tuple[SettlementRetryJob, SettlementReceipt, Outcome]:
     """Finish an attempt. ok → settled/completed; retryable with attempts left → both retry_scheduled,
-    due after the backoff; otherwise both failed (the caller then opens the dead letter)."""
+    due after the backoff (or the provider's ``Retry-After``, when that is later); otherwise both failed (the caller then opens the dead letter)."""
     provider = dict(
         provider_state=result.provider_state,
         provider_response_code=result.code,
@@ -129,7 +129,7 @@ def apply_gateway_result(
         job = msgspec.structs.replace(
             job,
             status="retry_scheduled",
-            next_run_at=clock + timedelta(seconds=backoff_seconds(job.attempts)),
+            next_run_at=clock + timedelta(seconds=max(backoff_seconds(job.attempts), result.retry_after_seconds or 0)),
             last_error=error,
             updated_at=clock,
         )

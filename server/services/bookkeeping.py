@@ -8,6 +8,7 @@ transaction as the change, so the derived numbers can never drift from the rows.
 
 from __future__ import annotations
 
+from ..adapters.store.queue import JobRow
 from ..adapters.store.repository import Tx
 from ..domain.models import DeadLetterEntry, SettlementReceipt, SettlementRetryJob
 
@@ -43,26 +44,37 @@ async def save_settlement(tx: Tx, before: SettlementReceipt | None, after: Settl
     return True
 
 
-async def save_job(
-    tx: Tx, before: SettlementRetryJob | None, after: SettlementRetryJob, lease_until_ms: int | None = None
-) -> None:
-    if before is None:
-        await tx.insert_retry_job(after)
-    else:
-        await tx.update_retry_job(after, lease_until_ms)
+async def _count_job_move(tx: Tx, before: SettlementRetryJob | None, after: SettlementRetryJob) -> None:
     if before is None or before.status != after.status:
         if before is not None:
             await tx.bump(f"retry_jobs:{before.status}", -1)
         await tx.bump(f"retry_jobs:{after.status}", 1)
 
 
-async def claim_job(tx: Tx, before: SettlementRetryJob, after: SettlementRetryJob, lease_until_ms: int) -> bool:
-    """Move a job to ``processing`` only if nobody else did first (compare-and-set on its status)."""
-    if not await tx.claim_retry_job(after, before.status, lease_until_ms):
+async def save_job(tx: Tx, before: SettlementRetryJob | None, after: SettlementRetryJob) -> None:
+    """Insert or change a job outside a claim (a change voids any claim on it)."""
+    if before is None:
+        await tx.insert_retry_job(after)
+    else:
+        await tx.update_retry_job(after)
+    await _count_job_move(tx, before, after)
+
+
+async def claim_job(
+    tx: Tx, seen: JobRow, after: SettlementRetryJob, now_ms: int, token: str, lease_until_ms: int
+) -> bool:
+    """Move a due job to ``processing`` under claim ``token``, only if nobody changed it since ``seen``."""
+    if not await tx.claim_retry_job(seen, after, now_ms, token, lease_until_ms):
         return False
-    if before.status != after.status:
-        await tx.bump(f"retry_jobs:{before.status}", -1)
-        await tx.bump(f"retry_jobs:{after.status}", 1)
+    await _count_job_move(tx, seen.job, after)
+    return True
+
+
+async def finish_job(tx: Tx, before: SettlementRetryJob, after: SettlementRetryJob, token: str) -> bool:
+    """Record a claim's outcome on its job; False when the claim was lost (nothing is written)."""
+    if not await tx.finish_claimed_job(after, token):
+        return False
+    await _count_job_move(tx, before, after)
     return True
 
 

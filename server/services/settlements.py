@@ -1,18 +1,23 @@
 """Settlement use cases: process the retry queue, dispute, and the dead-letter queue (spec §7).
 
-Processing claims each due job in its own short transaction (a compare-and-set
-on the job's status, under the hot-state lease lock), calls the billing
-gateway outside any transaction, and records the outcome in a second
-transaction that first checks the claim is still its own (same status and
-attempt number). So a settlement is never submitted by two processes at once,
-and a job abandoned by a crash is claimed again once its lease runs out.
+Processing claims each due job in its own short transaction: a compare-and-set
+in the database that hands the job to one claim token until its lease expires
+(the hot-state lease lock in front of it only spares work). The billing gateway
+is called outside any transaction, bounded by a total deadline shorter than the
+lease, and the outcome is recorded in a second transaction only if the job still
+carries the same claim token; a late answer for a lost claim goes to the audit
+trail instead. So a settlement is never submitted by two claims at once, and a
+job abandoned by a crash is claimed again once its lease runs out.
+
+Every transaction that changes a settlement and its job locks the settlement row
+first (PostgreSQL), so the queue, disputes and replays never deadlock each other.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from ..adapters.hot_state import SETTLEMENT_RETRY_LEASE_MS
 from ..adapters.store.repository import Page, Tx, epoch_ms
 from ..domain import settlement as rules
 from ..domain.billing import GatewayResult
@@ -24,7 +29,7 @@ from ..domain.models import (
     SettlementReceipt,
     SettlementRetryJob,
 )
-from .bookkeeping import OPEN_JOB_STATUSES, claim_job, save_dead_letter, save_job, save_settlement
+from .bookkeeping import OPEN_JOB_STATUSES, claim_job, finish_job, save_dead_letter, save_job, save_settlement
 from .context import Services, new_id
 
 
@@ -89,66 +94,93 @@ async def process_queue(svc: Services, limit: int = 10) -> ProcessResult:
 
 async def _process_one(svc: Services, job: SettlementRetryJob) -> ProcessedItem:
     skipped = ProcessedItem(retry_job_id=job.retry_job_id, settlement_id=job.settlement_id, outcome="skipped")
+    lease_ms = svc.settings.settlement_retry_lease_ms
+    # The hot-state lease only spares the database work when workers collide; the claim
+    # in the database (``_claim``) is what makes a submission exclusive.
     lock_key = svc.hot.key(f"lock:settlement-retry:{job.retry_job_id}")
-    token = await svc.hot.acquire_lock(lock_key, SETTLEMENT_RETRY_LEASE_MS)
-    if token is None:
+    lock = await svc.hot.acquire_lock(lock_key, lease_ms)
+    if lock is None:
         skipped.message = "Another worker holds this job's lease."
         return skipped
     try:
-        claimed = await svc.store.write(lambda tx: _claim(svc, tx, job.retry_job_id))
+        claimed = await svc.store.write(lambda tx: _claim(svc, tx, job))
         if isinstance(claimed, str):
             skipped.message = claimed
             return skipped
-        claimed_job, settlement = claimed
+        claimed_job, settlement, token = claimed
         gateway_result = await svc.gateway.submit(settlement, claimed_job)
-        return await svc.store.write(lambda tx: _record_outcome(svc, tx, claimed_job, gateway_result))
+        return await svc.store.write(lambda tx: _record_outcome(svc, tx, claimed_job, token, gateway_result))
     finally:
-        await svc.hot.release_lock(lock_key, token)
+        await svc.hot.release_lock(lock_key, lock)
 
 
-async def _claim(svc: Services, tx: Tx, retry_job_id: str) -> tuple[SettlementRetryJob, SettlementReceipt] | str:
+async def _claim(
+    svc: Services, tx: Tx, due: SettlementRetryJob
+) -> tuple[SettlementRetryJob, SettlementReceipt, str] | str:
     now = svc.clock()
-    job = await tx.lock_retry_job(retry_job_id)
-    if job is None:
-        return "Another worker is claiming this job."
+    now_ms = epoch_ms(now)
+    settlement = await tx.lock_settlement(due.settlement_id, skip_locked=True)
+    seen = await tx.retry_job_row(due.retry_job_id)
+    if seen is None:
+        return "The job no longer exists."
+    job = seen.job
+    if settlement is None:
+        return "Another transaction holds this settlement; it is passed by for now."
     if job.status not in OPEN_JOB_STATUSES:
         return "The job is no longer open."
     if job.status == "processing":
-        pass  # an abandoned claim whose lease expired (the query only returns those)
-    elif epoch_ms(job.next_run_at) > epoch_ms(now):
+        if seen.lease_until_ms is not None and seen.lease_until_ms > now_ms:
+            return "Another claim holds this job until its lease expires."
+    elif epoch_ms(job.next_run_at) > now_ms:
         return "The job is not due yet."
-    settlement = await tx.get_settlement(job.settlement_id)
-    if settlement is None or settlement.status not in ("pending", "processing", "retry_scheduled"):
-        cancelled = rules.cancel_job(job, "Settlement is no longer payable.", now)
-        await save_job(tx, job, cancelled)
+    if settlement.status not in ("pending", "processing", "retry_scheduled"):
+        await save_job(tx, job, rules.cancel_job(job, "Settlement is no longer payable.", now))
         return "The settlement is no longer payable; its job was cancelled."
     started_job, started_settlement = rules.apply_attempt_start(job, settlement, now)
-    lease_until = epoch_ms(now) + SETTLEMENT_RETRY_LEASE_MS
-    if not await claim_job(tx, job, started_job, lease_until):
+    token = secrets.token_hex(16)
+    if not await claim_job(tx, seen, started_job, now_ms, token, now_ms + svc.settings.settlement_retry_lease_ms):
         return "Another worker claimed this job first."
     await save_settlement(tx, settlement, started_settlement)
-    return started_job, started_settlement
+    return started_job, started_settlement, token
 
 
 async def _record_outcome(
-    svc: Services, tx: Tx, claimed: SettlementRetryJob, result: GatewayResult
+    svc: Services, tx: Tx, claimed: SettlementRetryJob, token: str, result: GatewayResult
 ) -> ProcessedItem:
     now = svc.clock()
-    job = await tx.get_retry_job(claimed.retry_job_id)
-    settlement = await tx.get_settlement(claimed.settlement_id)
     item = ProcessedItem(retry_job_id=claimed.retry_job_id, settlement_id=claimed.settlement_id, outcome="skipped")
-    if (
-        job is None
-        or settlement is None
-        or job.status != "processing"
-        or job.attempts != claimed.attempts
-        or settlement.status != "processing"
-    ):
-        # The claim was lost (lease expired and re-claimed, or disputed meanwhile): record nothing.
-        item.message = "The claim on this job was lost before the outcome was recorded."
+    settlement = await tx.lock_settlement(claimed.settlement_id)
+    lost = settlement is None or settlement.status != "processing"
+    if not lost:
+        assert settlement is not None
+        new_job, new_settlement, outcome = rules.apply_gateway_result(claimed, settlement, result, now)
+        lost = not await finish_job(tx, claimed, new_job, token)
+    if lost:
+        # The claim expired and was taken again, or the settlement was disputed meanwhile: the
+        # answer is kept in the audit trail, never applied over what happened since.
+        await tx.insert_audit([
+            svc.audit(
+                trace_id=claimed.trace_id,
+                entity_type="settlement",
+                entity_id=claimed.settlement_id,
+                action="settlement.result_discarded",
+                status="blocked",
+                details={
+                    "retryJobId": claimed.retry_job_id,
+                    "attempts": claimed.attempts,
+                    "reason": "The claim on this job was lost before the provider answered.",
+                    "providerState": result.provider_state,
+                    "code": result.code,
+                    "message": result.message,
+                    "providerSettlementId": result.provider_settlement_id,
+                    "gateway": svc.gateway.mode,
+                },
+                at=now,
+            )
+        ])
+        item.message = "The claim on this job was lost before the outcome was recorded; the answer was audited."
+        item.provider_response_code = result.code
         return item
-    new_job, new_settlement, outcome = rules.apply_gateway_result(job, settlement, result, now)
-    await save_job(tx, job, new_job)
     await save_settlement(tx, settlement, new_settlement)
     events = [
         _audit_settlement(
@@ -166,7 +198,7 @@ async def _record_outcome(
             },
         )
     ]
-    existing = await tx.get_dead_letter_for(settlement.settlement_id)
+    existing = await tx.get_dead_letter_for(claimed.settlement_id)
     if outcome == "settled" and existing is not None and existing.status in ("open", "replayed"):
         resolved = rules.resolve(existing, "resolved", "Settlement eventually succeeded.", now)
         await save_dead_letter(tx, existing, resolved)
@@ -194,7 +226,7 @@ async def _record_outcome(
 async def dispute(svc: Services, settlement_id: str, reason: str | None = None) -> SettlementReceipt:
     async def work(tx: Tx) -> SettlementReceipt:
         now = svc.clock()
-        settlement = await tx.get_settlement(settlement_id)
+        settlement = await tx.lock_settlement(settlement_id)
         if settlement is None:
             raise NotFound(f"Settlement {settlement_id} was not found.")
         disputed = rules.dispute(settlement, now)
@@ -247,7 +279,7 @@ async def replay_dead_letter(svc: Services, dlq_entry_id: str, note: str | None)
         entry = await tx.get_dead_letter(dlq_entry_id)
         if entry is None:
             raise NotFound(f"Dead-letter entry {dlq_entry_id} was not found.")
-        settlement = await tx.get_settlement(entry.settlement_id)
+        settlement = await tx.lock_settlement(entry.settlement_id)
         job = await tx.get_retry_job_for(entry.settlement_id)
         if settlement is None or job is None:
             raise Conflict(f"Dead-letter entry {dlq_entry_id} has no settlement or retry job to replay.")

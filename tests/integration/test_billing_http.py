@@ -186,24 +186,75 @@ async def test_the_status_field_stands_in_for_a_missing_code(stub: BillingStub, 
 
 @pytest.mark.parametrize(
     ("status", "state"),
-    [(429, "retry"), (500, "retry"), (502, "retry"), (503, "retry"), (200, "settled"), (201, "settled"),
+    [(429, "retry"), (500, "retry"), (502, "retry"), (503, "retry"), (200, "retry"), (201, "retry"),
      (400, "failed"), (404, "failed"), (409, "failed")],
 )
 @pytest.mark.parametrize("profile", ["generic_v1", "ledger_api_v2"])
 async def test_unknown_codes_go_by_http_status(stub: BillingStub, profile: str, status: int, state: str) -> None:
     stub.respond(status, {"code": "SOMETHING_NEW", "message": "?"})
     gw = gateway(stub.url, profile=profile)
-    expect(await gw.submit(a_settlement(), a_job()), state, "SOMETHING_NEW")
+    # A 2xx with a code nobody knows is not a success: retried (INVALID_RESPONSE), never settled.
+    expect(await gw.submit(a_settlement(), a_job()), state, "INVALID_RESPONSE" if status < 300 else "SOMETHING_NEW")
     await gw.close()
 
 
-@pytest.mark.parametrize(("status", "state"), [(200, "settled"), (500, "retry"), (503, "retry"), (422, "failed")])
+@pytest.mark.parametrize(("status", "state"), [(500, "retry"), (503, "retry"), (422, "failed")])
 async def test_invalid_json_goes_by_http_status(stub: BillingStub, status: int, state: str) -> None:
     stub.respond(status, b"<html>not json{")
     gw = gateway(stub.url, profile="ledger_api_v2")
     result = await gw.submit(a_settlement(), a_job())
     await gw.close()
     assert result.provider_state == state and result.code == str(status)
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>OK</html>", b"garbage", b"[]", {"status": "ok"}, {"code": "WEIRD"}, b"\x00\x01\x02"]
+)
+async def test_a_2xx_that_says_nothing_known_is_retried_never_settled(stub: BillingStub, body) -> None:
+    stub.respond(200, body)
+    gw = gateway(stub.url, profile="generic_v1")
+    result = await gw.submit(a_settlement(), a_job())
+    await gw.close()
+    expect(result, "retry", "INVALID_RESPONSE")
+
+
+async def test_an_unknown_code_with_a_failed_status_fails(stub: BillingStub) -> None:
+    stub.respond(200, {"status": "failed", "code": "WEIRD"})
+    gw = gateway(stub.url)
+    expect(await gw.submit(a_settlement(), a_job()), "failed", "WEIRD")
+    await gw.close()
+
+
+async def test_a_429_hands_on_its_retry_after(stub: BillingStub) -> None:
+    stub.respond(429, {"code": "RATE_LIMITED"}, headers={"Retry-After": "90"})
+    gw = gateway(stub.url, profile="ledger_api_v2")
+    result = await gw.submit(a_settlement(), a_job())
+    await gw.close()
+    expect(result, "retry", "RATE_LIMITED")
+    assert result.retry_after_seconds == 90.0
+
+
+async def test_a_drip_feeding_provider_is_cut_off_at_the_total_deadline(stub: BillingStub) -> None:
+    # Every byte arrives well inside httpx's per-read timeout, the whole answer far beyond the deadline:
+    # only a deadline over the whole call stops it (before, the call stayed open until the last byte).
+    stub.respond(200, {"status": "settled", "code": "SETTLED", "provider_settlement_id": "ps_drip"}, drip_s=0.25)
+    gw = gateway(stub.url, timeout_ms=1000)
+    result = await gw.submit(a_settlement(), a_job())
+    await gw.close()
+    expect(result, "retry", "NETWORK_ERROR")
+    assert "within 1000 ms" in (result.message or "")
+
+
+async def test_credentials_in_the_url_never_reach_the_error(stub: BillingStub) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gw = gateway(f"http://billing:hunter2secret@127.0.0.1:{port}/settlements?token=tok_abcdef", api_key="key_live_123")
+    result = await gw.submit(a_settlement(), a_job())
+    await gw.close()
+    expect(result, "retry", "NETWORK_ERROR")
+    assert "hunter2secret" not in result.message and "tok_abcdef" not in result.message
+    assert "billing:***@127.0.0.1" in result.message
 
 
 async def test_empty_2xx_body_is_accepted(stub: BillingStub) -> None:
@@ -219,7 +270,7 @@ async def test_a_slow_server_beyond_the_timeout_is_retryable(stub: BillingStub) 
     result = await gw.submit(a_settlement(), a_job())
     await gw.close()
     expect(result, "retry", "NETWORK_ERROR")
-    assert "did not answer in time" in (result.message or "")
+    assert "did not answer within 200 ms" in (result.message or "")
 
 
 async def test_a_refused_connection_is_retryable() -> None:

@@ -59,7 +59,7 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_again_after_its_lease(
     assert result.settlement is not None
     job = (await services.store.read(lambda tx: tx.list_retry_jobs()))[0]
     # A worker claims the job in the database and dies before submitting.
-    claimed = await services.store.write(lambda tx: settlements._claim(services, tx, job.retry_job_id))
+    claimed = await services.store.write(lambda tx: settlements._claim(services, tx, job))
     assert not isinstance(claimed, str) and claimed[0].status == "processing"
 
     clock.advance(seconds=5)
@@ -72,6 +72,79 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_again_after_its_lease(
     assert gateway.submissions == {result.settlement.settlement_id: 1}
     final = await services.store.read(lambda tx: tx.get_settlement(result.settlement.settlement_id))
     assert final is not None and final.status == "settled"
+
+
+class SlowRecordingGateway(SimulatedGateway):
+    """Takes ``delay`` seconds per submission and records the most submissions in flight per key."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        self.submissions: dict[str, int] = {}
+
+    async def submit(self, settlement: SettlementReceipt, job: SettlementRetryJob):
+        key = settlement.settlement_id
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        self.max_in_flight[key] = max(self.max_in_flight.get(key, 0), self.in_flight[key])
+        self.submissions[key] = self.submissions.get(key, 0) + 1
+        try:
+            await asyncio.sleep(self.delay)
+            return await super().submit(settlement, job)
+        finally:
+            self.in_flight[key] -= 1
+
+
+async def test_without_a_shared_hot_state_a_job_is_still_submitted_by_one_claim_at_a_time(
+    services: Services, backend, clock: MovableClock
+) -> None:
+    # Two "processes": the same database, each its own in-memory hot state (no Redis to share locks).
+    from server.adapters.hot_state import MemoryHotState
+
+    gateway = SlowRecordingGateway(0.2)
+    services.gateway = gateway
+    other = Services(store=services.store, hot=MemoryHotState("other", "v1"), gateway=gateway,
+                     settings=services.settings, clock=clock)
+    for i in range(6):
+        await receipts.record_receipt(services, shortlisted(f"r_one_{i}", f"int_one_{i}"))
+    runs = await asyncio.gather(
+        *(settlements.process_queue(svc, 10) for svc in (services, other, services, other))
+    )
+    assert sum(r.settled_count for r in runs) == 6
+    assert sum(r.processed_count for r in runs) == 6
+    assert set(gateway.max_in_flight.values()) == {1}
+    assert set(gateway.submissions.values()) == {1} and len(gateway.submissions) == 6
+
+
+async def test_a_late_answer_for_a_lost_claim_is_audited_not_applied(services: Services, clock: MovableClock) -> None:
+    from server.domain.billing import GatewayResult
+
+    result = await receipts.record_receipt(services, shortlisted("r_lost", "int_lost"))
+    assert result.settlement is not None
+    job = (await services.store.read(lambda tx: tx.list_retry_jobs()))[0]
+    first = await services.store.write(lambda tx: settlements._claim(services, tx, job))
+    assert not isinstance(first, str)
+    clock.advance(seconds=11)  # the first claim's lease runs out while its provider call hangs
+    second = await services.store.write(lambda tx: settlements._claim(services, tx, job))
+    assert not isinstance(second, str) and second[2] != first[2] and second[0].attempts == 2
+    retry = GatewayResult(ok=False, retryable=True, provider_state="retry", code="RETRY", message="later")
+    settled = GatewayResult(ok=True, retryable=False, provider_state="settled", code="SETTLED",
+                            provider_settlement_id="ps_second")
+    # The second claim's answer lands first, then the first claim's late one.
+    item2 = await services.store.write(lambda tx: settlements._record_outcome(services, tx, second[0], second[2], settled))
+    item1 = await services.store.write(lambda tx: settlements._record_outcome(services, tx, first[0], first[2], retry))
+    assert item2.outcome == "settled" and item1.outcome == "skipped"
+    final = await services.store.read(lambda tx: tx.get_settlement(result.settlement.settlement_id))
+    assert final is not None and final.status == "settled" and final.provider_settlement_id == "ps_second"
+    stored_job = await services.store.read(lambda tx: tx.get_retry_job(job.retry_job_id))
+    assert stored_job is not None and stored_job.status == "completed" and stored_job.attempts == 2
+    trail = await services.store.read(
+        lambda tx: tx.page_audit(None, result.settlement.settlement_id, "settlement", [], 1, 50)
+    )
+    discarded = [e for e in trail.items if e.action == "settlement.result_discarded"]
+    assert len(discarded) == 1
+    assert discarded[0].status == "blocked" and discarded[0].details["code"] == "RETRY"
+    assert discarded[0].details["attempts"] == 1
 
 
 async def test_parallel_queue_runs_submit_each_settlement_once(services: Services) -> None:

@@ -113,8 +113,11 @@ async def test_due_jobs_oldest_first_and_abandoned_claims_after_their_lease(serv
     async def setup(tx: Tx) -> None:
         await tx.insert_retry_job(job("retry_late", "set_1", next_run=later))
         await tx.insert_retry_job(job("retry_now", "set_2"))
-        await tx.insert_retry_job(job("retry_crashed", "set_3", status="processing"))
-        await tx.update_retry_job(job("retry_crashed", "set_3", status="processing"), epoch_ms(T0) + 10_000)
+        await tx.insert_retry_job(job("retry_crashed", "set_3"))
+        seen = await tx.retry_job_row("retry_crashed")
+        assert await tx.claim_retry_job(
+            seen, job("retry_crashed", "set_3", status="processing"), epoch_ms(T0), "tok", epoch_ms(T0) + 10_000
+        )
 
     await services.store.write(setup)
     due_now = await services.store.read(lambda tx: tx.due_retry_jobs(epoch_ms(T0), 10))
@@ -126,12 +129,46 @@ async def test_due_jobs_oldest_first_and_abandoned_claims_after_their_lease(serv
 async def test_a_job_can_be_claimed_only_once(services: Services) -> None:
     queued = job("retry_c", "set_c")
     await services.store.write(lambda tx: tx.insert_retry_job(queued))
+    seen = await services.store.read(lambda tx: tx.retry_job_row("retry_c"))
+    assert seen is not None and seen.claim_token is None and seen.job.status == "queued"
     processing = job("retry_c", "set_c", status="processing")
+    now = epoch_ms(T0)
     wins = [
-        await services.store.write(lambda tx: tx.claim_retry_job(processing, "queued", epoch_ms(T0) + 1))
-        for _ in range(3)
+        await services.store.write(lambda tx, i=i: tx.claim_retry_job(seen, processing, now, f"tok{i}", now + 10_000))
+        for i in range(3)
     ]
     assert wins == [True, False, False]
+    held = await services.store.read(lambda tx: tx.retry_job_row("retry_c"))
+    assert held is not None and held.claim_token == "tok0" and held.lease_until_ms == now + 10_000
+
+
+async def test_a_claim_in_processing_is_taken_again_only_after_its_lease(services: Services) -> None:
+    await services.store.write(lambda tx: tx.insert_retry_job(job("retry_l", "set_l")))
+    now = epoch_ms(T0)
+    queued = await services.store.read(lambda tx: tx.retry_job_row("retry_l"))
+    processing = job("retry_l", "set_l", status="processing")
+    assert await services.store.write(lambda tx: tx.claim_retry_job(queued, processing, now, "first", now + 10_000))
+    held = await services.store.read(lambda tx: tx.retry_job_row("retry_l"))
+    # Seen exactly as it is, but its claim is still live: nobody may take it.
+    for at in (now, now + 9_999):
+        assert not await services.store.write(
+            lambda tx, at=at: tx.claim_retry_job(held, processing, at, "second", at + 10_000)
+        )
+    # A stale view (the queued row from before the first claim) never matches.
+    assert not await services.store.write(
+        lambda tx: tx.claim_retry_job(queued, processing, now + 20_000, "stale", now + 30_000)
+    )
+    # Once the lease has run out, exactly one new claim takes it over.
+    assert await services.store.write(
+        lambda tx: tx.claim_retry_job(held, processing, now + 10_000, "second", now + 20_000)
+    )
+    done = job("retry_l", "set_l", status="completed")
+    # The first claimant's late answer cannot be recorded; the second's can, once.
+    assert not await services.store.write(lambda tx: tx.finish_claimed_job(done, "first"))
+    assert await services.store.write(lambda tx: tx.finish_claimed_job(done, "second"))
+    assert not await services.store.write(lambda tx: tx.finish_claimed_job(done, "second"))
+    final = await services.store.read(lambda tx: tx.retry_job_row("retry_l"))
+    assert final is not None and final.job.status == "completed" and final.claim_token is None
 
 
 async def test_audit_pages_newest_first_with_totals(services: Services) -> None:

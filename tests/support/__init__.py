@@ -273,6 +273,8 @@ class StubReply:
     status: int = 200  # 0: close the connection without answering (a network error for the client)
     body: Any = None  # dict/list → JSON; bytes/str → as is; None → empty body
     delay_s: float = 0.0
+    drip_s: float = 0.0  # > 0: send the body one byte at a time, this long apart (a slow-drip provider)
+    headers: dict[str, str] | None = None  # extra response headers (Retry-After, ...)
 
 
 @dataclass
@@ -327,7 +329,18 @@ class BillingStub:
                 self.send_response(reply.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
+                for name, value in (reply.headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
+                if reply.drip_s > 0:
+                    try:
+                        for i in range(len(payload)):
+                            self.wfile.write(payload[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip_s)
+                    except OSError:  # the client gave up
+                        self.close_connection = True
+                    return
                 self.wfile.write(payload)
 
             do_POST = do_PUT = do_GET = _handle  # noqa: N815
@@ -347,16 +360,19 @@ class BillingStub:
             self._requests.append(request)
             return self._queue.pop(0) if self._queue else self._default
 
-    def respond(self, status: int = 200, body: Any = None, delay_s: float = 0.0) -> None:
-        """The answer to every following request (until changed); clears queued one-off answers."""
+    def respond(self, status: int = 200, body: Any = None, delay_s: float = 0.0, **extra: Any) -> None:
+        """The answer to every following request (until changed); clears queued one-off answers.
+
+        ``extra``: ``drip_s`` (send the body byte by byte), ``headers`` (extra response headers).
+        """
         with self._lock:
-            self._default = StubReply(status, body, delay_s)
+            self._default = StubReply(status, body, delay_s, **extra)
             self._queue.clear()
 
-    def respond_once(self, status: int = 200, body: Any = None, delay_s: float = 0.0) -> None:
+    def respond_once(self, status: int = 200, body: Any = None, delay_s: float = 0.0, **extra: Any) -> None:
         """Queue a one-off answer, used before the default one."""
         with self._lock:
-            self._queue.append(StubReply(status, body, delay_s))
+            self._queue.append(StubReply(status, body, delay_s, **extra))
 
     @property
     def requests(self) -> list[RecordedRequest]:

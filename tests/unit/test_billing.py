@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -15,6 +16,7 @@ from server.domain.billing import (
     map_provider_response,
     minor_units,
     network_error,
+    parse_retry_after,
     simulated_outcome,
 )
 from server.domain.errors import ValidationFailed
@@ -117,22 +119,38 @@ def test_the_code_wins_over_the_status():
 
 def test_ledger_only_codes_are_unknown_to_generic():
     r = map_provider_response("generic_v1", 200, body(code="PAID"))
-    expect(r, "settled")  # unknown code, 2xx
-    assert r.code == "PAID"
+    expect(r, "retry")  # unknown code, 2xx: not a success we know
+    assert r.code == "INVALID_RESPONSE"
+    assert "PAID" in r.message
     expect(map_provider_response("generic_v1", 400, body(code="PAID")), "failed")
 
 
 @pytest.mark.parametrize(
     ("http_status", "state"),
-    [(200, "settled"), (201, "settled"), (202, "settled"), (299, "settled"), (429, "retry"), (500, "retry"),
-     (502, "retry"), (503, "retry"), (599, "retry"), (300, "failed"), (400, "failed"), (401, "failed"),
-     (404, "failed"), (409, "failed"), (422, "failed")],
+    [(429, "retry"), (500, "retry"), (502, "retry"), (503, "retry"), (599, "retry"), (300, "failed"),
+     (400, "failed"), (401, "failed"), (404, "failed"), (409, "failed"), (422, "failed")],
 )
 @pytest.mark.parametrize("profile", ["generic_v1", "ledger_api_v2"])
 def test_unknown_code_is_judged_by_http_status(profile, http_status, state):
     r = map_provider_response(profile, http_status, body(code="SOMETHING_NEW"))
     expect(r, state)
     assert r.code == "SOMETHING_NEW"
+
+
+@pytest.mark.parametrize("http_status", [200, 201, 202, 299])
+@pytest.mark.parametrize("profile", ["generic_v1", "ledger_api_v2"])
+def test_a_2xx_with_an_unknown_code_and_status_is_retried_as_invalid(profile, http_status):
+    r = map_provider_response(profile, http_status, body(code="SOMETHING_NEW", status="weird"))
+    expect(r, "retry")
+    assert r.code == "INVALID_RESPONSE"
+    assert "SOMETHING_NEW" in r.message
+
+
+@pytest.mark.parametrize(("status", "state"), [("failed", "failed"), ("settled", "settled"), ("retry", "retry")])
+def test_an_unknown_code_falls_back_to_the_status(status, state):
+    r = map_provider_response("generic_v1", 200, body(status=status, code="WEIRD"))
+    expect(r, state)
+    assert r.code == "WEIRD"  # kept as the provider said it
 
 
 @pytest.mark.parametrize("raw", [b"", b"   ", b"\n"])
@@ -153,15 +171,41 @@ def test_non_2xx_with_an_empty_body(http_status, state):
 
 @pytest.mark.parametrize(
     ("http_status", "raw", "state"),
-    [(200, b"not json", "settled"), (502, b"<html>Bad gateway</html>", "retry"), (400, b"oops", "failed"),
-     (200, b"[1, 2]", "settled"), (503, b'"busy"', "retry")],
+    [(502, b"<html>Bad gateway</html>", "retry"), (400, b"oops", "failed"), (503, b'"busy"', "retry")],
 )
-def test_a_body_that_is_not_a_json_object_is_judged_by_status(http_status, raw, state):
+def test_a_non_2xx_body_that_is_not_a_json_object_is_judged_by_status(http_status, raw, state):
     r = map_provider_response("generic_v1", http_status, raw)
     expect(r, state)
     assert r.code == str(http_status)
-    if state != "settled":
-        assert r.message == raw.decode()
+    assert r.message == raw.decode()
+
+
+@pytest.mark.parametrize(
+    "raw", [b"not json", b"[1, 2]", b"<html><body>OK</body></html>", b'"settled"', b"null", b"{" * 5000, b"\xff\xfe"]
+)
+@pytest.mark.parametrize("http_status", [200, 201, 202])
+def test_a_2xx_body_that_is_not_a_json_object_is_retried_as_invalid(http_status, raw):
+    r = map_provider_response("ledger_api_v2", http_status, raw)
+    expect(r, "retry")
+    assert r.code == "INVALID_RESPONSE"
+    assert "not a JSON object" in r.message
+
+
+def test_a_429_carries_its_retry_after():
+    r = map_provider_response("generic_v1", 429, b"", retry_after=120.0)
+    expect(r, "retry")
+    assert r.retry_after_seconds == 120.0
+    # Retry-After only means something on a 429.
+    assert map_provider_response("generic_v1", 503, b"", retry_after=120.0).retry_after_seconds is None
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("120", 120.0), ("0", 0.0), ("-5", 0.0), ("1.5", 1.5), ("999999", 3600.0), ("soon", None), ("", None),
+     (None, None), ("Wed, 11 Mar 2026 12:02:00 GMT", 120.0), ("Wed, 11 Mar 2026 11:00:00 GMT", 0.0), ("nan", None)],
+)
+def test_retry_after_header(header, seconds):
+    assert parse_retry_after(header, datetime(2026, 3, 11, 12, 0, tzinfo=timezone.utc)) == seconds
 
 
 def test_lower_case_codes_are_read():

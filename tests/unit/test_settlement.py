@@ -172,6 +172,15 @@ def test_retryable_failure_is_rescheduled_with_backoff(attempts_before, delay):
     assert s.provider_state == "retry" and s.provider_response_code == "RATE_LIMITED"
 
 
+@pytest.mark.parametrize(("attempts_before", "retry_after", "delay"), [(0, 120.0, 120), (0, 5.0, 15), (1, 45.0, 45)])
+def test_a_retry_after_later_than_the_backoff_is_honoured(attempts_before, retry_after, delay):
+    job, s = started(attempts_before)
+    limited = GatewayResult(ok=False, retryable=True, provider_state="retry", code="429", retry_after_seconds=retry_after)
+    job, s, outcome = apply_gateway_result(job, s, limited, LATER)
+    assert outcome == "rescheduled"
+    assert job.next_run_at == LATER + timedelta(seconds=delay)
+
+
 def test_retryable_failure_on_the_last_attempt_fails():
     job, s = started(2)  # this is attempt 3 of 3
     job, s, outcome = apply_gateway_result(job, s, RETRY, LATER)

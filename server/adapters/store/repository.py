@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import msgspec
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,29 +31,12 @@ from ...domain.models import (
     SettlementRetryJob,
 )
 from . import schema as s
+from .codec import decode, encode, epoch_ms
 from . import statements as st
-from .engine import Engines, claim_suffix, insert_ignoring
+from .engine import Engines, insert_ignoring
+from .queue import RetryQueueQueries
 
 T = TypeVar("T")
-
-_encoder = msgspec.json.Encoder()
-_decoders: dict[type, msgspec.json.Decoder] = {}
-
-
-def encode(value: Any) -> str:
-    return _encoder.encode(value).decode()
-
-
-def decode(doc: str | bytes, type_: type[T]) -> T:
-    decoder = _decoders.get(type_)
-    if decoder is None:
-        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
-    return decoder.decode(doc)
-
-
-def epoch_ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
 
 class Page(msgspec.Struct, rename="camel", kw_only=True):
     items: list[Any]
@@ -64,7 +47,7 @@ class Page(msgspec.Struct, rename="camel", kw_only=True):
     has_previous_page: bool
 
 
-class Tx:
+class Tx(RetryQueueQueries):
     """One connection in one transaction, with the exchange's queries."""
 
     def __init__(self, conn: AsyncConnection | Connection, kind: str) -> None:
@@ -329,14 +312,18 @@ class Tx:
             ),
         )
 
-    async def update_retry_job(self, job: SettlementRetryJob, lease_until_ms: int | None = None) -> None:
+    async def update_retry_job(self, job: SettlementRetryJob) -> None:
+        """Change a job outside a claim (dispute, replay, cancel): any claim on it is void from now on."""
         await self._exec(
-            st.update_doc("retry_jobs", "retry_job_id", ("status", "next_run_at_ms", "lease_until_ms", "doc")),
+            st.update_doc(
+                "retry_jobs", "retry_job_id", ("status", "next_run_at_ms", "lease_until_ms", "claim_token", "doc")
+            ),
             {
                 "k": job.retry_job_id,
                 "v_status": job.status,
                 "v_next_run_at_ms": epoch_ms(job.next_run_at),
-                "v_lease_until_ms": lease_until_ms,
+                "v_lease_until_ms": None,
+                "v_claim_token": None,
                 "v_doc": encode(job),
             },
         )
@@ -363,33 +350,6 @@ class Tx:
         if trace_id:
             stmt = stmt.where(t.c.trace_id == trace_id)
         return await self._docs(stmt, SettlementRetryJob)
-
-    async def due_retry_jobs(self, now_ms: int, limit: int) -> list[SettlementRetryJob]:
-        """Jobs due now, oldest first: queued or rescheduled and due, or processing with an expired lease."""
-        t = s.retry_jobs
-        due = and_(t.c.status.in_(["queued", "retry_scheduled"]), t.c.next_run_at_ms <= now_ms)
-        abandoned = and_(t.c.status == "processing", t.c.lease_until_ms <= now_ms)
-        stmt = select(t.c.doc).where(or_(due, abandoned)).order_by(t.c.next_run_at_ms, t.c.seq).limit(limit)
-        return await self._docs(stmt, SettlementRetryJob)
-
-    async def lock_retry_job(self, retry_job_id: str) -> SettlementRetryJob | None:
-        """The job, locked for this transaction; None when another transaction holds it (PostgreSQL
-        skips locked rows so parallel workers pass each other instead of queueing)."""
-        t = s.retry_jobs
-        stmt = select(t.c.doc).where(t.c.retry_job_id == retry_job_id)
-        if claim_suffix(self.kind):
-            stmt = stmt.with_for_update(skip_locked=True)
-        return await self._doc(stmt, SettlementRetryJob)
-
-    async def claim_retry_job(self, job: SettlementRetryJob, expected_status: str, lease_until_ms: int) -> bool:
-        """Compare-and-set claim: only one claimant can move a job out of ``expected_status``."""
-        t = s.retry_jobs
-        result = await self._exec(
-            update(t)
-            .where(and_(t.c.retry_job_id == job.retry_job_id, t.c.status == expected_status))
-            .values(status=job.status, lease_until_ms=lease_until_ms, doc=encode(job))
-        )
-        return result.rowcount == 1
 
     # -- dead letters ------------------------------------------------------
     async def save_dead_letter(self, entry: DeadLetterEntry, is_new: bool) -> None:

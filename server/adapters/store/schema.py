@@ -101,6 +101,8 @@ receipts = Table(
     Column("event_type", String(64), nullable=False),
     Column("settlement_id", String(_ID), nullable=True),
     Column("doc", Text, nullable=False),
+    # What the exchange decided (billable or why not, verification), a JSON document.
+    Column("outcome", Text, nullable=True),
 )
 
 settlements = Table(
@@ -133,6 +135,8 @@ retry_jobs = Table(
     Column("next_run_at_ms", BigInteger, nullable=False),
     # While processing: the claim's lease; a crashed claim is taken again after it.
     Column("lease_until_ms", BigInteger, nullable=True),
+    # The token of the claim holding the job in processing: claims and outcomes compare-and-set on it.
+    Column("claim_token", String(64), nullable=True),
     Column("doc", Text, nullable=False),
     Index("ix_retry_jobs_due", "status", "next_run_at_ms", "seq"),
     Index("ix_retry_jobs_trace", "trace_id", "seq"),
@@ -165,6 +169,17 @@ audit_events = Table(
     Index("ix_audit_entity", "entity_id", "seq"),
     Index("ix_audit_entity_type", "entity_type", "seq"),
     Index("ix_audit_provenance", "provenance", "seq"),
+)
+
+# Every (intent, offer, partner) the exchange shortlisted: what receipt verification checks against.
+served_slots = Table(
+    "served_slots",
+    metadata,
+    Column("intent_id", String(_ID), primary_key=True),
+    Column("offer_id", String(_ID), primary_key=True),
+    Column("partner_id", String(_ID), primary_key=True),
+    Column("campaign_id", String(_ID), nullable=False),
+    Column("served_at_ms", BigInteger, nullable=False),
 )
 
 # Distinct intents, for the per-opportunity KPIs (evaluated / presented at least once).
