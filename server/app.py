@@ -24,7 +24,7 @@ from .api.exchange import EXCHANGE_CONTROLLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
 from .services import seed
 from .services.context import Services
-from .settings import Settings
+from .settings import Settings, load_signing_secrets
 
 log = logging.getLogger("promotion_agent")
 
@@ -47,8 +47,15 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
     except Exception:
         await store.close()
         raise
+    try:
+        secrets = load_signing_secrets(settings.receipt_signing_secrets) if settings.receipt_signing_secrets else {}
+    except Exception:
+        await hot.close()
+        await store.close()
+        raise
     gateway = gateway_from_settings(settings)
     svc = Services(store=store, hot=hot, gateway=gateway, settings=settings)
+    svc.state["receipt_secrets"] = secrets
     if load_seed and await seed.database_is_empty(svc):
         counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))
         log.info("seeded an empty database from %s: %s", settings.seed_path, counts)

@@ -148,3 +148,25 @@ class Settings:
             billing_signature_header=env.get("BILLING_SIGNATURE_HEADER", "x-billing-signature"),
             billing_timestamp_header=env.get("BILLING_TIMESTAMP_HEADER", "x-billing-timestamp"),
         )
+
+
+def load_signing_secrets(path: str) -> dict[str, str]:
+    """``RECEIPT_SIGNING_SECRETS``: a JSON object of partnerId -> secret (each at least 16 characters)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise SettingsError(f"RECEIPT_SIGNING_SECRETS: cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise SettingsError(f"RECEIPT_SIGNING_SECRETS: {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise SettingsError(f"RECEIPT_SIGNING_SECRETS: {path} must be a JSON object of partnerId -> secret")
+    for partner_id, secret in data.items():
+        if not isinstance(secret, str) or len(secret) < 16:
+            raise SettingsError(
+                f"RECEIPT_SIGNING_SECRETS: the secret of partner {partner_id!r} in {path} must be a string "
+                "of at least 16 characters"
+            )
+    return dict(data)

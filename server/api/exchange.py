@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+import msgspec
+from litestar import Controller, Request, Response, get, post
 from litestar.params import Body, QueryParameter
 
 from ..domain.models import (
@@ -26,6 +27,13 @@ from .errors import documented
 
 def comma_list(value: str | None) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()] if value else []
+
+
+class _OccurredAtText(Base, kw_only=True):
+    occurred_at: str | None = None
+
+
+_occurred_at_text = msgspec.json.Decoder(_OccurredAtText)
 
 
 class Health(Base, kw_only=True):
@@ -183,8 +191,14 @@ class OpportunitiesController(Controller):
         responses=documented(422),
         description="Record a receipt from a buyer agent: 201 when new, 200 with deduplicated=true for a repeat.",
     )
-    async def receipt(self, svc: Services, data: EventReceipt) -> Response[receipts.ReceiptResult]:
-        result = await receipts.record_receipt(svc, data)
+    async def receipt(
+        self, svc: Services, data: EventReceipt, request: Request
+    ) -> Response[receipts.ReceiptResult]:
+        text = None
+        if svc.settings.receipt_verification == "signed":
+            # A signature may cover occurredAt exactly as written; the decoded time has lost that form.
+            text = _occurred_at_text.decode(await request.body()).occurred_at
+        result = await receipts.record_receipt(svc, data, occurred_at_text=text)
         return Response(result, status_code=200 if result.deduplicated else 201)
 
 

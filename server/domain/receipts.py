@@ -8,14 +8,17 @@ and retry job it creates. Storage, idempotency and the wallet live in services.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import hmac
+from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Iterable, Literal, Mapping
 
 import msgspec
 
 from .errors import ValidationFailed
 from .models import (
+    Base,
     CANONICAL_EVENT_TYPES,
     EXTRA_EVENT_TYPES,
     BillingModel,
@@ -167,3 +170,116 @@ def new_retry_job(settlement: SettlementReceipt, retry_job_id: str, clock: datet
         created_at=clock,
         updated_at=clock,
     )
+
+
+# ---------------------------------------------------------------------------
+# Billing that cannot be gamed (spec §6)
+# ---------------------------------------------------------------------------
+
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+VerificationMode = Literal["off", "shortlist", "signed"]
+NotBillableReason = Literal[
+    "event_not_billable", "verification_failed", "campaign_not_active", "budget_exhausted"
+]
+
+
+class Verification(Base, kw_only=True, frozen=True):
+    """What receipt verification found: ``not_required`` (off), ``verified`` or ``failed`` (with why)."""
+
+    status: Literal["not_required", "verified", "failed"]
+    reason: str | None = None
+
+
+class ReceiptOutcome(Base, kw_only=True):
+    """What the exchange decided about a stored receipt: whether it bills, and why not."""
+
+    billable: bool
+    reason: NotBillableReason | None = None
+    verification: Verification
+
+
+NOT_REQUIRED = Verification(status="not_required")
+
+
+def check_occurred_at(receipt: EventReceipt, clock: datetime) -> None:
+    """A receipt reports something that happened: more than 5 minutes in the future is refused (400)."""
+    if receipt.occurred_at.tzinfo is None:
+        raise ValidationFailed("occurredAt must carry a time zone (an ISO-8601 time ending in Z).", field="occurredAt")
+    if receipt.occurred_at > clock + MAX_FUTURE_SKEW:
+        raise ValidationFailed(
+            f"occurredAt {msgspec.to_builtins(receipt.occurred_at)} is more than 5 minutes in the future "
+            f"(server time {msgspec.to_builtins(clock)}); a receipt reports what already happened.",
+            field="occurredAt",
+        )
+
+
+def signing_message(receipt: EventReceipt, event_type: str, occurred_at: str) -> bytes:
+    """``{receiptId}.{intentId}.{offerId}.{campaignId}.{partnerId}.{eventType}.{occurredAt}``."""
+    parts = (
+        receipt.receipt_id, receipt.intent_id, receipt.offer_id, receipt.campaign_id, receipt.partner_id,
+        event_type, occurred_at,
+    )
+    return ".".join(parts).encode()
+
+
+def receipt_signature(secret: str, message: bytes) -> str:
+    """Hex HMAC-SHA256 of ``message`` with a partner's secret (what a buyer agent sends as ``signature``)."""
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _signed_forms(raw: EventReceipt, canonical: EventReceipt, occurred_at_text: str | None) -> Iterable[bytes]:
+    """The messages a valid signature may cover: the fields as sent, or in their canonical form."""
+    times = {msgspec.to_builtins(canonical.occurred_at)}
+    if occurred_at_text:
+        times.add(occurred_at_text)
+    for event_type in {raw.event_type, canonical.event_type}:
+        for occurred_at in sorted(times):
+            yield signing_message(canonical, event_type, occurred_at)
+
+
+def verify(
+    mode: VerificationMode | str,
+    *,
+    shortlisted: bool,
+    secret: str | None,
+    raw: EventReceipt,
+    canonical: EventReceipt,
+    occurred_at_text: str | None = None,
+) -> Verification:
+    """Receipt verification. ``shortlisted``: the exchange itself served that offer with that partner for
+    that intent. ``signed`` also needs ``signature`` = HMAC of the fields with the partner's ``secret``."""
+    if mode == "off":
+        return NOT_REQUIRED
+    if not shortlisted:
+        return Verification(
+            status="failed",
+            reason=f"The exchange never shortlisted offer {canonical.offer_id} with partner {canonical.partner_id} "
+            f"for intent {canonical.intent_id}.",
+        )
+    if mode == "signed":
+        if not secret:
+            return Verification(status="failed", reason=f"No signing secret is configured for partner {canonical.partner_id}.")
+        given = canonical.signature.strip().lower()
+        matched = False
+        for message in _signed_forms(raw, canonical, occurred_at_text):
+            # Every form is compared (no early exit) in constant time.
+            matched |= hmac.compare_digest(receipt_signature(secret, message), given)
+        if not matched:
+            return Verification(status="failed", reason="The signature does not match the receipt (HMAC-SHA256 with the partner's secret).")
+    return Verification(status="verified")
+
+
+def decide(
+    *,
+    billable_event: bool,
+    verification: Verification,
+    campaign_status: str,
+) -> ReceiptOutcome:
+    """Whether a receipt may create a settlement, before the budget is checked (in the same transaction)."""
+    if not billable_event:
+        return ReceiptOutcome(billable=False, reason="event_not_billable", verification=verification)
+    if verification.status == "failed":
+        return ReceiptOutcome(billable=False, reason="verification_failed", verification=verification)
+    if campaign_status != "active":
+        return ReceiptOutcome(billable=False, reason="campaign_not_active", verification=verification)
+    return ReceiptOutcome(billable=True, verification=verification)

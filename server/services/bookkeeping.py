@@ -8,8 +8,11 @@ transaction as the change, so the derived numbers can never drift from the rows.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..adapters.store.queue import JobRow
 from ..adapters.store.repository import Tx
+from ..domain.errors import Conflict
 from ..domain.models import DeadLetterEntry, SettlementReceipt, SettlementRetryJob
 
 OPEN_JOB_STATUSES = ("queued", "processing", "retry_scheduled")
@@ -19,29 +22,54 @@ def _counts_as_spend(s: SettlementReceipt | None) -> bool:
     return s is not None and s.status not in ("failed", "disputed") and not s.dispute_flag
 
 
-async def save_settlement(tx: Tx, before: SettlementReceipt | None, after: SettlementReceipt) -> bool:
-    """Insert (``before`` is None) or update a settlement; False when the insert met an existing twin."""
-    if before is None:
-        if not await tx.insert_settlement(after):
-            return False
-        await tx.bump(f"provenance:settlements:{after.data_provenance}")
-    else:
-        await tx.update_settlement(after)
+BillResult = Literal["created", "duplicate", "budget_exhausted"]
+
+
+async def bill(tx: Tx, settlement: SettlementReceipt, budget: float) -> BillResult:
+    """Insert a new ``pending`` settlement and commit its amount against the campaign's budget.
+
+    The unique (intent, offer, event) key refuses a twin (``duplicate``); the guarded
+    spend update refuses an amount that would take committed spend past ``budget``
+    (``budget_exhausted``, and the settlement is taken back). Both are decided by the
+    database inside this transaction, never by an earlier read.
+    """
+    if not await tx.insert_settlement(settlement):
+        return "duplicate"
+    if not await tx.add_campaign_spend_within(settlement.campaign_id, settlement.amount, budget):
+        await tx.delete_settlement(settlement.settlement_id)
+        return "budget_exhausted"
+    await tx.bump(f"provenance:settlements:{settlement.data_provenance}")
+    await tx.bump(f"settlements:{settlement.status}", 1)
+    return "created"
+
+
+async def save_settlement(tx: Tx, before: SettlementReceipt, after: SettlementReceipt) -> None:
+    """Change a settlement, keeping committed spend, dispute counts and status counters in step.
+
+    A change that makes an amount count as spend again (a dead letter replayed) must
+    still fit the campaign's budget: otherwise it is refused (409) and nothing changes.
+    """
+    await tx.update_settlement(after)
     spend_delta = (after.amount if _counts_as_spend(after) else 0.0) - (
         before.amount if _counts_as_spend(before) else 0.0
     )
-    if spend_delta:
+    if spend_delta > 0:
+        campaign = await tx.get_campaign(after.campaign_id)
+        budget = campaign.budget if campaign is not None else 0.0
+        if not await tx.add_campaign_spend_within(after.campaign_id, spend_delta, budget):
+            raise Conflict(
+                f"Settlement {after.settlement_id} cannot count against campaign {after.campaign_id} again: "
+                f"its amount would take the campaign past its budget of {budget:g}."
+            )
+    elif spend_delta < 0:
         await tx.add_campaign_spend(after.campaign_id, spend_delta)
-    if before is None or before.status != after.status:
-        if before is not None:
-            await tx.bump(f"settlements:{before.status}", -1)
+    if before.status != after.status:
+        await tx.bump(f"settlements:{before.status}", -1)
         await tx.bump(f"settlements:{after.status}", 1)
-    was_disputed = before is not None and before.dispute_flag
-    if after.dispute_flag and not was_disputed:
+    if after.dispute_flag and not before.dispute_flag:
         await tx.add_partner_dispute(after.partner_id, 1)
-    elif was_disputed and not after.dispute_flag:
+    elif before.dispute_flag and not after.dispute_flag:
         await tx.add_partner_dispute(after.partner_id, -1)
-    return True
 
 
 async def _count_job_move(tx: Tx, before: SettlementRetryJob | None, after: SettlementRetryJob) -> None:

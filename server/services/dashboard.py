@@ -30,6 +30,10 @@ class Dashboard(Base, kw_only=True):
     disclosure_shown_rate: float
     counts_by_provenance: dict[str, dict[str, int]]
     recent_audit: list[AuditEvent]
+    # Receipts kept but not counted: failed verification; and billable-looking receipts that
+    # created no settlement, by reason (verification_failed, campaign_not_active, budget_exhausted).
+    unverified_receipts: int = 0
+    receipts_not_billed: dict[str, int] = {}
 
 
 def rate(numerator: float, denominator: float) -> float:
@@ -75,6 +79,10 @@ async def dashboard(svc: Services) -> Dashboard:
             settlements_by_status=by_status,
             retry_jobs_open=int(sum(jobs.get(st, 0) for st in ("queued", "processing", "retry_scheduled"))),
             dlq_open=int(dlq.get("open", 0)),
+            unverified_receipts=int(receipts.get("unverified", 0)),
+            receipts_not_billed={
+                key.split(":", 1)[1]: int(v) for key, v in receipts.items() if key.startswith("not_billable:")
+            },
             qualified_recommendation_rate=rate(intents.get("presented", 0), intents.get("evaluated", 0)),
             detail_view_rate=rate(viewed, presented),
             handoff_rate=rate(interacted, viewed),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import msgspec
 
 from ..adapters.hot_state import OPPORTUNITY_CACHE_TTL_MS
+from ..adapters.store.codec import epoch_ms
 from ..adapters.store.repository import Tx
 from ..domain.models import OpportunityRequest, OpportunityResponse
 from ..domain.ranking import CampaignState, Market, PartnerState, RankingConfig, evaluate, governed_trust
@@ -121,6 +122,12 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
 
     async def record(tx: Tx) -> None:
         await tx.insert_audit(events)
+        # What receipt verification later checks a receipt against: the slots served for this intent.
+        await tx.insert_served_slots(
+            request.intent_id,
+            [(s.offer_id, s.partner_id, s.campaign_id) for s in response.shortlisted],
+            epoch_ms(svc.clock()),
+        )
         if await tx.mark_intent(request.intent_id, "evaluated"):
             await tx.bump("intents:evaluated")
 

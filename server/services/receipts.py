@@ -6,6 +6,12 @@ the first one's answer), and the database's unique receipt id as the last word
 (``INSERT … ON CONFLICT DO NOTHING``, never read-then-write). The receipt, its
 settlement, the settlement's retry job, counters and audit events commit in one
 transaction.
+
+A receipt bills only what was earned: it must pass verification
+(``RECEIPT_VERIFICATION``: the exchange served that slot, and with ``signed`` the
+partner's HMAC), name an active campaign, and fit the campaign's budget (a
+guarded update in the same transaction). A receipt that fails any of these is
+still stored, with the reason, and audited; it just creates no settlement.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from ..adapters.store.repository import Tx
 from ..domain import receipts as rules
 from ..domain.errors import Unprocessable
 from ..domain.models import Base, EventReceipt, SettlementReceipt
-from .bookkeeping import save_job, save_settlement
+from ..domain.receipts import NOT_REQUIRED, Verification
+from .bookkeeping import bill, save_job
 from .context import Services, new_id
 
 
@@ -27,14 +34,25 @@ class ReceiptResult(Base, kw_only=True):
     receipt: EventReceipt
     settlement: SettlementReceipt | None
     deduplicated: bool
+    # Whether the receipt created (or shares) a settlement, and if not why: event_not_billable,
+    # verification_failed, campaign_not_active or budget_exhausted.
+    billable: bool = False
+    billing_reason: str | None = None
+    verification: Verification = NOT_REQUIRED
 
 
 _result_decoder = msgspec.json.Decoder(ReceiptResult)
 
 
-async def record_receipt(svc: Services, raw: EventReceipt) -> ReceiptResult:
-    """Store a receipt once. ``deduplicated`` tells the caller whether it was a repeat (200) or new (201)."""
+async def record_receipt(
+    svc: Services, raw: EventReceipt, *, occurred_at_text: str | None = None
+) -> ReceiptResult:
+    """Store a receipt once. ``deduplicated`` tells the caller whether it was a repeat (200) or new (201).
+
+    ``occurred_at_text``: ``occurredAt`` exactly as the sender wrote it (a signature may cover that form).
+    """
     receipt = rules.normalise_receipt(raw)
+    rules.check_occurred_at(receipt, svc.clock())
     result_key = svc.hot.key(f"idempotency:receipt:{receipt.receipt_id}:result")
     lock_key = svc.hot.key(f"lock:receipt:{receipt.receipt_id}")
 
@@ -56,12 +74,12 @@ async def record_receipt(svc: Services, raw: EventReceipt) -> ReceiptResult:
             if token is not None:
                 break
     try:
-        result = await svc.store.write(lambda tx: _store_receipt(svc, tx, receipt))
+        result = await svc.store.write(lambda tx: _store_receipt(svc, tx, raw, receipt, occurred_at_text))
         if result.deduplicated:
             result = await _deduplicated(svc, receipt, result)
         await svc.hot.set(
             result_key,
-            msgspec.json.encode(ReceiptResult(receipt=result.receipt, settlement=result.settlement, deduplicated=False)),
+            msgspec.json.encode(msgspec.structs.replace(result, deduplicated=False)),
             RECEIPT_RESULT_TTL_MS,
         )
         return result
@@ -86,44 +104,74 @@ async def _validate_references(tx: Tx, receipt: EventReceipt):
     return campaign
 
 
-async def _store_receipt(svc: Services, tx: Tx, receipt: EventReceipt) -> ReceiptResult:
+async def _verify(svc: Services, tx: Tx, raw: EventReceipt, receipt: EventReceipt, text: str | None):
+    mode = svc.settings.receipt_verification
+    if mode == "off":
+        return rules.NOT_REQUIRED
+    served = await tx.served_campaign(receipt.intent_id, receipt.offer_id, receipt.partner_id)
+    return rules.verify(
+        mode,
+        shortlisted=served == receipt.campaign_id,
+        secret=svc.state.get("receipt_secrets", {}).get(receipt.partner_id),
+        raw=raw,
+        canonical=receipt,
+        occurred_at_text=text,
+    )
+
+
+async def _store_receipt(
+    svc: Services, tx: Tx, raw: EventReceipt, receipt: EventReceipt, occurred_at_text: str | None
+) -> ReceiptResult:
     now = svc.clock()
     campaign = await _validate_references(tx, receipt)
-    settlement: SettlementReceipt | None = None
-    if rules.billable(campaign.billing_model, receipt.event_type, svc.settings.cpqr_billable_event):
-        settlement = rules.new_settlement(receipt, campaign, new_id("set_"), now)
+    verification = await _verify(svc, tx, raw, receipt, occurred_at_text)
+    outcome = rules.decide(
+        billable_event=rules.billable(campaign.billing_model, receipt.event_type, svc.settings.cpqr_billable_event),
+        verification=verification,
+        campaign_status=campaign.status,
+    )
+    settlement = rules.new_settlement(receipt, campaign, new_id("set_"), now) if outcome.billable else None
 
-    if not await tx.insert_receipt(receipt, settlement.settlement_id if settlement else None):
+    if not await tx.insert_receipt(receipt, settlement.settlement_id if settlement else None, outcome):
         stored = await tx.get_receipt(receipt.receipt_id)
         assert stored is not None  # the insert conflicted on it inside this transaction
-        stored_receipt, settlement_id = stored
-        existing = await tx.get_settlement(settlement_id) if settlement_id else None
-        return ReceiptResult(receipt=stored_receipt, settlement=existing, deduplicated=True)
+        existing = await tx.get_settlement(stored.settlement_id) if stored.settlement_id else None
+        return _result(stored.receipt, existing, stored.outcome, deduplicated=True)
 
+    trace_id = receipt.trace_id or receipt.intent_id
+    actor = receipt.buyer_agent_id or receipt.partner_id
+    details = {"campaignId": receipt.campaign_id, "offerId": receipt.offer_id, "eventType": receipt.event_type}
+    if verification.status != "not_required":
+        details["verification"] = msgspec.to_builtins(verification)
     events = [
         svc.audit(
-            trace_id=receipt.trace_id or receipt.intent_id,
+            trace_id=trace_id,
             entity_type="receipt",
             entity_id=receipt.receipt_id,
             action=f"receipt.{receipt.event_type}",
-            status="success",
+            status="success" if verification.status != "failed" else "blocked",
             actor_type="buyer_agent",
-            actor_id=receipt.buyer_agent_id or receipt.partner_id,
-            details={"campaignId": receipt.campaign_id, "offerId": receipt.offer_id, "eventType": receipt.event_type},
+            actor_id=actor,
+            details=details,
             provenance=receipt.data_provenance,
             at=now,
         )
     ]
-    await tx.bump(f"receipts:{receipt.event_type}")
     await tx.bump(f"provenance:receipts:{receipt.data_provenance}")
-    if receipt.event_type == "offer.presented":
-        if campaign.disclosure_text.strip():
-            await tx.bump("receipts:presented_with_disclosure")
-        if await tx.mark_intent(receipt.intent_id, "presented"):
-            await tx.bump("intents:presented")
+    if verification.status == "failed":
+        # Kept, never lost, but not counted as a placement that happened.
+        await tx.bump("receipts:unverified")
+    else:
+        await tx.bump(f"receipts:{receipt.event_type}")
+        if receipt.event_type == "offer.presented":
+            if campaign.disclosure_text.strip():
+                await tx.bump("receipts:presented_with_disclosure")
+            if await tx.mark_intent(receipt.intent_id, "presented"):
+                await tx.bump("intents:presented")
 
     if settlement is not None:
-        if await save_settlement(tx, None, settlement):
+        billed = await bill(tx, settlement, campaign.budget)
+        if billed == "created":
             job = rules.new_retry_job(settlement, new_id("retry_"), now)
             await save_job(tx, None, job)
             events.append(
@@ -143,13 +191,56 @@ async def _store_receipt(svc: Services, tx: Tx, receipt: EventReceipt) -> Receip
                     at=now,
                 )
             )
-        else:
+        elif billed == "duplicate":
             # Another receipt (other id, same intent/offer/event) was billed already: bill once.
             settlement = await tx.get_settlement_for(receipt.intent_id, receipt.offer_id, receipt.event_type)
-            if settlement is not None:
-                await tx.set_receipt_settlement(receipt.receipt_id, settlement.settlement_id)
+            await tx.set_receipt_settlement(
+                receipt.receipt_id, settlement.settlement_id if settlement else None, outcome
+            )
+        else:
+            settlement = None
+            outcome = rules.ReceiptOutcome(billable=False, reason="budget_exhausted", verification=verification)
+            await tx.set_receipt_settlement(receipt.receipt_id, None, outcome)
+    if not outcome.billable and outcome.reason != "event_not_billable":
+        await tx.bump(f"receipts:not_billable:{outcome.reason}")
+        events.append(
+            svc.audit(
+                trace_id=trace_id,
+                entity_type="receipt",
+                entity_id=receipt.receipt_id,
+                action="receipt.not_billed",
+                status="blocked",
+                actor_type="buyer_agent",
+                actor_id=actor,
+                details={
+                    "reason": outcome.reason,
+                    "campaignId": receipt.campaign_id,
+                    "campaignStatus": campaign.status,
+                    "budget": campaign.budget,
+                    "verification": msgspec.to_builtins(verification),
+                },
+                provenance=receipt.data_provenance,
+                at=now,
+            )
+        )
     await tx.insert_audit(events)
-    return ReceiptResult(receipt=receipt, settlement=settlement, deduplicated=False)
+    return _result(receipt, settlement, outcome, deduplicated=False)
+
+
+def _result(
+    receipt: EventReceipt, settlement: SettlementReceipt | None, outcome: rules.ReceiptOutcome | None, *,
+    deduplicated: bool
+) -> ReceiptResult:
+    if outcome is None:  # stored before outcomes were recorded
+        outcome = rules.ReceiptOutcome(billable=settlement is not None, verification=rules.NOT_REQUIRED)
+    return ReceiptResult(
+        receipt=receipt,
+        settlement=settlement,
+        deduplicated=deduplicated,
+        billable=outcome.billable,
+        billing_reason=outcome.reason,
+        verification=outcome.verification,
+    )
 
 
 async def _deduplicated(svc: Services, receipt: EventReceipt, result: ReceiptResult) -> ReceiptResult:
@@ -164,4 +255,4 @@ async def _deduplicated(svc: Services, receipt: EventReceipt, result: ReceiptRes
         provenance=receipt.data_provenance,
     )
     await svc.store.write(lambda tx: tx.insert_audit([event]))
-    return ReceiptResult(receipt=result.receipt, settlement=result.settlement, deduplicated=True)
+    return msgspec.structs.replace(result, deduplicated=True)

@@ -199,7 +199,8 @@ def test_sigterm_finishes_the_job_in_hand_releases_the_lease_and_exits_0(
 ) -> None:
     server = start_server()
     api = httpx.Client(base_url=server.base_url, timeout=15)
-    ids = post_receipts(api, 3)
+    # Enough jobs (1.5 s each) that the leader is still in its batch once the standby has started.
+    ids = post_receipts(api, 8)
     mock = processes.mock_billing(BILLING_ADAPTER_DELAY_MS="1500")
     db = database_url(server)
     first = processes.worker(db, mock.settlements_url, REDIS_URL=redis, SETTLEMENT_WORKER_LEADER_LEASE_MS="60000")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, NamedTuple, Sequence, TypeVar
 
 import msgspec
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ...domain.receipts import ReceiptOutcome
 from ...domain.models import (
     AgentLead,
     AuditEvent,
@@ -34,9 +35,16 @@ from . import schema as s
 from .codec import decode, encode, epoch_ms
 from . import statements as st
 from .engine import Engines, insert_ignoring
+from .billing_guard import BillingGuardQueries
 from .queue import RetryQueueQueries
 
 T = TypeVar("T")
+
+class StoredReceipt(NamedTuple):
+    receipt: EventReceipt
+    settlement_id: str | None
+    outcome: ReceiptOutcome | None  # None for receipts stored before outcomes were recorded
+
 
 class Page(msgspec.Struct, rename="camel", kw_only=True):
     items: list[Any]
@@ -47,7 +55,7 @@ class Page(msgspec.Struct, rename="camel", kw_only=True):
     has_previous_page: bool
 
 
-class Tx(RetryQueueQueries):
+class Tx(RetryQueueQueries, BillingGuardQueries):
     """One connection in one transaction, with the exchange's queries."""
 
     def __init__(self, conn: AsyncConnection | Connection, kind: str) -> None:
@@ -226,7 +234,9 @@ class Tx(RetryQueueQueries):
         )
 
     # -- receipts ----------------------------------------------------------
-    async def insert_receipt(self, receipt: EventReceipt, settlement_id: str | None) -> bool:
+    async def insert_receipt(
+        self, receipt: EventReceipt, settlement_id: str | None, outcome: ReceiptOutcome | None = None
+    ) -> bool:
         """Insert a receipt; False when its ``receipt_id`` is already stored (the database decides)."""
         params = dict(
             receipt_id=receipt.receipt_id,
@@ -235,17 +245,29 @@ class Tx(RetryQueueQueries):
             event_type=receipt.event_type,
             settlement_id=settlement_id,
             doc=encode(receipt),
+            outcome=encode(outcome) if outcome is not None else None,
         )
         return (await self._exec(st.insert_or_ignore(self.kind, "receipts", ("receipt_id",)), params)).rowcount == 1
 
-    async def get_receipt(self, receipt_id: str) -> tuple[EventReceipt, str | None] | None:
+    async def get_receipt(self, receipt_id: str) -> StoredReceipt | None:
         t = s.receipts
-        row = (await self._exec(select(t.c.doc, t.c.settlement_id).where(t.c.receipt_id == receipt_id))).first()
-        return (decode(row[0], EventReceipt), row[1]) if row else None
+        stmt = select(t.c.doc, t.c.settlement_id, t.c.outcome).where(t.c.receipt_id == receipt_id)
+        row = (await self._exec(stmt)).first()
+        if row is None:
+            return None
+        outcome = decode(row[2], ReceiptOutcome) if row[2] else None
+        return StoredReceipt(decode(row[0], EventReceipt), row[1], outcome)
 
-    async def set_receipt_settlement(self, receipt_id: str, settlement_id: str) -> None:
+    async def set_receipt_settlement(
+        self, receipt_id: str, settlement_id: str | None, outcome: ReceiptOutcome | None = None
+    ) -> None:
         await self._exec(
-            st.update_doc("receipts", "receipt_id", ("settlement_id",)), {"k": receipt_id, "v_settlement_id": settlement_id}
+            st.update_doc("receipts", "receipt_id", ("settlement_id", "outcome")),
+            {
+                "k": receipt_id,
+                "v_settlement_id": settlement_id,
+                "v_outcome": encode(outcome) if outcome is not None else None,
+            },
         )
 
     # -- settlements -------------------------------------------------------
