@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import timedelta
+
 import pytest
 
 from server.domain.errors import ValidationFailed
@@ -12,10 +16,15 @@ from server.domain.receipts import (
     attribution_window,
     billable,
     canonical_event_type,
+    check_occurred_at,
     credit_cost,
+    decide,
     new_retry_job,
     new_settlement,
     normalise_receipt,
+    receipt_signature,
+    signing_message,
+    verify,
 )
 
 from .factories import SEED_CLOCK, hubflow, receipt, signalstack
@@ -217,3 +226,101 @@ def test_new_retry_job():
     assert job.next_run_at == job.created_at == job.updated_at == SEED_CLOCK
     assert job.trace_id == "trace_42"
     assert job.last_error is None and job.last_attempt_at is None
+
+
+# ---------------------------------------------------------------------------
+# Billing that cannot be gamed: time, verification, the decision
+# ---------------------------------------------------------------------------
+
+
+SECRET = "partner-secret-0123456789"
+
+
+@pytest.mark.parametrize(("offset", "ok"), [(timedelta(0), True), (timedelta(minutes=5), True),
+                                             (timedelta(minutes=5, seconds=1), False), (timedelta(days=-400), True),
+                                             (timedelta(days=365 * 900), False)])
+def test_occurred_at_at_most_five_minutes_ahead(offset, ok):
+    r = receipt(occurredAt=(SEED_CLOCK + offset).isoformat().replace("+00:00", "Z"))
+    if ok:
+        check_occurred_at(r, SEED_CLOCK)
+    else:
+        with pytest.raises(ValidationFailed) as err:
+            check_occurred_at(r, SEED_CLOCK)
+        assert err.value.field == "occurredAt"
+
+
+def test_the_signed_message_is_the_documented_dotted_string():
+    r = receipt()
+    assert signing_message(r, "offer.shortlisted", "2026-03-11T12:00:00Z") == (
+        b"rcpt_1.intent_1.offer_hubflow.cmp_hubflow.partner_procure_pilot.offer.shortlisted.2026-03-11T12:00:00Z"
+    )
+
+
+def _signed(raw_event="shortlisted", when="2026-03-11T12:00:00.000Z", sign_event=None, sign_when=None, secret=SECRET):
+    base = receipt(eventType=raw_event, occurredAt=when)
+    message = ".".join([base.receipt_id, base.intent_id, base.offer_id, base.campaign_id, base.partner_id,
+                        sign_event or raw_event, sign_when or when])
+    sig = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    raw = receipt(eventType=raw_event, occurredAt=when, signature=sig)
+    return raw, normalise_receipt(raw)
+
+
+def test_off_needs_nothing():
+    raw, canonical = _signed()
+    assert verify("off", shortlisted=False, secret=None, raw=raw, canonical=canonical).status == "not_required"
+
+
+def test_shortlist_needs_the_served_slot():
+    raw, canonical = _signed()
+    assert verify("shortlist", shortlisted=True, secret=None, raw=raw, canonical=canonical).status == "verified"
+    failed = verify("shortlist", shortlisted=False, secret=None, raw=raw, canonical=canonical)
+    assert failed.status == "failed" and "never shortlisted" in failed.reason
+
+
+@pytest.mark.parametrize(
+    ("sign_event", "sign_when"),
+    [(None, None), ("offer.shortlisted", None), (None, "2026-03-11T12:00:00Z"), ("offer.shortlisted", "2026-03-11T12:00:00Z")],
+)
+def test_signed_accepts_the_fields_as_sent_or_canonical(sign_event, sign_when):
+    raw, canonical = _signed(sign_event=sign_event, sign_when=sign_when)
+    result = verify("signed", shortlisted=True, secret=SECRET, raw=raw, canonical=canonical,
+                    occurred_at_text="2026-03-11T12:00:00.000Z")
+    assert result.status == "verified"
+
+
+@pytest.mark.parametrize(
+    ("kw", "shortlisted", "secret", "why"),
+    [({}, True, "another-secret-000000000", "does not match"),
+     ({}, True, None, "No signing secret"),
+     ({}, False, SECRET, "never shortlisted"),
+     ({"sign_event": "offer.presented"}, True, SECRET, "does not match")],
+)
+def test_signed_refuses_what_does_not_match(kw, shortlisted, secret, why):
+    raw, canonical = _signed(**kw)
+    result = verify("signed", shortlisted=shortlisted, secret=secret, raw=raw, canonical=canonical,
+                    occurred_at_text="2026-03-11T12:00:00.000Z")
+    assert result.status == "failed" and why in result.reason
+
+
+def test_a_signature_is_hex_hmac_sha256():
+    assert receipt_signature("k", b"m") == hmac.new(b"k", b"m", hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("billable_event", "verification", "status", "billable_out", "reason"),
+    [
+        (True, "verified", "active", True, None),
+        (True, "not_required", "active", True, None),
+        (False, "verified", "active", False, "event_not_billable"),
+        (True, "failed", "active", False, "verification_failed"),
+        (True, "verified", "reviewing", False, "campaign_not_active"),
+        (True, "not_required", "paused", False, "campaign_not_active"),
+        (True, "not_required", "rejected", False, "campaign_not_active"),
+        (True, "failed", "rejected", False, "verification_failed"),
+    ],
+)
+def test_the_billing_decision(billable_event, verification, status, billable_out, reason):
+    from server.domain.receipts import Verification
+
+    out = decide(billable_event=billable_event, verification=Verification(status=verification), campaign_status=status)
+    assert (out.billable, out.reason) == (billable_out, reason)
