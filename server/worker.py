@@ -32,6 +32,7 @@ from .adapters.leader_lease import LeaderLease, lease_for
 from .services import settlements
 from .services.context import Services
 from .serving import bind_loopback
+from .redaction import redact_url
 from .settings import Settings, SettingsError
 from .worker_http import WorkerMetrics, start_metrics_server
 
@@ -60,7 +61,7 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
         return None
     parsed = urlparse(raw)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise SettingsError(f"{name} must be an http(s) URL, got {raw!r}")
+        raise SettingsError(f"{name} must be an http(s) URL, got {redact_url(raw)!r}")
     return raw
 
 

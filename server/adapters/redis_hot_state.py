@@ -13,6 +13,8 @@ import secrets
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from ..redaction import redact_text, redact_url
+
 # KEYS[1] = lock key, ARGV[1] = token, ARGV[2] = lease in ms.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -47,7 +49,7 @@ class RedisHotState:
         try:
             await self.client.ping()
         except (RedisError, OSError) as exc:
-            raise HotStateUnavailable(f"REDIS_URL {self.url} cannot be reached: {exc}") from None
+            raise HotStateUnavailable(f"REDIS_URL {redact_url(self.url)} cannot be reached: {redact_text(str(exc))}") from None
 
     def key(self, suffix: str) -> str:
         return self.prefix + suffix
