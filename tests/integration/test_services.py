@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
+import pytest
 
 from server.adapters.billing import SimulatedGateway
 from server.domain.models import EventReceipt, OpportunityRequest, SettlementReceipt, SettlementRetryJob
@@ -182,3 +183,48 @@ async def test_budget_gate_closes_when_committed_spend_reaches_the_budget(servic
         await exchange.evaluate_opportunity(services, msgspec.structs.replace(request, intent_id="int_budget_3"))
     )
     assert "cmp_hubflow" in [s["campaignId"] for s in body["shortlisted"]]
+
+
+async def test_concurrent_receipts_stop_exactly_at_the_budget(services: Services) -> None:
+    campaign = await services.store.read(lambda tx: tx.get_campaign("cmp_hubflow"))
+    assert campaign is not None and campaign.payout_amount == 120
+    await services.store.write(lambda tx: tx.update_campaign(msgspec.structs.replace(campaign, budget=360)))
+    results = await asyncio.gather(
+        *(receipts.record_receipt(services, shortlisted(f"r_cap_{i}", f"int_cap_{i}")) for i in range(40))
+    )
+    billed = [r for r in results if r.settlement is not None]
+    assert len(billed) == 3
+    assert {r.billing_reason for r in results if r.settlement is None} == {"budget_exhausted"}
+    stored = await services.store.read(lambda tx: tx.list_settlements(campaign_id="cmp_hubflow"))
+    assert len(stored) == 3 and sum(s.amount for s in stored) == 360
+    spend = await services.store.read(lambda tx: tx.campaign_spend())
+    assert spend["cmp_hubflow"] == 360
+    jobs = await services.store.read(lambda tx: tx.list_retry_jobs())
+    assert sorted(j.settlement_id for j in jobs) == sorted(s.settlement_id for s in stored)
+
+
+async def test_a_replay_that_no_longer_fits_the_budget_is_refused(services: Services) -> None:
+    from server.domain.billing import GatewayResult
+    from server.domain.errors import Conflict
+
+    campaign = await services.store.read(lambda tx: tx.get_campaign("cmp_hubflow"))
+    await services.store.write(lambda tx: tx.update_campaign(msgspec.structs.replace(campaign, budget=120)))
+    first = await receipts.record_receipt(services, shortlisted("r_rep_1", "int_rep_1"))
+    assert first.settlement is not None
+
+    class Refusing(SimulatedGateway):
+        async def submit(self, settlement, job):
+            return GatewayResult(ok=False, retryable=False, provider_state="failed", code="FAILED", message="no")
+
+    services.gateway = Refusing()
+    await settlements.process_queue(services, 10)  # failed: its amount no longer counts
+    second = await receipts.record_receipt(services, shortlisted("r_rep_2", "int_rep_2"))
+    assert second.settlement is not None  # the freed budget is used again
+    page = await settlements.page_dead_letters(services, "open", None, None, 1, 20)
+    assert len(page.items) == 1
+    with pytest.raises(Conflict, match="past its budget"):
+        await settlements.replay_dead_letter(services, page.items[0].dlq_entry_id, "retry it")
+    spend = await services.store.read(lambda tx: tx.campaign_spend())
+    assert spend["cmp_hubflow"] == 120
+    entry = await services.store.read(lambda tx: tx.get_dead_letter(page.items[0].dlq_entry_id))
+    assert entry is not None and entry.status == "open"  # nothing changed
