@@ -25,7 +25,7 @@ from ..adapters.store.repository import Tx
 from ..domain import receipts as rules
 from ..domain.errors import Unprocessable
 from ..domain.models import Base, EventReceipt, SettlementReceipt
-from ..domain.receipts import NOT_REQUIRED, Verification
+from ..domain.receipts import NOT_REQUIRED, NotBillableReason, Verification
 from .bookkeeping import bill, save_job
 from .context import Services, new_id
 
@@ -37,7 +37,7 @@ class ReceiptResult(Base, kw_only=True):
     # Whether the receipt created (or shares) a settlement, and if not why: event_not_billable,
     # verification_failed, campaign_not_active or budget_exhausted.
     billable: bool = False
-    billing_reason: str | None = None
+    billing_reason: NotBillableReason | None = None
     verification: Verification = NOT_REQUIRED
 
 
