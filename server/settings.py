@@ -34,6 +34,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {env.get(name)!r}")
+
+
 def _timeout(env: Mapping[str, str]) -> int:
     # A submission must end well inside the 10 s claim on its retry job, or the job could be
     # claimed again while the first submission is still in flight.
@@ -62,6 +71,8 @@ class Settings:
     billing_adapter_timeout_ms: int = 5000
     billing_signature_header: str = "x-billing-signature"
     billing_timestamp_header: str = "x-billing-timestamp"
+    api_keys_file: str | None = None
+    api_keys_protect_reads: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -115,4 +126,6 @@ class Settings:
             billing_adapter_timeout_ms=_timeout(env),
             billing_signature_header=env.get("BILLING_SIGNATURE_HEADER", "x-billing-signature"),
             billing_timestamp_header=env.get("BILLING_TIMESTAMP_HEADER", "x-billing-timestamp"),
+            api_keys_file=env.get("API_KEYS_FILE") or None,
+            api_keys_protect_reads=_flag(env, "API_KEYS_PROTECT_READS"),
         )
