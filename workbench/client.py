@@ -24,10 +24,10 @@ def api_key_headers(api_key: str | None = None) -> dict[str, str]:
 
 def _key_hint(status: int, has_key: bool) -> str:
     if status == 403:
-        return f"the key in {API_KEY_ENV} has a role that may not do this"
+        return f"{API_KEY_ENV} needs a key with that role"
     if has_key:
-        return f"the server does not know the key in {API_KEY_ENV}"
-    return f"set {API_KEY_ENV} to an API key of the server"
+        return f"check {API_KEY_ENV}"
+    return f"set {API_KEY_ENV} to one of the server's keys"
 
 
 class ApiError(Exception):
@@ -79,8 +79,9 @@ class ApiClient:
                 message = response.json().get("message") or response.text
             except ValueError:
                 message = response.text or f"HTTP {response.status_code}"
-            if response.status_code in (401, 403):
-                message = f"{str(message).rstrip('.')} ({_key_hint(response.status_code, bool(self._headers))})"
+            if response.status_code in (401, 403):  # the workbench sends the key itself: say how to change it
+                message = str(message).split("; send it as")[0].rstrip(".")
+                message = f"{message} — {_key_hint(response.status_code, bool(self._headers))}"
             raise ApiError(f"{method} {path} → {response.status_code}: {message}", response.status_code)
         if not response.content:
             return None

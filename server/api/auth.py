@@ -78,29 +78,26 @@ def key_guard(policy: AccessPolicy):
     """The app-wide guard: checks the key against the endpoint's requirement and sets ``current_caller``."""
 
     async def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        method = connection.scope["method"]
         template = connection.scope.get("path_template") or connection.scope["path"]
-        needed = policy.requirement(method, template)
+        needed = policy.requirement(connection.scope["method"], template)
         key, problem = presented_key(connection.headers)
         caller: Caller | None = policy.keys.identify(key) if key is not None else None
         current_caller.set(caller)  # for this request only: each request runs in its own context
         if needed is None:
             return
-        endpoint = f"{method} {connection.scope['path']}"
         if key is None:
             reason = f", but {problem}" if problem else ""
             raise NotAuthorizedException(
-                detail=f"{endpoint} needs {_who(needed)}{reason}; {HOW_TO_SEND}.", headers=_challenge()
+                detail=f"This endpoint needs {_who(needed)}{reason}; {HOW_TO_SEND}.", headers=_challenge()
             )
         if caller is None:
             raise NotAuthorizedException(
-                detail=f"{endpoint}: this API key is not known to the server; {HOW_TO_SEND} with a key "
-                "from its API_KEYS_FILE.",
+                detail="The API key is not known to this server (it is not in the server's API_KEYS_FILE).",
                 headers=_challenge("invalid_token"),
             )
         if not allows(caller.role, needed):
             raise PermissionDeniedException(
-                detail=f"{endpoint} needs {_who(needed)}; the key {caller.name!r} has the {caller.role} role."
+                detail=f"This endpoint needs {_who(needed)}; the key {caller.name!r} has the {caller.role} role."
             )
 
     return require_api_key

@@ -127,18 +127,24 @@ def test_both_header_forms_are_accepted(keyed: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "said"),
     [
-        {"Authorization": "Bearer op-e2e-0123456789abcdeX"},  # one character off
-        {"x-api-key": "not-a-key-of-this-server"},
-        {"Authorization": f"Bearer {OPERATOR['key']}x"},
-        {"Authorization": "Basic b3BzOnNlY3JldA=="},
-        {"Authorization": "Bearer"},
+        ({"Authorization": "Bearer op-e2e-0123456789abcdeX"}, "not known to this server"),  # one character off
+        ({"x-api-key": "not-a-key-of-this-server"}, "not known to this server"),
+        ({"Authorization": f"Bearer {OPERATOR['key']}x"}, "not known to this server"),
+        ({"Authorization": f"Bearer {OPERATOR['key'][:-1]}"}, "not known to this server"),
+        ({"Authorization": "Basic b3BzOnNlY3JldA=="}, "the Authorization header does not read `Bearer KEY`"),
+        ({"Authorization": "Bearer"}, "the Authorization header does not read `Bearer KEY`"),
     ],
 )
-def test_a_wrong_key_is_401(keyed: httpx.Client, headers: dict[str, str]) -> None:
-    assert_unauthorized(keyed.post("/events/receipts", json=receipt(), headers=headers))
-    assert_unauthorized(keyed.post("/campaigns", json=campaign_draft(), headers=headers))
+def test_a_wrong_key_is_401(keyed: httpx.Client, headers: dict[str, str], said: str) -> None:
+    for response in (
+        keyed.post("/events/receipts", json=receipt(), headers=headers),
+        keyed.post("/campaigns", json=campaign_draft(), headers=headers),
+    ):
+        assert said in assert_unauthorized(response)
+        if "not known" in said:
+            assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
 def test_every_mutating_endpoint_is_protected(keyed: httpx.Client) -> None:
