@@ -19,7 +19,7 @@ from .adapters.hot_state import HotState, MemoryHotState
 from .adapters.store.engine import DatabaseUnavailable, create_engines, redacted
 from .adapters.store.migrate import upgrade
 from .adapters.store.store import Store
-from .api.auth import document_security, security_components, key_guard
+from .api.auth import document_security, key_guard, security_components
 from .api.dashboard import DASHBOARD_CONTROLLERS
 from .api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from .api.exchange import EXCHANGE_CONTROLLERS

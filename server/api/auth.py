@@ -97,7 +97,8 @@ def key_guard(policy: AccessPolicy):
             )
         if not allows(caller.role, needed):
             raise PermissionDeniedException(
-                detail=f"This endpoint needs {_who(needed)}; the key {caller.name!r} has the {caller.role} role."
+                detail=f"This endpoint needs {_who(needed)}; "
+                f"the key {caller.name!r} has the {caller.role} role."
             )
 
     return require_api_key

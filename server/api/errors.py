@@ -25,7 +25,9 @@ log = logging.getLogger("promotion_agent.api")
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 
 
-def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+def _json(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 

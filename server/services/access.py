@@ -143,7 +143,8 @@ def _decode(text: str, path: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise KeysFileError(path, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise KeysFileError(path, f"not valid JSON: {exc.msg} ({where})") from None
     if suffix == ".toml":
         try:
             return tomllib.loads(text)
@@ -189,7 +190,9 @@ def parse_keys(text: str, path: str) -> KeyRing:
             raise KeysFileError(path, f"{where} is not a table/object with name, key and role")
         unknown = sorted(set(entry) - {"name", "key", "role"})
         if unknown:
-            raise KeysFileError(path, f"{where} has an unknown field {unknown[0]!r} (only name, key and role)")
+            raise KeysFileError(
+                path, f"{where} has an unknown field {unknown[0]!r} (only name, key and role)"
+            )
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
             raise KeysFileError(path, f"{where} needs a name (a non-empty string)")
@@ -211,7 +214,7 @@ def parse_keys(text: str, path: str) -> KeyRing:
             )
         if not _printable(key):
             raise KeysFileError(
-                path, f"{where}: the key may hold only printable ASCII without spaces (it is sent in an HTTP header)"
+                path, f"{where}: the key may hold only printable ASCII without spaces (HTTP header text)"
             )
         if name in names:
             raise KeysFileError(path, f"{where}: the name is also used by key #{names[name]}")
@@ -250,7 +253,9 @@ def access_from_settings(settings: Settings) -> AccessPolicy | None:
     """The access policy the settings describe: None without API_KEYS_FILE (open, loopback only)."""
     if not settings.api_keys_file:
         if settings.api_keys_protect_reads:
-            raise SettingsError("API_KEYS_PROTECT_READS is set but API_KEYS_FILE is not: there are no keys to read with")
+            raise SettingsError(
+                "API_KEYS_PROTECT_READS is set but API_KEYS_FILE is not: there are no keys to read with"
+            )
         return None
     return AccessPolicy(load_keys_file(settings.api_keys_file), settings.api_keys_protect_reads)
 

@@ -129,7 +129,7 @@ def test_both_header_forms_are_accepted(keyed: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("headers", "said"),
     [
-        ({"Authorization": "Bearer op-e2e-0123456789abcdeX"}, "not known to this server"),  # one character off
+        ({"Authorization": "Bearer op-e2e-0123456789abcdeX"}, "not known to this server"),  # one off
         ({"x-api-key": "not-a-key-of-this-server"}, "not known to this server"),
         ({"Authorization": f"Bearer {OPERATOR['key']}x"}, "not known to this server"),
         ({"Authorization": f"Bearer {OPERATOR['key'][:-1]}"}, "not known to this server"),
@@ -152,8 +152,11 @@ def test_every_mutating_endpoint_is_protected(keyed: httpx.Client) -> None:
     document = expect(keyed.get("/schema/openapi.json"), 200)
     mutating = [(m, p) for p, ops in document["paths"].items() for m in ops if m not in ("get", "head")]
     assert {
-        ("post", "/campaigns"), ("post", "/campaigns/{campaign_id}/review"), ("post", "/agent-leads/{lead_id}/status"),
-        ("post", "/settlements/dlq/{dlq_entry_id}/resolve"), *AGENT_ROUTES,
+        ("post", "/campaigns"),
+        ("post", "/campaigns/{campaign_id}/review"),
+        ("post", "/agent-leads/{lead_id}/status"),
+        ("post", "/settlements/dlq/{dlq_entry_id}/resolve"),
+        *AGENT_ROUTES,
     } <= set(mutating), mutating
     for method, template in mutating:
         path = re.sub(r"\{[^}]+\}", "x_unknown", template)
@@ -168,7 +171,8 @@ def test_every_mutating_endpoint_is_protected(keyed: httpx.Client) -> None:
 
 
 def test_reads_stay_open_by_default(keyed: httpx.Client) -> None:
-    for path in ("/health", "/campaigns", "/audit-trail", "/settlements/dlq", "/dashboard", "/schema/openapi.json"):
+    for path in ("/health", "/campaigns", "/audit-trail", "/settlements/dlq", "/dashboard",
+                 "/schema/openapi.json"):
         expect(keyed.get(path), 200)
     # a wrong key on an open endpoint is not held against the caller
     expect(keyed.get("/campaigns", headers={"x-api-key": "not-a-key-of-this-server"}), 200)
@@ -284,7 +288,8 @@ def test_protected_reads_with_a_json_keys_file(start_server: StartServer, tmp_pa
 
 def serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_VARS}
-    clean.update({"PORT": str(free_port()), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/refused.sqlite3"})
+    clean["PORT"] = str(free_port())
+    clean["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/refused.sqlite3"
     return subprocess.run(
         [sys.executable, "-m", "server", "serve"],
         cwd=REPO_ROOT,
@@ -318,9 +323,9 @@ def test_without_keys_the_server_refuses_to_listen_off_loopback(tmp_path: Path, 
     ("name", "text", "problem"),
     [
         (None, None, "the file does not exist"),
-        ("keys.toml", toml_keys({**AGENT, "role": "admin"}), "key #1 ('buyer-bot'): role must be operator or agent"),
+        ("keys.toml", toml_keys({**AGENT, "role": "admin"}), "key #1 ('buyer-bot'): role must be operator"),
         ("keys.toml", toml_keys(OPERATOR, {**AGENT, "key": OPERATOR["key"]}), "has the same key as key #1"),
-        ("keys.json", json.dumps([OPERATOR, {**AGENT, "name": OPERATOR["name"]}]), "the name is also used by"),
+        ("keys.json", json.dumps([OPERATOR, {**AGENT, "name": OPERATOR["name"]}]), "name is also used by"),
         ("keys.json", json.dumps([{**AGENT, "key": ""}]), "has an empty key"),
         ("keys.json", json.dumps([{**AGENT, "key": "too-short"}]), "at least 16 are needed"),
         ("keys.toml", "[[keys]\n", "not valid TOML"),

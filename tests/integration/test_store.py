@@ -188,7 +188,8 @@ async def test_each_write_keeps_its_callers_identity_even_when_another_request_c
 
         await services.store.write(work)
 
-    callers = {"t_ops": Caller("ops-alice", "operator"), "t_bot": Caller("buyer-bot", "agent"), "t_anon": None}
+    callers = {"t_ops": Caller("ops-alice", "operator"), "t_bot": Caller("buyer-bot", "agent"),
+               "t_anon": None}
     await asyncio.gather(*(asyncio.create_task(audited_write(c, t)) for t, c in callers.items()))
     if services.store.kind == "sqlite":
         assert len(seen_tasks) == 1, "the three writes were expected to share one group commit"
