@@ -49,7 +49,11 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from .app import create_app
+    from .services.access import access_from_settings, listen_refusal
 
+    refusal = listen_refusal(settings.host, access_from_settings(settings))  # a bad keys file stops here
+    if refusal:
+        raise SettingsError(refusal)
     asyncio.run(_preflight(settings))
     logging.getLogger("promotion_agent").info(
         "listening on http://%s:%d with %d process(es)", settings.host, settings.port, settings.workers

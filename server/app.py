@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 from sqlalchemy.exc import SQLAlchemyError
 
 from .adapters.billing import gateway_from_settings
@@ -18,11 +19,13 @@ from .adapters.hot_state import HotState, MemoryHotState
 from .adapters.store.engine import DatabaseUnavailable, create_engines, redacted
 from .adapters.store.migrate import upgrade
 from .adapters.store.store import Store
+from .api.auth import document_security, key_guard, security_components
 from .api.dashboard import DASHBOARD_CONTROLLERS
 from .api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
 from .api.exchange import EXCHANGE_CONTROLLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
 from .services import seed
+from .services.access import access_from_settings, current_caller
 from .services.context import Services
 from .settings import Settings, load_signing_secrets
 
@@ -32,7 +35,7 @@ log = logging.getLogger("promotion_agent")
 async def build_services(settings: Settings, *, load_seed: bool = True) -> Services:
     """Open the store (migrating it), hot state and billing gateway; seed an empty database."""
     engines = create_engines(settings.database_url)
-    store = Store(engines)
+    store = Store(engines, carry=(current_caller,))
     try:
         await upgrade(engines)
     except (OSError, SQLAlchemyError) as exc:
@@ -83,17 +86,20 @@ def _provide_services(state: State) -> Services:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    policy = access_from_settings(settings)  # the keys file is read here: a bad one stops the start
+    access = policy.describe() if policy else "none (loopback only)"
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         svc = services or await build_services(settings)
         app.state.svc = svc
         log.info(
-            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s",
+            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s keys=%s",
             svc.store.kind,
             svc.hot.kind,
             svc.gateway.mode,
             settings.mode,
+            access,
         )
         try:
             yield
@@ -101,11 +107,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if services is None:
                 await svc.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS],
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=refuse_nul_characters,
+        guards=[key_guard(policy)] if policy else None,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="promotion-agent",
@@ -114,6 +121,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "billing and settlement.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=security_components() if policy else Components(),
         ),
         debug=False,
     )
+    if policy:
+        document_security(app, policy)
+    return app

@@ -34,6 +34,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {env.get(name)!r}")
+
+
 # Time a claim needs besides the billing call itself (claim and outcome transactions).
 CLAIM_MARGIN_MS = 2000
 RECEIPT_VERIFICATION_MODES = ("off", "shortlist", "signed")
@@ -86,6 +95,8 @@ class Settings:
     receipt_signing_secrets: str | None = None
     billing_signature_header: str = "x-billing-signature"
     billing_timestamp_header: str = "x-billing-timestamp"
+    api_keys_file: str | None = None
+    api_keys_protect_reads: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +158,8 @@ class Settings:
             receipt_signing_secrets=secrets_path,
             billing_signature_header=env.get("BILLING_SIGNATURE_HEADER", "x-billing-signature"),
             billing_timestamp_header=env.get("BILLING_TIMESTAMP_HEADER", "x-billing-timestamp"),
+            api_keys_file=env.get("API_KEYS_FILE") or None,
+            api_keys_protect_reads=_flag(env, "API_KEYS_PROTECT_READS"),
         )
 
 

@@ -2,13 +2,32 @@
 
 Every failure becomes an ``ApiError`` whose message a person can act on: the
 server's own ``message`` for a 4xx, or "cannot reach …" when nothing answers.
+Every request carries the key in ``PROMOTION_AGENT_API_KEY`` (when set) as
+``Authorization: Bearer``; a 401 or 403 names that variable.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
+
+API_KEY_ENV = "PROMOTION_AGENT_API_KEY"
+
+
+def api_key_headers(api_key: str | None = None) -> dict[str, str]:
+    """The header carrying ``api_key`` (default: ``PROMOTION_AGENT_API_KEY``); empty without a key."""
+    key = (os.environ.get(API_KEY_ENV, "") if api_key is None else api_key).strip()
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
+def _key_hint(status: int, has_key: bool) -> str:
+    if status == 403:
+        return f"{API_KEY_ENV} needs a key with that role"
+    if has_key:
+        return f"check {API_KEY_ENV}"
+    return f"set {API_KEY_ENV} to one of the server's keys"
 
 
 class ApiError(Exception):
@@ -21,10 +40,22 @@ class ApiError(Exception):
     def unreachable(self) -> bool:
         return self.status is None
 
+    @property
+    def refused_key(self) -> bool:
+        """The server wants another API key (401/403): retrying with the same one cannot help."""
+        return self.status in (401, 403)
+
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+        api_key: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._headers = api_key_headers(api_key)
         self._client = client or httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def close(self) -> None:
@@ -38,7 +69,7 @@ class ApiClient:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self._client.request(method, path, **kwargs)
+            response = await self._client.request(method, path, headers=self._headers, **kwargs)
         except httpx.TimeoutException:
             raise ApiError(f"the server at {self.base_url} did not answer in time") from None
         except httpx.HTTPError as exc:
@@ -48,6 +79,9 @@ class ApiClient:
                 message = response.json().get("message") or response.text
             except ValueError:
                 message = response.text or f"HTTP {response.status_code}"
+            if response.status_code in (401, 403):  # the workbench sends the key itself: say how to change it
+                message = str(message).split("; send it as")[0].rstrip(".")
+                message = f"{message} — {_key_hint(response.status_code, bool(self._headers))}"
             raise ApiError(f"{method} {path} → {response.status_code}: {message}", response.status_code)
         if not response.content:
             return None

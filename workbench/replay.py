@@ -119,7 +119,7 @@ async def _send_receipt(client: ApiClient, body: dict[str, Any], summary: Replay
     try:
         answer = await client.post_receipt(body)
     except ApiError as exc:
-        if exc.unreachable:
+        if exc.unreachable or exc.refused_key:
             raise
         summary.refused += 1
         if len(summary.problems) < 20:
@@ -142,7 +142,7 @@ async def _one(
     try:
         answer = await client.evaluate(body)
     except ApiError as exc:
-        if exc.unreachable:
+        if exc.unreachable or exc.refused_key:
             raise
         summary.refused += 1
         if len(summary.problems) < 20:
@@ -169,7 +169,8 @@ async def replay_scenario(
     concurrency: int = 8,
     run_id: str | None = None,
 ) -> ReplaySummary:
-    """Send the scenario's traffic and receipts to the API; raises ApiError if the server goes away."""
+    """Send the scenario's traffic and receipts to the API; raises ApiError if the server goes away
+    or refuses the API key (a 401/403 would refuse every other request too)."""
     summary = ReplaySummary(run_id=run_id or secrets.token_hex(3))
     bodies, stages = planned_requests(scenario, summary.run_id, limit)
     recorded = _recorded(scenario, summary.run_id) if scenario.replay_receipts else None

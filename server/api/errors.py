@@ -25,8 +25,10 @@ log = logging.getLogger("promotion_agent.api")
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 
 
-def _json(body: dict[str, Any], status: int) -> Response[dict[str, Any]]:
-    return Response(content=body, status_code=status, media_type="application/json")
+def _json(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 
 def domain_error(_: Request, exc: DomainError) -> Response[dict[str, Any]]:
@@ -88,7 +90,7 @@ def http_error(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
         message = "No such endpoint."
     elif exc.status_code == 405:
         message = f"Method not allowed. {exc.detail}".strip()
-    return _json({"message": message}, exc.status_code)
+    return _json({"message": message}, exc.status_code, exc.headers)
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response[dict[str, Any]]:
@@ -115,6 +117,8 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 
 _DESCRIPTIONS = {
     400: "Invalid request: malformed JSON, a wrong field or parameter (named in `field`), or placeholder data.",
+    401: "No API key, or a key the server does not know (`WWW-Authenticate: Bearer`).",
+    403: "The API key is valid but its role may not do this (an operator key is needed).",
     404: "The id in the path names nothing.",
     409: "The state change is not allowed from the current state.",
     422: "The receipt names an unknown campaign, offer or partner, or an offer that is not the campaign's.",

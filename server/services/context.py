@@ -13,6 +13,7 @@ from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
 from ..domain.ranking import DEFAULT_RANKING, RankingConfig
 from ..domain.billing import GatewayResult
 from ..settings import Settings
+from .access import current_caller
 
 
 def utc_now() -> datetime:
@@ -58,6 +59,9 @@ class Services:
         provenance: str = "ops_manual",
         at: datetime | None = None,
     ) -> AuditEvent:
+        caller = current_caller.get()
+        if caller is not None:  # a key authenticated the request: every event it writes names that key
+            actor_id = caller.name
         return AuditEvent(
             audit_event_id=new_id("aud_", 16),
             data_provenance=provenance,  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from server.adapters.store.migrate import upgrade
 from server.adapters.store.repository import Tx, epoch_ms
 from server.domain.models import AuditEvent, EventReceipt, SettlementReceipt, SettlementRetryJob
+from server.services.access import Caller, current_caller
 from server.services.context import Services
 
 T0 = datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc)
@@ -204,3 +206,33 @@ async def test_market_version_moves_with_campaign_changes_only(services: Service
     await services.store.write(lambda tx: tx.update_campaign(campaign))
     assert await services.store.read(lambda tx: tx.market_version()) == before + 1
     assert (await services.store.read(lambda tx: tx.campaign_spend()))["cmp_hubflow"] == 120.0
+
+
+async def test_each_write_keeps_its_callers_identity_even_when_another_request_commits_it(
+    services: Services,
+) -> None:
+    """SQLite's group commit runs every queued write in the leader's task: the authenticated
+    caller (a context variable) must still be the one of the request that queued the write."""
+    seen_tasks: set[asyncio.Task] = set()
+
+    async def audited_write(caller: Caller | None, trace: str) -> None:
+        current_caller.set(caller)  # as the API's key guard does for each request
+
+        async def work(tx: Tx) -> None:
+            seen_tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+            await tx.insert_audit([services.audit(trace_id=trace, entity_type="campaign", entity_id=trace,
+                                                  action="test.caller", status="success")])
+
+        await services.store.write(work)
+
+    callers = {"t_ops": Caller("ops-alice", "operator"), "t_bot": Caller("buyer-bot", "agent"),
+               "t_anon": None}
+    await asyncio.gather(*(asyncio.create_task(audited_write(c, t)) for t, c in callers.items()))
+    if services.store.kind == "sqlite":
+        assert len(seen_tasks) == 1, "the three writes were expected to share one group commit"
+    actors = {}
+    for trace in callers:
+        page = await services.store.read(lambda tx: tx.page_audit(trace, None, None, [], 1, 10))
+        actors[trace] = [e.actor_id for e in page.items]
+    assert actors == {"t_ops": ["ops-alice"], "t_bot": ["buyer-bot"], "t_anon": ["promotion-agent"]}
+    assert current_caller.get() is None  # nothing leaked into this task

@@ -104,3 +104,33 @@ async def test_a_dead_letter_is_replayed_from_the_keyboard_with_a_confirmation(
     page = httpx.get(f"{failing_server.base_url}/settlements/dlq", params={"pageSize": 100}).json()
     (found,) = [e for e in page["items"] if e["dlqEntryId"] == entry]
     assert found["status"] == "resolved"
+
+
+@pytest.fixture
+def keyed_server(tmp_path: Path):
+    keys = tmp_path / "keys.toml"
+    keys.write_text(
+        '[[keys]]\nname = "tui-agent"\nkey = "ag-tui-0123456789abcdef"\nrole = "agent"\n', encoding="utf-8"
+    )
+    try:
+        process = start_server(tmp_path / "server", {"API_KEYS_FILE": str(keys)})
+    except ServerStartError as exc:
+        pytest.fail(f"could not start the server: {exc}", pytrace=False)
+    yield process
+    process.stop()
+
+
+async def test_the_api_key_comes_from_the_environment_and_a_refusal_is_a_notification(
+    keyed_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMOTION_AGENT_API_KEY", "ag-tui-0123456789abcdef")
+    app = WorkbenchApp(api_url=keyed_server.base_url, scenario_path=scenario_copy(tmp_path, requests=4),
+                       start_server=False)
+    async with app.run_test(size=SIZE) as pilot:
+        live = await replayed(pilot, app)  # evaluate and receipts: the agent key is enough
+        assert "4 requests" in str(live.query_one("#live-replay-status", Label).render())
+        await pilot.press("p")  # processing the queue needs an operator key
+        await wait_for(pilot, lambda: any("403" in n.message for n in app._notifications), "the refusal")
+        (refusal,) = [n for n in app._notifications if "403" in n.message]
+        assert refusal.severity == "error"
+        assert "needs an operator API key" in refusal.message and "PROMOTION_AGENT_API_KEY" in refusal.message

@@ -84,7 +84,10 @@ class LiveScreen(Screen):
             dlq = await self.client.dead_letters(page_size=50)
             audit = await self.client.audit_trail(trace_id=self.trace_filter or None, page_size=50)
         except ApiError as exc:
-            self._set_banner(f"Server unavailable: {exc.message}. Retrying every second…")
+            if exc.refused_key:
+                self._set_banner(f"The server refused the API key: {exc.message}. Retrying every second…")
+            else:
+                self._set_banner(f"Server unavailable: {exc.message}. Retrying every second…")
             return
         self._set_banner(None)
         self._fill_settlements(dashboard)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +14,7 @@ from .engine import Engines
 from .repository import Tx
 
 T = TypeVar("T")
+Carried = tuple[tuple[ContextVar[Any], Any], ...]
 
 
 class Store:
@@ -23,13 +26,19 @@ class Store:
     exception), commits once, and only then hands each caller its result, so
     nothing is acknowledged before it is committed. One commit per group instead of
     one per request is what lets a single SQLite writer keep up with many requests.
+
+    The leader runs the other callers' functions in its own task, so the context
+    variables in ``carry`` (request-scoped values such as the authenticated caller;
+    each needs a default) are captured when a function is queued and set again
+    while it runs.
     """
 
-    def __init__(self, engines: Engines) -> None:
+    def __init__(self, engines: Engines, carry: Iterable[ContextVar[Any]] = ()) -> None:
         self.engines = engines
         self.kind = engines.kind
+        self.carry = tuple(carry)
         self._write_lock = asyncio.Lock()
-        self._queued: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int]] = []
+        self._queued: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int, Carried]] = []
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]], *, retries: int = 3) -> T:
         if self.engines.sync_write is not None:
@@ -49,7 +58,7 @@ class Store:
 
     async def _group_write(self, fn: Callable[[Tx], Awaitable[T]], retries: int) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queued.append((fn, future, retries))
+        self._queued.append((fn, future, retries, tuple((var, var.get()) for var in self.carry)))
         await asyncio.sleep(0)  # let the other requests that are ready queue their writes too
         async with self._write_lock:
             if not future.done():
@@ -57,16 +66,19 @@ class Store:
                 await self._run_group(group)
         return await future
 
-    async def _run_group(self, group: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int]]) -> None:
+    async def _run_group(
+        self, group: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int, Carried]]
+    ) -> None:
         assert self.engines.sync_write is not None
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             with self.engines.sync_write.begin() as conn:
-                for fn, future, retries in group:
-                    outcomes.append((future, *await self._run_unit(conn, fn, retries)))
+                for fn, future, retries, carried in group:
+                    with _restored(carried):
+                        outcomes.append((future, *await self._run_unit(conn, fn, retries)))
         except BaseException as exc:  # the commit (or the group) failed: nobody's work is stored
             shared = exc if isinstance(exc, Exception) else RuntimeError("the write group was interrupted")
-            for _, future, _ in group:
+            for _, future, _, _ in group:
                 if not future.done():
                     future.set_exception(shared)
             if not isinstance(exc, Exception):
@@ -112,3 +124,17 @@ class Store:
 
     async def close(self) -> None:
         await self.engines.dispose()
+
+
+@contextmanager
+def _restored(carried: Carried) -> Iterator[None]:
+    """Set the captured context variables for the duration of one queued function."""
+    if not carried:
+        yield
+        return
+    tokens = [(var, var.set(value)) for var, value in carried]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
