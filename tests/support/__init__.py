@@ -55,7 +55,7 @@ SERVER_ENV_VARS = (
     "API_KEYS_PROTECT_READS",
 )
 
-STARTUP_TIMEOUT_S = 20.0
+STARTUP_TIMEOUT_S = 45.0
 
 
 # ---------------------------------------------------------------------------
