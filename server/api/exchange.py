@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.params import Body, QueryParameter
+from litestar.params import Body
 
 from ..domain.models import (
     AgentLead,
@@ -22,6 +22,8 @@ from ..domain.models import (
 from ..services import campaigns, exchange, partners, receipts
 from ..services.context import Services
 from .errors import documented
+from .params import CampaignId, LeadId, ProvenanceQuery, StatusQuery, TextQuery, ListFilter
+from .strict import OptionalBody
 
 
 def comma_list(value: str | None) -> list[str]:
@@ -58,9 +60,6 @@ def runtime_profile(svc: Services) -> RuntimeProfile:
     )
 
 
-ProvenanceQuery = Annotated[str | None, QueryParameter(name="provenance", description="comma-separated provenances")]
-
-
 class SystemController(Controller):
     tags = ["system"]
 
@@ -90,13 +89,13 @@ class LeadsController(Controller):
     async def filtered_leads(
         self,
         svc: Services,
-        status: str | None = None,
-        source_type: Annotated[str | None, QueryParameter(name="sourceType")] = None,
-        data_origin: Annotated[str | None, QueryParameter(name="dataOrigin")] = None,
+        status: StatusQuery = None,
+        source_type: Annotated[str | None, ListFilter("sourceType", "comma-separated source types")] = None,
+        data_origin: Annotated[str | None, ListFilter("dataOrigin", "comma-separated data origins")] = None,
         provenance: ProvenanceQuery = None,
-        vertical: str | None = None,
-        geo: str | None = None,
-        owner: str | None = None,
+        vertical: TextQuery = None,
+        geo: TextQuery = None,
+        owner: TextQuery = None,
     ) -> list[AgentLead]:
         provenances = comma_list(provenance) or svc.settings.default_lead_filter
         return await partners.list_leads(
@@ -113,16 +112,21 @@ class LeadsController(Controller):
         )
 
     @get("/agent-leads/{lead_id:str}", responses=documented(404))
-    async def one_lead(self, svc: Services, lead_id: str) -> AgentLead:
+    async def one_lead(self, svc: Services, lead_id: LeadId) -> AgentLead:
         return await partners.get_lead(svc, lead_id)
 
-    @post("/agent-leads/{lead_id:str}/status", status_code=200, responses=documented(404, 409))
-    async def lead_status(self, svc: Services, lead_id: str, data: partners.LeadStatusChange) -> AgentLead:
+    @post("/agent-leads/{lead_id:str}/status", status_code=200, responses=documented(404, 409, 413))
+    async def lead_status(self, svc: Services, lead_id: LeadId, data: partners.LeadStatusChange) -> AgentLead:
         return await partners.change_lead_status(svc, lead_id, data)
 
-    @post("/agent-leads/{lead_id:str}/promote", status_code=201, responses=documented(404, 409))
+    @post(
+        "/agent-leads/{lead_id:str}/promote",
+        status_code=201,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
+    )
     async def promote(
-        self, svc: Services, lead_id: str, data: partners.PromoteLead | None = Body(default=None)
+        self, svc: Services, lead_id: LeadId, data: partners.PromoteLead | None = Body(default=None)
     ) -> PartnerAgent:
         return await partners.promote_lead(svc, lead_id, data)
 
@@ -140,25 +144,27 @@ class CampaignsController(Controller):
         return await campaigns.list_campaigns(svc, comma_list(provenance))
 
     @get("/{campaign_id:str}", responses=documented(404))
-    async def get_campaign(self, svc: Services, campaign_id: str) -> Campaign:
+    async def get_campaign(self, svc: Services, campaign_id: CampaignId) -> Campaign:
         return await campaigns.get_campaign(svc, campaign_id)
 
     @get("/{campaign_id:str}/policy-check", responses=documented(404))
-    async def policy_check(self, svc: Services, campaign_id: str) -> PolicyCheckResult:
+    async def policy_check(self, svc: Services, campaign_id: CampaignId) -> PolicyCheckResult:
         return await campaigns.latest_policy_check(svc, campaign_id)
 
-    @post("/", status_code=201, responses=documented())
+    @post("/", status_code=201, responses=documented(413))
     async def create(self, svc: Services, data: CampaignDraft) -> campaigns.CampaignCreated:
         return await campaigns.create_campaign(svc, data)
 
-    @post("/{campaign_id:str}/review", status_code=200, responses=documented(404, 409))
+    @post(
+        "/{campaign_id:str}/review", status_code=200, responses=documented(404, 409, 413), operation_class=OptionalBody
+    )
     async def review(
-        self, svc: Services, campaign_id: str, data: campaigns.OperatorReview | None = Body(default=None)
+        self, svc: Services, campaign_id: CampaignId, data: campaigns.OperatorReview | None = Body(default=None)
     ) -> PolicyCheckResult:
         return await campaigns.review_campaign(svc, campaign_id, data)
 
     @post("/{campaign_id:str}/activate", status_code=200, responses=documented(404, 409))
-    async def activate(self, svc: Services, campaign_id: str) -> Response[campaigns.ActivationResult]:
+    async def activate(self, svc: Services, campaign_id: CampaignId) -> Response[campaigns.ActivationResult]:
         result = await campaigns.activate_campaign(svc, campaign_id)
         return Response(result, status_code=200 if result.activated else 409)
 
@@ -169,7 +175,7 @@ class OpportunitiesController(Controller):
     @post(
         "/opportunities/evaluate",
         status_code=200,
-        responses=documented(),
+        responses=documented(413),
         description="Rank the eligible sponsored offers for a buyer agent's intent. "
         "`explain: true` also lists every rejected candidate with the gates it failed.",
     )
@@ -180,7 +186,7 @@ class OpportunitiesController(Controller):
     @post(
         "/events/receipts",
         status_code=201,
-        responses=documented(422),
+        responses=documented(413, 422),
         description="Record a receipt from a buyer agent: 201 when new, 200 with deduplicated=true for a repeat.",
     )
     async def receipt(self, svc: Services, data: EventReceipt) -> Response[receipts.ReceiptResult]:

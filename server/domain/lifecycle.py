@@ -23,7 +23,7 @@ import msgspec
 
 from .compiler import compile_offer
 from .errors import Conflict, ValidationFailed
-from .models import Campaign, CampaignDraft, LinkBundle, PolicyCheckResult, ProofBundle
+from .models import Campaign, CampaignDraft, LinkBundle, PolicyCheckResult, ProofBundle, ProofReference
 
 DEFAULT_WORKSPACE_ID = "workspace_default"
 OperatorDecision = Literal["approve", "reject"]
@@ -59,7 +59,7 @@ def campaign_from_draft(
         offer=compile_offer(draft.product, offer_id),
         proof_bundle=ProofBundle(
             proof_bundle_id=proof_bundle_id,
-            references=list(draft.proof_references),
+            references=[ProofReference(label=r.label, type=r.type, url=r.url) for r in draft.proof_references],
             updated_at=clock,
         ),
     )

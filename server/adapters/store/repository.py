@@ -33,6 +33,7 @@ from ...domain.models import (
 from . import schema as s
 from . import statements as st
 from .engine import Engines, claim_suffix, insert_ignoring
+from .paging import ListingQueries
 
 T = TypeVar("T")
 
@@ -64,8 +65,9 @@ class Page(msgspec.Struct, rename="camel", kw_only=True):
     has_previous_page: bool
 
 
-class Tx:
-    """One connection in one transaction, with the exchange's queries."""
+class Tx(ListingQueries):
+    """One connection in one transaction, with the exchange's queries (the listings of
+    settlements and retry jobs are in ``paging.py``)."""
 
     def __init__(self, conn: AsyncConnection | Connection, kind: str) -> None:
         self.conn = conn
@@ -298,23 +300,6 @@ class Tx:
         )
         return await self._doc(stmt, SettlementReceipt)
 
-    async def list_settlements(
-        self,
-        statuses: Sequence[str] = (),
-        campaign_id: str | None = None,
-        provenances: Sequence[str] = (),
-        limit: int = 1000,
-    ) -> list[SettlementReceipt]:
-        t = s.settlements
-        stmt = select(t.c.doc).order_by(t.c.seq.desc()).limit(limit)
-        if statuses:
-            stmt = stmt.where(t.c.status.in_(list(statuses)))
-        if campaign_id:
-            stmt = stmt.where(t.c.campaign_id == campaign_id)
-        if provenances:
-            stmt = stmt.where(t.c.provenance.in_(list(provenances)))
-        return await self._docs(stmt, SettlementReceipt)
-
     # -- retry jobs --------------------------------------------------------
     async def insert_retry_job(self, job: SettlementRetryJob) -> None:
         await self._exec(
@@ -346,23 +331,6 @@ class Tx:
 
     async def get_retry_job_for(self, settlement_id: str) -> SettlementRetryJob | None:
         return await self._doc_by("retry_jobs", "settlement_id", settlement_id, SettlementRetryJob)
-
-    async def list_retry_jobs(
-        self,
-        statuses: Sequence[str] = (),
-        settlement_id: str | None = None,
-        trace_id: str | None = None,
-        limit: int = 50,
-    ) -> list[SettlementRetryJob]:
-        t = s.retry_jobs
-        stmt = select(t.c.doc).order_by(t.c.seq.desc()).limit(limit)
-        if statuses:
-            stmt = stmt.where(t.c.status.in_(list(statuses)))
-        if settlement_id:
-            stmt = stmt.where(t.c.settlement_id == settlement_id)
-        if trace_id:
-            stmt = stmt.where(t.c.trace_id == trace_id)
-        return await self._docs(stmt, SettlementRetryJob)
 
     async def due_retry_jobs(self, now_ms: int, limit: int) -> list[SettlementRetryJob]:
         """Jobs due now, oldest first: queued or rescheduled and due, or processing with an expired lease."""
