@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, HttpMethod, Response, get, post, route
+from litestar.openapi import ResponseSpec
 from litestar.params import Body
 
 from ..domain.models import (
@@ -12,6 +13,7 @@ from ..domain.models import (
     Base,
     Campaign,
     CampaignDraft,
+    CampaignStatus,
     EventReceipt,
     OpportunityRequest,
     OpportunityResponse,
@@ -58,6 +60,17 @@ def runtime_profile(svc: Services) -> RuntimeProfile:
         real_data_only=svc.settings.real_data_only,
         default_lead_filter=svc.settings.default_lead_filter,
     )
+
+
+class ActivationRefused(Base, kw_only=True):
+    """The 409 of ``POST /campaigns/{id}/activate`` (documentation only: both refusals fit it)."""
+
+    activated: bool
+    message: str
+    field: str | None = None
+    status: CampaignStatus | None = None
+    campaign: Campaign | None = None
+    policy_check: PolicyCheckResult | None = None
 
 
 class SystemController(Controller):
@@ -139,6 +152,13 @@ class CampaignsController(Controller):
     path = "/campaigns"
     tags = ["campaigns"]
 
+    @route("/", http_method=[HttpMethod.OPTIONS], include_in_schema=False, status_code=204)
+    async def allowed_methods(self) -> Response[None]:
+        # Litestar's automatic OPTIONS answer for a path served by two handlers lists only the methods of
+        # the handler registered first. Handlers register in name order: this one ("allowed_…") comes
+        # before "create" and "list_campaigns", so the path has its OPTIONS handler and gets no automatic one.
+        return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
+
     @get("/", responses=documented())
     async def list_campaigns(self, svc: Services, provenance: ProvenanceQuery = None) -> list[Campaign]:
         return await campaigns.list_campaigns(svc, comma_list(provenance))
@@ -163,7 +183,19 @@ class CampaignsController(Controller):
     ) -> PolicyCheckResult:
         return await campaigns.review_campaign(svc, campaign_id, data)
 
-    @post("/{campaign_id:str}/activate", status_code=200, responses=documented(404, 409))
+    @post(
+        "/{campaign_id:str}/activate",
+        status_code=200,
+        responses={
+            **documented(404),
+            409: ResponseSpec(
+                data_container=ActivationRefused,
+                description="Not activated: `activated` is false and `message` says why; with the campaign and "
+                "its policy check, or, for a rejected campaign, its `status`.",
+                generate_examples=False,
+            ),
+        },
+    )
     async def activate(self, svc: Services, campaign_id: CampaignId) -> Response[campaigns.ActivationResult]:
         result = await campaigns.activate_campaign(svc, campaign_id)
         return Response(result, status_code=200 if result.activated else 409)
@@ -186,7 +218,14 @@ class OpportunitiesController(Controller):
     @post(
         "/events/receipts",
         status_code=201,
-        responses=documented(413, 422),
+        responses={
+            **documented(413, 422),
+            200: ResponseSpec(
+                data_container=receipts.ReceiptResult,
+                description="A repeat of a recorded receipt: `deduplicated` is true, the stored receipt and settlement.",
+                generate_examples=False,
+            ),
+        },
         description="Record a receipt from a buyer agent: 201 when new, 200 with deduplicated=true for a repeat.",
     )
     async def receipt(self, svc: Services, data: EventReceipt) -> Response[receipts.ReceiptResult]:

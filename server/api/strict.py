@@ -71,14 +71,17 @@ class StrictJsonBody(AbstractDTO):
         handler_id = self.asgi_connection.route_handler.handler_id
         try:
             return self._decoders[handler_id].decode(value)
-        except msgspec.ValidationError as exc:
-            raise ValidationException(
-                detail="Validation failed", extra=[{"message": str(exc), "source": "body"}]
-            ) from exc
         except msgspec.DecodeError as exc:
+            if not isinstance(exc, msgspec.ValidationError):
+                raise SerializationException(str(exc)) from exc
+        # JSON has one kind of number: 3.0 is the integer 3 (as JSON Schema's "integer" says),
+        # which msgspec's strict rules refuse for an ``int``. Only a body that failed takes this path.
+        try:
+            return self.decode_builtins(_whole_floats_as_ints(msgspec.json.decode(value)))
+        except msgspec.DecodeError as exc:  # pragma: no cover - it decoded above
             raise SerializationException(str(exc)) from exc
 
-    def decode_builtins(self, value: dict[str, Any]) -> Any:
+    def decode_builtins(self, value: Any) -> Any:
         handler_id = self.asgi_connection.route_handler.handler_id
         try:
             return msgspec.convert(value, self._types[handler_id], strict=True)
@@ -89,6 +92,17 @@ class StrictJsonBody(AbstractDTO):
 
     def data_to_encodable_type(self, data: Any | Collection[Any]) -> Any:  # pragma: no cover - never a return DTO
         return data
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    """``value`` with every float that has no fractional part replaced by the equal int."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_floats_as_ints(v) for k, v in value.items()}
+    return value
 
 
 @dataclass

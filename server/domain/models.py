@@ -85,7 +85,12 @@ UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
-CurrencyCode = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{3}$")]
+# Patterns are written to mean the same in Python's ``re`` (which msgspec applies) and in the
+# ECMA-262 dialect of JSON Schema (which clients and contract fuzzers apply): explicit character
+# classes instead of ``\s``/``\S``, whose members differ between the two, and ``$(?!\n)`` for the
+# end of text, since Python's ``$`` also matches before a final newline.
+END = r"$(?!\n)"
+CurrencyCode = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{3}" + END)]
 
 # Identifiers are stored in indexed columns (varchar(200) on PostgreSQL, which also refuses NUL):
 # both limits are part of the contract, so a longer id is a 400 naming the field, never a 500.
@@ -94,10 +99,12 @@ NO_NUL = "^[^\\x00]*$"
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=NO_NUL)]
 # An optional id that earlier clients may send blank (blank means "not given", spec §1 defaults).
 OptionalId = Annotated[str, msgspec.Meta(max_length=ID_MAX_LENGTH, pattern=NO_NUL)]
-# Text that must say something: at least one character that is not white space.
-Text = Annotated[str, msgspec.Meta(pattern="\\S")]
-# An absolute http(s) URL with a host.
-HttpUrl = Annotated[str, msgspec.Meta(pattern="^https?://[^\\s/?#]+[^\\s]*$")]
+# Text that must say something: at least one character that ``str.strip()`` keeps (the class lists
+# exactly the characters for which ``str.isspace()`` is true).
+_WHITE_SPACE = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+Text = Annotated[str, msgspec.Meta(pattern=f"[^{_WHITE_SPACE}]")]
+# An absolute http(s) URL with a host, without spaces or control characters.
+HttpUrl = Annotated[str, msgspec.Meta(pattern="^https?://[^\\x00-\\x20\\x7f/?#]+[^\\x00-\\x20\\x7f]*" + END)]
 # Money and prices: finite amounts (a bound keeps a float from reaching infinity on the way).
 MAX_AMOUNT = 1e12
 Amount = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_AMOUNT)]

@@ -17,12 +17,12 @@ import msgspec
 
 from ..adapters.store.paging import MAX_SEQ, KeysetPage
 from ..domain.errors import ValidationFailed
-from ..domain.models import SettlementReceipt, SettlementRetryJob
+from ..domain.models import END, SettlementReceipt, SettlementRetryJob
 from .context import Services
 
 T = TypeVar("T")
 
-CURSOR_PATTERN = "^[A-Za-z0-9_-]{11}$"
+CURSOR_PATTERN = "^[A-Za-z0-9_-]{11}" + END
 _CURSOR = re.compile(CURSOR_PATTERN)
 MAX_LIMIT = 1000
 SETTLEMENTS_DEFAULT_LIMIT = 100
