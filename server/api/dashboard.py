@@ -36,7 +36,7 @@ class DashboardController(Controller):
         svc: Services,
         trace_id: TraceIdQuery = None,
         entity_id: EntityIdQuery = None,
-        entity_type: Annotated[str | None, ListFilter("entityType", "only events about this entity type")] = None,
+        entity_type: Annotated[str | None, ListFilter("entityType", "only events about this entity")] = None,
         provenance: ProvenanceQuery = None,
         page: PageQuery = 1,
         page_size: PageSizeQuery = 20,

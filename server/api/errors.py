@@ -44,7 +44,7 @@ def _camel(name: str) -> str:
 
 
 def _field_from(message: str, key: str | None) -> str | None:
-    """The offending field's camelCase path: from msgspec's ``at `$.a.b``` and ``missing required field `c```."""
+    """The offending field's camelCase path (msgspec's ``at `$.a.b```, ``missing required field `c```)."""
     match = _PATH.search(message)
     where = match.group(1) if match else ""
     missing = _MISSING.search(message)
@@ -179,5 +179,6 @@ async def screen_raw_input(request: Request) -> None:
         body = await request.body()
         if json_too_deep(body):
             raise ValidationFailed(
-                f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.", field="body"
+                f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.",
+                field="body",
             )

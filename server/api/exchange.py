@@ -176,10 +176,16 @@ class CampaignsController(Controller):
         return await campaigns.create_campaign(svc, data)
 
     @post(
-        "/{campaign_id:str}/review", status_code=200, responses=documented(404, 409, 413), operation_class=OptionalBody
+        "/{campaign_id:str}/review",
+        status_code=200,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
     )
     async def review(
-        self, svc: Services, campaign_id: CampaignId, data: campaigns.OperatorReview | None = Body(default=None)
+        self,
+        svc: Services,
+        campaign_id: CampaignId,
+        data: campaigns.OperatorReview | None = Body(default=None),
     ) -> PolicyCheckResult:
         return await campaigns.review_campaign(svc, campaign_id, data)
 
@@ -190,8 +196,8 @@ class CampaignsController(Controller):
             **documented(404),
             409: ResponseSpec(
                 data_container=ActivationRefused,
-                description="Not activated: `activated` is false and `message` says why; with the campaign and "
-                "its policy check, or, for a rejected campaign, its `status`.",
+                description="Not activated: `activated` is false and `message` says why; with the "
+                "campaign and its policy check, or, for a rejected campaign, its `status`.",
                 generate_examples=False,
             ),
         },
@@ -222,7 +228,8 @@ class OpportunitiesController(Controller):
             **documented(413, 422),
             200: ResponseSpec(
                 data_container=receipts.ReceiptResult,
-                description="A repeat of a recorded receipt: `deduplicated` is true, the stored receipt and settlement.",
+                description="A repeat of a recorded receipt: `deduplicated` is true; the stored receipt "
+                "and settlement.",
                 generate_examples=False,
             ),
         },

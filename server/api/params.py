@@ -62,7 +62,7 @@ PageSizeQuery = Annotated[
 CursorQuery = Annotated[
     str | None,
     QueryParameter(
-        description="where the page starts: the cursor of the previous page's Link header; none for the first page",
+        description="where the page starts: the cursor in the previous page's Link header (none: the first)",
         pattern=CURSOR_PATTERN,
     ),
 ]
@@ -92,7 +92,7 @@ PAGING_HEADERS = [
 
 
 def paged(request: Request, page: CursorPage[Any], limit: int) -> Response[list[Any]]:
-    """The page's rows as a JSON array, with ``X-Total-Count`` and, when more follow, ``Link: …; rel="next"``."""
+    """The rows as a JSON array, with ``X-Total-Count`` and, if more follow, ``Link: …; rel="next"``."""
     headers = {"X-Total-Count": str(page.total)}
     if page.next_cursor is not None:
         query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "limit")]

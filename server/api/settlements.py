@@ -109,7 +109,10 @@ class SettlementsController(Controller):
         return await settlements.process_queue(svc, (data or ProcessRequest()).limit)
 
     @post(
-        "/{settlement_id:str}/dispute", status_code=200, responses=documented(404, 409, 413), operation_class=OptionalBody
+        "/{settlement_id:str}/dispute",
+        status_code=200,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
     )
     async def dispute(
         self, svc: Services, settlement_id: SettlementId, data: DisputeRequest | None = Body(default=None)
@@ -130,7 +133,10 @@ class SettlementsController(Controller):
         return DeadLetterPage(**{f: getattr(result, f) for f in result.__struct_fields__})
 
     @post(
-        "/dlq/{dlq_entry_id:str}/replay", status_code=200, responses=documented(404, 409, 413), operation_class=OptionalBody
+        "/dlq/{dlq_entry_id:str}/replay",
+        status_code=200,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
     )
     async def replay(
         self, svc: Services, dlq_entry_id: DlqEntryId, data: ReplayRequest | None = Body(default=None)

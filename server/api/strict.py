@@ -90,7 +90,7 @@ class StrictJsonBody(AbstractDTO):
                 detail="Validation failed", extra=[{"message": str(exc), "source": "body"}]
             ) from exc
 
-    def data_to_encodable_type(self, data: Any | Collection[Any]) -> Any:  # pragma: no cover - never a return DTO
+    def data_to_encodable_type(self, data: Any | Collection[Any]) -> Any:  # pragma: no cover - no returns
         return data
 
 
@@ -107,7 +107,7 @@ def _whole_floats_as_ints(value: Any) -> Any:
 
 @dataclass
 class OptionalBody(Operation):
-    """The OpenAPI operation of a handler whose body may be left out (``data: X | None = Body(default=None)``).
+    """The OpenAPI operation of a handler whose body may be left out (``data: X | None = Body(None)``).
 
     Litestar documents every request body as required; for these handlers an empty
     request is as good as ``{}``, and the document must say so (``operation_class=OptionalBody``).

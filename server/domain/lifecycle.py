@@ -59,7 +59,9 @@ def campaign_from_draft(
         offer=compile_offer(draft.product, offer_id),
         proof_bundle=ProofBundle(
             proof_bundle_id=proof_bundle_id,
-            references=[ProofReference(label=r.label, type=r.type, url=r.url) for r in draft.proof_references],
+            references=[
+                ProofReference(label=ref.label, type=ref.type, url=ref.url) for ref in draft.proof_references
+            ],
             updated_at=clock,
         ),
     )

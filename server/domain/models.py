@@ -119,7 +119,9 @@ def constrained_list(item: Any, *, min_length: int | None = None) -> Any:
     """
     return Annotated[
         list[item],
-        msgspec.Meta(min_length=min_length, extra_json_schema={"extra": {"items": msgspec.json.schema(item)}}),
+        msgspec.Meta(
+            min_length=min_length, extra_json_schema={"extra": {"items": msgspec.json.schema(item)}}
+        ),
     ]
 
 

@@ -73,7 +73,8 @@ def test_operator_reject_rejects(api: httpx.Client) -> None:
 def test_empty_disclosure_is_refused_before_anything_is_stored(api: httpx.Client) -> None:
     before = len(expect(api.get("/campaigns"), 200))
     for blank in ("", "   ", "\u00a0\t\n"):
-        refused = expect(api.post("/campaigns", json=campaign_draft(externalRef=uid("nodisclosure"), disclosureText=blank)), 400)
+        draft = campaign_draft(externalRef=uid("nodisclosure"), disclosureText=blank)
+        refused = expect(api.post("/campaigns", json=draft), 400)
         assert refused["field"] == "disclosureText", refused
     assert len(expect(api.get("/campaigns"), 200)) == before
 

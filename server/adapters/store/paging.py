@@ -37,7 +37,7 @@ def _unique(values: Sequence[str]) -> list[str]:
 
 
 class ListingQueries:
-    """The settlement and retry-job listings of ``Tx`` (which provides ``_exec`` and ``counters_with_prefix``)."""
+    """The settlement and retry-job listings of ``Tx`` (which has ``_exec`` and ``counters_with_prefix``)."""
 
     _exec: Any
     counters_with_prefix: Any
@@ -70,7 +70,9 @@ class ListingQueries:
 
     # -- settlements -------------------------------------------------------
     @staticmethod
-    def _settlement_conds(statuses: Sequence[str], campaign_id: str | None, provenances: Sequence[str]) -> list[Any]:
+    def _settlement_conds(
+        statuses: Sequence[str], campaign_id: str | None, provenances: Sequence[str]
+    ) -> list[Any]:
         t = s.settlements
         conds = []
         if statuses:
