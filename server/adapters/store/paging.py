@@ -13,12 +13,18 @@ where the filters allow it, and from an indexed ``count(*)`` otherwise.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Generic, Sequence, TypeVar, get_args
 
 import msgspec
 from sqlalchemy import and_, func, select
 
-from ...domain.models import SettlementReceipt, SettlementRetryJob
+from ...domain.models import (
+    DataProvenance,
+    RetryJobStatus,
+    SettlementReceipt,
+    SettlementRetryJob,
+    SettlementStatus,
+)
 from . import schema as s
 
 T = TypeVar("T")
@@ -64,9 +70,11 @@ class ListingQueries:
             next_before_seq=int(rows[-1][0]) if more and rows else None,
         )
 
-    async def _counted(self, prefix: str, keys: list[str]) -> int:
+    async def _counted(self, prefix: str, known: Any, keys: list[str]) -> int:
+        """The sum of the counters ``prefix + key`` for ``keys`` (all of the ``known`` Literal's values if none)."""
+        wanted = set(keys or get_args(known))
         counts = await self.counters_with_prefix(prefix)
-        return int(sum(v for k, v in counts.items() if not keys or k in keys))
+        return int(sum(v for k, v in counts.items() if k in wanted))
 
     # -- settlements -------------------------------------------------------
     @staticmethod
@@ -105,9 +113,9 @@ class ListingQueries:
         statuses, provenances = _unique(statuses), _unique(provenances)
         total: int | None = None
         if not campaign_id and not provenances:
-            total = await self._counted("settlements:", statuses)
+            total = await self._counted("settlements:", SettlementStatus, statuses)
         elif not campaign_id and not statuses:
-            total = await self._counted("provenance:settlements:", provenances)
+            total = await self._counted("provenance:settlements:", DataProvenance, provenances)
         conds = self._settlement_conds(statuses, campaign_id, provenances)
         return await self._keyset_page(s.settlements, conds, before_seq, limit, SettlementReceipt, total)
 
@@ -140,5 +148,5 @@ class ListingQueries:
             conds.append(t.c.settlement_id == settlement_id)
         if trace_id:
             conds.append(t.c.trace_id == trace_id)
-        total = None if settlement_id or trace_id else await self._counted("retry_jobs:", statuses)
+        total = None if settlement_id or trace_id else await self._counted("retry_jobs:", RetryJobStatus, statuses)
         return await self._keyset_page(t, conds, before_seq, limit, SettlementRetryJob, total)
