@@ -107,8 +107,11 @@ class LiveScreen(Screen):
             )
             audit = await self.client.audit_trail(trace_id=self.trace_filter or None, page_size=50)
         except ApiError as exc:
-            self._set_banner(f"Server unavailable: {exc.message}. Retrying every second…")
+            if self.is_attached:
+                self._set_banner(f"Server unavailable: {exc.message}. Retrying every second…")
             return
+        if not self.is_attached:
+            return  # the screen went away (the app is closing) while the pages were read
         self._set_banner(None)
         self._fill_settlements(settlements)
         self._title("#live-retry-title", "Retry queue", jobs, "open")
@@ -165,7 +168,7 @@ class LiveScreen(Screen):
 
     def _progress(self, selector: str, name: str):
         def show(done: int, total: int) -> None:
-            if done < total:
+            if done < total and self.is_attached:
                 self.query_one(selector, Label).update(f"{name} — loading {done:,} of {total:,}…")
 
         return show
