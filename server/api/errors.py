@@ -75,6 +75,8 @@ def validation_error(request: Request, exc: ValidationException) -> Response[dic
             details.append({"message": message, "field": _field_from(message, err.get("key")), "source": source})
     if details:
         first = details[0]
+        if first["field"] == "data" and first["source"] in ("body", None):  # nothing was sent at all
+            return _json({"message": "This endpoint needs a JSON request body.", "field": "body"}, 400)
         where = f" (field {first['field']})" if first["field"] else ""
         if first["source"] == "body" or first["source"] is None:
             if "malformed" in first["message"].lower() or "JSON" in first["message"]:

@@ -52,6 +52,11 @@ def test_a_body_value_of_the_wrong_json_type_is_400(api: httpx.Client, path: str
     _refused(api.post(path, json=payload), field)
 
 
+@pytest.mark.parametrize("path", ["/campaigns", "/events/receipts", "/opportunities/evaluate"])
+def test_a_missing_body_is_400_naming_it(api: httpx.Client, path: str) -> None:
+    assert "request body" in _refused(api.post(path, headers=JSON), "body")["message"]
+
+
 def test_whole_numbers_written_as_decimals_are_numbers(api: httpx.Client) -> None:
     """JSON has one kind of number: 3.0 is the integer 3 (as the schema's "integer" means)."""
     body = expect(api.post("/opportunities/evaluate", json=opportunity(sponsoredSlots=3.0)), 200)
