@@ -21,9 +21,10 @@ from .adapters.store.migrate import upgrade
 from .adapters.store.store import Store
 from .api.auth import document_security, key_guard, security_components
 from .api.dashboard import DASHBOARD_CONTROLLERS
-from .api.errors import EXCEPTION_HANDLERS, refuse_nul_characters
+from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
 from .api.exchange import EXCHANGE_CONTROLLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
+from .api.strict import StrictJsonBody
 from .services import seed
 from .services.access import access_from_settings, current_caller
 from .services.context import Services
@@ -111,8 +112,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         route_handlers=[*EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS],
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        before_request=refuse_nul_characters,
+        before_request=screen_raw_input,
         guards=[key_guard(policy)] if policy else None,
+        dto=StrictJsonBody,  # every JSON body decoded strictly, into the handler's type (api/strict.py)
+        request_max_body_size=MAX_BODY_BYTES,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="promotion-agent",

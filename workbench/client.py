@@ -9,7 +9,8 @@ Every request carries the key in ``PROMOTION_AGENT_API_KEY`` (when set) as
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import httpx
 
@@ -28,6 +29,23 @@ def _key_hint(status: int, has_key: bool) -> str:
     if has_key:
         return f"check {API_KEY_ENV}"
     return f"set {API_KEY_ENV} to one of the server's keys"
+
+
+# Following the pages of a list stops after this many rows (the live view's panes stay responsive).
+DEFAULT_ROW_CAP = 10_000
+
+Progress = Callable[[int, int], None]  # (rows loaded so far, rows in total)
+
+
+@dataclass
+class Listing:
+    """Rows gathered from one or more pages: ``total`` is what the server counts, ``complete`` whether
+    every page was read (False when the row cap stopped the reading)."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+    complete: bool = True
+    pages: int = 0
 
 
 class ApiError(Exception):
@@ -67,7 +85,7 @@ class ApiClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._client.request(method, path, headers=self._headers, **kwargs)
         except httpx.TimeoutException:
@@ -83,9 +101,35 @@ class ApiClient:
                 message = str(message).split("; send it as")[0].rstrip(".")
                 message = f"{message} — {_key_hint(response.status_code, bool(self._headers))}"
             raise ApiError(f"{method} {path} → {response.status_code}: {message}", response.status_code)
+        return response
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._request(method, path, **kwargs)
         if not response.content:
             return None
         return response.json()
+
+    async def _follow_pages(
+        self, path: str, params: dict[str, Any], cap: int, progress: Progress | None
+    ) -> Listing:
+        """GET ``path`` and every page its ``Link: <…>; rel="next"`` header leads to, up to ``cap`` rows."""
+        listing = Listing()
+        url: str = path
+        query: dict[str, Any] | None = params
+        while True:
+            response = await self._request("GET", url, params=query)
+            listing.items.extend(response.json())
+            listing.pages += 1
+            listing.total = int(response.headers.get("x-total-count", len(listing.items)))
+            if progress is not None:
+                progress(len(listing.items), listing.total)
+            following = response.links.get("next", {}).get("url")
+            if not following:
+                return listing
+            if len(listing.items) >= cap:
+                listing.complete = False
+                return listing
+            url, query = following, None  # the next URL carries the filters, the limit and the cursor
 
     # -- system --------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
@@ -108,15 +152,33 @@ class ApiClient:
         return await self._call("GET", "/campaigns")
 
     # -- settlements ---------------------------------------------------------
-    async def settlements(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"status": status} if status else None
-        return await self._call("GET", "/settlements", params=params)
-
-    async def retry_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def settlements(
+        self,
+        status: str | None = None,
+        *,
+        limit: int = 500,
+        cap: int = DEFAULT_ROW_CAP,
+        progress: Progress | None = None,
+    ) -> Listing:
+        """Settlements, newest first, from every page (up to ``cap`` rows)."""
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
-        return await self._call("GET", "/settlements/retry-jobs", params=params)
+        return await self._follow_pages("/settlements", params, cap, progress)
+
+    async def retry_jobs(
+        self,
+        status: str | None = None,
+        *,
+        limit: int = 200,
+        cap: int = DEFAULT_ROW_CAP,
+        progress: Progress | None = None,
+    ) -> Listing:
+        """Retry jobs, newest first, from every page (up to ``cap`` rows); ``status`` may be a comma list."""
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return await self._follow_pages("/settlements/retry-jobs", params, cap, progress)
 
     async def process_queue(self, limit: int = 10) -> dict[str, Any]:
         return await self._call("POST", "/settlements/retry-queue/process", json={"limit": limit})
@@ -126,6 +188,31 @@ class ApiClient:
         if status:
             params["status"] = status
         return await self._call("GET", "/settlements/dlq", params=params)
+
+    async def all_dead_letters(
+        self,
+        status: str | None = None,
+        *,
+        page_size: int = 100,
+        cap: int = DEFAULT_ROW_CAP,
+        progress: Progress | None = None,
+    ) -> Listing:
+        """Dead-letter entries, newest first, from every page (up to ``cap`` rows)."""
+        listing = Listing()
+        page = 1
+        while True:
+            body = await self.dead_letters(status=status, page=page, page_size=page_size)
+            listing.items.extend(body["items"])
+            listing.total = body["total"]
+            listing.pages += 1
+            if progress is not None:
+                progress(len(listing.items), listing.total)
+            if not body["hasNextPage"]:
+                return listing
+            if len(listing.items) >= cap:
+                listing.complete = False
+                return listing
+            page += 1
 
     async def replay_dead_letter(self, dlq_entry_id: str, note: str | None = None) -> dict[str, Any]:
         return await self._call(

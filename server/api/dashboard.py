@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import QueryParameter
 
 from ..domain.models import AuditEvent, Base
 from ..services import dashboard
 from ..services.context import Services
 from .errors import documented
-from .exchange import ProvenanceQuery, comma_list
-from .settlements import PageQuery, PageSizeQuery, check_page
+from .exchange import comma_list
+from .params import EntityIdQuery, ListFilter, PageQuery, PageSizeQuery, ProvenanceQuery, TraceIdQuery
 
 
 class AuditPage(Base, kw_only=True):
@@ -35,14 +34,13 @@ class DashboardController(Controller):
     async def audit_trail(
         self,
         svc: Services,
-        trace_id: Annotated[str | None, QueryParameter(name="traceId")] = None,
-        entity_id: Annotated[str | None, QueryParameter(name="entityId")] = None,
-        entity_type: Annotated[str | None, QueryParameter(name="entityType")] = None,
+        trace_id: TraceIdQuery = None,
+        entity_id: EntityIdQuery = None,
+        entity_type: Annotated[str | None, ListFilter("entityType", "only events about this entity")] = None,
         provenance: ProvenanceQuery = None,
         page: PageQuery = 1,
         page_size: PageSizeQuery = 20,
     ) -> AuditPage:
-        check_page(page, page_size)
         result = await dashboard.audit_trail(
             svc, trace_id, entity_id, entity_type, comma_list(provenance), page, page_size
         )

@@ -23,6 +23,11 @@ from ..domain.errors import DomainError, ValidationFailed
 log = logging.getLogger("promotion_agent.api")
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
+
+# Request bodies: at most this many bytes (Litestar answers 413 above it) and this deep.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
 
 
 def _json(
@@ -41,9 +46,14 @@ def _camel(name: str) -> str:
 
 
 def _field_from(message: str, key: str | None) -> str | None:
+    """The offending field's camelCase path (msgspec's ``at `$.a.b```, ``missing required field `c```)."""
     match = _PATH.search(message)
-    if match and match.group(1):
-        return match.group(1)
+    where = match.group(1) if match else ""
+    missing = _MISSING.search(message)
+    if missing:
+        return f"{where}.{missing.group(1)}" if where else missing.group(1)
+    if where:
+        return where
     return _camel(key) if key else None
 
 
@@ -67,6 +77,8 @@ def validation_error(request: Request, exc: ValidationException) -> Response[dic
             details.append({"message": message, "field": _field_from(message, err.get("key")), "source": source})
     if details:
         first = details[0]
+        if first["field"] == "data" and first["source"] in ("body", None):  # nothing was sent at all
+            return _json({"message": "This endpoint needs a JSON request body.", "field": "body"}, 400)
         where = f" (field {first['field']})" if first["field"] else ""
         if first["source"] == "body" or first["source"] is None:
             if "malformed" in first["message"].lower() or "JSON" in first["message"]:
@@ -89,8 +101,11 @@ def http_error(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
     if exc.status_code == 404 and (not message or message == "Not Found"):
         message = "No such endpoint."
     elif exc.status_code == 405:
-        message = f"Method not allowed. {exc.detail}".strip()
-    return _json({"message": message}, exc.status_code, exc.headers)
+        allowed = (exc.headers or {}).get("allow")
+        message = f"Method not allowed; this path accepts {allowed}." if allowed else "Method not allowed."
+    elif exc.status_code == 413:
+        message = f"The request body is larger than {MAX_BODY_BYTES} bytes."
+    return _json({"message": message}, exc.status_code, exc.headers)  # headers: Allow on a 405, ...
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response[dict[str, Any]]:
@@ -121,6 +136,7 @@ _DESCRIPTIONS = {
     403: "The API key is valid but its role may not do this (an operator key is needed).",
     404: "The id in the path names nothing.",
     409: "The state change is not allowed from the current state.",
+    413: f"The request body is larger than {MAX_BODY_BYTES} bytes.",
     422: "The receipt names an unknown campaign, offer or partner, or an offer that is not the campaign's.",
 }
 
@@ -133,15 +149,39 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-async def refuse_nul_characters(request: Request) -> None:
-    """Text may not contain NUL: PostgreSQL cannot store it, and no identifier or message needs it.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
-    Checked once for every request, before decoding, so that no endpoint can
-    turn such input into a 500 half-way through a transaction.
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects nest deeper than ``limit`` (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # cannot nest deeper than it has brackets: nearly every body stops here
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+async def screen_raw_input(request: Request) -> None:
+    """Checks on the raw request, once for every request and before any decoding.
+
+    - Query strings and paths must not contain NUL: PostgreSQL cannot compare or store it
+      (ids in bodies refuse it by their declared pattern; free text is stored escaped).
+    - JSON bodies may nest at most ``MAX_JSON_DEPTH`` levels: deeper input would exhaust the
+      decoder's recursion. (Bodies over ``MAX_BODY_BYTES`` are refused with 413 while reading.)
     """
     if "%00" in request.scope.get("query_string", b"").decode("latin-1") or "\x00" in request.url.path:
         raise ValidationFailed("Query parameters and paths must not contain NUL characters.")
     if request.method in ("POST", "PUT", "PATCH"):
         body = await request.body()
-        if b"\\u0000" in body or b"\x00" in body:
-            raise ValidationFailed("Text in the request body must not contain NUL characters (\\u0000).")
+        if json_too_deep(body):
+            raise ValidationFailed(
+                f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.",
+                field="body",
+            )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.params import Body, QueryParameter
+from litestar import Controller, HttpMethod, Request, Response, get, post, route
+from litestar.openapi import ResponseSpec
+from litestar.params import Body
 
 from ..domain.models import (
     AgentLead,
     Base,
     Campaign,
     CampaignDraft,
+    CampaignStatus,
     EventReceipt,
     OpportunityRequest,
     OpportunityResponse,
@@ -23,6 +25,8 @@ from ..domain.models import (
 from ..services import campaigns, exchange, partners, receipts
 from ..services.context import Services
 from .errors import documented
+from .params import CampaignId, LeadId, ProvenanceQuery, StatusQuery, TextQuery, ListFilter
+from .strict import OptionalBody
 
 
 def comma_list(value: str | None) -> list[str]:
@@ -66,7 +70,15 @@ def runtime_profile(svc: Services) -> RuntimeProfile:
     )
 
 
-ProvenanceQuery = Annotated[str | None, QueryParameter(name="provenance", description="comma-separated provenances")]
+class ActivationRefused(Base, kw_only=True):
+    """The 409 of ``POST /campaigns/{id}/activate`` (documentation only: both refusals fit it)."""
+
+    activated: bool
+    message: str
+    field: str | None = None
+    status: CampaignStatus | None = None
+    campaign: Campaign | None = None
+    policy_check: PolicyCheckResult | None = None
 
 
 class SystemController(Controller):
@@ -98,13 +110,13 @@ class LeadsController(Controller):
     async def filtered_leads(
         self,
         svc: Services,
-        status: str | None = None,
-        source_type: Annotated[str | None, QueryParameter(name="sourceType")] = None,
-        data_origin: Annotated[str | None, QueryParameter(name="dataOrigin")] = None,
+        status: StatusQuery = None,
+        source_type: Annotated[str | None, ListFilter("sourceType", "comma-separated source types")] = None,
+        data_origin: Annotated[str | None, ListFilter("dataOrigin", "comma-separated data origins")] = None,
         provenance: ProvenanceQuery = None,
-        vertical: str | None = None,
-        geo: str | None = None,
-        owner: str | None = None,
+        vertical: TextQuery = None,
+        geo: TextQuery = None,
+        owner: TextQuery = None,
     ) -> list[AgentLead]:
         provenances = comma_list(provenance) or svc.settings.default_lead_filter
         return await partners.list_leads(
@@ -121,16 +133,21 @@ class LeadsController(Controller):
         )
 
     @get("/agent-leads/{lead_id:str}", responses=documented(404))
-    async def one_lead(self, svc: Services, lead_id: str) -> AgentLead:
+    async def one_lead(self, svc: Services, lead_id: LeadId) -> AgentLead:
         return await partners.get_lead(svc, lead_id)
 
-    @post("/agent-leads/{lead_id:str}/status", status_code=200, responses=documented(404, 409))
-    async def lead_status(self, svc: Services, lead_id: str, data: partners.LeadStatusChange) -> AgentLead:
+    @post("/agent-leads/{lead_id:str}/status", status_code=200, responses=documented(404, 409, 413))
+    async def lead_status(self, svc: Services, lead_id: LeadId, data: partners.LeadStatusChange) -> AgentLead:
         return await partners.change_lead_status(svc, lead_id, data)
 
-    @post("/agent-leads/{lead_id:str}/promote", status_code=201, responses=documented(404, 409))
+    @post(
+        "/agent-leads/{lead_id:str}/promote",
+        status_code=201,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
+    )
     async def promote(
-        self, svc: Services, lead_id: str, data: partners.PromoteLead | None = Body(default=None)
+        self, svc: Services, lead_id: LeadId, data: partners.PromoteLead | None = Body(default=None)
     ) -> PartnerAgent:
         return await partners.promote_lead(svc, lead_id, data)
 
@@ -143,30 +160,57 @@ class CampaignsController(Controller):
     path = "/campaigns"
     tags = ["campaigns"]
 
+    @route("/", http_method=[HttpMethod.OPTIONS], include_in_schema=False, status_code=204)
+    async def allowed_methods(self) -> Response[None]:
+        # Litestar's automatic OPTIONS answer for a path served by two handlers lists only the methods of
+        # the handler registered first. Handlers register in name order: this one ("allowed_…") comes
+        # before "create" and "list_campaigns", so the path has its OPTIONS handler and gets no automatic one.
+        return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
+
     @get("/", responses=documented())
     async def list_campaigns(self, svc: Services, provenance: ProvenanceQuery = None) -> list[Campaign]:
         return await campaigns.list_campaigns(svc, comma_list(provenance))
 
     @get("/{campaign_id:str}", responses=documented(404))
-    async def get_campaign(self, svc: Services, campaign_id: str) -> Campaign:
+    async def get_campaign(self, svc: Services, campaign_id: CampaignId) -> Campaign:
         return await campaigns.get_campaign(svc, campaign_id)
 
     @get("/{campaign_id:str}/policy-check", responses=documented(404))
-    async def policy_check(self, svc: Services, campaign_id: str) -> PolicyCheckResult:
+    async def policy_check(self, svc: Services, campaign_id: CampaignId) -> PolicyCheckResult:
         return await campaigns.latest_policy_check(svc, campaign_id)
 
-    @post("/", status_code=201, responses=documented())
+    @post("/", status_code=201, responses=documented(413))
     async def create(self, svc: Services, data: CampaignDraft) -> campaigns.CampaignCreated:
         return await campaigns.create_campaign(svc, data)
 
-    @post("/{campaign_id:str}/review", status_code=200, responses=documented(404, 409))
+    @post(
+        "/{campaign_id:str}/review",
+        status_code=200,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
+    )
     async def review(
-        self, svc: Services, campaign_id: str, data: campaigns.OperatorReview | None = Body(default=None)
+        self,
+        svc: Services,
+        campaign_id: CampaignId,
+        data: campaigns.OperatorReview | None = Body(default=None),
     ) -> PolicyCheckResult:
         return await campaigns.review_campaign(svc, campaign_id, data)
 
-    @post("/{campaign_id:str}/activate", status_code=200, responses=documented(404, 409))
-    async def activate(self, svc: Services, campaign_id: str) -> Response[campaigns.ActivationResult]:
+    @post(
+        "/{campaign_id:str}/activate",
+        status_code=200,
+        responses={
+            **documented(404),
+            409: ResponseSpec(
+                data_container=ActivationRefused,
+                description="Not activated: `activated` is false and `message` says why; with the "
+                "campaign and its policy check, or, for a rejected campaign, its `status`.",
+                generate_examples=False,
+            ),
+        },
+    )
+    async def activate(self, svc: Services, campaign_id: CampaignId) -> Response[campaigns.ActivationResult]:
         result = await campaigns.activate_campaign(svc, campaign_id)
         return Response(result, status_code=200 if result.activated else 409)
 
@@ -177,7 +221,7 @@ class OpportunitiesController(Controller):
     @post(
         "/opportunities/evaluate",
         status_code=200,
-        responses=documented(),
+        responses=documented(413),
         description="Rank the eligible sponsored offers for a buyer agent's intent. "
         "`explain: true` also lists every rejected candidate with the gates it failed.",
     )
@@ -188,7 +232,15 @@ class OpportunitiesController(Controller):
     @post(
         "/events/receipts",
         status_code=201,
-        responses=documented(422),
+        responses={
+            **documented(413, 422),
+            200: ResponseSpec(
+                data_container=receipts.ReceiptResult,
+                description="A repeat of a recorded receipt: `deduplicated` is true; the stored receipt "
+                "and settlement.",
+                generate_examples=False,
+            ),
+        },
         description="Record a receipt from a buyer agent: 201 when new, 200 with deduplicated=true for a repeat.",
     )
     async def receipt(

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, get, post
-from litestar.params import Body, QueryParameter
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Body
 
 from ..adapters.store.repository import Page
-from ..domain.errors import ValidationFailed
-from ..domain.models import Base, DeadLetterEntry, SettlementReceipt, SettlementRetryJob
-from ..services import settlements
+from ..domain.models import Base, DeadLetterEntry, DlqStatus, SettlementReceipt, SettlementRetryJob
+from ..services import pages, settlements
 from ..services.context import Services
 from .errors import documented
-from .exchange import ProvenanceQuery, comma_list
+from .exchange import comma_list
+from .params import (
+    PAGING_HEADERS,
+    CampaignIdQuery,
+    CursorQuery,
+    DlqEntryId,
+    LimitQuery,
+    PageQuery,
+    PageSizeQuery,
+    ProvenanceQuery,
+    SettlementId,
+    SettlementIdQuery,
+    StatusQuery,
+    TraceIdQuery,
+    paged,
+)
+from .strict import OptionalBody
 
 
 class ProcessRequest(Base, kw_only=True):
@@ -30,7 +45,7 @@ class ReplayRequest(Base, kw_only=True):
 
 
 class ResolveRequest(Base, kw_only=True):
-    status: str
+    status: Literal["resolved", "ignored"]
     resolution_note: str | None = None
 
 
@@ -43,53 +58,64 @@ class DeadLetterPage(Base, kw_only=True):
     has_previous_page: bool
 
 
-def check_page(page: int, page_size: int) -> None:
-    if page < 1:
-        raise ValidationFailed(f"page must be 1 or more, got {page}.", field="page")
-    if page_size < 1 or page_size > 100:
-        raise ValidationFailed(f"pageSize must be between 1 and 100, got {page_size}.", field="pageSize")
-
-
-PageQuery = Annotated[int, QueryParameter(name="page")]
-PageSizeQuery = Annotated[int, QueryParameter(name="pageSize")]
-
-
 class SettlementsController(Controller):
     path = "/settlements"
     tags = ["settlements"]
 
-    @get("/", responses=documented())
+    @get(
+        "/",
+        responses=documented(),
+        response_headers=PAGING_HEADERS,
+        description="Settlements, newest first, as an array; follow the `Link` header for the next page.",
+    )
     async def list_settlements(
         self,
+        request: Request,
         svc: Services,
-        status: str | None = None,
-        campaign_id: Annotated[str | None, QueryParameter(name="campaignId")] = None,
+        status: StatusQuery = None,
+        campaign_id: CampaignIdQuery = None,
         provenance: ProvenanceQuery = None,
-    ) -> list[SettlementReceipt]:
-        return await settlements.list_settlements(svc, comma_list(status), campaign_id, comma_list(provenance))
+        limit: Annotated[int, LimitQuery(pages.SETTLEMENTS_DEFAULT_LIMIT)] = pages.SETTLEMENTS_DEFAULT_LIMIT,
+        cursor: CursorQuery = None,
+    ) -> Response[list[SettlementReceipt]]:
+        page = await pages.page_settlements(
+            svc, comma_list(status), campaign_id, comma_list(provenance), limit, cursor
+        )
+        return paged(request, page, limit)
 
-    @get("/retry-jobs", responses=documented())
+    @get(
+        "/retry-jobs",
+        responses=documented(),
+        response_headers=PAGING_HEADERS,
+        description="Retry jobs, newest first, as an array; follow the `Link` header for the next page.",
+    )
     async def retry_jobs(
         self,
+        request: Request,
         svc: Services,
-        status: str | None = None,
-        settlement_id: Annotated[str | None, QueryParameter(name="settlementId")] = None,
-        trace_id: Annotated[str | None, QueryParameter(name="traceId")] = None,
-        limit: int = 50,
-    ) -> list[SettlementRetryJob]:
-        if limit < 1 or limit > 100:
-            raise ValidationFailed(f"limit must be between 1 and 100, got {limit}.", field="limit")
-        return await settlements.list_retry_jobs(svc, comma_list(status), settlement_id, trace_id, limit)
+        status: StatusQuery = None,
+        settlement_id: SettlementIdQuery = None,
+        trace_id: TraceIdQuery = None,
+        limit: Annotated[int, LimitQuery(pages.RETRY_JOBS_DEFAULT_LIMIT)] = pages.RETRY_JOBS_DEFAULT_LIMIT,
+        cursor: CursorQuery = None,
+    ) -> Response[list[SettlementRetryJob]]:
+        page = await pages.page_retry_jobs(svc, comma_list(status), settlement_id, trace_id, limit, cursor)
+        return paged(request, page, limit)
 
-    @post("/retry-queue/process", status_code=200, responses=documented())
+    @post("/retry-queue/process", status_code=200, responses=documented(413), operation_class=OptionalBody)
     async def process(
         self, svc: Services, data: ProcessRequest | None = Body(default=None)
     ) -> settlements.ProcessResult:
         return await settlements.process_queue(svc, (data or ProcessRequest()).limit)
 
-    @post("/{settlement_id:str}/dispute", status_code=200, responses=documented(404, 409))
+    @post(
+        "/{settlement_id:str}/dispute",
+        status_code=200,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
+    )
     async def dispute(
-        self, svc: Services, settlement_id: str, data: DisputeRequest | None = Body(default=None)
+        self, svc: Services, settlement_id: SettlementId, data: DisputeRequest | None = Body(default=None)
     ) -> SettlementReceipt:
         return await settlements.dispute(svc, settlement_id, data.reason if data else None)
 
@@ -97,24 +123,28 @@ class SettlementsController(Controller):
     async def dlq(
         self,
         svc: Services,
-        status: str | None = None,
-        trace_id: Annotated[str | None, QueryParameter(name="traceId")] = None,
-        settlement_id: Annotated[str | None, QueryParameter(name="settlementId")] = None,
+        status: DlqStatus | None = None,
+        trace_id: TraceIdQuery = None,
+        settlement_id: SettlementIdQuery = None,
         page: PageQuery = 1,
         page_size: PageSizeQuery = 20,
     ) -> DeadLetterPage:
-        check_page(page, page_size)
         result: Page = await settlements.page_dead_letters(svc, status, trace_id, settlement_id, page, page_size)
         return DeadLetterPage(**{f: getattr(result, f) for f in result.__struct_fields__})
 
-    @post("/dlq/{dlq_entry_id:str}/replay", status_code=200, responses=documented(404, 409))
+    @post(
+        "/dlq/{dlq_entry_id:str}/replay",
+        status_code=200,
+        responses=documented(404, 409, 413),
+        operation_class=OptionalBody,
+    )
     async def replay(
-        self, svc: Services, dlq_entry_id: str, data: ReplayRequest | None = Body(default=None)
+        self, svc: Services, dlq_entry_id: DlqEntryId, data: ReplayRequest | None = Body(default=None)
     ) -> settlements.ReplayResult:
         return await settlements.replay_dead_letter(svc, dlq_entry_id, data.resolution_note if data else None)
 
-    @post("/dlq/{dlq_entry_id:str}/resolve", status_code=200, responses=documented(404, 409))
-    async def resolve(self, svc: Services, dlq_entry_id: str, data: ResolveRequest) -> DeadLetterEntry:
+    @post("/dlq/{dlq_entry_id:str}/resolve", status_code=200, responses=documented(404, 409, 413))
+    async def resolve(self, svc: Services, dlq_entry_id: DlqEntryId, data: ResolveRequest) -> DeadLetterEntry:
         return await settlements.resolve_dead_letter(svc, dlq_entry_id, data.status, data.resolution_note)
 
 

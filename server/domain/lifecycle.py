@@ -23,7 +23,7 @@ import msgspec
 
 from .compiler import compile_offer
 from .errors import Conflict, ValidationFailed
-from .models import Campaign, CampaignDraft, LinkBundle, PolicyCheckResult, ProofBundle
+from .models import Campaign, CampaignDraft, LinkBundle, PolicyCheckResult, ProofBundle, ProofReference
 
 DEFAULT_WORKSPACE_ID = "workspace_default"
 OperatorDecision = Literal["approve", "reject"]
@@ -59,7 +59,9 @@ def campaign_from_draft(
         offer=compile_offer(draft.product, offer_id),
         proof_bundle=ProofBundle(
             proof_bundle_id=proof_bundle_id,
-            references=list(draft.proof_references),
+            references=[
+                ProofReference(label=ref.label, type=ref.type, url=ref.url) for ref in draft.proof_references
+            ],
             updated_at=clock,
         ),
     )

@@ -58,12 +58,71 @@ EXTRA_EVENT_TYPES: tuple[str, ...] = (
     "offer.ingested",
     "offer.eligible",
 )
+# Every event type a receipt may name: the canonical and extra types and the accepted aliases
+# (mapped on input by ``domain.receipts.canonical_event_type``).
+EventType = Literal[
+    "offer.shortlisted",
+    "offer.presented",
+    "owner.viewed",
+    "owner.interacted",
+    "conversion.attributed",
+    "delivery.sent",
+    "delivery.received",
+    "delivery.validated",
+    "offer.ingested",
+    "offer.eligible",
+    "shortlisted",
+    "presented",
+    "shown",
+    "viewed",
+    "detail_view",
+    "interacted",
+    "handoff",
+    "conversion",
+]
 
 UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
-CurrencyCode = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{3}$")]
+# Patterns are written to mean the same in Python's ``re`` (which msgspec applies) and in the
+# ECMA-262 dialect of JSON Schema (which clients and contract fuzzers apply): explicit character
+# classes instead of ``\s``/``\S``, whose members differ between the two, and ``$(?!\n)`` for the
+# end of text, since Python's ``$`` also matches before a final newline.
+END = r"$(?!\n)"
+CurrencyCode = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{3}" + END)]
+
+# Identifiers are stored in indexed columns (varchar(200) on PostgreSQL, which also refuses NUL):
+# both limits are part of the contract, so a longer id is a 400 naming the field, never a 500.
+ID_MAX_LENGTH = 200
+NO_NUL = "^[^\\x00]*$"
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=NO_NUL)]
+# An optional id that earlier clients may send blank (blank means "not given", spec §1 defaults).
+OptionalId = Annotated[str, msgspec.Meta(max_length=ID_MAX_LENGTH, pattern=NO_NUL)]
+# Text that must say something: at least one character that ``str.strip()`` keeps (the class lists
+# exactly the characters for which ``str.isspace()`` is true).
+_WHITE_SPACE = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+Text = Annotated[str, msgspec.Meta(pattern=f"[^{_WHITE_SPACE}]")]
+# An absolute http(s) URL with a host, without spaces or control characters.
+HttpUrl = Annotated[str, msgspec.Meta(pattern="^https?://[^\\x00-\\x20\\x7f/?#]+[^\\x00-\\x20\\x7f]*" + END)]
+# Money and prices: finite amounts (a bound keeps a float from reaching infinity on the way).
+MAX_AMOUNT = 1e12
+Amount = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_AMOUNT)]
+Price = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_AMOUNT)]
+
+
+def constrained_list(item: Any, *, min_length: int | None = None) -> Any:
+    """``list[item]``, with ``item``'s own constraints also written into the OpenAPI document.
+
+    (Litestar documents the constraints of a field, not those of a list's items, so the
+    items' JSON schema, as msgspec states it, is passed along explicitly.)
+    """
+    return Annotated[
+        list[item],
+        msgspec.Meta(
+            min_length=min_length, extra_json_schema={"extra": {"items": msgspec.json.schema(item)}}
+        ),
+    ]
 
 
 class Base(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=False):
@@ -132,9 +191,10 @@ class PartnerAgent(Base, kw_only=True):
 
 
 class PartnerView(PartnerAgent, kw_only=True):
-    """A partner as the API shows it: with its governed trust."""
+    """A partner as the API shows it: ``trustScore`` is the governed trust (as the original
+    answered), ``baseTrustScore`` the stored one it is derived from."""
 
-    governed_trust: float = 0.0
+    base_trust_score: UnitInterval
 
 
 # ---------------------------------------------------------------------------
@@ -165,6 +225,12 @@ class ProofReference(Base, kw_only=True):
     label: NonEmptyStr
     type: ProofType
     url: NonEmptyStr
+
+
+class ProofReferenceDraft(ProofReference, kw_only=True):
+    """A proof reference as a draft submits it: the URL must be an http(s) URL."""
+
+    url: HttpUrl
 
 
 class ProofBundle(Base, kw_only=True):
@@ -210,35 +276,39 @@ class ProductDraft(Base, kw_only=True):
 
     name: NonEmptyStr
     description: str = ""
-    price: NonNegative
+    price: Price
     currency: CurrencyCode
-    intended_for: list[str] = []
+    intended_for: constrained_list(Text, min_length=1)
     constraints: dict[str, Any] = {}
-    claims: list[str] = []
-    action_endpoints: list[str] = []
+    claims: constrained_list(Text, min_length=1)
+    action_endpoints: constrained_list(HttpUrl, min_length=1)
     positioning_bullets: list[str] = []
 
 
 class CampaignDraft(Base, kw_only=True):
-    """``POST /campaigns`` body; also the original import format (extra keys such as ``activate`` allowed)."""
+    """``POST /campaigns`` body; also the original import format (extra keys such as ``activate`` allowed).
 
-    workspace_id: str | None = None
+    What the policy check would fail anyway (no claim, no endpoint, no proof, no disclosure)
+    is refused here already, with a 400 naming the field: such a draft is never stored.
+    """
+
+    workspace_id: Id | None = None
     advertiser: NonEmptyStr
     external_ref: str | None = None
     source_document_url: str | None = None
     category: NonEmptyStr
-    regions: Annotated[list[NonEmptyStr], msgspec.Meta(min_length=1)]
+    regions: constrained_list(NonEmptyStr, min_length=1)
     billing_model: BillingModel
-    payout_amount: Positive
+    payout_amount: Amount
     currency: CurrencyCode
-    budget: Positive
-    disclosure_text: str = ""
+    budget: Amount
+    disclosure_text: Text
     min_trust: UnitInterval = 0.65
-    targeting_partner_ids: list[str] = []
+    targeting_partner_ids: constrained_list(Id) = []
     link_bundle: LinkBundle | None = None
     data_provenance: DataProvenance = "real_campaign"
     product: ProductDraft
-    proof_references: list[ProofReference] = []
+    proof_references: Annotated[list[ProofReferenceDraft], msgspec.Meta(min_length=1)]
 
 
 class PolicyCheckResult(Base, kw_only=True):
@@ -267,7 +337,7 @@ class ReputationRecord(Base, kw_only=True):
 
 
 class OpportunityRequest(Base, kw_only=True):
-    intent_id: NonEmptyStr
+    intent_id: Id
     category: NonEmptyStr
     task_type: NonEmptyStr
     placement: str = "shortlist"
@@ -276,7 +346,7 @@ class OpportunityRequest(Base, kw_only=True):
     utility_floor: UnitInterval = 0.68
     sponsored_slots: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     disclosure_required: bool = True
-    workspace_id: str | None = None
+    workspace_id: Id | None = None
     explain: bool = False
 
     def geo(self) -> list[str]:
@@ -343,25 +413,25 @@ class OpportunityResponse(Base, kw_only=True, omit_defaults=True):
 
 
 class EventReceipt(Base, kw_only=True):
-    receipt_id: NonEmptyStr
+    receipt_id: Id
     data_provenance: DataProvenance
-    intent_id: NonEmptyStr
-    offer_id: NonEmptyStr
-    campaign_id: NonEmptyStr
-    partner_id: NonEmptyStr
-    event_type: NonEmptyStr
+    intent_id: Id
+    offer_id: Id
+    campaign_id: Id
+    partner_id: Id
+    event_type: EventType
     occurred_at: datetime
     signature: NonEmptyStr
     spec_version: str = "1.0"
-    event_id: str | None = None
-    trace_id: str | None = None
-    correlation_id: str | None = None
-    buyer_agent_id: str | None = None
-    seller_agent_id: str | None = None
-    opportunity_id: str | None = None
+    event_id: OptionalId | None = None
+    trace_id: OptionalId | None = None
+    correlation_id: OptionalId | None = None
+    buyer_agent_id: OptionalId | None = None
+    seller_agent_id: OptionalId | None = None
+    opportunity_id: OptionalId | None = None
     environment: Environment = "test"
     owner_session_ref: str | None = None
-    action_id: str | None = None
+    action_id: OptionalId | None = None
     interaction_type: str | None = None
     payload: dict[str, Any] = {}
 

@@ -7,7 +7,7 @@ from typing import Literal
 from ..adapters.store.repository import Tx
 from ..domain import lifecycle, policy
 from ..domain.errors import NotFound, ValidationFailed
-from ..domain.models import Base, Campaign, CampaignDraft, PolicyCheckResult
+from ..domain.models import Base, Campaign, CampaignDraft, OptionalId, PolicyCheckResult
 from .context import Services, new_id
 
 
@@ -26,7 +26,7 @@ class ActivationResult(Base, kw_only=True):
 class OperatorReview(Base, kw_only=True):
     decision: Literal["approve", "reject"] | None = None
     note: str | None = None
-    actor_id: str = "operator"
+    actor_id: OptionalId = "operator"
 
 
 def _policy_audit(svc: Services, campaign: Campaign, check: PolicyCheckResult, actor: str = "api"):

@@ -8,7 +8,7 @@ import msgspec
 from ..adapters.store.repository import Tx
 from ..domain import leads as rules
 from ..domain.errors import Conflict, NotFound
-from ..domain.models import AgentLead, Base, PartnerAgent, PartnerStatus, PartnerView
+from ..domain.models import AgentLead, Base, Id, OptionalId, PartnerAgent, PartnerStatus, PartnerView
 from ..domain.ranking import governed_trust
 from .context import Services
 
@@ -23,15 +23,15 @@ class Checklist(Base, kw_only=True):
 
 class LeadStatusChange(Base, kw_only=True):
     next_status: PartnerStatus
-    actor_id: str = "operator"
+    actor_id: OptionalId = "operator"
     comment: str = ""
     checklist: Checklist = msgspec.field(default_factory=Checklist)
     evidence_ref: str | None = None
 
 
 class PromoteLead(Base, kw_only=True):
-    partner_id: str | None = None
-    actor_id: str = "operator"
+    partner_id: Id | None = None
+    actor_id: OptionalId = "operator"
 
 
 class LeadFilter(Base, kw_only=True):
@@ -141,7 +141,8 @@ async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerVi
             mine = [r for r in records if r.partner_id == partner.partner_id]
             trust = governed_trust(svc.ranking, partner.trust_score, mine, disputes)
             fields = {f: getattr(partner, f) for f in partner.__struct_fields__}
-            views.append(PartnerView(**fields, governed_trust=trust))
+            fields["trust_score"] = trust
+            views.append(PartnerView(**fields, base_trust_score=partner.trust_score))
         return views
 
     return await svc.store.read(work)

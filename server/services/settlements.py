@@ -255,18 +255,6 @@ async def dispute(svc: Services, settlement_id: str, reason: str | None = None) 
     return await svc.store.write(work)
 
 
-async def list_settlements(
-    svc: Services, statuses: list[str], campaign_id: str | None, provenances: list[str]
-) -> list[SettlementReceipt]:
-    return await svc.store.read(lambda tx: tx.list_settlements(statuses, campaign_id, provenances))
-
-
-async def list_retry_jobs(
-    svc: Services, statuses: list[str], settlement_id: str | None, trace_id: str | None, limit: int
-) -> list[SettlementRetryJob]:
-    return await svc.store.read(lambda tx: tx.list_retry_jobs(statuses, settlement_id, trace_id, limit))
-
-
 async def page_dead_letters(
     svc: Services, status: str | None, trace_id: str | None, settlement_id: str | None, page: int, page_size: int
 ) -> Page:

@@ -70,13 +70,22 @@ def test_operator_reject_rejects(api: httpx.Client) -> None:
     error_body(refused)
 
 
-def test_empty_disclosure_is_rejected_and_cannot_be_activated(api: httpx.Client) -> None:
-    created = _create(api, externalRef=uid("nodisclosure"), disclosureText="   ")
+def test_empty_disclosure_is_refused_before_anything_is_stored(api: httpx.Client) -> None:
+    before = len(expect(api.get("/campaigns"), 200))
+    for blank in ("", "   ", "\u00a0\t\n"):
+        draft = campaign_draft(externalRef=uid("nodisclosure"), disclosureText=blank)
+        refused = expect(api.post("/campaigns", json=draft), 400)
+        assert refused["field"] == "disclosureText", refused
+    assert len(expect(api.get("/campaigns"), 200)) == before
+
+
+def test_a_free_offer_is_rejected_and_cannot_be_activated(api: httpx.Client) -> None:
+    created = _create(api, externalRef=uid("free"), product={"price": 0})
     campaign_id = created["campaign"]["campaignId"]
     assert created["policyCheck"]["decision"] == "fail"
     assert created["campaign"]["status"] == "rejected"
     assert created["campaign"]["policyPass"] is False
-    assert any("disclosure" in r.lower() for r in created["policyCheck"]["reasons"]), created["policyCheck"]
+    assert any("price" in r.lower() for r in created["policyCheck"]["reasons"]), created["policyCheck"]
 
     refused = api.post(f"/campaigns/{campaign_id}/activate")
     assert refused.status_code == 409, refused.text

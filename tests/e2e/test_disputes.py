@@ -13,7 +13,7 @@ PARTNER = "partner_procure_pilot"
 def _governed_trust(api: httpx.Client, partner_id: str = PARTNER) -> float:
     partners = expect(api.get("/partners"), 200)
     (partner,) = [p for p in partners if p["partnerId"] == partner_id]
-    return partner["governedTrust"]
+    return partner["trustScore"]  # the governed trust; the stored one is baseTrustScore
 
 
 def _new_settlement(api: httpx.Client, **overrides) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.support import expect
 
@@ -58,9 +59,20 @@ def test_promotion_needs_both_receipt_capabilities(fresh_api: httpx.Client) -> N
     assert partner["partnerId"] == "partner_pp_two" and partner["status"] == "active"
     assert partner["trustScore"] == 0.81  # the lead's trust seed
     listed = {p["partnerId"]: p for p in expect(api.get("/partners"), 200)}
-    assert "partner_pp_two" in listed and listed["partner_pp_two"]["governedTrust"] == 0.81
+    assert "partner_pp_two" in listed
+    assert listed["partner_pp_two"]["trustScore"] == 0.81  # governed: no reputation records, no disputes
+    assert listed["partner_pp_two"]["baseTrustScore"] == 0.81
     assert "already exists" in expect(
         api.post("/agent-leads/lead_crm_eu/promote", json={"partnerId": "partner_pp_two"}), 409
     )["message"]
     default = expect(api.post("/agent-leads/lead_crm_eu/promote"), 201)
     assert default["partnerId"] == "partner_procurepilot"
+
+
+def test_partners_show_the_governed_trust_as_trust_score(api: httpx.Client) -> None:
+    """As the original answered: ``trustScore`` is the governed trust, ``baseTrustScore`` the stored one."""
+    listed = {p["partnerId"]: p for p in expect(api.get("/partners"), 200)}
+    pilot = listed["partner_procure_pilot"]
+    assert pilot["baseTrustScore"] == 0.84
+    assert pilot["trustScore"] == pytest.approx(0.92, abs=1e-9)  # + the seeded reputation record
+    assert "governedTrust" not in pilot

@@ -173,3 +173,45 @@ def test_documented_error_responses_match_the_real_error_body(document: dict[str
                 if "message" not in (schema.get("properties") or {}):
                     wrong.append(f"{method.upper()} {path} {status}: {sorted(schema.get('properties') or {})}")
     assert not wrong, "documented error bodies without `message`:\n" + "\n".join(wrong[:10])
+
+
+def _parameters(doc: dict[str, Any], method: str, path: str) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in _operation(doc, method, path).get("parameters", [])}
+
+
+def test_the_limits_the_server_enforces_are_declared(document: dict[str, Any]) -> None:
+    receipt = _request_schema(document, "/events/receipts")["properties"]
+    for name in ("receiptId", "intentId", "offerId", "campaignId", "partnerId"):
+        assert receipt[name].get("maxLength") == 200 and receipt[name].get("minLength") == 1, (name, receipt[name])
+    assert "offer.shortlisted" in receipt["eventType"]["enum"] and "shortlisted" in receipt["eventType"]["enum"]
+    evaluate = _request_schema(document, "/opportunities/evaluate")["properties"]
+    assert evaluate["sponsoredSlots"]["type"] == "integer" and evaluate["sponsoredSlots"]["minimum"] == 1
+
+    draft = _request_schema(document, "/campaigns")
+    assert {"disclosureText", "proofReferences"} <= set(draft["required"])
+    assert draft["properties"]["proofReferences"]["minItems"] == 1
+    product = _resolve(document, draft["properties"]["product"])
+    for name in ("claims", "intendedFor", "actionEndpoints"):
+        assert product["properties"][name]["minItems"] == 1 and "pattern" in product["properties"][name]["items"]
+
+    for path in ("/audit-trail", "/settlements/dlq"):
+        params = _parameters(document, "get", path)
+        assert (params["page"]["schema"]["minimum"], params["page"]["schema"]["maximum"]) == (1, 1_000_000)
+        assert (params["pageSize"]["schema"]["minimum"], params["pageSize"]["schema"]["maximum"]) == (1, 100)
+    for path, default in (("/settlements", 100), ("/settlements/retry-jobs", 50)):
+        params = _parameters(document, "get", path)
+        limit = params["limit"]["schema"]
+        assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 1000, default)
+        assert "pattern" in str(params["cursor"]["schema"])
+        headers = _operation(document, "get", path)["responses"]["200"]["headers"]
+        assert headers["X-Total-Count"]["required"] is True and "Link" in headers
+    campaign_id = _parameters(document, "get", "/campaigns/{campaign_id}")["campaign_id"]["schema"]
+    assert campaign_id["maxLength"] == 200
+
+
+def test_optional_bodies_are_documented_as_optional(document: dict[str, Any]) -> None:
+    for path in ("/settlements/retry-queue/process", "/campaigns/:campaignId/review",
+                 "/settlements/:settlementId/dispute", "/agent-leads/:leadId/promote"):
+        assert _operation(document, "post", path)["requestBody"]["required"] is False, path
+    for path in ("/campaigns", "/events/receipts", "/opportunities/evaluate"):
+        assert _operation(document, "post", path)["requestBody"]["required"] is True, path

@@ -39,9 +39,9 @@ def http_api(http_server, billing: BillingStub) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=http_server.base_url, timeout=20) as client:
         assert _process(client)["processedCount"] == 0, "a previous test left due jobs behind"
         yield client
-        for s in expect(client.get("/settlements"), 200):
-            if s["status"] in ("pending", "processing", "retry_scheduled"):
-                expect(client.post(f"/settlements/{s['settlementId']}/dispute", json={"reason": "cleanup"}), 200)
+        payable = {"status": "pending,processing,retry_scheduled", "limit": 1000}
+        for s in expect(client.get("/settlements", params=payable), 200):
+            expect(client.post(f"/settlements/{s['settlementId']}/dispute", json={"reason": "cleanup"}), 200)
 
 
 def test_health_reports_http_billing(http_api: httpx.Client, persistence: str) -> None:

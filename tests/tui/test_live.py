@@ -8,7 +8,7 @@ import httpx
 import pytest
 from textual.widgets import DataTable, Label
 
-from tests.support import BillingStub, ServerProcess, ServerStartError, start_server
+from tests.support import BillingStub, ServerProcess, ServerStartError, receipt, start_server
 from workbench.app import WorkbenchApp
 from workbench.screens.confirm import ConfirmScreen
 from workbench.screens.live import LiveScreen
@@ -134,3 +134,36 @@ async def test_the_api_key_comes_from_the_environment_and_a_refusal_is_a_notific
         (refusal,) = [n for n in app._notifications if "403" in n.message]
         assert refusal.severity == "error"
         assert "needs an operator API key" in refusal.message and "PROMOTION_AGENT_API_KEY" in refusal.message
+
+
+def _title(live: LiveScreen, selector: str) -> str:
+    return str(live.query_one(selector, Label).render())
+
+
+async def test_the_live_figures_come_from_every_page(
+    server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """250 settlements read 100 at a time: the pane counts all of them, not the first page."""
+    with httpx.Client(base_url=server.base_url, timeout=15.0) as api:
+        for _ in range(250):
+            response = api.post("/events/receipts", json=receipt(eventType="shortlisted"))
+            assert response.status_code == 201, response.text
+        first_page = api.get("/settlements", params={"limit": 100})
+        assert len(first_page.json()) == 100 and first_page.headers["x-total-count"] == "250"
+    monkeypatch.setattr(LiveScreen, "PAGE_ROWS", 100)
+    app = WorkbenchApp(api_url=server.base_url, scenario_path=scenario_copy(tmp_path, requests=6))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.profile != "connecting…", "the runtime profile")
+        await pilot.press("3")
+        live = app.screen
+        assert isinstance(live, LiveScreen)
+        await wait_for(pilot, lambda: count(live, "pending") == 250, "250 pending settlements in the pane")
+        assert "250 settlements (3 pages)" in _title(live, "#live-settlements-title")
+        amount = str(live.query_one("#live-settlements", DataTable).get_row("pending")[2])
+        assert amount == f"{250 * 120:,.2f} USD"  # HubFlow pays 120 per shortlist
+        await wait_for(pilot, lambda: live.query_one("#live-retry", DataTable).row_count == 250, "250 open jobs")
+        assert "250 open (3 pages)" in _title(live, "#live-retry-title")
+
+        await pilot.press("p")  # settles 50 (the queue processes 50 at a time): the figures follow
+        await wait_for(pilot, lambda: count(live, "settled") == 50, "50 settled settlements in the pane")
+        assert count(live, "pending") == 200

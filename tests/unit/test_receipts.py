@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import typing
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from server.domain.errors import ValidationFailed
-from server.domain.models import CANONICAL_EVENT_TYPES, EXTRA_EVENT_TYPES
+from server.domain.models import CANONICAL_EVENT_TYPES, EXTRA_EVENT_TYPES, EventType
 from server.domain.receipts import (
     CREDIT_COSTS,
     EVENT_TYPE_ALIASES,
@@ -118,9 +120,16 @@ def test_blank_strings_count_as_missing():
     )
 
 
-def test_normalising_an_unknown_type_fails():
+def test_an_unknown_type_is_refused_on_input_and_by_normalising():
+    with pytest.raises(msgspec.ValidationError, match="eventType"):
+        receipt(eventType="clicked")  # the wire type lists every accepted name
     with pytest.raises(ValidationFailed):
-        normalise_receipt(receipt(eventType="clicked"))
+        normalise_receipt(msgspec.structs.replace(receipt(), event_type="clicked"))
+
+
+def test_the_wire_event_types_are_the_known_types_and_aliases():
+    known = set(CANONICAL_EVENT_TYPES) | set(EXTRA_EVENT_TYPES) | set(EVENT_TYPE_ALIASES)
+    assert set(typing.get_args(EventType)) == known
 
 
 # ---------------------------------------------------------------------------

@@ -3,10 +3,16 @@
 Panes refresh about once a second in a worker, so the interface never waits on
 the network. A server that stops answering shows a banner; refreshing simply
 continues, so it reconnects by itself when the server is back.
+
+The settlement figures, the open retry jobs and the dead letters come from
+every page of their lists (the server pages them), read up to a cap of rows,
+with the progress in each pane's title. Settlements are read again only when
+the dashboard's counters say something changed.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from textual import on, work
@@ -16,10 +22,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
-from ..client import ApiClient, ApiError
+from ..client import ApiClient, ApiError, Listing
 from .confirm import ConfirmScreen
 
 SETTLEMENT_STATUSES = ("pending", "processing", "retry_scheduled", "settled", "disputed", "failed")
+DLQ_TITLE = "Dead letters (ctrl+r replay · v resolve · i ignore)"
+OPEN_JOB_STATUSES = "queued,processing,retry_scheduled"
 
 
 class LiveScreen(Screen):
@@ -35,10 +43,17 @@ class LiveScreen(Screen):
         Binding("slash", "focus_trace", "Trace filter"),
     ]
 
+    # Rows per request and the most rows a pane reads (following the pages up to it).
+    PAGE_ROWS = 500
+    SETTLEMENT_CAP = 20_000
+    ROW_CAP = 2_000
+
     def __init__(self) -> None:
         super().__init__()
         self.trace_filter: str = ""
         self.server_down = False
+        self._settlements: Listing | None = None
+        self._settlements_seen: object = None  # the dashboard counters the listing was read at
 
     @property
     def client(self) -> ApiClient:
@@ -52,14 +67,14 @@ class LiveScreen(Screen):
             yield ProgressBar(id="live-progress", show_eta=False)
         with Horizontal(id="live-top"):
             with Vertical(classes="pane"):
-                yield Label("Settlements by status", classes="pane-title")
+                yield Label("Settlements by status", id="live-settlements-title", classes="pane-title")
                 yield DataTable(id="live-settlements", cursor_type="row")
             with Vertical(classes="pane"):
-                yield Label("Retry queue", classes="pane-title")
+                yield Label("Retry queue", id="live-retry-title", classes="pane-title")
                 yield DataTable(id="live-retry", cursor_type="row")
         with Horizontal(id="live-bottom"):
             with Vertical(classes="pane"):
-                yield Label("Dead letters (ctrl+r replay · v resolve · i ignore)", classes="pane-title")
+                yield Label(DLQ_TITLE, id="live-dlq-title", classes="pane-title")
                 yield DataTable(id="live-dlq", cursor_type="row")
             with Vertical(classes="pane"):
                 yield Label("Audit trail", classes="pane-title")
@@ -68,7 +83,7 @@ class LiveScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#live-settlements", DataTable).add_columns("status", "count")
+        self.query_one("#live-settlements", DataTable).add_columns("status", "count", "amount")
         self.query_one("#live-retry", DataTable).add_columns("job", "settlement", "status", "attempts", "next run")
         self.query_one("#live-dlq", DataTable).add_columns("entry", "settlement", "status", "reason", "last error")
         self.query_one("#live-audit", DataTable).add_columns("time", "trace", "entity", "action", "status")
@@ -80,27 +95,40 @@ class LiveScreen(Screen):
     async def refresh_panes(self) -> None:
         try:
             dashboard = await self.client.dashboard()
-            jobs = await self.client.retry_jobs(limit=50)
-            dlq = await self.client.dead_letters(page_size=50)
+            settlements = await self._read_settlements(dashboard)
+            jobs = await self.client.retry_jobs(
+                OPEN_JOB_STATUSES,
+                limit=self.PAGE_ROWS,
+                cap=self.ROW_CAP,
+                progress=self._progress("#live-retry-title", "Retry queue"),
+            )
+            dlq = await self.client.all_dead_letters(
+                page_size=100, cap=self.ROW_CAP, progress=self._progress("#live-dlq-title", "Dead letters")
+            )
             audit = await self.client.audit_trail(trace_id=self.trace_filter or None, page_size=50)
         except ApiError as exc:
+            if not self.is_attached:
+                return
             if exc.refused_key:
                 self._set_banner(f"The server refused the API key: {exc.message}. Retrying every second…")
             else:
                 self._set_banner(f"Server unavailable: {exc.message}. Retrying every second…")
             return
+        if not self.is_attached:
+            return  # the screen went away (the app is closing) while the pages were read
         self._set_banner(None)
-        self._fill_settlements(dashboard)
+        self._fill_settlements(settlements)
+        self._title("#live-retry-title", "Retry queue", jobs, "open")
         self._fill(
             "#live-retry",
             [
                 (j["retryJobId"], j["settlementId"], j["status"], str(j["attempts"]), j["nextRunAt"][:19])
-                for j in jobs
-                if j["status"] in ("queued", "processing", "retry_scheduled")
+                for j in jobs.items
             ],
-            keys=[j["retryJobId"] for j in jobs if j["status"] in ("queued", "processing", "retry_scheduled")],
+            keys=[j["retryJobId"] for j in jobs.items],
         )
-        entries = dlq["items"]
+        self._title("#live-dlq-title", DLQ_TITLE, dlq, "entries")
+        entries = dlq.items
         self._fill(
             "#live-dlq",
             [(e["dlqEntryId"], e["settlementId"], e["status"], e["reason"], (e["lastError"] or "")[:60]) for e in entries],
@@ -113,10 +141,49 @@ class LiveScreen(Screen):
             keys=[e["auditEventId"] for e in events],
         )
 
-    def _fill_settlements(self, dashboard: dict[str, Any]) -> None:
-        by_status = dashboard.get("settlementsByStatus", {})
-        rows = [(status, str(by_status.get(status, 0))) for status in SETTLEMENT_STATUSES]
+    async def _read_settlements(self, dashboard: dict[str, Any]) -> Listing:
+        """Every page of ``GET /settlements`` (up to the cap), read again only when the counters moved."""
+        seen = (dashboard.get("settlementCount"), sorted(dashboard.get("settlementsByStatus", {}).items()))
+        if self._settlements is None or seen != self._settlements_seen:
+            self._settlements = await self.client.settlements(
+                limit=self.PAGE_ROWS,
+                cap=self.SETTLEMENT_CAP,
+                progress=self._progress("#live-settlements-title", "Settlements by status"),
+            )
+            self._settlements_seen = seen
+        return self._settlements
+
+    def _fill_settlements(self, listing: Listing) -> None:
+        counts: dict[str, int] = defaultdict(int)
+        amounts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for settlement in listing.items:
+            counts[settlement["status"]] += 1
+            amounts[settlement["status"]][settlement["currency"]] += settlement["amount"]
+        rows = [
+            (
+                status,
+                str(counts[status]),
+                " + ".join(f"{total:,.2f} {currency}" for currency, total in sorted(amounts[status].items())),
+            )
+            for status in SETTLEMENT_STATUSES
+        ]
+        self._title("#live-settlements-title", "Settlements by status", listing, "settlements")
         self._fill("#live-settlements", rows, keys=list(SETTLEMENT_STATUSES))
+
+    def _progress(self, selector: str, name: str):
+        def show(done: int, total: int) -> None:
+            if done < total and self.is_attached:
+                self.query_one(selector, Label).update(f"{name} — loading {done:,} of {total:,}…")
+
+        return show
+
+    def _title(self, selector: str, name: str, listing: Listing, noun: str) -> None:
+        pages = f"{listing.pages} page{'s' if listing.pages != 1 else ''}"
+        if listing.complete:
+            text = f"{name} — {listing.total:,} {noun} ({pages})"
+        else:
+            text = f"{name} — the newest {len(listing.items):,} of {listing.total:,} {noun} ({pages})"
+        self.query_one(selector, Label).update(text)
 
     def _fill(self, selector: str, rows: list[tuple[str, ...]], keys: list[str]) -> None:
         table = self.query_one(selector, DataTable)

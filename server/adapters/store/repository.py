@@ -36,6 +36,7 @@ from .codec import decode, encode, epoch_ms
 from . import statements as st
 from .engine import Engines, insert_ignoring
 from .billing_guard import BillingGuardQueries
+from .paging import ListingQueries
 from .queue import RetryQueueQueries
 
 T = TypeVar("T")
@@ -55,8 +56,10 @@ class Page(msgspec.Struct, rename="camel", kw_only=True):
     has_previous_page: bool
 
 
-class Tx(RetryQueueQueries, BillingGuardQueries):
-    """One connection in one transaction, with the exchange's queries."""
+class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries):
+    """One connection in one transaction, with the exchange's queries (the listings of
+    settlements and retry jobs are in ``paging.py``, the retry queue's claims in ``queue.py``,
+    served slots and the budget guard in ``billing_guard.py``)."""
 
     def __init__(self, conn: AsyncConnection | Connection, kind: str) -> None:
         self.conn = conn
@@ -303,23 +306,6 @@ class Tx(RetryQueueQueries, BillingGuardQueries):
         )
         return await self._doc(stmt, SettlementReceipt)
 
-    async def list_settlements(
-        self,
-        statuses: Sequence[str] = (),
-        campaign_id: str | None = None,
-        provenances: Sequence[str] = (),
-        limit: int = 1000,
-    ) -> list[SettlementReceipt]:
-        t = s.settlements
-        stmt = select(t.c.doc).order_by(t.c.seq.desc()).limit(limit)
-        if statuses:
-            stmt = stmt.where(t.c.status.in_(list(statuses)))
-        if campaign_id:
-            stmt = stmt.where(t.c.campaign_id == campaign_id)
-        if provenances:
-            stmt = stmt.where(t.c.provenance.in_(list(provenances)))
-        return await self._docs(stmt, SettlementReceipt)
-
     # -- retry jobs --------------------------------------------------------
     async def insert_retry_job(self, job: SettlementRetryJob) -> None:
         await self._exec(
@@ -355,23 +341,6 @@ class Tx(RetryQueueQueries, BillingGuardQueries):
 
     async def get_retry_job_for(self, settlement_id: str) -> SettlementRetryJob | None:
         return await self._doc_by("retry_jobs", "settlement_id", settlement_id, SettlementRetryJob)
-
-    async def list_retry_jobs(
-        self,
-        statuses: Sequence[str] = (),
-        settlement_id: str | None = None,
-        trace_id: str | None = None,
-        limit: int = 50,
-    ) -> list[SettlementRetryJob]:
-        t = s.retry_jobs
-        stmt = select(t.c.doc).order_by(t.c.seq.desc()).limit(limit)
-        if statuses:
-            stmt = stmt.where(t.c.status.in_(list(statuses)))
-        if settlement_id:
-            stmt = stmt.where(t.c.settlement_id == settlement_id)
-        if trace_id:
-            stmt = stmt.where(t.c.trace_id == trace_id)
-        return await self._docs(stmt, SettlementRetryJob)
 
     # -- dead letters ------------------------------------------------------
     async def save_dead_letter(self, entry: DeadLetterEntry, is_new: bool) -> None:
