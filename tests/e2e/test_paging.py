@@ -7,12 +7,14 @@ rel="next"`` (the same filters and limit, the next cursor) until the last page.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tests.support import error_body, expect, receipt, uid
+from tests.support import error_body, expect, receipt, roomy_seed, uid
 
 HUBFLOW = {"campaignId": "cmp_hubflow", "offerId": "offer_hubflow", "eventType": "shortlisted"}  # CPQR: 120
 SIGNALSTACK = {"campaignId": "cmp_signalstack", "offerId": "offer_signalstack", "eventType": "conversion"}  # CPA
@@ -36,6 +38,14 @@ def _pages(api: httpx.Client, path: str, params: dict | None) -> list[httpx.Resp
         assert len(pages) < 50, "the Link headers never end"
     assert pages[-1].status_code == 200, pages[-1].text
     return pages
+
+
+@pytest.fixture
+def fresh_api(start_server, tmp_path: Path) -> Iterator[httpx.Client]:
+    """A server of its own whose campaigns' budgets hold every settlement these tests bill."""
+    server = start_server({"SEED_PATH": str(roomy_seed(tmp_path))})
+    with httpx.Client(base_url=server.base_url, timeout=30) as api:
+        yield api
 
 
 @pytest.fixture

@@ -100,6 +100,18 @@ def campaign_draft(**overrides: Any) -> dict[str, Any]:
     return draft
 
 
+def roomy_seed(folder: Path, budget_factor: float = 100.0) -> Path:
+    """The default seed with every campaign's budget multiplied (for tests that bill hundreds of times:
+    the seed's HubFlow budget holds 100 settlements, and budgets are never exceeded)."""
+    seed = json.loads((REPO_ROOT / "data" / "seed.json").read_text(encoding="utf-8"))
+    for campaign in seed["campaigns"]:
+        campaign["budget"] = campaign["budget"] * budget_factor
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "roomy-seed.json"
+    path.write_text(json.dumps(seed), encoding="utf-8")
+    return path
+
+
 def receipt(**overrides: Any) -> dict[str, Any]:
     """A valid receipt for the seeded HubFlow campaign and ProcurePilot; fields overridable."""
     body: dict[str, Any] = {

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from textual.widgets import DataTable, Label
 
-from tests.support import BillingStub, ServerProcess, ServerStartError, receipt, start_server
+from tests.support import BillingStub, ServerProcess, ServerStartError, receipt, roomy_seed, start_server
 from workbench.app import WorkbenchApp
 from workbench.screens.confirm import ConfirmScreen
 from workbench.screens.live import LiveScreen
@@ -140,10 +140,22 @@ def _title(live: LiveScreen, selector: str) -> str:
     return str(live.query_one(selector, Label).render())
 
 
+@pytest.fixture
+def roomy_server(tmp_path: Path):
+    """A server whose campaigns' budgets hold hundreds of settlements."""
+    try:
+        process = start_server(tmp_path / "roomy", {"SEED_PATH": str(roomy_seed(tmp_path))})
+    except ServerStartError as exc:
+        pytest.fail(f"could not start the server: {exc}", pytrace=False)
+    yield process
+    process.stop()
+
+
 async def test_the_live_figures_come_from_every_page(
-    server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    roomy_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """250 settlements read 100 at a time: the pane counts all of them, not the first page."""
+    server = roomy_server
     with httpx.Client(base_url=server.base_url, timeout=15.0) as api:
         for _ in range(250):
             response = api.post("/events/receipts", json=receipt(eventType="shortlisted"))
