@@ -36,7 +36,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
-from server.domain.ranking import FactorConstants, Floors, RankingConfig, Weights
+from server.domain.errors import ValidationFailed
+from server.domain.ranking import FactorConstants, Floors, RankingConfig, Weights, validate_ranking_config
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -62,8 +63,9 @@ class WeightsSpec(_Table, kw_only=True):
 
 
 class FloorsSpec(_Table, kw_only=True):
-    relevance: Probability = _F.relevance
-    utility: Probability = _F.utility
+    # Ranges are checked by the domain's ``validate_ranking_config``, like every ranking setting.
+    relevance: float = _F.relevance
+    utility: float = _F.utility
 
 
 class RankingSpec(_Table, kw_only=True):
@@ -288,12 +290,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         replay_requests, replay_receipts = load_replay(base / spec.traffic.replay)
         if not replay_requests:
             raise ScenarioError(f"{label}: at traffic.replay: {spec.traffic.replay} holds no OpportunityRequest")
-    w, f = spec.ranking.weights, spec.ranking.floors
-    ranking = RankingConfig(
-        weights=Weights(relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid),
-        floors=Floors(relevance=f.relevance, utility=f.utility),
-        factors=FactorConstants(),
-    )
+    ranking = ranking_config(label, spec.ranking)
     return Scenario(
         path=path,
         spec=spec,
@@ -305,6 +302,20 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         replay_receipts=replay_receipts,
         overrides=tuple(overrides),
     )
+
+
+def ranking_config(label: str, spec: RankingSpec) -> RankingConfig:
+    """The scenario's ``RankingConfig``, validated by the domain (ScenarioError naming the field)."""
+    w, f = spec.weights, spec.floors
+    cfg = RankingConfig(
+        weights=Weights(relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid),
+        floors=Floors(relevance=f.relevance, utility=f.utility),
+        factors=FactorConstants(),
+    )
+    try:
+        return validate_ranking_config(cfg)
+    except ValidationFailed as err:
+        raise ScenarioError(f"{label}: at {err.message}") from None
 
 
 def _check_spec(label: str, spec: ScenarioFile) -> None:

@@ -79,6 +79,12 @@ def test_compare_reports_deltas_and_shifts(tmp_path, capsys):
         (["run", "missing.toml"], 2, "missing.toml: no such scenario file"),
         (["run", BASELINE, "--set", "ranking.weights.bid"], 2, "expected KEY=VALUE"),
         (["run", BASELINE, "--set", "ranking.weights.bid=x"], 2, "at ranking.weights.bid: Expected `float`, got `str`"),
+        (["run", BASELINE, "--set", "ranking.weights.bid=-1"], 2,
+         "(with --set ranking.weights.bid=-1): at ranking.weights.bid: a weight cannot be negative (got -1)"),
+        (["compare", BASELINE, "--set", "ranking.weights.trust=nan"], 2,
+         "at ranking.weights.trust: a weight must be a finite number (got nan)"),
+        (["run", BASELINE, "--set", "ranking.floors.relevance=1.5"], 2,
+         "at ranking.floors.relevance: a floor is between 0 and 1 (got 1.5)"),
         (["run", BASELINE, "--format", "xlsx"], 2, "--format: expected a comma list"),
         (["compare", BASELINE], 2, "compare needs at least one --set"),
         (["validate", "missing.toml"], 2, "missing.toml: no such scenario file"),
@@ -95,6 +101,28 @@ def test_exit_codes(argv, code, message, capsys):
     if code == 0:
         assert "usage:" in captured.out
     assert "Traceback" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[ranking.weights]\nbid = -1.0\n", "at ranking.weights.bid: a weight cannot be negative (got -1)"),
+        ("[ranking.floors]\nutility = 1.01\n", "at ranking.floors.utility: a floor is between 0 and 1 (got 1.01)"),
+    ],
+)
+def test_a_scenario_file_with_a_bad_ranking_is_refused_in_one_line(tmp_path, capsys, table, message):
+    text = Path(BASELINE).read_text(encoding="utf-8")
+    start, end = text.index("[ranking.weights]"), text.index("[entities]")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "data" / "seed.json").write_bytes((ROOT / "data" / "seed.json").read_bytes())
+    path = tmp_path / "scenarios" / "bad-ranking.toml"
+    path.write_text(text[:start] + table + "\n" + text[end:], encoding="utf-8")
+    for argv in (["validate", str(path)], ["run", str(path), "--no-progress"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "bad-ranking.toml" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_unwritable_output_is_a_runtime_failure(tmp_path, capsys):
