@@ -35,6 +35,15 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, tim
         await pilot.pause(0.05)
 
 
+def screen_lines(app) -> list[str]:
+    """What the terminal shows right now, one string per row (the compositor's own rendering)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def screen_text(app) -> str:
+    return "\n".join(screen_lines(app))
+
+
 def offline_app(scenario: Path = BASELINE) -> WorkbenchApp:
     return WorkbenchApp(api_url=OFFLINE_API, scenario_path=scenario, start_server=False)
 

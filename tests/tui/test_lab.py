@@ -14,7 +14,7 @@ from workbench.widgets.kpi_table import KpiTable
 from workbench.widgets.lab_chart import LabChart
 from workbench.widgets.ranking_editor import RankingEditor
 
-from .conftest import SIZE, offline_app, scenario_copy, wait_for
+from .conftest import SIZE, offline_app, scenario_copy, screen_lines, wait_for
 
 
 def kpi_row(lab: LabScreen, metric: str) -> list[str]:
@@ -86,17 +86,47 @@ async def test_a_changed_floor_updates_the_kpis_and_the_chart() -> None:
         assert str(chart.render()) != drawn
 
 
-async def test_plus_and_minus_step_the_focused_setting() -> None:
+async def test_typing_a_minus_edits_the_text_and_brackets_step() -> None:
     app = offline_app()
     async with app.run_test(size=SIZE) as pilot:
         lab = await started(pilot)
-        bid = lab.query_one(RankingEditor).field("weights", "bid")
+        editor = lab.query_one(RankingEditor)
+        bid = editor.field("weights", "bid")
+        first, runs = lab.outcome, lab.seq
         bid.focus()
-        await pilot.press("plus", "plus")
-        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2 after two steps")
-        assert bid.value == "0.2"
-        await pilot.press("minus")
+        await pilot.pause()
+        await pilot.press("-", "0", ".", "1")  # the field selects its text on focus: typing replaces it
+        await pilot.pause(0.2)
+        assert bid.value == "-0.1"  # the text shows what was typed ...
+        assert editor.cfg.weights.bid == 0.1 and lab.seq == runs  # ... and nothing was applied or run
+        error = lab.query_one("#lab-error-weights-bid", Static)
+        assert "a weight cannot be negative (got -0.1)" in str(error.render())
+        await pilot.press("enter")  # refused: the last good settings and result stay
+        await pilot.pause(0.2)
+        assert editor.cfg.weights.bid == 0.1 and lab.seq == runs and lab.outcome is first
+        assert "keeping 0.1" in str(error.render())
+
+        # the step keys are in the footer while a setting is focused
+        footer = screen_lines(app)[-1]
+        assert "] Step up" in footer and "[ Step down" in footer, footer
+
+        bid.value = "0.1"
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2 after two steps up")
+        assert bid.value == "0.2" and editor.cfg.weights.bid == 0.2
+        await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.15, "bid 0.15 after a step down")
+        assert bid.value == "0.15"
+        await pilot.press("ctrl+up")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2 after ctrl+up")
+
+        # + is typed too (a valid number), applied only on enter
+        bid.value = ""
+        await pilot.press("+", "0", ".", "3")
+        await pilot.pause(0.2)
+        assert bid.value == "+0.3" and editor.cfg.weights.bid == 0.2
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.3, "bid 0.3 on enter")
 
 
 async def test_invalid_values_show_an_error_and_keep_the_last_good_result() -> None:
@@ -122,7 +152,7 @@ async def test_invalid_values_show_an_error_and_keep_the_last_good_result() -> N
         await type_into(pilot, trust, "0")
         await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.trust == 0.0, "trust 0")
         good = lab.outcome
-        await pilot.press("minus")
+        await pilot.press("left_square_bracket")
         assert trust.value == "0"  # unchanged: the step was refused
         assert "a weight cannot be negative" in str(lab.query_one("#lab-error-weights-trust", Static).render())
 

@@ -20,8 +20,9 @@ HELP = """\
 | `ctrl+p` | command palette: every action by name |
 | `?` | this help · `q` quit |
 
-**Ranking lab.** `w`/`f` jump to the weights/floors: type a value and press enter,
-or use `+`/`-` to step; `esc` leaves the field. Every change re-runs the batch in the
+**Ranking lab.** `w`/`f` jump to the weights/floors: type a value (`-` and `+` are
+just characters of the number) and press enter; `]` / `[` (or `ctrl+up` / `ctrl+down`)
+step the focused setting up / down and apply it at once; `esc` leaves the field. Every change re-runs the batch in the
 background (an older run is cancelled; `x` cancels). `b` pins the current settings as
 the baseline, `r` resets, `c` switches the chart, `t` the table, `s` saves the settings
 into a new scenario file, `e` exports. An invalid value is refused with a message; the

@@ -56,7 +56,7 @@ class LabScreen(Screen):
 
     AUTO_FOCUS = "#lab-kpis"
     BINDINGS = [
-        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (then type or +/-)"),
+        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)"),
         Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor"),
         Binding("b", "pin", "Pin baseline", tooltip="Pin the current settings as the baseline to compare with"),
         Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share"),
@@ -102,7 +102,7 @@ class LabScreen(Screen):
                 yield RankingEditor(id="lab-editor")
                 yield Static("", id="lab-status")
                 yield ProgressBar(id="lab-progress", show_eta=False, classes="hidden")
-                yield Static("[dim]enter applies · +/- steps · esc leaves a field[/dim]", id="lab-hint")
+                yield Static("[dim]type + enter applies · ] / [ step up / down · esc leaves a field[/dim]", id="lab-hint")
             with Vertical(id="lab-results"):
                 with Horizontal(id="lab-top"):
                     with Vertical(id="lab-kpis-pane", classes="pane"):

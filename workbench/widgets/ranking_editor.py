@@ -1,10 +1,13 @@
-"""The lab's weights and floors: one compact input per setting, validated, stepped with +/-.
+"""The lab's weights and floors: one compact input per setting, validated, stepped with ``[`` / ``]``.
 
-The editor owns the last good ``RankingConfig``. A value is applied on enter, on
-leaving the field, or at once with ``+``/``-``; an applied change posts
+The editor owns the last good ``RankingConfig``. Typing only edits the text (``-``
+and ``+`` are characters of a number, never commands); a value is applied on
+enter or on leaving the field. Stepping is its own key, ``]`` up and ``[`` down
+(``ctrl+up`` / ``ctrl+down`` too), and applies at once. An applied change posts
 ``RankingEditor.Changed``. A value that is not a number, a negative weight or a
-floor outside 0..1 is refused: the message appears under the field and as a
-notification, and the last good settings (and so the last good result) stay.
+floor outside 0..1 (the domain's ``ranking_config_problems``) is refused: the
+message appears under the field and as a notification, and the last good
+settings (and so the last good result) stay.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from ..tuning import SETTINGS, STEPS, fmt_setting, label, parse_setting, setting
 class SettingField(Input):
     """One weight or floor."""
 
+    # Not + and -: those are typed as part of a number ("-0.1", "1e-3").
     BINDINGS = [
-        Binding("plus,equals_sign", "step(1)", "Step +", priority=True, tooltip="Raise this setting one step"),
-        Binding("minus", "step(-1)", "Step −", priority=True, tooltip="Lower this setting one step"),
+        Binding("right_square_bracket,ctrl+up", "step(1)", "Step up", key_display="]", priority=True,
+                tooltip="Raise this setting one step and apply it"),
+        Binding("left_square_bracket,ctrl+down", "step(-1)", "Step down", key_display="[", priority=True,
+                tooltip="Lower this setting one step and apply it"),
         Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)"),
     ]
 
@@ -35,7 +41,7 @@ class SettingField(Input):
             value=fmt_setting(value),
             id=f"lab-{table}-{key}",
             compact=True,
-            tooltip=f"{label(table, key)}: type a number and press enter, or +/- to step by {STEPS[table]:g}",
+            tooltip=f"{label(table, key)}: type a number and press enter, or ] / [ to step by {STEPS[table]:g}",
         )
         self.table = table
         self.key = key
