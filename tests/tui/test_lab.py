@@ -14,7 +14,7 @@ from workbench.widgets.kpi_table import KpiTable
 from workbench.widgets.lab_chart import LabChart
 from workbench.widgets.ranking_editor import RankingEditor
 
-from .conftest import SIZE, offline_app, scenario_copy, screen_lines, wait_for
+from .conftest import SIZE, offline_app, scenario_copy, screen_lines, screen_text, wait_for
 
 
 def kpi_row(lab: LabScreen, metric: str) -> list[str]:
@@ -215,6 +215,81 @@ async def test_a_cancelled_run_leaves_the_previous_result(monkeypatch) -> None:
         await wait_for(pilot, finished.is_set, "the cancelled run's thread to end")
         await pilot.pause(0.3)
         assert lab.outcome is before and app.lab_result is before
+
+
+async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(monkeypatch) -> None:
+    import workbench.screens.lab as lab_module
+
+    release = threading.Event()
+    real_evaluate = lab_module.evaluate
+
+    def slow_evaluate(baseline, cfg, progress=None):
+        if cfg.weights.bid == 0.4:
+            assert release.wait(30)
+        return real_evaluate(baseline, cfg, progress)
+
+    monkeypatch.setattr(lab_module, "evaluate", slow_evaluate)
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        before = lab.outcome
+        shown_before = kpi_row(lab, "fill rate")
+        assert "STALE" not in screen_text(app)
+        bid = lab.query_one(RankingEditor).field("weights", "bid")
+        await type_into(pilot, bid, "0.4")
+        await wait_for(pilot, lambda: lab.running, "the slow run to start")
+        await pilot.press("escape", "x")  # leave the field, cancel the run
+        assert not lab.running
+        release.set()
+        await pilot.pause(0.3)
+
+        # the inputs say 0.4, the results are of 0.1: the screen says so
+        assert bid.value == "0.4" and lab.outcome is before
+        assert kpi_row(lab, "fill rate") == shown_before
+        text = screen_text(app)
+        assert "STALE" in text and "results of an earlier run" in text, text
+        assert "weights 0.35/0.25/0.15/0.15/0.1" in str(lab.query_one("#lab-status", Static).render())
+        assert lab.query_one("#lab-results").has_class("-stale")
+
+        # enter on the same value runs it
+        bid.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.4, "the re-run of bid 0.4", timeout=15)
+        await pilot.pause(0.1)
+        assert "STALE" not in screen_text(app)
+        assert not lab.query_one("#lab-results").has_class("-stale")
+        expected = real_evaluate(before.baseline, app.scenario.ranking.with_weights(bid=0.4))
+        assert lab.outcome.comparison.kpis.equals(expected.comparison.kpis)
+
+        # and enter on a value already shown does nothing
+        runs = lab.seq
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert lab.seq == runs
+
+
+async def test_ctrl_r_reruns_stale_results(monkeypatch) -> None:
+    import workbench.screens.lab as lab_module
+
+    real_evaluate = lab_module.evaluate
+    calls = []
+
+    def failing_once(baseline, cfg, progress=None):
+        calls.append(cfg.weights.bid)
+        if cfg.weights.bid == 0.3 and calls.count(0.3) == 1:
+            raise RuntimeError("disk full")
+        return real_evaluate(baseline, cfg, progress)
+
+    monkeypatch.setattr(lab_module, "evaluate", failing_once)
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        await type_into(pilot, lab.query_one(RankingEditor).field("weights", "bid"), "0.3")
+        await wait_for(pilot, lambda: lab.stale, "the failed run")
+        assert "STALE" in screen_text(app)
+        await pilot.press("escape", "ctrl+r")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.3, "the re-run", timeout=15)
+        assert "STALE" not in screen_text(app)
 
 
 async def test_save_writes_a_tuned_scenario_next_to_the_original(tmp_path: Path) -> None:

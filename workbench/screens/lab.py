@@ -10,6 +10,7 @@ pins the current settings instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -45,10 +46,24 @@ SHORTLIST_HEADERS = {
     "affective_fit": "affective", "bid_norm": "bid (norm)", "priority_score": "priority",
 }
 MOVERS = 4
+KPI_TITLE = "KPIs: current settings against the pinned baseline"
 
 
 class RunCancelled(Exception):
     """Raised inside the engine's progress callback when the worker was cancelled."""
+
+
+@dataclass(frozen=True, eq=False)
+class LabRequest:
+    """What one run was asked for: a scenario, a pinned baseline (None: run it too) and the settings."""
+
+    scenario: Scenario
+    baseline: RunResult | None
+    cfg: RankingConfig
+
+    def same(self, other: "LabRequest | None") -> bool:
+        return (other is not None and self.scenario is other.scenario and self.baseline is other.baseline
+                and self.cfg == other.cfg)
 
 
 class LabScreen(Screen):
@@ -65,6 +80,8 @@ class LabScreen(Screen):
         Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors"),
         Binding("t", "next_tab", "Next table", show=False, tooltip="Slot share → gate failures → shortlist"),
         Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress"),
+        Binding("ctrl+r", "rerun", "Re-run", show=False,
+                tooltip="Run the settings the inputs show (after a cancelled or failed run)"),
     ]
 
     class Ran(Message):
@@ -94,6 +111,8 @@ class LabScreen(Screen):
         self.seq = 0
         self.running = False
         self.pinned = False
+        self.requested: LabRequest | None = None  # the latest run asked for
+        self.shown: LabRequest | None = None  # the run whose results are on screen
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -106,7 +125,7 @@ class LabScreen(Screen):
             with Vertical(id="lab-results"):
                 with Horizontal(id="lab-top"):
                     with Vertical(id="lab-kpis-pane", classes="pane"):
-                        yield Label("KPIs: current settings against the pinned baseline", classes="pane-title")
+                        yield Label(KPI_TITLE, id="lab-kpis-title", classes="pane-title")
                         yield KpiTable(id="lab-kpis")
                     with Vertical(id="lab-chart-pane", classes="pane"):
                         yield Label("", id="lab-chart-title", classes="pane-title")
@@ -138,8 +157,14 @@ class LabScreen(Screen):
         if scenario is None or scenario is self.scenario:
             return
         self.scenario, self.baseline, self.outcome, self.pinned = scenario, None, None, False
+        self.requested = self.shown = None
         self.editor.set_config(scenario.ranking)
         self.start_run(scenario.ranking)
+
+    @property
+    def stale(self) -> bool:
+        """The results on screen are not those of the settings asked for (a run was cancelled or failed)."""
+        return not self.running and self.shown is not None and not self.shown.same(self.requested)
 
     def start_run(self, cfg: RankingConfig) -> None:
         if self.scenario is None:
@@ -147,6 +172,7 @@ class LabScreen(Screen):
             return
         self.seq += 1
         self.running = True
+        self.requested = LabRequest(self.scenario, self.baseline, cfg)
         self._status()
         self.run_lab(self.seq, self.scenario, self.baseline, cfg)
 
@@ -190,6 +216,7 @@ class LabScreen(Screen):
         if message.seq != self.seq:
             return  # an answer to an older change
         self.running = False
+        self.shown = self.requested
         self.outcome = message.outcome
         self.baseline = message.outcome.baseline
         self._show(message.outcome)
@@ -206,11 +233,24 @@ class LabScreen(Screen):
             lines += ["[b]Changed[/b]:", *changes] if changes else ["No change against it."]
             changed, total = o.comparison.changed_requests, o.run.traffic.size
             lines.append(f"{changed:,} of {total:,} requests get another shortlist.")
+        stale = self.stale
         if self.running:
             lines.append("[yellow]running…[/yellow] (x cancels)")
         else:
             self.query_one("#lab-progress", ProgressBar).add_class("hidden")
+        if stale and self.outcome is not None and self.requested is not None:
+            lines += [
+                "",
+                "[b reverse yellow] STALE [/] the results are of",
+                describe_settings(self.outcome.run.cfg) + ",",
+                "not of the inputs (the last run was cancelled or failed).",
+                "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
+            ]
         self.query_one("#lab-status", Static).update("\n".join(lines))
+        self.query_one("#lab-kpis-title", Label).update(
+            "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs" if stale else KPI_TITLE
+        )
+        self.query_one("#lab-results").set_class(stale, "-stale")
 
     def _show(self, outcome: LabOutcome) -> None:
         comparison = outcome.comparison
@@ -225,7 +265,13 @@ class LabScreen(Screen):
     # -- actions ---------------------------------------------------------------
     @on(RankingEditor.Changed)
     def _settings_changed(self, event: RankingEditor.Changed) -> None:
+        wanted = LabRequest(self.scenario, self.baseline, event.cfg) if self.scenario is not None else None
+        if wanted is not None and wanted.same(self.requested) and not self.stale:
+            return  # already shown, or already running: enter on an unchanged value has nothing to do
         self.start_run(event.cfg)
+
+    def action_rerun(self) -> None:
+        self.start_run(self.editor.cfg)
 
     def action_edit(self, table: str) -> None:
         self.editor.field(table, "relevance").focus()
@@ -264,7 +310,8 @@ class LabScreen(Screen):
         self.seq += 1  # whatever the cancelled run still posts is ignored
         self.running = False
         self._status()
-        self.notify("Run cancelled; the previous result stays on screen.", title="Ranking lab")
+        self.notify("Run cancelled; the previous result stays on screen, marked stale "
+                    "(enter in a field or ctrl+r re-runs).", title="Ranking lab")
 
     def action_save(self) -> None:
         if self.scenario is None:

@@ -62,7 +62,7 @@ class RankingEditor(Vertical):
     """Weights and floors as inputs over the last good settings."""
 
     class Changed(Message):
-        """Valid settings were applied."""
+        """Valid settings were applied (or enter was pressed on a valid value: the lab may re-run)."""
 
         def __init__(self, editor: "RankingEditor", cfg: RankingConfig) -> None:
             super().__init__()
@@ -110,21 +110,22 @@ class RankingEditor(Vertical):
         self._error(field.table, field.key, f"{message}; keeping {kept}")
         self.notify(f"{message}. The last good result stays on screen.", title="Invalid value", severity="error")
 
-    def _apply(self, field: SettingField, value: float) -> None:
+    def _apply(self, field: SettingField, value: float, always: bool = False) -> None:
+        """Take ``value``; post ``Changed`` when it changes the settings (or ``always``: enter asks to run)."""
         self._error(field.table, field.key, None)
-        if value == setting(self.cfg, field.table, field.key):
+        if value == setting(self.cfg, field.table, field.key) and not always:
             return
         self.cfg = with_setting(self.cfg, field.table, field.key, value)
         self.post_message(self.Changed(self, self.cfg))
 
     def step(self, field: SettingField, direction: int) -> None:
         try:
-            current = parse_setting(field.table, field.key, field.value)
+            current = parse_setting(field.table, field.key, field.value, self.cfg)
         except ValueError:
             current = setting(self.cfg, field.table, field.key)
         value = round(current + direction * STEPS[field.table], 6) + 0.0
         try:
-            parse_setting(field.table, field.key, fmt_setting(value))
+            parse_setting(field.table, field.key, fmt_setting(value), self.cfg)
         except ValueError as exc:
             self._refuse(field, str(exc))
             return
@@ -143,7 +144,7 @@ class RankingEditor(Vertical):
         if not event.value.strip():
             return  # cleared to type a new value: judged on enter
         try:
-            parse_setting(field.table, field.key, event.value)
+            parse_setting(field.table, field.key, event.value, self.cfg)
         except ValueError as exc:
             self._error(field.table, field.key, f"{exc} (enter to retry)")
         else:
@@ -155,18 +156,18 @@ class RankingEditor(Vertical):
         field = event.input
         assert isinstance(field, SettingField)
         try:
-            value = parse_setting(field.table, field.key, event.value)
+            value = parse_setting(field.table, field.key, event.value, self.cfg)
         except ValueError as exc:
             self._refuse(field, str(exc))
             return
-        self._apply(field, value)
+        self._apply(field, value, always=True)  # the lab decides whether there is anything to run
 
     @on(Input.Blurred, "SettingField")
     def _left(self, event: Input.Blurred) -> None:
         field = event.input
         assert isinstance(field, SettingField)
         try:
-            value = parse_setting(field.table, field.key, field.value)
+            value = parse_setting(field.table, field.key, field.value, self.cfg)
         except ValueError:
             return  # the error stays under the field; nothing is applied
         self._apply(field, value)
