@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .limits import cap_ties
 from .pipeline import RunResult
 from .simulate import STAGES as STAGE_NAMES
+from .units import currency_of
 
 C = pl.col
 ANY_REGION = "(any)"
@@ -239,8 +241,8 @@ def _entity_outcomes(f: Facts, key: str) -> pl.DataFrame:
 
 def campaign_outcomes(f: Facts) -> pl.DataFrame:
     m = f.result.market
-    base = m.campaigns.select("ci", "campaign_id", "advertiser", "c_category", "billing_model", "payout", "budget",
-                              "spend0")
+    base = m.campaigns.select("ci", "campaign_id", "advertiser", "c_category", "billing_model", "currency", "payout",
+                              "budget", "spend0")
     frame = base.join(_entity_outcomes(f, "ci"), on="ci", how="left").with_columns(
         C("intents").fill_null(0), C("eligible").fill_null(0), C("slots_requested").fill_null(0)
     )
@@ -341,6 +343,9 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
         campaigns_out_of_budget=len(closed["budget_closed"]),
         workspaces_out_of_credits=len(closed["credits_closed"]),
     )
+    out["currency"] = currency_of(r.market.campaigns["currency"].to_list())
+    ties = cap_ties(r)
+    out.update(weight_sum=ties.weight_sum, slots_at_priority_cap=ties.at_cap, slots_tied_at_priority_cap=ties.tied)
     return out
 
 

@@ -23,6 +23,7 @@ from server.domain.ranking import RankingConfig, ranking_config_problems
 from .compare import Comparison, compare_runs
 from .engine import Progress
 from .exports import gate_breakdown
+from .limits import CapTies
 from .pipeline import RunResult, rerank
 from .reports import ranking_report
 from .scenario import ScenarioError, load_scenario
@@ -132,6 +133,12 @@ class LabOutcome:
     def tables(self) -> dict[str, Any]:
         """The current run's outcome tables and KPIs (``exports.run_tables``)."""
         return self.comparison.tables[1]
+
+    @property
+    def cap_ties(self) -> CapTies:
+        """The current run's slots at and tied at the priority score's 1.0 cap (``limits.cap_ties``)."""
+        k = self.tables["_kpis"]
+        return CapTies(k["weight_sum"], k["shortlisted"], k["slots_at_priority_cap"], k["slots_tied_at_priority_cap"])
 
     @property
     def gainers(self) -> pl.DataFrame:

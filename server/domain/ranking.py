@@ -120,6 +120,20 @@ def weights_sum_to_one(weights: Weights) -> bool:
     return abs(weight_sum(weights) - 1.0) <= WEIGHT_SUM_TOLERANCE
 
 
+def normalised_weights(weights: Weights, places: int = 6) -> dict[str, float]:
+    """The weights scaled to sum to 1, rounded to ``places`` decimals (the largest takes the rounding rest).
+
+    ValueError when they are all 0 (there is no direction to keep).
+    """
+    total = weight_sum(weights)
+    if not total > 0:
+        raise ValueError("the weights are all 0: there is nothing to scale to 1")
+    scaled = {name: round(getattr(weights, name) / total, places) for name in WEIGHT_NAMES}
+    largest = max(WEIGHT_NAMES, key=lambda name: scaled[name])
+    scaled[largest] = round(1.0 - math.fsum(v for k, v in scaled.items() if k != largest), places)
+    return scaled
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -44,6 +44,12 @@ def screen_text(app) -> str:
     return "\n".join(screen_lines(app))
 
 
+def widget_text(app, widget) -> str:
+    """The rendered screen cropped to ``widget``'s region, its lines joined by spaces (wrapped text reads on)."""
+    r = widget.region
+    return " ".join(" ".join(line[r.x:r.right] for line in screen_lines(app)[r.y:r.bottom]).split())
+
+
 def offline_app(scenario: Path = BASELINE) -> WorkbenchApp:
     return WorkbenchApp(api_url=OFFLINE_API, scenario_path=scenario, start_server=False)
 

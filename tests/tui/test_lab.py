@@ -47,7 +47,7 @@ async def test_the_baseline_result_is_shown_at_start_up() -> None:
         assert lab.outcome.run.cfg == app.scenario.ranking
         assert app.lab_result is lab.outcome
         assert kpi_row(lab, "fill rate")[1:3] == ["39.6%", "39.6%"]
-        assert lab.query_one("#lab-kpis", KpiTable).row_count == 17
+        assert lab.query_one("#lab-kpis", KpiTable).row_count == 18
         assert lab.query_one("#lab-share").row_count == 2
         assert lab.query_one("#lab-gates").row_count == 9
         assert lab.query_one("#lab-shortlist").row_count == 20

@@ -20,14 +20,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from server.domain.ranking import RankingConfig
+from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
 
 from ..pipeline import RunResult, run_scenario
 from ..scenario import Scenario
-from ..tuning import LabOutcome, describe_settings, evaluate, save_tuned_scenario, settings_diff, tuned_name
+from ..limits import normalise
+from ..tuning import (
+    LabOutcome,
+    describe_settings,
+    evaluate,
+    fmt_setting,
+    save_tuned_scenario,
+    settings_diff,
+    tuned_name,
+)
 from ..widgets.frame_table import FrameTable
 from ..widgets.kpi_table import KpiTable
 from ..widgets.lab_chart import LabChart
@@ -70,6 +79,8 @@ class LabScreen(Screen):
     """Weights and floors on the left; KPIs, chart, slot share, gates and a shortlist sample on the right."""
 
     AUTO_FOCUS = "#lab-kpis"
+    # Below 120 columns the settings go above the results, below 100 the chart is left out (app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
     BINDINGS = [
         Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)"),
         Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor"),
@@ -77,6 +88,7 @@ class LabScreen(Screen):
         Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share"),
         Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file"),
         Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder"),
+        Binding("n", "normalise", "Normalise", tooltip="Scale the weights to sum to 1 (keeping their proportions)"),
         Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors"),
         Binding("t", "next_tab", "Next table", show=False, tooltip="Slot share → gate failures → shortlist"),
         Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress"),
@@ -119,16 +131,16 @@ class LabScreen(Screen):
         with Horizontal(id="lab-body"):
             with VerticalScroll(id="lab-controls"):
                 yield RankingEditor(id="lab-editor")
+                yield Static("", id="lab-cap-note", classes="hidden")
                 yield Static("", id="lab-status")
                 yield ProgressBar(id="lab-progress", show_eta=False, classes="hidden")
-                yield Static("[dim]type + enter applies · ] / [ step up / down · esc leaves a field[/dim]", id="lab-hint")
+                yield Static("[dim]type + enter applies · ] / \\[ step up / down · esc leaves a field[/dim]", id="lab-hint")
             with Vertical(id="lab-results"):
                 with Horizontal(id="lab-top"):
-                    with Vertical(id="lab-kpis-pane", classes="pane"):
-                        yield Label(KPI_TITLE, id="lab-kpis-title", classes="pane-title")
-                        yield KpiTable(id="lab-kpis")
+                    # the table is its own pane (title in its border), so it is exactly as tall as its rows
+                    # and, when they cannot all fit, it is the table that scrolls
+                    yield KpiTable(id="lab-kpis", classes="pane")
                     with Vertical(id="lab-chart-pane", classes="pane"):
-                        yield Label("", id="lab-chart-title", classes="pane-title")
                         yield LabChart(id="lab-chart")
                 with TabbedContent(id="lab-tabs"):
                     with TabPane("Slot share", id="lab-tab-share"):
@@ -145,6 +157,7 @@ class LabScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#lab-kpis", KpiTable).border_title = KPI_TITLE
         self._chart_title()
         self.watch(self.app, "scenario", self._scenario_changed, init=True)
 
@@ -247,14 +260,17 @@ class LabScreen(Screen):
                 "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
             ]
         self.query_one("#lab-status", Static).update("\n".join(lines))
-        self.query_one("#lab-kpis-title", Label).update(
+        self.query_one("#lab-kpis", KpiTable).border_title = (
             "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs" if stale else KPI_TITLE
         )
         self.query_one("#lab-results").set_class(stale, "-stale")
+        note = cap_note(self.editor.cfg, self.outcome)
+        self.query_one("#lab-cap-note", Static).update(note or "")
+        self.query_one("#lab-cap-note", Static).set_class(note is None, "hidden")
 
     def _show(self, outcome: LabOutcome) -> None:
         comparison = outcome.comparison
-        self.query_one("#lab-kpis", KpiTable).show(comparison.kpis)
+        self.query_one("#lab-kpis", KpiTable).show(comparison.kpis, comparison.currency)
         self.query_one("#lab-chart", LabChart).show(outcome)
         self.query_one("#lab-share", FrameTable).show(comparison.slot_share)
         self.query_one("#lab-gates", FrameTable).show(outcome.gates)
@@ -285,6 +301,18 @@ class LabScreen(Screen):
         self.notify(f"Pinned as the baseline: {describe_settings(self.baseline.cfg)}.", title="Ranking lab")
         self.start_run(self.editor.cfg)
 
+    def action_normalise(self) -> None:
+        try:
+            cfg = normalise(self.editor.cfg)
+        except ValueError as exc:
+            self.notify(f"Cannot normalise: {exc}.", title="Ranking lab", severity="error")
+            return
+        if cfg == self.editor.cfg:
+            self.notify("The weights already sum to 1.", title="Ranking lab")
+            return
+        self.editor.set_config(cfg)
+        self.start_run(cfg)
+
     def action_reset(self) -> None:
         if self.scenario is None:
             return
@@ -296,7 +324,7 @@ class LabScreen(Screen):
         self._chart_title()
 
     def _chart_title(self) -> None:
-        self.query_one("#lab-chart-title", Label).update(self.query_one(LabChart).title)
+        self.query_one("#lab-chart-pane").border_title = self.query_one(LabChart).title
 
     def action_next_tab(self) -> None:
         tabs = self.query_one("#lab-tabs", TabbedContent)
@@ -334,6 +362,23 @@ class LabScreen(Screen):
             self.notify("Nothing to export yet: wait for the first result.", severity="warning")
             return
         export_run(self, self.outcome.run, self.outcome.tables)
+
+
+def cap_note(cfg: RankingConfig, outcome: LabOutcome | None) -> str | None:
+    """Why a weight sum other than 1 matters, with the engine's count of slots tied at the 1.0 cap."""
+    ties = outcome.cap_ties if outcome is not None and outcome.run.cfg == cfg else None
+    if weights_sum_to_one(cfg.weights) and (ties is None or not ties.tied):
+        return None
+    lines = [f"[b $warning]⚠ weights sum to {fmt_setting(weight_sum(cfg.weights))}, not 1[/]"]
+    if ties is None:
+        lines.append("[dim]slots tied at the 1.0 cap: counted when the run ends[/dim]")
+    elif ties.tied:
+        lines.append(f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at "
+                     "the 1.0 cap: their order is creation order, not score.")
+    else:
+        lines.append(f"no shortlisted slot ties at the 1.0 cap ({ties.at_cap:,} reach it).")
+    lines.append("[b]n[/b] normalises the weights to 1.")
+    return "\n".join(lines)
 
 
 def movers_text(outcome: LabOutcome) -> str:

@@ -1,5 +1,9 @@
 """A polars DataFrame as a DataTable: numbers right-aligned, deltas coloured, sortable by any column.
 
+Each figure reads in its column's unit (``workbench.units``: counts as integers, money with
+the row's ``currency`` or the table's, rates and scores with four decimals), and every column
+is as wide as its widest cell; a table wider than its pane scrolls.
+
 Sorting sorts the frame (so numbers sort as numbers, nulls last) and refills the
 table; click a column header or press ``o`` on a cell of the column. Pressing it
 again reverses the order.
@@ -7,7 +11,6 @@ again reverses the order.
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Any
 
@@ -17,28 +20,19 @@ from textual import on
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from ..units import fmt_value
+
 DELTA_STYLES = ("green", "red", "dim")
 
 
-def fmt_number(value: float | int, column: str = "") -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if math.isnan(value):
-        return "NaN"
-    if abs(value) >= 1000:
-        return f"{value:,.2f}"
-    return f"{value:.4f}"
-
-
-def fmt_cell(value: Any, column: str = "") -> str | Text:
+def fmt_cell(value: Any, column: str = "", currency: str = "") -> str | Text:
+    """One cell: numbers right-aligned in the unit of their column (``workbench.units``)."""
     if value is None:
         return Text("–", style="dim", justify="right")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Text(fmt_number(value, column), justify="right")
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return Text(fmt_value(column, value, currency), justify="right")
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
@@ -72,23 +66,28 @@ class FrameTable(DataTable):
         classes: str | None = None,
         headers: dict[str, str] | None = None,
         formats: dict[str, str] | None = None,
+        right: tuple[str, ...] = (),
     ) -> None:
         super().__init__(id=id, classes=classes, zebra_stripes=True, cursor_type="cell")
         self.headers = headers or {}
         self.formats = formats or {}  # column -> str.format spec, e.g. "{:.1%}"
+        self.right = frozenset(right)  # text columns aligned right (figures formatted upstream)
+        self.currency = ""  # money's currency when a row has no ``currency`` column
         self.frame: pl.DataFrame | None = None
-        self._float_specs: dict[str, str] = {}
         self.sort_column: str | None = None
         self.descending = False
 
     # -- cells (override for special formatting) ---------------------------------
     def cell(self, column: str, value: Any, row: dict[str, Any]) -> str | Text:
-        spec = self.formats.get(column) or self._float_specs.get(column)
-        if column.endswith("delta") and isinstance(value, (int, float)):
-            return delta_text(value, spec.format(value) if spec else None)
+        spec = self.formats.get(column)
+        currency = row.get("currency") or self.currency
+        if column.endswith("delta") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return delta_text(value, spec.format(value) if spec else fmt_value(column, value, currency, signed=True))
         if spec and value is not None:
             return Text(spec.format(value), justify="right")
-        return fmt_cell(value, column)
+        if column in self.right and isinstance(value, str):
+            return Text(value, justify="right")
+        return fmt_cell(value, column, currency)
 
     def header(self, column: str) -> str:
         return self.headers.get(column, column)
@@ -109,12 +108,6 @@ class FrameTable(DataTable):
 
     def _fill(self) -> None:
         frame = self._sorted()
-        # one number format per float column: money-sized columns with 2 decimals, rates and scores with 4
-        self._float_specs = {
-            name: ("{:,.2f}" if (frame[name].abs().max() or 0) >= 100 else "{:.4f}")
-            for name, dtype in frame.schema.items()
-            if dtype.is_float() and name not in self.formats
-        }
         cursor = self.cursor_coordinate
         self.clear(columns=True)
         for name in frame.columns:

@@ -19,9 +19,17 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from server.domain.ranking import RankingConfig
+from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
 
 from ..tuning import SETTINGS, STEPS, fmt_setting, label, parse_setting, setting, with_setting
+
+
+def weight_sum_text(cfg: RankingConfig) -> str:
+    """The weights' sum (the domain's ``weight_sum``), flagged when it is not 1."""
+    total = fmt_setting(weight_sum(cfg.weights))
+    if weights_sum_to_one(cfg.weights):
+        return f"[dim]sum of weights[/dim] {total}"
+    return f"[b $warning]sum of weights {total} ≠ 1[/] [dim](n normalises)[/dim]"
 
 
 class SettingField(Input):
@@ -81,12 +89,17 @@ class RankingEditor(Vertical):
         previous = None
         for table, key in SETTINGS:
             if table != previous:
+                if previous == "weights":
+                    yield Static(weight_sum_text(self.cfg), id="lab-weight-sum")
                 yield Label("Weights" if table == "weights" else "Floors (0..1)", classes="pane-title")
                 previous = table
             with Horizontal(classes="lab-setting"):
                 yield Label(key.replace("_", " "), classes="lab-setting-label")
                 yield SettingField(table, key, setting(self.cfg, table, key))
             yield Static("", id=f"lab-error-{table}-{key}", classes="lab-field-error hidden")
+
+    def _settings_shown(self) -> None:
+        self.query_one("#lab-weight-sum", Static).update(weight_sum_text(self.cfg))
 
     # -- the settings ----------------------------------------------------------
     def field(self, table: str, key: str) -> SettingField:
@@ -98,6 +111,7 @@ class RankingEditor(Vertical):
         for table, key in SETTINGS:
             self.field(table, key).value = fmt_setting(setting(cfg, table, key))
             self._error(table, key, None)
+        self._settings_shown()
 
     def _error(self, table: str, key: str, message: str | None) -> None:
         note = self.query_one(f"#lab-error-{table}-{key}", Static)
@@ -116,6 +130,7 @@ class RankingEditor(Vertical):
         if value == setting(self.cfg, field.table, field.key) and not always:
             return
         self.cfg = with_setting(self.cfg, field.table, field.key, value)
+        self._settings_shown()
         self.post_message(self.Changed(self, self.cfg))
 
     def step(self, field: SettingField, direction: int) -> None:
