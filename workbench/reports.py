@@ -20,8 +20,8 @@ category), or the requests of that category / region; ``eligible`` = those where
 category and region, any candidate) passed every gate; ``slots_won``, ``presented``, ``viewed``,
 ``interacted``, ``conversions`` from the simulated receipts; ``spend`` = the amounts of the
 settlements created (``settled_amount`` / ``failed_amount`` after the retry queue);
-``budget_left`` = budget − spend before the run − spend (it can dip below 0 when a campaign wins
-several slots of one request: the budget gate is checked once per request, as in the API).
+``budget_left`` = budget − spend before the run − spend (never below 0: a billable receipt that
+does not fit the budget is refused, ``billing_refused``, as the server refuses it).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def kpi_exprs() -> list[pl.Expr]:
 
 
 _ZERO_INT = ("slots_won", "presented", "viewed", "interacted", "conversions", "presented_with_disclosure",
-             "presented_intents", "billable_events", "settlements", "settled", "failed", "retries", "dead_letters")
+             "presented_intents", "billable_events", "billing_refused", "settlements", "settled", "failed", "retries",
+             "dead_letters")
 _ZERO_FLOAT = ("relevance_shown", "utility_shown", "spend", "settled_amount", "failed_amount")
 
 
@@ -107,6 +108,7 @@ class Facts:
         self.stage = slots["stage"].to_numpy()
         self.presented = self.stage >= 1
         self.billable = slots["billable"].to_numpy()
+        self.refused = slots["budget_refused"].to_numpy()
         row = slots["row"].to_numpy()
         self.relevance = b.static["relevance"].to_numpy()[row]
         self.utility = b.static["utility"].to_numpy()[row]
@@ -170,6 +172,7 @@ class Facts:
             "relevance_shown": count(p, self.relevance),
             "utility_shown": count(p, self.utility),
             "billable_events": count(self.billable).astype(i64),
+            "billing_refused": count(self.refused).astype(i64),
             "spend": count(None, self.s_amount, settlement_key),
             "settled_amount": count(self.s_settled, self.s_amount, settlement_key),
             "failed_amount": count(self.s_failed, self.s_amount, settlement_key),
@@ -204,7 +207,8 @@ class Facts:
 
 ORDER = (
     "opportunities", "intents", "eligible", "slots_requested", "slots_won", "presented", "viewed", "interacted",
-    "conversions", "presented_with_disclosure", "presented_intents", "billable_events", "spend", "settled_amount",
+    "conversions", "presented_with_disclosure", "presented_intents", "billable_events", "billing_refused", "spend",
+    "settled_amount",
     "failed_amount", "settlements", "settled", "failed", "retries", "dead_letters",
 ) + KPI_NAMES
 
@@ -335,6 +339,7 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
         spend=row["spend"],
         settled_amount=row["settled_amount"],
         failed_amount=row["failed_amount"],
+        billing_refused=row["billing_refused"],
         settlements=row["settlements"],
         settled=row["settled"],
         failed=row["failed"],
@@ -370,8 +375,9 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
     slot_of_row = np.zeros(len(req_of_row), dtype=np.int64)
     slot_of_row[has_slot] = np.arange(n_slots)
 
-    status = np.zeros(n_slots, dtype=np.int64)  # 0: no settlement, 1 settled, 2 failed
+    status = np.zeros(n_slots, dtype=np.int64)  # 0: no settlement, 1 settled, 2 failed, 3 refused (budget)
     status[np.flatnonzero(slots["billable"].to_numpy())] = np.where((sets["status"] == "settled").to_numpy(), 1, 2)
+    status[slots["budget_refused"].to_numpy()] = 3
     present = pl.Series(has_slot)
 
     def at_slot(values: np.ndarray) -> pl.Series:
@@ -412,7 +418,7 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
         .alias("funnel_stage"),
         pl.select(pl.when(present).then(pl.Series(slots["billable"].to_numpy()[slot_of_row]))).to_series()
         .alias("billable"),
-        pl.Series([None, "settled", "failed"], dtype=pl.Enum(["settled", "failed"]))
+        pl.Series([None, "settled", "failed", "budget_refused"], dtype=pl.Enum(["settled", "failed", "budget_refused"]))
         .gather(status[slot_of_row] * has_slot).alias("settlement_status"),
     ]
     return pl.DataFrame(columns)

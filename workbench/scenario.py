@@ -37,7 +37,15 @@ import msgspec
 
 from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
 from server.domain.errors import ValidationFailed
-from server.domain.ranking import FactorConstants, Floors, RankingConfig, Weights, validate_ranking_config
+from server.domain.ranking import (
+    FLOOR_NAMES,
+    WEIGHT_NAMES,
+    FactorConstants,
+    Floors,
+    RankingConfig,
+    Weights,
+    validate_ranking_config,
+)
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -251,6 +259,28 @@ def apply_overrides(table: dict[str, Any], overrides: list[str] | tuple[str, ...
         else:
             node[last] = value
     return table
+
+
+def ranking_overrides(base: RankingConfig, cfg: RankingConfig) -> list[str]:
+    """The ``--set`` overrides that turn ``base``'s weights and floors into ``cfg``'s (6 decimals, as saved)."""
+    out = []
+    for table, names in (("weights", WEIGHT_NAMES), ("floors", FLOOR_NAMES)):
+        for name in names:
+            old, new = getattr(getattr(base, table), name), getattr(getattr(cfg, table), name)
+            if old != new:
+                out.append(f"ranking.{table}.{name}={round(float(new), 6) + 0.0!r}")
+    return out
+
+
+def effective_overrides(scenario: Scenario, cfg: RankingConfig) -> list[str]:
+    """Every override a run used: the scenario's own, then the ranking settings it ran with instead.
+
+    ``workbench run FILE --set …`` with these reproduces the run; an override of the file that a
+    later ranking setting replaces is left out.
+    """
+    later = ranking_overrides(scenario.ranking, cfg)
+    keys = {text.partition("=")[0] for text in later}
+    return [o for o in scenario.overrides if o.partition("=")[0].strip() not in keys] + later
 
 
 def _index(text: str, here: str, part: str, items: list) -> int:

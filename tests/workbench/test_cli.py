@@ -69,6 +69,28 @@ def test_compare_reports_deltas_and_shifts(tmp_path, capsys):
         assert (tmp_path / name).is_file(), name
 
 
+def test_counts_read_as_integers_and_money_with_its_currency(tmp_path, capsys):
+    variant = ["ranking.weights.bid=0.2"]
+    comparison = compare_runs(run_scenario(load_scenario(CROWDED)), run_scenario(load_scenario(CROWDED, variant)))
+    assert main(["compare", CROWDED, "--set", *variant, "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    md = (tmp_path / "compare.md").read_text()
+    rows = {r["metric"]: r for r in comparison.kpis.iter_rows(named=True)}
+    for metric in ("requests_with_eligible", "shortlisted", "presented", "conversions"):
+        r = rows[metric]
+        b, v, d = int(r["baseline"]), int(r["variant"]), int(r["delta"])
+        assert f"| {metric} | {b:,} | {v:,} | {d:+,} |" in md
+        assert f"│ {metric} " in out and f" {b:,} │" in out and f" {v:,} │" in out, out
+        assert f"{b:.4f}" not in out + md and f"{b:,.2f}" not in out + md
+    spend = rows["spend"]
+    assert f"| spend | {spend['baseline']:,.2f} USD | {spend['variant']:,.2f} USD | {spend['delta']:+,.2f} USD |" in md
+    assert f" {spend['baseline']:,.2f} USD │" in out
+    summary = (tmp_path / "variant" / "summary.md").read_text()
+    k = comparison.tables[1]["_kpis"]
+    assert f"| requests | {k['requests']:,} |" in summary and f"| spend | {k['spend']:,.2f} USD |" in summary
+    assert "qualified_recommendation_rate" in out  # names whole, even on an 80-column console
+
+
 @pytest.mark.parametrize(
     "argv, code, message",
     [
