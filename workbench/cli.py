@@ -155,12 +155,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = _run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
     tables = run_tables(result)
     out_console.print(_whole(_kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"])))
+    _print_exhaustion(result, tables["exhaustion"])
     if args.out:
         with _writing(not args.no_progress and _is_big(result)) as step:
             written = write_run(result, args.out, formats, tables, step)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
     return 0
+
+
+def _print_exhaustion(result, table) -> None:
+    """When each budget and credit balance ran out (``limits.exhaustion``): after the last, more traffic
+    adds requests but no spend, so only the rates fall."""
+    from .limits import exhaustion_summary, fmt_after
+    from .units import fmt_value
+
+    out_console.print(exhaustion_summary(result, table), markup=False)
+    if not table.height:
+        return
+    ran_out = Table(title="budgets and credit balances that ran out", header_style="bold")
+    for col in ("ran out", "id", "at request", "of traffic", "time (UTC)", "into the traffic", "limit"):
+        ran_out.add_column(col, justify="right" if col in ("at request", "of traffic", "limit") else "left")
+    for r in table.iter_rows(named=True):
+        limit = (f"{r['limit']:,.0f} credits" if r["currency"] == "credits"
+                 else fmt_value("budget", r["limit"], r["currency"]))
+        ran_out.add_row(str(r["kind"]), r["id"], f"{r['request_no']:,}", f"{100 * r['share_of_traffic']:.1f}%",
+                        f"{r['at']:%Y-%m-%d %H:%M:%S}", fmt_after(r["after_seconds"]), limit)
+    out_console.print(_whole(ran_out))
 
 
 def _num(value: float | None) -> str:

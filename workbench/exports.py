@@ -1,7 +1,8 @@
 """Writing reports: CSV, Parquet, JSON and a Markdown summary, byte for byte reproducible.
 
 One run writes: ``ranking_report`` (every request's shortlist with every score), ``settlements``,
-``receipts``, ``outcomes_{campaign,partner,category,region}``, ``gate_failures``,
+``receipts``, ``outcomes_{campaign,partner,category,region}``, ``gate_failures``, ``exhaustion`` (the
+budgets and credit balances that ran out, with the request and time they did),
 ``candidate_groups`` and, for small runs, ``candidates`` (the long frame); plus ``kpis.json`` and
 ``summary.md``.
 
@@ -28,6 +29,7 @@ import polars.selectors as cs
 from server.domain.ranking import RankingConfig, weight_sum
 
 from .engine import with_failed_gates
+from .limits import exhaustion
 from .pipeline import RunResult
 from .scenario import effective_overrides
 from .simulate import receipts
@@ -176,6 +178,7 @@ def run_tables(result: RunResult) -> dict[str, pl.DataFrame]:
         "outcomes_category": category_outcomes(facts),
         "outcomes_region": region_outcomes(facts),
         "gate_failures": gate_breakdown(result),
+        "exhaustion": exhaustion(result),
         "_kpis": overall_kpis(facts),  # type: ignore[dict-item]
     }
 

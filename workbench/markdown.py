@@ -9,6 +9,7 @@ import polars as pl
 from .exports import LONG_FRAME_LIMIT
 from server.domain.ranking import weight_sum
 
+from .limits import exhaustion_summary, fmt_after
 from .pipeline import RunResult
 from .reports import KPI_NAMES
 from .scenario import effective_overrides
@@ -33,6 +34,21 @@ def md_table(frame: pl.DataFrame, columns: Sequence[str], limit: int = MAX_ROWS,
         lines.append("| " + " | ".join(fmt(row[c], c, cur, signed=c.endswith("delta")) for c in cols) + " |")
     if frame.height > limit:
         lines.append(f"\n({frame.height - limit} more rows in the CSV / Parquet / JSON exports)")
+    return "\n".join(lines)
+
+
+def exhaustion_table(table: pl.DataFrame, limit: int = MAX_ROWS) -> str:
+    """``limits.exhaustion``: what ran out, at which request and when (time of day and into the traffic)."""
+    if not table.height:
+        return "None."
+    lines = ["| ran out | id | at request | intent | time (UTC) | into the traffic | limit |", "|---|---|---|---|---|---|---|"]
+    for r in table.head(limit).iter_rows(named=True):
+        unit = "" if r["currency"] == "credits" else r["currency"]
+        limit_text = f"{r['limit']:,.0f} credits" if not unit else fmt_value("budget", r["limit"], unit)
+        lines.append(f"| {r['kind']} | {r['id']} | {r['request_no']:,} ({100 * r['share_of_traffic']:.1f}%) | "
+                     f"{r['intent_id']} | {r['at']:%Y-%m-%d %H:%M:%S} | {fmt_after(r['after_seconds'])} | {limit_text} |")
+    if table.height > limit:
+        lines.append(f"\n({table.height - limit} more rows in exhaustion.csv)")
     return "\n".join(lines)
 
 
@@ -88,8 +104,10 @@ def run_summary(result: RunResult, tables: dict[str, Any], long_rows: int) -> st
     camp = tables["outcomes_campaign"].sort("slots_won", "campaign_id", descending=[True, False])
     lines += ["", "## Campaigns (by slots won)", "", md_table(camp, [
         "campaign_id", "category", "billing_model", "opportunities", "eligible", "slots_won", "presented", "viewed",
-        "conversions", "spend", "budget_left", "budget_exhausted_at_intent", "qualified_recommendation_rate",
+        "conversions", "spend", "budget_left", "budget_exhausted_at_request", "qualified_recommendation_rate",
         "fill_rate"])]
+    lines += ["", "## Budgets and credit balances that ran out", "", exhaustion_summary(result, tables["exhaustion"]),
+              "", exhaustion_table(tables["exhaustion"])]
     lines += ["", "## Partners", "", md_table(tables["outcomes_partner"], [
         "partner_id", "governed_trust", "opportunities", "eligible", "slots_won", "presented", "conversions", "spend",
         "qualified_recommendation_rate", "fill_rate"], currency=cur)]

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .limits import cap_ties
+from .limits import cap_ties, exhaustion
 from .pipeline import RunResult
 from .simulate import STAGES as STAGE_NAMES
 from .units import currency_of
@@ -253,20 +253,13 @@ def campaign_outcomes(f: Facts) -> pl.DataFrame:
     frame = _finish(frame).with_columns(
         budget_left=C("budget") - C("spend0") - C("spend"),
     ).rename({"c_category": "category", "intents": "opportunities", "spend0": "spend_before"})
-    exhausted = _exhausted_at(f)
-    return frame.join(exhausted, on="ci", how="left").sort("ci").drop("ci")
-
-
-def _exhausted_at(f: Facts) -> pl.DataFrame:
-    rows = {}
-    intents = f.result.traffic.requests["intent_id"]
-    for epoch in f.result.batch.epochs[1:]:
-        for ci in epoch["budget_closed"]:
-            rows.setdefault(ci, intents[epoch["start"]])
-    return pl.DataFrame(
-        {"ci": list(rows), "budget_exhausted_at_intent": list(rows.values())},
-        schema={"ci": pl.Int32, "budget_exhausted_at_intent": pl.String},
+    ran_out = exhaustion(f.result).filter(C("kind") == "budget").select(
+        C("id").alias("campaign_id"),
+        C("request_no").alias("budget_exhausted_at_request"),
+        C("at").alias("budget_exhausted_at"),
+        C("intent_id").alias("budget_exhausted_at_intent"),
     )
+    return frame.join(ran_out, on="campaign_id", how="left").sort("ci").drop("ci")
 
 
 def partner_outcomes(f: Facts) -> pl.DataFrame:
@@ -349,6 +342,8 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
         workspaces_out_of_credits=len(closed["credits_closed"]),
     )
     out["currency"] = currency_of(r.market.campaigns["currency"].to_list())
+    ran_out = exhaustion(r)
+    out["last_exhausted_at_request"] = int(ran_out["request_no"].max()) if ran_out.height else None
     ties = cap_ties(r)
     out.update(weight_sum=ties.weight_sum, slots_at_priority_cap=ties.at_cap, slots_tied_at_priority_cap=ties.tied)
     return out

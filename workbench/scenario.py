@@ -95,6 +95,8 @@ class EntitiesSpec(_Table, kw_only=True):
     # Workspace credits at the start (workspace id -> credits). A workspace not listed has
     # unlimited credits; one listed is spent by receipts (presented 2, viewed 3, ...).
     credits: dict[str, float] = {}
+    # Every campaign's budget is multiplied by this (the lab's "budgets ×"; 1 keeps them as written).
+    budget_multiplier: NonNegative = 1.0
 
 
 class SegmentSpec(_Table, kw_only=True):
@@ -283,6 +285,31 @@ def effective_overrides(scenario: Scenario, cfg: RankingConfig) -> list[str]:
     return [o for o in scenario.overrides if o.partition("=")[0].strip() not in keys] + later
 
 
+REQUESTS_KEY, BUDGET_KEY = "traffic.requests", "entities.budget_multiplier"
+
+
+def traffic_requests(scenario: Scenario) -> int:
+    """How many requests the scenario ranks (generated, or the replayed log's)."""
+    if scenario.replay_requests is not None:
+        return len(scenario.replay_requests)
+    return int(scenario.spec.traffic.requests or 0)
+
+
+def rescaled(scenario: Scenario, requests: int | None = None, budget_multiplier: float | None = None) -> Scenario:
+    """``scenario`` with another traffic size and/or budget multiplier, as ``--set`` overrides of its file.
+
+    Validated like the file itself (ScenarioError naming the field), and recorded in ``overrides``
+    so that exports say what was run.
+    """
+    changes = {}
+    if requests is not None:
+        changes[REQUESTS_KEY] = str(requests)
+    if budget_multiplier is not None:
+        changes[BUDGET_KEY] = repr(round(float(budget_multiplier), 6) + 0.0)
+    kept = [o for o in scenario.overrides if o.partition("=")[0].strip() not in changes]
+    return load_scenario(scenario.path, kept + [f"{key}={value}" for key, value in changes.items()])
+
+
 def _index(text: str, here: str, part: str, items: list) -> int:
     if not part.isdigit() or int(part) >= len(items):
         raise ScenarioError(f"--set {text!r}: {here} must be an index below {len(items)} of a list")
@@ -380,6 +407,8 @@ def _load_entities(
         except msgspec.DecodeError as err:
             raise ScenarioError(f"{seed_where}: not valid JSON: {err}") from None
     campaigns = _merge(seed.campaigns, ent.campaigns, "campaign_id")
+    if ent.budget_multiplier != 1.0:
+        campaigns = [msgspec.structs.replace(c, budget=c.budget * ent.budget_multiplier) for c in campaigns]
     partners = _merge(seed.partners, ent.partners, "partner_id")
     records = _merge(seed.reputation_records, ent.reputation_records, "record_id")
     if not campaigns:

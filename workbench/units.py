@@ -13,15 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-COUNT, MONEY, RATE, SCORE = "count", "money", "rate", "score"
+COUNT, MONEY, RATE, SCORE, SECONDS = "count", "money", "rate", "score", "seconds"
 
 RATES = frozenset({
     "qualified_recommendation_rate", "detail_view_rate", "handoff_rate", "action_conversion_rate",
     "disclosure_shown_rate", "fill_rate", "share_baseline", "share_variant", "share_delta", "tied_share",
+    "share_of_traffic",
 })
 MONEY_NAMES = frozenset({
     "spend", "settled_amount", "failed_amount", "budget", "budget_left", "payout", "spend_before", "bid",
-    "amount", "committed_spend",
+    "amount", "committed_spend", "limit",
 })
 COUNTS = frozenset({
     "requests", "distinct_intents", "signatures", "epochs", "requests_with_eligible", "slots_requested",
@@ -31,7 +32,9 @@ COUNTS = frozenset({
     "presented_with_disclosure", "presented_intents", "billable_events", "intents", "request_index",
     "slots_baseline", "slots_variant", "slots_delta", "moved_up", "moved_down", "entered", "dropped", "unchanged",
     "changed_requests", "failed_evaluations", "baseline_evaluations", "current_evaluations",
+    "budget_exhausted_at_request", "last_exhausted_at_request",
 })
+DURATIONS = frozenset({"after_seconds", "seconds_to_final"})
 MIXED = "mixed currencies"
 
 
@@ -40,6 +43,8 @@ def unit_of(name: str, value: Any = None) -> str:
         return MONEY
     if name in RATES:
         return RATE
+    if name in DURATIONS:
+        return SECONDS
     if name in COUNTS or (isinstance(value, int) and not isinstance(value, bool)):
         return COUNT
     return SCORE
@@ -72,6 +77,8 @@ def fmt_value(name: str, value: Any, currency: str = "", *, percent: bool = Fals
         return f"{number:+,}" if signed else f"{number:,}"
     if unit == MONEY:
         return fmt_money(float(value), currency, signed)
+    if unit == SECONDS:
+        return f"{value:+,.1f} s" if signed else f"{value:,.1f} s"
     if unit == RATE and percent:
         return f"{100 * value:+.1f} pp" if signed else f"{100 * value:.1f}%"
     return f"{value:+.4f}" if signed else f"{value:.4f}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from workbench.cli import main
@@ -89,6 +90,28 @@ def test_counts_read_as_integers_and_money_with_its_currency(tmp_path, capsys):
     k = comparison.tables[1]["_kpis"]
     assert f"| requests | {k['requests']:,} |" in summary and f"| spend | {k['spend']:,.2f} USD |" in summary
     assert "qualified_recommendation_rate" in out  # names whole, even on an 80-column console
+
+
+def test_run_says_when_each_budget_and_balance_ran_out(tmp_path, capsys):
+    from workbench.exports import run_tables
+    from workbench.limits import exhaustion
+
+    sets = ["traffic.requests=100000"]
+    result = run_scenario(load_scenario(CROWDED, sets))
+    table = exhaustion(result)
+    assert main(["run", CROWDED, "--set", *sets, "--out", str(tmp_path), "--no-progress", "--format", "csv,md"]) == 0
+    out = capsys.readouterr().out
+    last = table.row(-1, named=True)
+    assert (f"the last ({last['id']}) at request {last['request_no']:,} of 100,000, {last['at']:%H:%M:%S}") in out
+    for r in table.iter_rows(named=True):
+        line = next(line for line in out.splitlines() if f" {r['id']} " in line and f" {r['kind']} " in line)
+        assert f" {r['request_no']:,} " in line and f"{r['at']:%Y-%m-%d %H:%M:%S}" in line, line
+    # the same dates in the exports: exhaustion.csv, the summary and the campaign outcomes
+    exported = pl.read_csv(tmp_path / "exhaustion.csv")
+    assert exported["request_no"].to_list() == table["request_no"].to_list()
+    assert f"| {last['kind']} | {last['id']} | {last['request_no']:,} " in (tmp_path / "summary.md").read_text()
+    camp = run_tables(result)["outcomes_campaign"].filter(pl.col("campaign_id") == "cmp_campaigner").row(0, named=True)
+    assert camp["budget_exhausted_at_request"] == table.filter(pl.col("id") == "cmp_campaigner")["request_no"][0]
 
 
 @pytest.mark.parametrize(

@@ -64,3 +64,68 @@ def test_normalise_scales_the_weights_to_one_and_keeps_their_proportions() -> No
     assert normalise(RankingConfig()) == RankingConfig()
     with pytest.raises(ValueError, match="all 0"):
         normalise(RankingConfig().with_weights(relevance=0, utility=0, trust=0, affective_fit=0, bid=0))
+
+
+# Budgets and balances that ran out (#10, defect 6) ------------------------------------------------
+
+
+def reference_exhaustion(result) -> dict[tuple[str, str], int]:
+    """(kind, id) -> the first request (1-based) whose per-request ranking fails that gate."""
+    from server.domain.ranking import CampaignState  # noqa: F401 - the reference ranks with the domain's types
+
+    first: dict[tuple[str, str], int] = {}
+    for t, step in enumerate(reference_run(result), start=1):
+        for cand in step.ranking.candidates:
+            c = cand.campaign.campaign
+            if "budget" in cand.failed_gates:
+                first.setdefault(("budget", c.campaign_id), t)
+            if "credits" in cand.failed_gates:
+                first.setdefault(("credits", c.workspace_id), t)
+    return first
+
+
+def test_exhaustion_dates_each_budget_and_balance_like_the_per_request_path() -> None:
+    from workbench.limits import exhaustion
+
+    camps = [
+        campaign("cmp_big", payoutAmount=300.0, budget=1500.0),  # five slots, then out
+        campaign("cmp_mid", payoutAmount=200.0, budget=1800.0, workspaceId="ws_metered"),
+        campaign("cmp_low", payoutAmount=100.0, budget=50_000.0),  # never runs out
+    ]
+    reqs = [request(f"i{t}", sponsoredSlots=1 + t % 2) for t in range(60)]
+    scen = scenario(camps, [partner("p_0"), partner("p_1")], reqs, entities={"credits": {"ws_metered": 5}})
+    result = run_scenario(scen)
+    table = exhaustion(result)
+    got = {(r["kind"], r["id"]): r["request_no"] for r in table.iter_rows(named=True)}
+    assert got == reference_exhaustion(result)
+    assert {k for k, _ in got} == {"budget", "credits"} and ("budget", "cmp_low") not in got
+    for r in table.iter_rows(named=True):
+        arrival = result.traffic.requests["arrival_at"][r["request_no"] - 1]
+        assert r["at"] == arrival and r["intent_id"] == f"i{r['request_no'] - 1}"
+        assert r["after_seconds"] == (arrival - result.scenario.spec.as_of).total_seconds()
+    assert table["request_no"].is_sorted()
+
+
+def test_more_traffic_after_the_last_budget_ran_out_only_lowers_the_rates() -> None:
+    from workbench.exports import run_tables
+
+    runs = {n: run_tables(run_scenario(load_scenario(CROWDED, [f"traffic.requests={n}"]))) for n in (20_000, 60_000)}
+    small, big = runs[20_000], runs[60_000]
+    last = small["_kpis"]["last_exhausted_at_request"]
+    assert last is not None and last < 20_000
+    # the same budgets ran out at the same requests (the first 20,000 requests are the same requests,
+    # arriving faster in the same day), so the totals are the same and only the rates fall
+    same = ["kind", "id", "request_no", "intent_id"]
+    assert small["exhaustion"].select(same).equals(big["exhaustion"].select(same))
+    assert big["exhaustion"]["at"].max() < small["exhaustion"]["at"].max()
+    for name in ("spend", "settlements", "campaigns_out_of_budget", "workspaces_out_of_credits"):
+        assert big["_kpis"][name] == small["_kpis"][name], name
+    assert big["_kpis"]["fill_rate"] < small["_kpis"]["fill_rate"]
+    # doubling the budgets moves the dates later and spends more
+    doubled = run_tables(run_scenario(load_scenario(CROWDED, ["entities.budget_multiplier=2"])))
+    assert doubled["_kpis"]["spend"] > small["_kpis"]["spend"]
+    assert doubled["_kpis"]["last_exhausted_at_request"] > last
+    budgets = dict(zip(small["outcomes_campaign"]["campaign_id"], small["outcomes_campaign"]["budget"]))
+    for row in doubled["outcomes_campaign"].iter_rows(named=True):
+        assert row["budget"] == 2 * budgets[row["campaign_id"]]
+        assert row["budget_left"] >= 0

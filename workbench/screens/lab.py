@@ -26,8 +26,8 @@ from textual.worker import get_current_worker
 from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
 
 from ..pipeline import RunResult, run_scenario
-from ..scenario import Scenario
-from ..limits import normalise
+from ..scenario import Scenario, ScenarioError, rescaled, traffic_requests
+from ..limits import exhaustion_summary, fmt_after, normalise
 from ..tuning import (
     LabOutcome,
     describe_settings,
@@ -41,6 +41,7 @@ from ..widgets.frame_table import FrameTable
 from ..widgets.kpi_table import KpiTable
 from ..widgets.lab_chart import LabChart
 from ..widgets.ranking_editor import RankingEditor
+from ..widgets.world_editor import WorldEditor
 from .export import export_run, shown
 from .save_scenario import SaveScenarioScreen
 
@@ -53,6 +54,10 @@ GATE_HEADERS = {"gate": "gate failed", "baseline": "baseline", "current": "curre
 SHORTLIST_HEADERS = {
     "intent_id": "intent", "position": "pos", "campaign_id": "campaign", "partner_id": "partner",
     "affective_fit": "affective", "bid_norm": "bid (norm)", "priority_score": "priority",
+}
+RAN_OUT_HEADERS = {
+    "kind": "ran out", "id": "campaign / workspace", "request_no": "at request", "share_of_traffic": "of traffic",
+    "at": "time (UTC)", "into": "into the traffic", "limit": "budget / credits",
 }
 MOVERS = 4
 KPI_TITLE = "KPIs: current settings against the pinned baseline"
@@ -90,7 +95,8 @@ class LabScreen(Screen):
         Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder"),
         Binding("n", "normalise", "Normalise", tooltip="Scale the weights to sum to 1 (keeping their proportions)"),
         Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors"),
-        Binding("t", "next_tab", "Next table", show=False, tooltip="Slot share → gate failures → shortlist"),
+        Binding("t", "next_tab", "Next table", show=False,
+                tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out"),
         Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress"),
         Binding("ctrl+r", "rerun", "Re-run", show=False,
                 tooltip="Run the settings the inputs show (after a cancelled or failed run)"),
@@ -125,6 +131,7 @@ class LabScreen(Screen):
         self.pinned = False
         self.requested: LabRequest | None = None  # the latest run asked for
         self.shown: LabRequest | None = None  # the run whose results are on screen
+        self.baseline_cfg: RankingConfig | None = None  # the settings the baseline is run with when it must be
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,6 +139,7 @@ class LabScreen(Screen):
             with VerticalScroll(id="lab-controls"):
                 yield RankingEditor(id="lab-editor")
                 yield Static("", id="lab-cap-note", classes="hidden")
+                yield WorldEditor(id="lab-world")
                 yield Static("", id="lab-status")
                 yield ProgressBar(id="lab-progress", show_eta=False, classes="hidden")
                 yield Static("[dim]type + enter applies · ] / \\[ step up / down · esc leaves a field[/dim]", id="lab-hint")
@@ -154,6 +162,10 @@ class LabScreen(Screen):
                         yield Static("The first shortlisted slots of the current run, with every score.",
                                      classes="lab-note")
                         yield FrameTable(id="lab-shortlist", headers=SHORTLIST_HEADERS)
+                    with TabPane("Ran out", id="lab-tab-ran-out"):
+                        yield Static("", id="lab-ran-out-summary", classes="lab-note")
+                        yield FrameTable(id="lab-ran-out", headers=RAN_OUT_HEADERS,
+                                         formats={"share_of_traffic": "{:.1%}"})
         yield Footer()
 
     def on_mount(self) -> None:
@@ -170,9 +182,14 @@ class LabScreen(Screen):
         if scenario is None or scenario is self.scenario:
             return
         self.scenario, self.baseline, self.outcome, self.pinned = scenario, None, None, False
-        self.requested = self.shown = None
+        self.requested = self.shown = self.baseline_cfg = None
         self.editor.set_config(scenario.ranking)
+        self._show_world(scenario)
         self.start_run(scenario.ranking)
+
+    def _show_world(self, scenario: Scenario) -> None:
+        self.query_one(WorldEditor).set_world(traffic_requests(scenario), scenario.spec.entities.budget_multiplier,
+                                              scenario.replay_requests is not None)
 
     @property
     def stale(self) -> bool:
@@ -187,10 +204,13 @@ class LabScreen(Screen):
         self.running = True
         self.requested = LabRequest(self.scenario, self.baseline, cfg)
         self._status()
-        self.run_lab(self.seq, self.scenario, self.baseline, cfg)
+        self.run_lab(self.seq, self.scenario, self.baseline, self.baseline_cfg, cfg)
 
     @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False)
-    def run_lab(self, seq: int, scenario: Scenario, baseline: RunResult | None, cfg: RankingConfig) -> None:
+    def run_lab(
+        self, seq: int, scenario: Scenario, baseline: RunResult | None, baseline_cfg: RankingConfig | None,
+        cfg: RankingConfig,
+    ) -> None:
         worker = get_current_worker()
 
         def progress(done: int, total: int) -> None:
@@ -200,7 +220,7 @@ class LabScreen(Screen):
 
         try:
             if baseline is None:
-                baseline = run_scenario(scenario, progress=progress)
+                baseline = run_scenario(scenario, baseline_cfg, progress=progress)
             outcome = evaluate(baseline, cfg, progress)
         except RunCancelled:
             return
@@ -229,9 +249,9 @@ class LabScreen(Screen):
         if message.seq != self.seq:
             return  # an answer to an older change
         self.running = False
-        self.shown = self.requested
         self.outcome = message.outcome
         self.baseline = message.outcome.baseline
+        self.requested = self.shown = LabRequest(message.outcome.run.scenario, self.baseline, message.outcome.run.cfg)
         self._show(message.outcome)
         self.app.lab_result = message.outcome  # type: ignore[attr-defined]
 
@@ -246,6 +266,11 @@ class LabScreen(Screen):
             lines += ["[b]Changed[/b]:", *changes] if changes else ["No change against it."]
             changed, total = o.comparison.changed_requests, o.run.traffic.size
             lines.append(f"{changed:,} of {total:,} requests get another shortlist.")
+            ran_out = o.tables["exhaustion"]
+            if ran_out.height:
+                last = ran_out.row(-1, named=True)
+                lines += ["", f"[b]Ran out[/b]: {ran_out.height} budgets / balances, the last at request "
+                              f"{last['request_no']:,} of {total:,} ({last['at']:%H:%M}); see the Ran out tab (t)."]
         stale = self.stale
         if self.running:
             lines.append("[yellow]running…[/yellow] (x cancels)")
@@ -276,6 +301,11 @@ class LabScreen(Screen):
         self.query_one("#lab-gates", FrameTable).show(outcome.gates)
         self.query_one("#lab-shortlist", FrameTable).show(outcome.shortlist)
         self.query_one("#lab-movers", Static).update(movers_text(outcome))
+        ran_out = outcome.tables["exhaustion"]
+        self.query_one("#lab-ran-out-summary", Static).update(
+            f"{exhaustion_summary(outcome.run, ran_out)} After the last, more traffic adds requests but no spend: "
+            "only the rates fall. Scale the traffic and budgets under Traffic and budgets.")
+        self.query_one("#lab-ran-out", FrameTable).show(ran_out_rows(ran_out))
         self._status()
 
     # -- actions ---------------------------------------------------------------
@@ -287,6 +317,23 @@ class LabScreen(Screen):
         self.start_run(event.cfg)
 
     def action_rerun(self) -> None:
+        self.start_run(self.editor.cfg)
+
+    @on(WorldEditor.Changed)
+    def _world_changed(self, event: WorldEditor.Changed) -> None:
+        """Another traffic size or budget multiplier: a new market, so the baseline runs again too."""
+        if self.scenario is None:
+            return
+        try:
+            scaled = rescaled(self.scenario, event.requests, event.budgets)
+        except ScenarioError as exc:
+            event.editor.refuse(event.key, str(exc))
+            return
+        # the baseline keeps its settings (the scenario's own, or the pinned ones) in the new market
+        self.baseline_cfg = self.baseline.cfg if self.pinned and self.baseline is not None else scaled.ranking
+        self.scenario, self.baseline = scaled, None
+        self._show_world(scaled)
+        self.app.scenario = scaled  # type: ignore[attr-defined]  # reports and exports follow the lab
         self.start_run(self.editor.cfg)
 
     def action_edit(self, table: str) -> None:
@@ -328,7 +375,7 @@ class LabScreen(Screen):
 
     def action_next_tab(self) -> None:
         tabs = self.query_one("#lab-tabs", TabbedContent)
-        ids = ["lab-tab-share", "lab-tab-gates", "lab-tab-shortlist"]
+        ids = ["lab-tab-share", "lab-tab-gates", "lab-tab-shortlist", "lab-tab-ran-out"]
         tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
 
     def action_cancel_run(self) -> None:
@@ -362,6 +409,16 @@ class LabScreen(Screen):
             self.notify("Nothing to export yet: wait for the first result.", severity="warning")
             return
         export_run(self, self.outcome.run, self.outcome.tables)
+
+
+def ran_out_rows(table: pl.DataFrame) -> pl.DataFrame:
+    """``limits.exhaustion`` as the lab lists it (time of day, how far into the traffic)."""
+    return table.select(
+        "kind", "id", "request_no", "share_of_traffic",
+        pl.col("at").dt.strftime("%Y-%m-%d %H:%M:%S"),
+        pl.col("after_seconds").map_elements(fmt_after, return_dtype=pl.String).alias("into"),
+        pl.col("limit"), "currency",
+    )
 
 
 def cap_note(cfg: RankingConfig, outcome: LabOutcome | None) -> str | None:

@@ -34,6 +34,7 @@ TABLES = (
     ("reports-category", "Categories", "outcomes_category"),
     ("reports-region", "Regions", "outcomes_region"),
     ("reports-gates", "Gate failures", "gate_failures"),
+    ("reports-ran-out", "Ran out", "exhaustion"),
 )
 
 

@@ -67,11 +67,13 @@ class FrameTable(DataTable):
         headers: dict[str, str] | None = None,
         formats: dict[str, str] | None = None,
         right: tuple[str, ...] = (),
+        hidden: tuple[str, ...] = ("currency",),
     ) -> None:
         super().__init__(id=id, classes=classes, zebra_stripes=True, cursor_type="cell")
         self.headers = headers or {}
         self.formats = formats or {}  # column -> str.format spec, e.g. "{:.1%}"
         self.right = frozenset(right)  # text columns aligned right (figures formatted upstream)
+        self.hidden = frozenset(hidden)  # read by the cells (money's currency), not shown as columns
         self.currency = ""  # money's currency when a row has no ``currency`` column
         self.frame: pl.DataFrame | None = None
         self.sort_column: str | None = None
@@ -110,12 +112,13 @@ class FrameTable(DataTable):
         frame = self._sorted()
         cursor = self.cursor_coordinate
         self.clear(columns=True)
-        for name in frame.columns:
+        shown = [name for name in frame.columns if name not in self.hidden]
+        for name in shown:
             self.add_column(self._label(name), key=name)
         for row in frame.iter_rows(named=True):
-            self.add_row(*(self.cell(name, value, row) for name, value in row.items()))
-        if frame.height:
-            self.move_cursor(row=min(cursor.row, frame.height - 1), column=min(cursor.column, frame.width - 1))
+            self.add_row(*(self.cell(name, row[name], row) for name in shown))
+        if frame.height and shown:
+            self.move_cursor(row=min(cursor.row, frame.height - 1), column=min(cursor.column, len(shown) - 1))
 
     def _label(self, name: str) -> str:
         arrow = (" ▼" if self.descending else " ▲") if name == self.sort_column else ""
