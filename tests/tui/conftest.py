@@ -45,9 +45,11 @@ def screen_text(app) -> str:
 
 
 def widget_text(app, widget) -> str:
-    """The rendered screen cropped to ``widget``'s region, its lines joined by spaces (wrapped text reads on)."""
+    """The rendered screen cropped to ``widget``'s region (by cells: wide characters count twice), its
+    lines joined by spaces so that wrapped text reads on."""
     r = widget.region
-    return " ".join(" ".join(line[r.x:r.right] for line in screen_lines(app)[r.y:r.bottom]).split())
+    strips = app.screen._compositor.render_strips()[r.y:r.bottom]
+    return " ".join(" ".join(strip.crop(r.x, r.right).text for strip in strips).split())
 
 
 def offline_app(scenario: Path = BASELINE) -> WorkbenchApp:

@@ -13,7 +13,7 @@ HELP = """\
 
 | key | screen |
 |---|---|
-| `1` | **Scenario** — pick a scenario file; its summary and any errors |
+| `1` | **Scenario** — pick a scenario file: moving the cursor previews it (summary or errors), enter loads it, `ctrl+r` reads the folder again (it is also read each time the screen opens) |
 | `2` | **Ranking lab** — tune weights and floors; KPIs beside the pinned baseline |
 | `3` | **Live** — replay the scenario against the server; settlements, retry queue, DLQ, audit |
 | `4` | **Reports** — outcome tables; export CSV, Parquet, JSON and Markdown |
