@@ -299,8 +299,12 @@ def cmd_open(args: argparse.Namespace) -> int:
     from .app import DEFAULT_SCENARIO, WorkbenchApp
 
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
-    WorkbenchApp(api_url=args.api, scenario_path=path, start_server=not args.no_server).run()
-    return 0
+    app = WorkbenchApp(api_url=args.api, scenario_path=path, start_server=not args.no_server)
+    try:
+        app.run()
+    finally:
+        app.stop_server()  # already done on a normal exit; after a crash it must still happen
+    return app.return_code or 0  # 128 + the signal after SIGTERM or SIGHUP
 
 
 def _formats(text: str, parse) -> tuple[str, ...]:
