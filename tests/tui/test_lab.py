@@ -14,7 +14,7 @@ from workbench.widgets.kpi_table import KpiTable
 from workbench.widgets.lab_chart import LabChart
 from workbench.widgets.ranking_editor import RankingEditor
 
-from .conftest import SIZE, offline_app, scenario_copy, screen_lines, screen_text, wait_for
+from .conftest import SIZE, offline_app, scenario_copy, screen_lines, screen_text, wait_for, widget_text
 
 
 def kpi_row(lab: LabScreen, metric: str) -> list[str]:
@@ -248,7 +248,7 @@ async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(
         assert kpi_row(lab, "fill rate") == shown_before
         text = screen_text(app)
         assert "STALE" in text and "results of an earlier run" in text, text
-        assert "weights 0.35/0.25/0.15/0.15/0.1" in str(lab.query_one("#lab-status", Static).render())
+        assert "On screen → inputs: bid weight 0.1→0.4" in widget_text(app, lab.query_one("#lab-stale"))
         assert lab.query_one("#lab-results").has_class("-stale")
 
         # enter on the same value runs it

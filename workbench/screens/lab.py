@@ -137,6 +137,7 @@ class LabScreen(Screen):
         yield Header()
         with Horizontal(id="lab-body"):
             with VerticalScroll(id="lab-controls"):
+                yield Static("", id="lab-stale", classes="hidden")
                 yield RankingEditor(id="lab-editor")
                 yield Static("", id="lab-cap-note", classes="hidden")
                 yield WorldEditor(id="lab-world")
@@ -276,14 +277,20 @@ class LabScreen(Screen):
             lines.append("[yellow]running…[/yellow] (x cancels)")
         else:
             self.query_one("#lab-progress", ProgressBar).add_class("hidden")
+        note = self.query_one("#lab-stale", Static)
+        note.set_class(not stale, "hidden")
         if stale and self.outcome is not None and self.requested is not None:
-            lines += [
-                "",
-                "[b reverse yellow] STALE [/] the results are of",
-                describe_settings(self.outcome.run.cfg) + ",",
-                "not of the inputs (the last run was cancelled or failed).",
+            run, wanted = self.outcome.run, self.requested
+            differences = settings_diff(run.cfg, wanted.cfg)
+            if wanted.scenario is not run.scenario:
+                size, want = run.traffic.size, traffic_requests(wanted.scenario)
+                differences += [f"requests {size:,}→{want:,}"] if size != want else ["traffic and budgets"]
+            note.update("\n".join([
+                "[b reverse yellow] STALE [/] the results are not of the inputs (the last run was cancelled "
+                "or failed). On screen → inputs:",
+                *(differences or ["the baseline"]),
                 "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
-            ]
+            ]))
         self.query_one("#lab-status", Static).update("\n".join(lines))
         self.query_one("#lab-kpis", KpiTable).border_title = (
             "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs" if stale else KPI_TITLE
@@ -400,7 +407,10 @@ class LabScreen(Screen):
                     title="Ranking lab",
                 )
 
-        dialog = SaveScenarioScreen(source, tuned_name(source), describe_settings(cfg),
+        what = describe_settings(cfg)
+        if self.scenario.overrides:  # the lab's traffic and budgets are overrides of the file, not saved
+            what += f" (not saved: --set {' '.join(self.scenario.overrides)})"
+        dialog = SaveScenarioScreen(source, tuned_name(source), what,
                                     lambda name: save_tuned_scenario(source, cfg, name))
         self.app.push_screen(dialog, saved)
 

@@ -51,6 +51,7 @@ def describe(scenario: Scenario, working: bool = False) -> str:
             f"weights    relevance {w.relevance:g} · utility {w.utility:g} · trust {w.trust:g} · "
             f"affective {w.affective_fit:g} · bid {w.bid:g}",
             f"floors     relevance {f.relevance:g} · utility {f.utility:g}",
+            *([f"overrides  --set {' '.join(scenario.overrides)}"] if scenario.overrides else []),
             "",
             "[b]the working scenario[/b] [dim](the lab and the reports run it)[/dim]" if working
             else "[b $warning]preview[/] [dim]· enter loads it as the working scenario[/dim]",
@@ -88,6 +89,9 @@ class ScenarioScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.action_reload()
+        current = self.app.scenario  # type: ignore[attr-defined]
+        if current is not None:
+            self.show(current.path)  # it may have changed (another file, or the lab's traffic and budgets)
 
     def action_reload(self) -> None:
         """Read the folder again (keeps what was expanded and highlighted when it still exists)."""
@@ -97,12 +101,14 @@ class ScenarioScreen(Screen):
         current = self.app.scenario  # type: ignore[attr-defined]
         return current is not None and Path(current.path).resolve() == path.resolve()
 
-    def show(self, path: Path) -> Scenario | None:
+    def show(self, path: Path, fresh: bool = False) -> Scenario | None:
         """Summarise ``path`` (or say why it does not load); the working scenario is not changed here."""
         summary = self.query_one("#scenario-summary", Static)
         errors = self.query_one("#scenario-errors", Static)
+        current = self.app.scenario  # type: ignore[attr-defined]
         try:
-            scenario = load_scenario(path)
+            # the working scenario as it is run (with the lab's overrides); any other file as written
+            scenario = current if self._working(path) and not fresh else load_scenario(path)
         except ScenarioError as exc:
             summary.update(f"[b]{path.name}[/b]")
             errors.update(f"This file has a problem:\n{exc}")
@@ -120,7 +126,7 @@ class ScenarioScreen(Screen):
 
     @on(DirectoryTree.FileSelected)
     def file_selected(self, event: DirectoryTree.FileSelected) -> None:
-        scenario = self.show(Path(event.path))
+        scenario = self.show(Path(event.path), fresh=True)  # loading reads the file again (no overrides)
         if scenario is not None:
             self.app.set_scenario(scenario)  # type: ignore[attr-defined]
             self.show(Path(event.path))  # now it reads "the working scenario"
@@ -129,7 +135,7 @@ class ScenarioScreen(Screen):
         tree = self.query_one(ScenarioTree)
         node = tree.cursor_node
         if node is not None and node.data is not None and Path(node.data.path).is_file():
-            scenario = self.show(Path(node.data.path))
+            scenario = self.show(Path(node.data.path), fresh=True)
             if scenario is not None:
                 self.app.set_scenario(scenario)  # type: ignore[attr-defined]
                 self.show(Path(node.data.path))
