@@ -152,9 +152,9 @@ def exhaustion_summary(result: RunResult, table: pl.DataFrame | None = None) -> 
         return "No budget or credit balance ran out."
     parts = []
     if budgets.height:
-        parts.append(f"{budgets.height} of {n_c} budgets ran out")
+        parts.append(f"{budgets.height} of {n_c} budget{'s' if n_c != 1 else ''} ran out")
     if credits.height:
-        parts.append(f"{credits.height} of {n_w} credit balances ran out")
+        parts.append(f"{credits.height} of {n_w} credit balance{'s' if n_w != 1 else ''} ran out")
     last = table.row(-1, named=True)
     return (f"{' and '.join(parts)}; the last ({last['id']}) at request {last['request_no']:,} of "
             f"{result.traffic.size:,}, {last['at']:%H:%M:%S} ({fmt_after(last['after_seconds'])} in).")

@@ -71,8 +71,6 @@ def test_normalise_scales_the_weights_to_one_and_keeps_their_proportions() -> No
 
 def reference_exhaustion(result) -> dict[tuple[str, str], int]:
     """(kind, id) -> the first request (1-based) whose per-request ranking fails that gate."""
-    from server.domain.ranking import CampaignState  # noqa: F401 - the reference ranks with the domain's types
-
     first: dict[tuple[str, str], int] = {}
     for t, step in enumerate(reference_run(result), start=1):
         for cand in step.ranking.candidates:

@@ -270,7 +270,9 @@ class LabScreen(Screen):
             ran_out = o.tables["exhaustion"]
             if ran_out.height:
                 last = ran_out.row(-1, named=True)
-                lines += ["", f"[b]Ran out[/b]: {ran_out.height} budgets / balances, the last at request "
+                budgets = int((ran_out["kind"] == "budget").sum())
+                what = [plural(budgets, "budget"), plural(ran_out.height - budgets, "credit balance")]
+                lines += ["", f"[b]Ran out[/b]: {' and '.join(w for w in what if w)}, the last at request "
                               f"{last['request_no']:,} of {total:,} ({last['at']:%H:%M}); see the Ran out tab (t)."]
         stale = self.stale
         if self.running:
@@ -419,6 +421,10 @@ class LabScreen(Screen):
             self.notify("Nothing to export yet: wait for the first result.", severity="warning")
             return
         export_run(self, self.outcome.run, self.outcome.tables)
+
+
+def plural(n: int, noun: str) -> str:
+    return "" if not n else f"1 {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def ran_out_rows(table: pl.DataFrame) -> pl.DataFrame:

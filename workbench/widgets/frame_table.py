@@ -2,7 +2,7 @@
 
 Each figure reads in its column's unit (``workbench.units``: counts as integers, money with
 the row's ``currency`` or the table's, rates and scores with four decimals), and every column
-is as wide as its widest cell; a table wider than its pane scrolls.
+is as wide as its widest cell; a table wider than its pane scrolls, showing whole columns only.
 
 Sorting sorts the frame (so numbers sort as numbers, nulls last) and refills the
 table; click a column header or press ``o`` on a cell of the column. Pressing it
@@ -15,9 +15,11 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
+from rich.segment import Segment
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from ..units import fmt_value
@@ -93,6 +95,40 @@ class FrameTable(DataTable):
 
     def header(self, column: str) -> str:
         return self.headers.get(column, column)
+
+    # -- whole columns only --------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        """A line of the table; a column the view cuts at either edge is left blank, not shown in part.
+
+        A table wider than its pane scrolls (the scrollbar shows there is more), and what it shows is
+        whole: never ``-51`` for ``-510``. The cursor's cell is always scrolled fully into view.
+        """
+        return self._whole_columns(super().render_line(y))
+
+    def _whole_columns(self, strip: Strip) -> Strip:
+        # the view: the content region without the scrollbars (the line itself runs under them)
+        width = min(strip.cell_length, self.scrollable_content_region.width)
+        x0 = self.scroll_offset.x
+        keep_from, keep_to, start = 0, width, 0
+        for column in self.ordered_columns:
+            end = start + column.get_render_width(self)
+            a, b = start - x0, end - x0
+            if a < 0 < b:
+                keep_from = b  # cut by the left edge
+            if a < width < b:
+                keep_to = a  # cut by the right edge
+            start = end
+        if (keep_from == 0 and keep_to == width) or keep_to <= keep_from:
+            return strip  # all whole, or one column wider than the view: nothing better to show
+
+        def blank(part: Strip) -> Strip:
+            return Strip([Segment(" " * segment.cell_length, segment.style) for segment in part])
+
+        pieces = [blank(strip.crop(0, keep_from))] if keep_from else []
+        pieces.append(strip.crop(keep_from, keep_to))
+        if keep_to < strip.cell_length:
+            pieces.append(blank(strip.crop(keep_to, strip.cell_length)))
+        return Strip.join(pieces)
 
     # -- filling -------------------------------------------------------------------
     def show(self, frame: pl.DataFrame) -> None:
