@@ -22,11 +22,19 @@ HELP = """\
 
 **Ranking lab.** `w`/`f` jump to the weights/floors: type a value (`-` and `+` are
 just characters of the number) and press enter; `]` / `[` (or `ctrl+up` / `ctrl+down`)
-step the focused setting up / down and apply it at once; `esc` leaves the field. Every change re-runs the batch in the
-background (an older run is cancelled; `x` cancels). `b` pins the current settings as
-the baseline, `r` resets, `c` switches the chart, `t` the table, `s` saves the settings
-into a new scenario file, `e` exports. An invalid value is refused with a message; the
-last good result stays on screen.
+step the focused setting up / down and apply it at once; `esc` leaves the field. Every
+change re-runs the batch in the background (an older run is cancelled; `x` cancels).
+After a cancelled or failed run the results are marked **STALE**; enter in a field or
+`ctrl+r` runs the inputs. The sum of the weights is always shown: when it is not 1 the
+lab says how many shortlisted slots tie at the priority score's 1.0 cap (their order
+is then creation order), and `n` scales the weights to sum to 1. Under **Traffic and
+budgets**, `requests` and `budgets ×` change the market (enter applies; the baseline
+runs again). `b` pins the current settings as the baseline, `r` resets the weights and
+floors, `c` switches the chart, `t` the table (slot share, gate failures, shortlist
+sample, **Ran out**: when each budget and credit balance ran out), `s` saves the
+weights and floors into a new scenario file, `e` exports. An invalid value is refused
+with a message; the last good result stays on screen. Tables too wide for the screen
+scroll sideways and show whole columns only.
 
 **Live.** `r` replays the scenario (progress bar; `x` cancels), `p` processes the
 retry queue once. On the dead-letter table: `ctrl+r` replay, `v` resolve, `i`
