@@ -1,12 +1,15 @@
 """The workbench's terminal application: four screens over one scenario and one server.
 
 Start-up: connect to the server at ``--api`` (start one on embedded SQLite when
-nothing answers, and stop it on exit), load the scenario, open the ranking lab.
+nothing answers, and stop it on exit, however the workbench exits: quit, an
+exception, SIGTERM or SIGHUP), load the scenario, open the ranking lab.
 Screens live in ``workbench/screens``; styles in ``app.tcss``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 from typing import Iterable
 
@@ -65,9 +68,11 @@ class WorkbenchApp(App):
         self.start_server = start_server
         self.client = ApiClient(api_url)
         self.server: LocalServer | None = None
+        self._signals: list[int] = []
 
     # -- start-up and shutdown ---------------------------------------------------
     def on_mount(self) -> None:
+        self._watch_signals()
         try:
             self.set_scenario(load_scenario(self.scenario_path))
         except ScenarioError as exc:
@@ -96,10 +101,38 @@ class WorkbenchApp(App):
             return
         self.profile = f"{p['persistence']} · {p['hotState']} · billing {p['billingMode']}"
 
-    async def on_unmount(self) -> None:
-        await self.client.close()
+    def _watch_signals(self) -> None:
+        """SIGTERM, and SIGHUP when the terminal closes, end the workbench as quitting does.
+
+        The local server stops in any case (its guard watches this process, ``local_server``);
+        this also lets the screens and the client close cleanly.
+        """
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, self._signalled, signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such signal
+                continue
+            self._signals.append(signum)
+
+    def _signalled(self, signum: int) -> None:
+        self.stop_server(wait=False)  # the guard starts stopping it now, whatever happens to the terminal
+        self.exit(return_code=128 + signum)
+
+    def stop_server(self, wait: bool = True) -> None:
+        """Stop the server this workbench started (a server that was already running is left alone)."""
         if self.server is not None and self.server.started:
-            self.server.stop()
+            if wait:
+                self.server.stop()
+            else:
+                self.server.release()
+
+    async def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._signals:
+            loop.remove_signal_handler(signum)
+        await self.client.close()
+        self.stop_server()
 
     # -- the working scenario -------------------------------------------------
     def set_scenario(self, scenario: Scenario) -> None:

@@ -20,6 +20,7 @@ from typing import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .scenario import ScenarioError, load_scenario
 
@@ -122,17 +123,27 @@ def _writing(enabled: bool) -> Iterator:
         yield lambda name: status.update(f"writing {name}")
 
 
+def _whole(table: Table) -> Table:
+    """Every column at least as wide as its widest cell: on a narrow terminal the table grows past the
+    edge (and the terminal wraps it) rather than cutting a name or a figure."""
+    for column in table.columns:
+        cells = [column.header, *column._cells]  # noqa: SLF001 - rich keeps a column's cells there
+        column.min_width = max(Text.from_markup(c).cell_len if isinstance(c, str) else 1 for c in cells)
+        column.no_wrap = True
+    return table
+
+
 def _kpi_table(title: str, kpis: dict) -> Table:
     from .reports import KPI_NAMES
+    from .units import fmt_value
 
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name in KPI_NAMES + ("requests", "shortlisted", "presented", "conversions", "spend", "settled", "failed",
-                             "dead_letters", "campaigns_out_of_budget"):
-        value = kpis[name]
-        table.add_row(name, f"{value:.4f}" if isinstance(value, float) and name != "spend" else
-                      f"{value:.2f}" if isinstance(value, float) else str(value))
+                             "billing_refused", "dead_letters", "campaigns_out_of_budget", "workspaces_out_of_credits",
+                             "slots_tied_at_priority_cap"):
+        table.add_row(name, fmt_value(name, kpis[name], kpis["currency"]))
     return table
 
 
@@ -143,13 +154,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = _run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
     tables = run_tables(result)
-    out_console.print(_kpi_table(f"{result.scenario.name}: {result.traffic.size} requests", tables["_kpis"]))
+    out_console.print(_whole(_kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"])))
+    _print_exhaustion(result, tables["exhaustion"])
     if args.out:
         with _writing(not args.no_progress and _is_big(result)) as step:
             written = write_run(result, args.out, formats, tables, step)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
     return 0
+
+
+def _print_exhaustion(result, table) -> None:
+    """When each budget and credit balance ran out (``limits.exhaustion``): after the last, more traffic
+    adds requests but no spend, so only the rates fall."""
+    from .limits import exhaustion_summary, fmt_after
+    from .units import fmt_value
+
+    out_console.print(exhaustion_summary(result, table), markup=False)
+    if not table.height:
+        return
+    ran_out = Table(title="budgets and credit balances that ran out", header_style="bold")
+    for col in ("ran out", "id", "at request", "of traffic", "time (UTC)", "into the traffic", "limit"):
+        ran_out.add_column(col, justify="right" if col in ("at request", "of traffic", "limit") else "left")
+    for r in table.iter_rows(named=True):
+        limit = (f"{r['limit']:,.0f} credits" if r["currency"] == "credits"
+                 else fmt_value("budget", r["limit"], r["currency"]))
+        ran_out.add_row(str(r["kind"]), r["id"], f"{r['request_no']:,}", f"{100 * r['share_of_traffic']:.1f}%",
+                        f"{r['at']:%Y-%m-%d %H:%M:%S}", fmt_after(r["after_seconds"]), limit)
+    out_console.print(_whole(ran_out))
 
 
 def _num(value: float | None) -> str:
@@ -159,6 +191,7 @@ def _num(value: float | None) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_runs, write_comparison
     from .exports import parse_formats
+    from .units import fmt_value
 
     if not args.sets:
         raise UsageError("compare needs at least one --set key=value (the variant)")
@@ -170,21 +203,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = Table(title=f"{base.scenario.name}: baseline vs --set {' '.join(args.sets)}", header_style="bold")
     for col in ("metric", "baseline", "variant", "delta"):
         table.add_column(col, justify="left" if col == "metric" else "right")
+    currency = comparison.currency
     for row in comparison.kpis.iter_rows(named=True):
-        delta = row["delta"]
+        metric, delta = row["metric"], row["delta"]
         style = "green" if delta > 0 else "red" if delta < 0 else ""
-        table.add_row(row["metric"], f"{row['baseline']:.4f}", f"{row['variant']:.4f}",
-                      f"[{style}]{delta:+.4f}[/]" if style else f"{delta:+.4f}")
-    out_console.print(table)
+        shown = fmt_value(metric, delta, currency, signed=True)
+        table.add_row(metric, fmt_value(metric, row["baseline"], currency), fmt_value(metric, row["variant"], currency),
+                      f"[{style}]{shown}[/]" if style else shown)
+    out_console.print(_whole(table))
     moved = comparison.slot_share.filter(comparison.slot_share["slots_delta"] != 0)
     shifts = Table(title="campaigns that gained or lost slots", header_style="bold")
     for col in ("campaign", "baseline", "variant", "delta", "share Δ"):
         shifts.add_column(col, justify="left" if col == "campaign" else "right")
     for row in moved.iter_rows(named=True):
-        shifts.add_row(row["campaign_id"], str(row["slots_baseline"]), str(row["slots_variant"]),
-                       f"{row['slots_delta']:+d}", f"{row['share_delta']:+.4f}")
+        shifts.add_row(row["campaign_id"], f"{row['slots_baseline']:,}", f"{row['slots_variant']:,}",
+                       f"{row['slots_delta']:+,}", f"{row['share_delta']:+.4f}")
     if moved.height:
-        out_console.print(shifts)
+        out_console.print(_whole(shifts))
     else:
         out_console.print("no campaign gained or lost slots")
     moved_rank = comparison.rank_shifts.filter(
@@ -198,8 +233,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for row in moved_rank.iter_rows(named=True):
             ranks.add_row(row["campaign_id"], _num(row['mean_position_baseline']),
                           _num(row['mean_position_variant']), str(row["moved_up"]), str(row["moved_down"]))
-        out_console.print(ranks)
-    out_console.print(f"requests whose shortlist changed: {comparison.changed_requests} of {base.traffic.size}")
+        out_console.print(_whole(ranks))
+    out_console.print(f"requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}")
     if args.out:
         with _writing(not args.no_progress and _is_big(base)):
             written = write_comparison(base, variant, comparison, args.out, formats)
@@ -264,8 +299,12 @@ def cmd_open(args: argparse.Namespace) -> int:
     from .app import DEFAULT_SCENARIO, WorkbenchApp
 
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
-    WorkbenchApp(api_url=args.api, scenario_path=path, start_server=not args.no_server).run()
-    return 0
+    app = WorkbenchApp(api_url=args.api, scenario_path=path, start_server=not args.no_server)
+    try:
+        app.run()
+    finally:
+        app.stop_server()  # already done on a normal exit; after a crash it must still happen
+    return app.return_code or 0  # 128 + the signal after SIGTERM or SIGHUP
 
 
 def _formats(text: str, parse) -> tuple[str, ...]:

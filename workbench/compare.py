@@ -16,22 +16,28 @@ import polars as pl
 from .exports import FORMATS, run_tables, write_run, write_table
 from .pipeline import RunResult
 from .reports import KPI_NAMES
+from .units import currency_of, unit_of
 
 C = pl.col
 
 DELTA_METRICS = KPI_NAMES + (
     "requests_with_eligible", "shortlisted", "presented", "viewed", "interacted", "conversions", "spend",
-    "settled_amount", "campaigns_out_of_budget",
+    "settled_amount", "campaigns_out_of_budget", "slots_tied_at_priority_cap",
 )
 
 
 @dataclass(frozen=True)
 class Comparison:
-    kpis: pl.DataFrame  # metric, baseline, variant, delta
+    kpis: pl.DataFrame  # metric, unit (units.COUNT / MONEY / RATE / SCORE), baseline, variant, delta
     slot_share: pl.DataFrame  # per campaign
     rank_shifts: pl.DataFrame  # per campaign
     changed_requests: int
     tables: tuple[dict[str, Any], dict[str, Any]]
+
+    @property
+    def currency(self) -> str:
+        """The currency of the money metrics (both runs rank the same campaigns)."""
+        return currency_of([self.tables[0]["_kpis"]["currency"], self.tables[1]["_kpis"]["currency"]])
 
 
 def compare_runs(base: RunResult, variant: RunResult) -> Comparison:
@@ -40,6 +46,7 @@ def compare_runs(base: RunResult, variant: RunResult) -> Comparison:
     kpis = pl.DataFrame(
         {
             "metric": list(DELTA_METRICS),
+            "unit": [unit_of(m, kb[m]) for m in DELTA_METRICS],
             "baseline": [float(kb[m]) for m in DELTA_METRICS],
             "variant": [float(kv[m]) for m in DELTA_METRICS],
         }

@@ -21,7 +21,7 @@ Budget semantics (exactly what the per-request comparison test replays):
   number of c's billable events among the shortlist slots of requests before t,
   and the budget gate is the server's ``budget_ok`` on that spend. A campaign
   that wins several slots in one request (with different partners) bills each
-  of them: the gate is checked once per request, as in the API.
+  of them while its budget has room: the gate is checked once per request, as in the API.
 - A slot's billable event is the scenario's CPQR billable event for CPQR
   campaigns (``offer.shortlisted``: every slot; ``offer.presented``: the slots
   the funnel presents) and ``conversion.attributed`` for CPA campaigns. The
@@ -30,6 +30,11 @@ Budget semantics (exactly what the per-request comparison test replays):
   billing can feed back into later rankings without a Python loop.
 - A settlement counts against the budget from its creation; a settlement that
   later fails (``[billing]``) does not give its amount back within the run.
+- As in the server (``bookkeeping.bill``), a billable receipt whose amount would
+  take committed spend past the budget creates no settlement (billing reason
+  ``budget_exhausted``): when a campaign wins more slots of one request than its
+  budget has room for, the slots beyond the room are shown but not billed
+  (``simulate`` marks them ``budget_refused``). Spend never exceeds a budget.
 - Workspace credits (only for workspaces listed in ``entities.credits``):
   receipts consume credits (presented 2, viewed 3, interacted 5, conversion 10,
   the server's ``CREDIT_COSTS``) and ``credits_ok`` is "credits left > 0" before
@@ -325,13 +330,28 @@ def run_batch(
         group_of_request=group_of_request,
         shortlist=shortlist,
         epochs=epochs,
-        committed_spend=spend0 + billed * payout,
+        # a slot past the budget is refused its settlement (``simulate``), so spend stops at the budget
+        committed_spend=spend0 + np.minimum(billed, budget_room(spend0, payout, budget)) * payout,
         credits_used=used,
     )
 
 
 def budget_closed_one(spend0: float, payout: float, budget: float, count: np.ndarray) -> np.ndarray:
     return ~((spend0 + count * payout) + payout <= budget)
+
+
+def budget_room(spend0: np.ndarray, payout: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Per campaign: how many settlements of ``payout`` fit the budget (the server's ``committed + payout <=
+    budget`` each time, in the same float arithmetic as the budget gate); a free campaign has no limit.
+    """
+    spend0, payout, budget = (np.asarray(a, dtype=np.float64) for a in (spend0, payout, budget))
+    free = payout <= 0
+    safe = np.where(free, 1.0, payout)
+    room = np.maximum(np.floor((budget - spend0) / safe), 0).astype(np.int64)
+    for _ in range(2):  # the division can be one off either way; settle it with the gate's own test
+        room = np.where(~free & (room > 0) & budget_closed_one(spend0, safe, budget, room - 1), room - 1, room)
+        room = np.where(~free & ~budget_closed_one(spend0, safe, budget, room), room + 1, room)
+    return np.where(free, np.iinfo(np.int64).max, room)
 
 
 def failed_gates_expr() -> pl.Expr:

@@ -1,7 +1,8 @@
 """Writing reports: CSV, Parquet, JSON and a Markdown summary, byte for byte reproducible.
 
 One run writes: ``ranking_report`` (every request's shortlist with every score), ``settlements``,
-``receipts``, ``outcomes_{campaign,partner,category,region}``, ``gate_failures``,
+``receipts``, ``outcomes_{campaign,partner,category,region}``, ``gate_failures``, ``exhaustion`` (the
+budgets and credit balances that ran out, with the request and time they did),
 ``candidate_groups`` and, for small runs, ``candidates`` (the long frame); plus ``kpis.json`` and
 ``summary.md``.
 
@@ -16,6 +17,7 @@ carries the same information without multiplying it by the traffic.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -24,8 +26,12 @@ import numpy as np
 import polars as pl
 import polars.selectors as cs
 
+from server.domain.ranking import RankingConfig, weight_sum
+
 from .engine import with_failed_gates
+from .limits import exhaustion
 from .pipeline import RunResult
+from .scenario import effective_overrides
 from .simulate import receipts
 from .reports import (
     Facts,
@@ -113,7 +119,7 @@ def receipts_table(result: RunResult) -> pl.DataFrame:
         campaign_id=enum_series(m.campaigns["campaign_id"].to_list()).gather(r["ci"]),
         partner_id=enum_series(m.partners["partner_id"].to_list()).gather(r["pi"]),
     ).select("receipt_no", "intent_id", "occurred_at", "position", "campaign_id", "partner_id", "event_type",
-             "credits", "billable")
+             "credits", "billable", "budget_refused")
 
 
 def candidate_groups(result: RunResult) -> pl.DataFrame:
@@ -172,25 +178,41 @@ def run_tables(result: RunResult) -> dict[str, pl.DataFrame]:
         "outcomes_category": category_outcomes(facts),
         "outcomes_region": region_outcomes(facts),
         "gate_failures": gate_breakdown(result),
+        "exhaustion": exhaustion(result),
         "_kpis": overall_kpis(facts),  # type: ignore[dict-item]
     }
 
 
 def scenario_info(result: RunResult) -> dict[str, Any]:
+    """What the run was: the file, every override it used (``workbench run FILE --set …`` reproduces it,
+    including settings changed in the lab) and the whole ranking config it ranked with."""
     s, cfg = result.scenario, result.cfg
     return {
         "name": s.name,
         "description": s.spec.description,
         "file": str(s.path),
-        "overrides": list(s.overrides),
+        "overrides": effective_overrides(s, cfg),
         "seed": s.spec.seed,
         "asOf": s.spec.as_of.isoformat().replace("+00:00", "Z"),
         "cpqrBillableEvent": s.spec.cpqr_billable_event,
         "weights": {"relevance": cfg.weights.relevance, "utility": cfg.weights.utility, "trust": cfg.weights.trust,
                     "affectiveFit": cfg.weights.affective_fit, "bid": cfg.weights.bid},
         "floors": {"relevance": cfg.floors.relevance, "utility": cfg.floors.utility},
+        "ranking": ranking_info(cfg, s.spec.ranking.override_request_floors),
         "campaigns": len(s.campaigns),
         "partners": len(s.partners),
+    }
+
+
+def ranking_info(cfg: RankingConfig, override_request_floors: bool) -> dict[str, Any]:
+    """The full ``RankingConfig`` (weights, default floors, factor constants) as plain JSON."""
+    return {
+        "weights": dataclasses.asdict(cfg.weights),
+        "floors": dataclasses.asdict(cfg.floors),
+        "factors": {k: [list(t) for t in v] if k == "freshness_tiers" else list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(cfg.factors).items()},
+        "overrideRequestFloors": override_request_floors,
+        "weightSum": weight_sum(cfg.weights),
     }
 
 

@@ -1,7 +1,14 @@
 """Connect to the exchange at ``--api``, or start one on embedded SQLite when nothing answers there.
 
-A server the workbench started is its child: it is stopped when the
-workbench exits. A server that was already running is left alone.
+A server the workbench started stops with it, however the workbench ends: it
+runs under ``workbench.server_guard``, which stops it as soon as the pipe from
+this process closes (a normal quit closes it in ``LocalServer.stop``; an
+exception, SIGTERM, SIGHUP or even SIGKILL close it with the process). A server
+that was already running is left alone.
+
+``python -m workbench.local_server [--api URL]`` is the same launcher without
+the terminal application: it starts (or finds) the server, prints its URL and
+waits until it is stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_API = "http://127.0.0.1:3000"
+STOP_WAIT_S = 15.0  # the guard gives the server 10 s to stop before SIGKILL
 
 
 class LocalServerError(RuntimeError):
@@ -35,22 +43,31 @@ def answers(base_url: str, timeout: float = 0.5) -> bool:
 @dataclass
 class LocalServer:
     base_url: str
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | None = None  # the guard (``server_guard``), whose child is the server
     log_path: Path | None = None
     started: bool = field(default=False)
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def release(self) -> None:
+        """Close our end of the guard's pipe: the guard stops the server (without waiting for it here)."""
+        if self.process is not None and self.process.stdin is not None and not self.process.stdin.closed:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        """Stop the server and wait until it (and so its port) is gone."""
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.release()
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # a stuck guard: end it and the server's group ourselves
             self.process.kill()
             self.process.wait()
 
 
-def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, timeout: float = 30.0) -> LocalServer:
+def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, timeout: float = 60.0) -> LocalServer:
     """Return a handle on a server that answers ``/health`` at ``base_url``, starting one if needed."""
     if answers(base_url):
         return LocalServer(base_url)
@@ -65,12 +82,13 @@ def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, 
     env["DATABASE_URL"] = database_url or env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data}/promotion-agent.sqlite3"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve"],
+            [sys.executable, "-m", "workbench.server_guard", "--", sys.executable, "-m", "server", "serve"],
             cwd=PROJECT_ROOT,
             env=env,
+            stdin=subprocess.PIPE,  # the guard's lifeline: it closes when this process ends, however it ends
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # a terminal's SIGINT / SIGHUP reaches the guard only through the pipe
         )
     server = LocalServer(base_url, process, log_path, started=True)
     deadline = time.monotonic() + timeout
@@ -83,3 +101,32 @@ def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, 
         time.sleep(0.1)
     server.stop()
     raise LocalServerError(f"the local server did not answer at {base_url} within {timeout:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start (or find) the server and wait; it stops when this process ends (SIGTERM, SIGHUP, ctrl+c)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workbench.local_server")
+    parser.add_argument("--api", default=DEFAULT_API)
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: sys.exit(0))  # run the finally below (the pipe would do it anyway)
+    try:
+        server = ensure_server(args.api)
+    except LocalServerError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'started' if server.started else 'found'} {server.base_url}", flush=True)
+    try:
+        while server.process is None or server.process.poll() is None:
+            time.sleep(0.5)
+        return 1  # the server ended by itself
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,8 +20,8 @@ category), or the requests of that category / region; ``eligible`` = those where
 category and region, any candidate) passed every gate; ``slots_won``, ``presented``, ``viewed``,
 ``interacted``, ``conversions`` from the simulated receipts; ``spend`` = the amounts of the
 settlements created (``settled_amount`` / ``failed_amount`` after the retry queue);
-``budget_left`` = budget − spend before the run − spend (it can dip below 0 when a campaign wins
-several slots of one request: the budget gate is checked once per request, as in the API).
+``budget_left`` = budget − spend before the run − spend (never below 0: a billable receipt that
+does not fit the budget is refused, ``billing_refused``, as the server refuses it).
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .limits import cap_ties, exhaustion
 from .pipeline import RunResult
 from .simulate import STAGES as STAGE_NAMES
+from .units import currency_of
 
 C = pl.col
 ANY_REGION = "(any)"
@@ -71,7 +73,8 @@ def kpi_exprs() -> list[pl.Expr]:
 
 
 _ZERO_INT = ("slots_won", "presented", "viewed", "interacted", "conversions", "presented_with_disclosure",
-             "presented_intents", "billable_events", "settlements", "settled", "failed", "retries", "dead_letters")
+             "presented_intents", "billable_events", "billing_refused", "settlements", "settled", "failed", "retries",
+             "dead_letters")
 _ZERO_FLOAT = ("relevance_shown", "utility_shown", "spend", "settled_amount", "failed_amount")
 
 
@@ -105,6 +108,7 @@ class Facts:
         self.stage = slots["stage"].to_numpy()
         self.presented = self.stage >= 1
         self.billable = slots["billable"].to_numpy()
+        self.refused = slots["budget_refused"].to_numpy()
         row = slots["row"].to_numpy()
         self.relevance = b.static["relevance"].to_numpy()[row]
         self.utility = b.static["utility"].to_numpy()[row]
@@ -168,6 +172,7 @@ class Facts:
             "relevance_shown": count(p, self.relevance),
             "utility_shown": count(p, self.utility),
             "billable_events": count(self.billable).astype(i64),
+            "billing_refused": count(self.refused).astype(i64),
             "spend": count(None, self.s_amount, settlement_key),
             "settled_amount": count(self.s_settled, self.s_amount, settlement_key),
             "failed_amount": count(self.s_failed, self.s_amount, settlement_key),
@@ -202,7 +207,8 @@ class Facts:
 
 ORDER = (
     "opportunities", "intents", "eligible", "slots_requested", "slots_won", "presented", "viewed", "interacted",
-    "conversions", "presented_with_disclosure", "presented_intents", "billable_events", "spend", "settled_amount",
+    "conversions", "presented_with_disclosure", "presented_intents", "billable_events", "billing_refused", "spend",
+    "settled_amount",
     "failed_amount", "settlements", "settled", "failed", "retries", "dead_letters",
 ) + KPI_NAMES
 
@@ -239,28 +245,21 @@ def _entity_outcomes(f: Facts, key: str) -> pl.DataFrame:
 
 def campaign_outcomes(f: Facts) -> pl.DataFrame:
     m = f.result.market
-    base = m.campaigns.select("ci", "campaign_id", "advertiser", "c_category", "billing_model", "payout", "budget",
-                              "spend0")
+    base = m.campaigns.select("ci", "campaign_id", "advertiser", "c_category", "billing_model", "currency", "payout",
+                              "budget", "spend0")
     frame = base.join(_entity_outcomes(f, "ci"), on="ci", how="left").with_columns(
         C("intents").fill_null(0), C("eligible").fill_null(0), C("slots_requested").fill_null(0)
     )
     frame = _finish(frame).with_columns(
         budget_left=C("budget") - C("spend0") - C("spend"),
     ).rename({"c_category": "category", "intents": "opportunities", "spend0": "spend_before"})
-    exhausted = _exhausted_at(f)
-    return frame.join(exhausted, on="ci", how="left").sort("ci").drop("ci")
-
-
-def _exhausted_at(f: Facts) -> pl.DataFrame:
-    rows = {}
-    intents = f.result.traffic.requests["intent_id"]
-    for epoch in f.result.batch.epochs[1:]:
-        for ci in epoch["budget_closed"]:
-            rows.setdefault(ci, intents[epoch["start"]])
-    return pl.DataFrame(
-        {"ci": list(rows), "budget_exhausted_at_intent": list(rows.values())},
-        schema={"ci": pl.Int32, "budget_exhausted_at_intent": pl.String},
+    ran_out = exhaustion(f.result).filter(C("kind") == "budget").select(
+        C("id").alias("campaign_id"),
+        C("request_no").alias("budget_exhausted_at_request"),
+        C("at").alias("budget_exhausted_at"),
+        C("intent_id").alias("budget_exhausted_at_intent"),
     )
+    return frame.join(ran_out, on="campaign_id", how="left").sort("ci").drop("ci")
 
 
 def partner_outcomes(f: Facts) -> pl.DataFrame:
@@ -333,6 +332,7 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
         spend=row["spend"],
         settled_amount=row["settled_amount"],
         failed_amount=row["failed_amount"],
+        billing_refused=row["billing_refused"],
         settlements=row["settlements"],
         settled=row["settled"],
         failed=row["failed"],
@@ -341,6 +341,11 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
         campaigns_out_of_budget=len(closed["budget_closed"]),
         workspaces_out_of_credits=len(closed["credits_closed"]),
     )
+    out["currency"] = currency_of(r.market.campaigns["currency"].to_list())
+    ran_out = exhaustion(r)
+    out["last_exhausted_at_request"] = int(ran_out["request_no"].max()) if ran_out.height else None
+    ties = cap_ties(r)
+    out.update(weight_sum=ties.weight_sum, slots_at_priority_cap=ties.at_cap, slots_tied_at_priority_cap=ties.tied)
     return out
 
 
@@ -365,8 +370,9 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
     slot_of_row = np.zeros(len(req_of_row), dtype=np.int64)
     slot_of_row[has_slot] = np.arange(n_slots)
 
-    status = np.zeros(n_slots, dtype=np.int64)  # 0: no settlement, 1 settled, 2 failed
+    status = np.zeros(n_slots, dtype=np.int64)  # 0: no settlement, 1 settled, 2 failed, 3 refused (budget)
     status[np.flatnonzero(slots["billable"].to_numpy())] = np.where((sets["status"] == "settled").to_numpy(), 1, 2)
+    status[slots["budget_refused"].to_numpy()] = 3
     present = pl.Series(has_slot)
 
     def at_slot(values: np.ndarray) -> pl.Series:
@@ -407,7 +413,7 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
         .alias("funnel_stage"),
         pl.select(pl.when(present).then(pl.Series(slots["billable"].to_numpy()[slot_of_row]))).to_series()
         .alias("billable"),
-        pl.Series([None, "settled", "failed"], dtype=pl.Enum(["settled", "failed"]))
+        pl.Series([None, "settled", "failed", "budget_refused"], dtype=pl.Enum(["settled", "failed", "budget_refused"]))
         .gather(status[slot_of_row] * has_slot).alias("settlement_status"),
     ]
     return pl.DataFrame(columns)

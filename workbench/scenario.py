@@ -36,7 +36,16 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
-from server.domain.ranking import FactorConstants, Floors, RankingConfig, Weights
+from server.domain.errors import ValidationFailed
+from server.domain.ranking import (
+    FLOOR_NAMES,
+    WEIGHT_NAMES,
+    FactorConstants,
+    Floors,
+    RankingConfig,
+    Weights,
+    validate_ranking_config,
+)
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -62,8 +71,9 @@ class WeightsSpec(_Table, kw_only=True):
 
 
 class FloorsSpec(_Table, kw_only=True):
-    relevance: Probability = _F.relevance
-    utility: Probability = _F.utility
+    # Ranges are checked by the domain's ``validate_ranking_config``, like every ranking setting.
+    relevance: float = _F.relevance
+    utility: float = _F.utility
 
 
 class RankingSpec(_Table, kw_only=True):
@@ -85,6 +95,8 @@ class EntitiesSpec(_Table, kw_only=True):
     # Workspace credits at the start (workspace id -> credits). A workspace not listed has
     # unlimited credits; one listed is spent by receipts (presented 2, viewed 3, ...).
     credits: dict[str, float] = {}
+    # Every campaign's budget is multiplied by this (the lab's "budgets ×"; 1 keeps them as written).
+    budget_multiplier: NonNegative = 1.0
 
 
 class SegmentSpec(_Table, kw_only=True):
@@ -251,6 +263,53 @@ def apply_overrides(table: dict[str, Any], overrides: list[str] | tuple[str, ...
     return table
 
 
+def ranking_overrides(base: RankingConfig, cfg: RankingConfig) -> list[str]:
+    """The ``--set`` overrides that turn ``base``'s weights and floors into ``cfg``'s (6 decimals, as saved)."""
+    out = []
+    for table, names in (("weights", WEIGHT_NAMES), ("floors", FLOOR_NAMES)):
+        for name in names:
+            old, new = getattr(getattr(base, table), name), getattr(getattr(cfg, table), name)
+            if old != new:
+                out.append(f"ranking.{table}.{name}={round(float(new), 6) + 0.0!r}")
+    return out
+
+
+def effective_overrides(scenario: Scenario, cfg: RankingConfig) -> list[str]:
+    """Every override a run used: the scenario's own, then the ranking settings it ran with instead.
+
+    ``workbench run FILE --set …`` with these reproduces the run; an override of the file that a
+    later ranking setting replaces is left out.
+    """
+    later = ranking_overrides(scenario.ranking, cfg)
+    keys = {text.partition("=")[0] for text in later}
+    return [o for o in scenario.overrides if o.partition("=")[0].strip() not in keys] + later
+
+
+REQUESTS_KEY, BUDGET_KEY = "traffic.requests", "entities.budget_multiplier"
+
+
+def traffic_requests(scenario: Scenario) -> int:
+    """How many requests the scenario ranks (generated, or the replayed log's)."""
+    if scenario.replay_requests is not None:
+        return len(scenario.replay_requests)
+    return int(scenario.spec.traffic.requests or 0)
+
+
+def rescaled(scenario: Scenario, requests: int | None = None, budget_multiplier: float | None = None) -> Scenario:
+    """``scenario`` with another traffic size and/or budget multiplier, as ``--set`` overrides of its file.
+
+    Validated like the file itself (ScenarioError naming the field), and recorded in ``overrides``
+    so that exports say what was run.
+    """
+    changes = {}
+    if requests is not None:
+        changes[REQUESTS_KEY] = str(requests)
+    if budget_multiplier is not None:
+        changes[BUDGET_KEY] = repr(round(float(budget_multiplier), 6) + 0.0)
+    kept = [o for o in scenario.overrides if o.partition("=")[0].strip() not in changes]
+    return load_scenario(scenario.path, kept + [f"{key}={value}" for key, value in changes.items()])
+
+
 def _index(text: str, here: str, part: str, items: list) -> int:
     if not part.isdigit() or int(part) >= len(items):
         raise ScenarioError(f"--set {text!r}: {here} must be an index below {len(items)} of a list")
@@ -288,12 +347,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         replay_requests, replay_receipts = load_replay(base / spec.traffic.replay)
         if not replay_requests:
             raise ScenarioError(f"{label}: at traffic.replay: {spec.traffic.replay} holds no OpportunityRequest")
-    w, f = spec.ranking.weights, spec.ranking.floors
-    ranking = RankingConfig(
-        weights=Weights(relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid),
-        floors=Floors(relevance=f.relevance, utility=f.utility),
-        factors=FactorConstants(),
-    )
+    ranking = ranking_config(label, spec.ranking)
     return Scenario(
         path=path,
         spec=spec,
@@ -305,6 +359,20 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         replay_receipts=replay_receipts,
         overrides=tuple(overrides),
     )
+
+
+def ranking_config(label: str, spec: RankingSpec) -> RankingConfig:
+    """The scenario's ``RankingConfig``, validated by the domain (ScenarioError naming the field)."""
+    w, f = spec.weights, spec.floors
+    cfg = RankingConfig(
+        weights=Weights(relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid),
+        floors=Floors(relevance=f.relevance, utility=f.utility),
+        factors=FactorConstants(),
+    )
+    try:
+        return validate_ranking_config(cfg)
+    except ValidationFailed as err:
+        raise ScenarioError(f"{label}: at {err.message}") from None
 
 
 def _check_spec(label: str, spec: ScenarioFile) -> None:
@@ -339,6 +407,8 @@ def _load_entities(
         except msgspec.DecodeError as err:
             raise ScenarioError(f"{seed_where}: not valid JSON: {err}") from None
     campaigns = _merge(seed.campaigns, ent.campaigns, "campaign_id")
+    if ent.budget_multiplier != 1.0:
+        campaigns = [msgspec.structs.replace(c, budget=c.budget * ent.budget_multiplier) for c in campaigns]
     partners = _merge(seed.partners, ent.partners, "partner_id")
     records = _merge(seed.reputation_records, ent.reputation_records, "record_id")
     if not campaigns:

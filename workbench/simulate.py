@@ -10,7 +10,9 @@ between a baseline and a variant: a slot at the same position meets the same
 luck whoever wins it.
 
 Billing. Every billable slot creates a settlement (the server's billing rule,
-``receipts.billable``, decided per campaign in ``market.STAGE_OF_EVENT``). Each
+``receipts.billable``, decided per campaign in ``market.STAGE_OF_EVENT``) while
+its campaign's budget has room for it; one that does not fit is refused as the
+server refuses it (``budget_refused``: no settlement, no spend). Each
 gateway attempt is terminal failure with probability ``terminal_failure_rate``,
 retryable failure with ``retryable_failure_rate``, else settled. A settlement's
 path through the retry queue is not re-implemented: every combination of
@@ -144,7 +146,9 @@ def simulate(
     ci = batch.static["ci"].to_numpy()[static_row]
     pi = batch.static["pi"].to_numpy()[static_row]
     stage = stages[req, pos]
-    billable = stage >= market.billable_stage[ci]
+    reaches = stage >= market.billable_stage[ci]
+    refused = _over_budget(ci, reaches, market)
+    billable = reaches & ~refused
     slots = pl.DataFrame(
         {
             "idx": req.astype(np.int64),
@@ -154,11 +158,25 @@ def simulate(
             "ci": ci.astype(np.int32),
             "pi": pi.astype(np.int32),
             "stage": stage,  # 0 shortlisted, 1 presented, 2 viewed, 3 interacted, 4 converted
-            "billable": billable,
+            "billable": billable,  # created a settlement
+            "budget_refused": refused,  # reached the billable event, refused: no room left in the budget
         }
     )
     settlements = _settlements(slots.filter(pl.col("billable")), traffic, market, billing, rng)
     return Simulation(slots=slots, settlements=settlements)
+
+
+def _over_budget(ci: np.ndarray, reaches: np.ndarray, market: MarketTables) -> np.ndarray:
+    """Slots whose billable receipt finds no room left in its campaign's budget (the k-th of a campaign,
+    in arrival and position order, when fewer than k settlements fit)."""
+    from .engine import budget_room
+
+    k = np.zeros(len(ci), dtype=np.int64)
+    if len(ci):  # the campaign's billable slots so far, this one included
+        frame = pl.DataFrame({"ci": ci, "one": reaches.astype(np.int64)})
+        k = frame.select(pl.col("one").cum_sum().over("ci")).to_series().to_numpy()
+    room = budget_room(market.spend0, market.payout, market.budget)
+    return reaches & (k > room[ci])
 
 
 def _settlements(
@@ -203,7 +221,8 @@ def receipts(sim: Simulation, market: MarketTables) -> pl.DataFrame:
 
     A slot that reached stage s sent the receipts of stages 0..s (shortlisted first). ``credits`` is
     what each costs its campaign's workspace (the server's ``CREDIT_COSTS``); ``billable`` marks the
-    receipt that created the slot's settlement (the campaign's billable event).
+    receipt that created the slot's settlement (the campaign's billable event), ``budget_refused`` the
+    billable event refused because the budget had no room left.
     """
     from server.domain.receipts import CREDIT_COSTS
 
@@ -215,8 +234,11 @@ def receipts(sim: Simulation, market: MarketTables) -> pl.DataFrame:
     event = np.arange(len(slot_of)) - np.repeat(starts, per_slot)
     costs = np.array([CREDIT_COSTS[e] for e in EVENT_OF_STAGE], dtype=np.int64)
     picked = slots.select("idx", "position", "ci", "pi")[slot_of]
+    billable_event = event == market.billable_stage[picked["ci"].to_numpy()]
+    refused = slots["budget_refused"].to_numpy()[slot_of]
     return picked.with_columns(
         event_type=pl.Series(EVENT_OF_STAGE, dtype=pl.Enum(EVENT_OF_STAGE)).gather(event),
         credits=pl.Series(costs[event]),
-        billable=pl.Series(event == market.billable_stage[picked["ci"].to_numpy()]),
+        billable=pl.Series(billable_event & ~refused),
+        budget_refused=pl.Series(billable_event & refused),
     )

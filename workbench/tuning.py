@@ -8,7 +8,6 @@ same traffic, same funnel luck) and compare the two runs.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -19,11 +18,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from server.domain.ranking import RankingConfig
+from server.domain.ranking import RankingConfig, ranking_config_problems
 
 from .compare import Comparison, compare_runs
 from .engine import Progress
 from .exports import gate_breakdown
+from .limits import CapTies
 from .pipeline import RunResult, rerank
 from .reports import ranking_report
 from .scenario import ScenarioError, load_scenario
@@ -47,8 +47,13 @@ def label(table: str, key: str) -> str:
     return f"{key.replace('_', ' ')} {'weight' if table == 'weights' else 'floor'}"
 
 
-def parse_setting(table: str, key: str, text: str) -> float:
-    """The value typed for a weight (a number ≥ 0) or a floor (0..1); ValueError with a message for a person."""
+def parse_setting(table: str, key: str, text: str, cfg: RankingConfig | None = None) -> float:
+    """The value typed for a setting; ValueError with a message for a person.
+
+    Only the text is read here; whether the value is allowed (a weight ≥ 0, a floor in
+    0..1) is the domain's ``ranking_config_problems``, the same check scenario files
+    and ``--set`` go through.
+    """
     name = label(table, key)
     raw = text.strip()
     if not raw:
@@ -57,12 +62,10 @@ def parse_setting(table: str, key: str, text: str) -> float:
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name}: {raw!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: {raw!r} is not a finite number")
-    if table == "weights" and value < 0:
-        raise ValueError(f"{name}: a weight cannot be negative (got {value:g})")
-    if table == "floors" and not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}: a floor is between 0 and 1 (got {value:g})")
+    path = f"ranking.{table}.{key}"
+    for field_path, message in ranking_config_problems(with_setting(cfg or RankingConfig(), table, key, value)):
+        if field_path == path:
+            raise ValueError(f"{name}: {message.removeprefix(path + ': ')}")
     return value
 
 
@@ -130,6 +133,12 @@ class LabOutcome:
     def tables(self) -> dict[str, Any]:
         """The current run's outcome tables and KPIs (``exports.run_tables``)."""
         return self.comparison.tables[1]
+
+    @property
+    def cap_ties(self) -> CapTies:
+        """The current run's slots at and tied at the priority score's 1.0 cap (``limits.cap_ties``)."""
+        k = self.tables["_kpis"]
+        return CapTies(k["weight_sum"], k["shortlisted"], k["slots_at_priority_cap"], k["slots_tied_at_priority_cap"])
 
     @property
     def gainers(self) -> pl.DataFrame:

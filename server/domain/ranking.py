@@ -13,11 +13,13 @@ Everything is pure: the evaluation clock is an argument.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Generic, Protocol, Sequence, TypeVar
 
+from .errors import ValidationFailed
 from .models import (
     Campaign,
     CandidateScores,
@@ -102,6 +104,94 @@ class RankingConfig:
 
 
 DEFAULT_RANKING = RankingConfig()
+
+WEIGHT_NAMES = ("relevance", "utility", "trust", "affective_fit", "bid")
+FLOOR_NAMES = ("relevance", "utility")
+# Precision of "the weights sum to 1": settings are written with 6 decimals.
+WEIGHT_SUM_TOLERANCE = 1e-6
+
+
+def weight_sum(weights: Weights) -> float:
+    """The weights' total: above 1 the priority score can reach the 1.0 cap before the clamp."""
+    return math.fsum(getattr(weights, name) for name in WEIGHT_NAMES)
+
+
+def weights_sum_to_one(weights: Weights) -> bool:
+    return abs(weight_sum(weights) - 1.0) <= WEIGHT_SUM_TOLERANCE
+
+
+def normalised_weights(weights: Weights, places: int = 6) -> dict[str, float]:
+    """The weights scaled to sum to 1, rounded to ``places`` decimals (the largest takes the rounding rest).
+
+    ValueError when they are all 0 (there is no direction to keep).
+    """
+    total = weight_sum(weights)
+    if not total > 0:
+        raise ValueError("the weights are all 0: there is nothing to scale to 1")
+    scaled = {name: round(getattr(weights, name) / total, places) for name in WEIGHT_NAMES}
+    largest = max(WEIGHT_NAMES, key=lambda name: scaled[name])
+    scaled[largest] = round(1.0 - math.fsum(v for k, v in scaled.items() if k != largest), places)
+    return scaled
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_unit(path: str, value: Any, what: str) -> str | None:
+    if not _is_number(value) or not math.isfinite(value):
+        return f"{path}: {what} must be a finite number (got {value!r})"
+    if not 0.0 <= value <= 1.0:
+        return f"{path}: {what} is between 0 and 1 (got {value:g})"
+    return None
+
+
+def ranking_config_problems(cfg: RankingConfig, prefix: str = "ranking") -> list[tuple[str, str]]:
+    """Every setting of ``cfg`` that the ranking cannot use, as (field path, message naming it).
+
+    Weights are finite and never negative (a negative weight rewards a worse offer); floors
+    and the factor constants are between 0 and 1 (every score they are compared with or
+    stand in for is). The one validation of a ``RankingConfig``: scenario files, ``--set``,
+    the workbench's lab and the server all go through it.
+    """
+    problems: list[tuple[str, str]] = []
+    for name in WEIGHT_NAMES:
+        path, value = f"{prefix}.weights.{name}", getattr(cfg.weights, name)
+        if not _is_number(value) or not math.isfinite(value):
+            problems.append((path, f"{path}: a weight must be a finite number (got {value!r})"))
+        elif value < 0:
+            problems.append((path, f"{path}: a weight cannot be negative (got {value:g})"))
+    for name in FLOOR_NAMES:
+        path = f"{prefix}.floors.{name}"
+        if (message := _check_unit(path, getattr(cfg.floors, name), "a floor")) is not None:
+            problems.append((path, message))
+    f = cfg.factors
+    units: list[tuple[str, Any]] = [
+        (name, getattr(f, name))
+        for name in ("category_mismatch", "task_mismatch", "region_mismatch", "targeting_mismatch",
+                     "freshness_stale", "under_review_factor", "reputation_point", "dispute_penalty")
+    ]
+    units += [(f"freshness_tiers.{i}", value) for i, (_, value) in enumerate(f.freshness_tiers)]
+    for mix in ("relevance_mix", "utility_mix", "affective_mix"):
+        units += [(f"{mix}.{i}", value) for i, value in enumerate(getattr(f, mix))]
+    for name, value in units:
+        path = f"{prefix}.factors.{name}"
+        if (message := _check_unit(path, value, "a factor constant")) is not None:
+            problems.append((path, message))
+    ages = [age for age, _ in f.freshness_tiers]
+    if any(not _is_number(a) or not math.isfinite(a) for a in ages) or ages != sorted(ages):
+        path = f"{prefix}.factors.freshness_tiers"
+        problems.append((path, f"{path}: the tiers' ages must be finite and ascending (got {ages!r})"))
+    return problems
+
+
+def validate_ranking_config(cfg: RankingConfig, prefix: str = "ranking") -> RankingConfig:
+    """``cfg`` itself when the ranking can use it; ``ValidationFailed`` naming the first bad field otherwise."""
+    problems = ranking_config_problems(cfg, prefix)
+    if problems:
+        path, message = problems[0]
+        raise ValidationFailed(message, field=path)
+    return cfg
 
 
 # ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from ..adapters.hot_state import HotState
 from ..adapters.store.store import Store
 from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
-from ..domain.ranking import DEFAULT_RANKING, RankingConfig
+from ..domain.ranking import DEFAULT_RANKING, RankingConfig, validate_ranking_config
 from ..domain.billing import GatewayResult
 from ..settings import Settings
 from .access import current_caller
@@ -44,6 +44,11 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     ranking: RankingConfig = DEFAULT_RANKING
     state: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The ranking the exchange serves with passes the same validation as the workbench's
+        # scenarios and lab: a bad weight or floor stops the start instead of skewing every shortlist.
+        validate_ranking_config(self.ranking)
 
     def audit(
         self,

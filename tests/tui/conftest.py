@@ -35,6 +35,23 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, tim
         await pilot.pause(0.05)
 
 
+def screen_lines(app) -> list[str]:
+    """What the terminal shows right now, one string per row (the compositor's own rendering)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def screen_text(app) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def widget_text(app, widget) -> str:
+    """The rendered screen cropped to ``widget``'s content (inside its border and padding; by cells: wide
+    characters count twice), its lines joined by spaces so that wrapped text reads on."""
+    r = widget.content_region
+    strips = app.screen._compositor.render_strips()[r.y:r.bottom]
+    return " ".join(" ".join(strip.crop(r.x, r.right).text for strip in strips).split())
+
+
 def offline_app(scenario: Path = BASELINE) -> WorkbenchApp:
     return WorkbenchApp(api_url=OFFLINE_API, scenario_path=scenario, start_server=False)
 

@@ -14,7 +14,7 @@ from workbench.widgets.kpi_table import KpiTable
 from workbench.widgets.lab_chart import LabChart
 from workbench.widgets.ranking_editor import RankingEditor
 
-from .conftest import SIZE, offline_app, scenario_copy, wait_for
+from .conftest import SIZE, offline_app, scenario_copy, screen_lines, screen_text, wait_for, widget_text
 
 
 def kpi_row(lab: LabScreen, metric: str) -> list[str]:
@@ -47,7 +47,7 @@ async def test_the_baseline_result_is_shown_at_start_up() -> None:
         assert lab.outcome.run.cfg == app.scenario.ranking
         assert app.lab_result is lab.outcome
         assert kpi_row(lab, "fill rate")[1:3] == ["39.6%", "39.6%"]
-        assert lab.query_one("#lab-kpis", KpiTable).row_count == 17
+        assert lab.query_one("#lab-kpis", KpiTable).row_count == 18
         assert lab.query_one("#lab-share").row_count == 2
         assert lab.query_one("#lab-gates").row_count == 9
         assert lab.query_one("#lab-shortlist").row_count == 20
@@ -86,17 +86,47 @@ async def test_a_changed_floor_updates_the_kpis_and_the_chart() -> None:
         assert str(chart.render()) != drawn
 
 
-async def test_plus_and_minus_step_the_focused_setting() -> None:
+async def test_typing_a_minus_edits_the_text_and_brackets_step() -> None:
     app = offline_app()
     async with app.run_test(size=SIZE) as pilot:
         lab = await started(pilot)
-        bid = lab.query_one(RankingEditor).field("weights", "bid")
+        editor = lab.query_one(RankingEditor)
+        bid = editor.field("weights", "bid")
+        first, runs = lab.outcome, lab.seq
         bid.focus()
-        await pilot.press("plus", "plus")
-        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2 after two steps")
-        assert bid.value == "0.2"
-        await pilot.press("minus")
+        await pilot.pause()
+        await pilot.press("-", "0", ".", "1")  # the field selects its text on focus: typing replaces it
+        await pilot.pause(0.2)
+        assert bid.value == "-0.1"  # the text shows what was typed ...
+        assert editor.cfg.weights.bid == 0.1 and lab.seq == runs  # ... and nothing was applied or run
+        error = lab.query_one("#lab-error-weights-bid", Static)
+        assert "a weight cannot be negative (got -0.1)" in str(error.render())
+        await pilot.press("enter")  # refused: the last good settings and result stay
+        await pilot.pause(0.2)
+        assert editor.cfg.weights.bid == 0.1 and lab.seq == runs and lab.outcome is first
+        assert "keeping 0.1" in str(error.render())
+
+        # the step keys are in the footer while a setting is focused
+        footer = screen_lines(app)[-1]
+        assert "] Step up" in footer and "[ Step down" in footer, footer
+
+        bid.value = "0.1"
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2 after two steps up")
+        assert bid.value == "0.2" and editor.cfg.weights.bid == 0.2
+        await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.15, "bid 0.15 after a step down")
+        assert bid.value == "0.15"
+        await pilot.press("ctrl+up")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2 after ctrl+up")
+
+        # + is typed too (a valid number), applied only on enter
+        bid.value = ""
+        await pilot.press("+", "0", ".", "3")
+        await pilot.pause(0.2)
+        assert bid.value == "+0.3" and editor.cfg.weights.bid == 0.2
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.3, "bid 0.3 on enter")
 
 
 async def test_invalid_values_show_an_error_and_keep_the_last_good_result() -> None:
@@ -122,7 +152,7 @@ async def test_invalid_values_show_an_error_and_keep_the_last_good_result() -> N
         await type_into(pilot, trust, "0")
         await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.trust == 0.0, "trust 0")
         good = lab.outcome
-        await pilot.press("minus")
+        await pilot.press("left_square_bracket")
         assert trust.value == "0"  # unchanged: the step was refused
         assert "a weight cannot be negative" in str(lab.query_one("#lab-error-weights-trust", Static).render())
 
@@ -185,6 +215,81 @@ async def test_a_cancelled_run_leaves_the_previous_result(monkeypatch) -> None:
         await wait_for(pilot, finished.is_set, "the cancelled run's thread to end")
         await pilot.pause(0.3)
         assert lab.outcome is before and app.lab_result is before
+
+
+async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(monkeypatch) -> None:
+    import workbench.screens.lab as lab_module
+
+    release = threading.Event()
+    real_evaluate = lab_module.evaluate
+
+    def slow_evaluate(baseline, cfg, progress=None):
+        if cfg.weights.bid == 0.4:
+            assert release.wait(30)
+        return real_evaluate(baseline, cfg, progress)
+
+    monkeypatch.setattr(lab_module, "evaluate", slow_evaluate)
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        before = lab.outcome
+        shown_before = kpi_row(lab, "fill rate")
+        assert "STALE" not in screen_text(app)
+        bid = lab.query_one(RankingEditor).field("weights", "bid")
+        await type_into(pilot, bid, "0.4")
+        await wait_for(pilot, lambda: lab.running, "the slow run to start")
+        await pilot.press("escape", "x")  # leave the field, cancel the run
+        assert not lab.running
+        release.set()
+        await pilot.pause(0.3)
+
+        # the inputs say 0.4, the results are of 0.1: the screen says so
+        assert bid.value == "0.4" and lab.outcome is before
+        assert kpi_row(lab, "fill rate") == shown_before
+        text = screen_text(app)
+        assert "STALE" in text and "results of an earlier run" in text, text
+        assert "On screen → inputs: bid weight 0.1→0.4" in widget_text(app, lab.query_one("#lab-stale"))
+        assert lab.query_one("#lab-results").has_class("-stale")
+
+        # enter on the same value runs it
+        bid.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.4, "the re-run of bid 0.4", timeout=15)
+        await pilot.pause(0.1)
+        assert "STALE" not in screen_text(app)
+        assert not lab.query_one("#lab-results").has_class("-stale")
+        expected = real_evaluate(before.baseline, app.scenario.ranking.with_weights(bid=0.4))
+        assert lab.outcome.comparison.kpis.equals(expected.comparison.kpis)
+
+        # and enter on a value already shown does nothing
+        runs = lab.seq
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert lab.seq == runs
+
+
+async def test_ctrl_r_reruns_stale_results(monkeypatch) -> None:
+    import workbench.screens.lab as lab_module
+
+    real_evaluate = lab_module.evaluate
+    calls = []
+
+    def failing_once(baseline, cfg, progress=None):
+        calls.append(cfg.weights.bid)
+        if cfg.weights.bid == 0.3 and calls.count(0.3) == 1:
+            raise RuntimeError("disk full")
+        return real_evaluate(baseline, cfg, progress)
+
+    monkeypatch.setattr(lab_module, "evaluate", failing_once)
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = await started(pilot)
+        await type_into(pilot, lab.query_one(RankingEditor).field("weights", "bid"), "0.3")
+        await wait_for(pilot, lambda: lab.stale, "the failed run")
+        assert "STALE" in screen_text(app)
+        await pilot.press("escape", "ctrl+r")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.3, "the re-run", timeout=15)
+        assert "STALE" not in screen_text(app)
 
 
 async def test_save_writes_a_tuned_scenario_next_to_the_original(tmp_path: Path) -> None:

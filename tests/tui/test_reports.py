@@ -12,7 +12,11 @@ from workbench.screens.reports import ReportsScreen
 from workbench.widgets.frame_table import FrameTable
 from workbench.widgets.ranking_editor import RankingEditor
 
-from .conftest import SIZE, offline_app, wait_for
+from workbench.exports import run_tables
+from workbench.pipeline import run_scenario
+from workbench.scenario import load_scenario
+
+from .conftest import SIZE, offline_app, wait_for, widget_text
 
 
 async def open_reports(pilot) -> ReportsScreen:
@@ -113,6 +117,59 @@ async def test_export_writes_every_report_to_the_chosen_folder(tmp_path: Path) -
     assert {"summary.md", "kpis.json"} <= files
     assert json.loads((out / "kpis.json").read_text())["scenario"]["weights"]["bid"] == 0.2
     assert "baseline" in (out / "summary.md").read_text()
+
+
+async def test_the_kpis_read_as_counts_and_money_with_their_currency() -> None:
+    app = offline_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        reports = await open_reports(pilot)
+        kpis = reports.tables["_kpis"]
+        text = widget_text(app, reports.query_one("#reports-kpis-table", FrameTable))
+        assert kpis["currency"] == "USD"
+        for name in ("requests", "shortlisted", "presented", "settlements", "dead_letters"):
+            assert isinstance(kpis[name], int)
+            assert f" {name} {kpis[name]:,} " in f" {text} ", (name, text)
+        assert f" spend {kpis['spend']:,.2f} USD " in f" {text} ", text
+        assert f"{kpis['requests']:,}.00" not in text  # a count is not money
+        await pilot.press("right_square_bracket")  # campaigns: money in the campaign's currency
+        campaigns = reports.query_one("#reports-campaign-table", FrameTable)
+        row = reports.tables["outcomes_campaign"].row(0, named=True)
+        assert column(campaigns, "budget")[0] == f"{row['budget']:,.2f} {row['currency']}"
+        assert column(campaigns, "slots_won")[0] == f"{row['slots_won']:,}"
+
+
+async def test_the_exported_kpis_record_the_labs_overrides_and_reproduce_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "exported"
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        lab = app.screen
+        await wait_for(pilot, lambda: lab.outcome is not None, "the lab's first result")
+        editor = lab.query_one(RankingEditor)
+        editor.field("weights", "bid").focus()
+        await pilot.press(*"0.2", "enter", "escape")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.2, "bid 0.2")
+        editor.field("floors", "utility").focus()
+        await pilot.press(*"0.6", "enter", "escape")
+        await wait_for(pilot, lambda: lab.outcome.run.cfg.floors.utility == 0.6, "utility floor 0.6")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), "the export dialog")
+        app.screen.query_one("#export-folder", Input).value = str(out)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (out / "kpis.json").exists(), "the export to finish")
+        await pilot.pause(0.3)
+        shown = lab.outcome.tables["_kpis"]
+
+    exported = json.loads((out / "kpis.json").read_text())
+    info = exported["scenario"]
+    assert info["overrides"] == ["ranking.weights.bid=0.2", "ranking.floors.utility=0.6"]
+    assert info["ranking"]["weights"] == {"relevance": 0.35, "utility": 0.25, "trust": 0.15, "affective_fit": 0.15,
+                                          "bid": 0.2}
+    assert info["ranking"]["floors"] == {"relevance": 0.72, "utility": 0.6}
+    assert info["ranking"]["factors"]["category_mismatch"] == 0.42
+    assert "with `--set ranking.weights.bid=0.2 ranking.floors.utility=0.6`" in (out / "summary.md").read_text()
+    # the recorded overrides reproduce the run the lab showed
+    again = run_tables(run_scenario(load_scenario(info["file"], info["overrides"])))["_kpis"]
+    assert again == shown == exported["kpis"]
 
 
 async def test_export_dialog_needs_a_format_and_can_be_cancelled(tmp_path: Path) -> None:

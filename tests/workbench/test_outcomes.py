@@ -8,7 +8,14 @@ import pytest
 from workbench.engine import run_batch
 from workbench.market import market_for
 from workbench.pipeline import RunResult, run_scenario
-from workbench.reports import Facts, campaign_outcomes, category_outcomes, overall_kpis, region_outcomes
+from workbench.reports import (
+    Facts,
+    campaign_outcomes,
+    category_outcomes,
+    overall_kpis,
+    ranking_report,
+    region_outcomes,
+)
 from workbench.simulate import rngs, settlement_paths, simulate
 from workbench.traffic import build_traffic
 
@@ -74,14 +81,44 @@ def test_presented_billable_event_spends_only_presented_slots():
     assert shortlists(result) == [["cmp_a"], ["cmp_a"], ["cmp_a"], ["cmp_b"]]
 
 
-def test_a_campaign_winning_two_slots_in_one_request_bills_both():
-    # Two partners: A takes both slots of the first request (the gate is checked once per request).
+def test_a_campaign_winning_two_slots_in_one_request_bills_only_what_its_budget_holds():
+    # Two partners: A takes both slots of the first request (the gate is checked once per request), but
+    # its budget holds one payout: the second billable receipt is refused, as the server refuses it
+    # (committed spend + payout <= budget), so spend stops at the budget.
     a = campaign("cmp_a", payoutAmount=100.0, budget=150.0)
     b = campaign("cmp_b", payoutAmount=50.0, budget=10_000.0)
     reqs = [request("i0", sponsoredSlots=2), request("i1", sponsoredSlots=2)]
     result = run_with_stages(scenario([a, b], [partner("p_0"), partner("p_1")], reqs), [[0, 0], [0, 0]])
     assert shortlists(result) == [["cmp_a", "cmp_a"], ["cmp_b", "cmp_b"]]
-    assert campaign_outcomes(Facts(result)).row(0, named=True)["budget_left"] == -50.0
+    row = campaign_outcomes(Facts(result)).row(0, named=True)
+    assert (row["spend"], row["budget_left"], row["billing_refused"], row["settlements"]) == (100.0, 50.0, 1, 1)
+    assert result.simulation.slots["budget_refused"].to_list() == [False, True, False, False]
+    assert result.batch.committed_spend.tolist() == [100.0, 100.0]
+    report = ranking_report(result)
+    assert report["settlement_status"].to_list() == ["settled", "budget_refused", "settled", "settled"]
+    assert overall_kpis(Facts(result))["billing_refused"] == 1
+
+
+def test_spend_never_passes_a_budget_in_the_crowded_market():
+    from workbench.scenario import load_scenario
+
+    from .helpers import ROOT
+
+    result = run_scenario(load_scenario(ROOT / "scenarios" / "crowded-market.toml"))
+    camp = campaign_outcomes(Facts(result))
+    assert camp["budget_left"].min() >= 0.0
+    over = camp.filter(camp["spend_before"] + camp["spend"] > camp["budget"])
+    assert over.height == 0, over.select("campaign_id", "budget", "spend_before", "spend")
+    assert camp["billing_refused"].sum() > 0  # the crowded market does hit the case
+    # each settlement fitted when it was made: committed + payout <= budget, in creation order
+    sets = result.simulation.settlements
+    m = result.market
+    for ci in range(m.campaigns.height):
+        amounts = sets.filter(sets["ci"] == ci)["amount"].to_numpy()
+        committed = m.spend0[ci]
+        for amount in amounts:
+            assert committed + amount <= m.budget[ci]
+            committed += amount
 
 
 def test_workspace_credits_close_the_credits_gate():

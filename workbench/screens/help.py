@@ -13,19 +13,28 @@ HELP = """\
 
 | key | screen |
 |---|---|
-| `1` | **Scenario** — pick a scenario file; its summary and any errors |
+| `1` | **Scenario** — pick a scenario file: moving the cursor previews it (summary or errors), enter loads it, `ctrl+r` reads the folder again (it is also read each time the screen opens) |
 | `2` | **Ranking lab** — tune weights and floors; KPIs beside the pinned baseline |
 | `3` | **Live** — replay the scenario against the server; settlements, retry queue, DLQ, audit |
 | `4` | **Reports** — outcome tables; export CSV, Parquet, JSON and Markdown |
 | `ctrl+p` | command palette: every action by name |
 | `?` | this help · `q` quit |
 
-**Ranking lab.** `w`/`f` jump to the weights/floors: type a value and press enter,
-or use `+`/`-` to step; `esc` leaves the field. Every change re-runs the batch in the
-background (an older run is cancelled; `x` cancels). `b` pins the current settings as
-the baseline, `r` resets, `c` switches the chart, `t` the table, `s` saves the settings
-into a new scenario file, `e` exports. An invalid value is refused with a message; the
-last good result stays on screen.
+**Ranking lab.** `w`/`f` jump to the weights/floors: type a value (`-` and `+` are
+just characters of the number) and press enter; `]` / `[` (or `ctrl+up` / `ctrl+down`)
+step the focused setting up / down and apply it at once; `esc` leaves the field. Every
+change re-runs the batch in the background (an older run is cancelled; `x` cancels).
+After a cancelled or failed run the results are marked **STALE**; enter in a field or
+`ctrl+r` runs the inputs. The sum of the weights is always shown: when it is not 1 the
+lab says how many shortlisted slots tie at the priority score's 1.0 cap (their order
+is then creation order), and `n` scales the weights to sum to 1. Under **Traffic and
+budgets**, `requests` and `budgets ×` change the market (enter applies; the baseline
+runs again). `b` pins the current settings as the baseline, `r` resets the weights and
+floors, `c` switches the chart, `t` the table (slot share, gate failures, shortlist
+sample, **Ran out**: when each budget and credit balance ran out), `s` saves the
+weights and floors into a new scenario file, `e` exports. An invalid value is refused
+with a message; the last good result stays on screen. Tables too wide for the screen
+scroll sideways and show whole columns only.
 
 **Live.** `r` replays the scenario (progress bar; `x` cancels), `p` processes the
 retry queue once. On the dead-letter table: `ctrl+r` replay, `v` resolve, `i`

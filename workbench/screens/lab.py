@@ -10,6 +10,7 @@ pins the current settings instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -19,18 +20,28 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from server.domain.ranking import RankingConfig
+from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
 
 from ..pipeline import RunResult, run_scenario
-from ..scenario import Scenario
-from ..tuning import LabOutcome, describe_settings, evaluate, save_tuned_scenario, settings_diff, tuned_name
+from ..scenario import Scenario, ScenarioError, rescaled, traffic_requests
+from ..limits import exhaustion_summary, fmt_after, normalise
+from ..tuning import (
+    LabOutcome,
+    describe_settings,
+    evaluate,
+    fmt_setting,
+    save_tuned_scenario,
+    settings_diff,
+    tuned_name,
+)
 from ..widgets.frame_table import FrameTable
 from ..widgets.kpi_table import KpiTable
 from ..widgets.lab_chart import LabChart
 from ..widgets.ranking_editor import RankingEditor
+from ..widgets.world_editor import WorldEditor
 from .export import export_run, shown
 from .save_scenario import SaveScenarioScreen
 
@@ -44,27 +55,51 @@ SHORTLIST_HEADERS = {
     "intent_id": "intent", "position": "pos", "campaign_id": "campaign", "partner_id": "partner",
     "affective_fit": "affective", "bid_norm": "bid (norm)", "priority_score": "priority",
 }
+RAN_OUT_HEADERS = {
+    "kind": "ran out", "id": "campaign / workspace", "request_no": "at request", "share_of_traffic": "of traffic",
+    "at": "time (UTC)", "into": "into the traffic", "limit": "budget / credits",
+}
 MOVERS = 4
+KPI_TITLE = "KPIs: current settings against the pinned baseline"
 
 
 class RunCancelled(Exception):
     """Raised inside the engine's progress callback when the worker was cancelled."""
 
 
+@dataclass(frozen=True, eq=False)
+class LabRequest:
+    """What one run was asked for: a scenario, a pinned baseline (None: run it too) and the settings."""
+
+    scenario: Scenario
+    baseline: RunResult | None
+    cfg: RankingConfig
+
+    def same(self, other: "LabRequest | None") -> bool:
+        return (other is not None and self.scenario is other.scenario and self.baseline is other.baseline
+                and self.cfg == other.cfg)
+
+
 class LabScreen(Screen):
     """Weights and floors on the left; KPIs, chart, slot share, gates and a shortlist sample on the right."""
 
     AUTO_FOCUS = "#lab-kpis"
+    # Below 120 columns the settings go above the results, below 100 the chart is left out (app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
     BINDINGS = [
-        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (then type or +/-)"),
+        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)"),
         Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor"),
         Binding("b", "pin", "Pin baseline", tooltip="Pin the current settings as the baseline to compare with"),
         Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share"),
         Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file"),
         Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder"),
+        Binding("n", "normalise", "Normalise", tooltip="Scale the weights to sum to 1 (keeping their proportions)"),
         Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors"),
-        Binding("t", "next_tab", "Next table", show=False, tooltip="Slot share → gate failures → shortlist"),
+        Binding("t", "next_tab", "Next table", show=False,
+                tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out"),
         Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress"),
+        Binding("ctrl+r", "rerun", "Re-run", show=False,
+                tooltip="Run the settings the inputs show (after a cancelled or failed run)"),
     ]
 
     class Ran(Message):
@@ -94,22 +129,27 @@ class LabScreen(Screen):
         self.seq = 0
         self.running = False
         self.pinned = False
+        self.requested: LabRequest | None = None  # the latest run asked for
+        self.shown: LabRequest | None = None  # the run whose results are on screen
+        self.baseline_cfg: RankingConfig | None = None  # the settings the baseline is run with when it must be
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="lab-body"):
             with VerticalScroll(id="lab-controls"):
+                yield Static("", id="lab-stale", classes="hidden")
                 yield RankingEditor(id="lab-editor")
+                yield Static("", id="lab-cap-note", classes="hidden")
+                yield WorldEditor(id="lab-world")
                 yield Static("", id="lab-status")
                 yield ProgressBar(id="lab-progress", show_eta=False, classes="hidden")
-                yield Static("[dim]enter applies · +/- steps · esc leaves a field[/dim]", id="lab-hint")
+                yield Static("[dim]type + enter applies · ] / \\[ step up / down · esc leaves a field[/dim]", id="lab-hint")
             with Vertical(id="lab-results"):
                 with Horizontal(id="lab-top"):
-                    with Vertical(id="lab-kpis-pane", classes="pane"):
-                        yield Label("KPIs: current settings against the pinned baseline", classes="pane-title")
-                        yield KpiTable(id="lab-kpis")
+                    # the table is its own pane (title in its border), so it is exactly as tall as its rows
+                    # and, when they cannot all fit, it is the table that scrolls
+                    yield KpiTable(id="lab-kpis", classes="pane")
                     with Vertical(id="lab-chart-pane", classes="pane"):
-                        yield Label("", id="lab-chart-title", classes="pane-title")
                         yield LabChart(id="lab-chart")
                 with TabbedContent(id="lab-tabs"):
                     with TabPane("Slot share", id="lab-tab-share"):
@@ -123,9 +163,14 @@ class LabScreen(Screen):
                         yield Static("The first shortlisted slots of the current run, with every score.",
                                      classes="lab-note")
                         yield FrameTable(id="lab-shortlist", headers=SHORTLIST_HEADERS)
+                    with TabPane("Ran out", id="lab-tab-ran-out"):
+                        yield Static("", id="lab-ran-out-summary", classes="lab-note")
+                        yield FrameTable(id="lab-ran-out", headers=RAN_OUT_HEADERS,
+                                         formats={"share_of_traffic": "{:.1%}"})
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#lab-kpis", KpiTable).border_title = KPI_TITLE
         self._chart_title()
         self.watch(self.app, "scenario", self._scenario_changed, init=True)
 
@@ -138,8 +183,19 @@ class LabScreen(Screen):
         if scenario is None or scenario is self.scenario:
             return
         self.scenario, self.baseline, self.outcome, self.pinned = scenario, None, None, False
+        self.requested = self.shown = self.baseline_cfg = None
         self.editor.set_config(scenario.ranking)
+        self._show_world(scenario)
         self.start_run(scenario.ranking)
+
+    def _show_world(self, scenario: Scenario) -> None:
+        self.query_one(WorldEditor).set_world(traffic_requests(scenario), scenario.spec.entities.budget_multiplier,
+                                              scenario.replay_requests is not None)
+
+    @property
+    def stale(self) -> bool:
+        """The results on screen are not those of the settings asked for (a run was cancelled or failed)."""
+        return not self.running and self.shown is not None and not self.shown.same(self.requested)
 
     def start_run(self, cfg: RankingConfig) -> None:
         if self.scenario is None:
@@ -147,11 +203,15 @@ class LabScreen(Screen):
             return
         self.seq += 1
         self.running = True
+        self.requested = LabRequest(self.scenario, self.baseline, cfg)
         self._status()
-        self.run_lab(self.seq, self.scenario, self.baseline, cfg)
+        self.run_lab(self.seq, self.scenario, self.baseline, self.baseline_cfg, cfg)
 
     @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False)
-    def run_lab(self, seq: int, scenario: Scenario, baseline: RunResult | None, cfg: RankingConfig) -> None:
+    def run_lab(
+        self, seq: int, scenario: Scenario, baseline: RunResult | None, baseline_cfg: RankingConfig | None,
+        cfg: RankingConfig,
+    ) -> None:
         worker = get_current_worker()
 
         def progress(done: int, total: int) -> None:
@@ -161,7 +221,7 @@ class LabScreen(Screen):
 
         try:
             if baseline is None:
-                baseline = run_scenario(scenario, progress=progress)
+                baseline = run_scenario(scenario, baseline_cfg, progress=progress)
             outcome = evaluate(baseline, cfg, progress)
         except RunCancelled:
             return
@@ -192,6 +252,7 @@ class LabScreen(Screen):
         self.running = False
         self.outcome = message.outcome
         self.baseline = message.outcome.baseline
+        self.requested = self.shown = LabRequest(message.outcome.run.scenario, self.baseline, message.outcome.run.cfg)
         self._show(message.outcome)
         self.app.lab_result = message.outcome  # type: ignore[attr-defined]
 
@@ -206,26 +267,83 @@ class LabScreen(Screen):
             lines += ["[b]Changed[/b]:", *changes] if changes else ["No change against it."]
             changed, total = o.comparison.changed_requests, o.run.traffic.size
             lines.append(f"{changed:,} of {total:,} requests get another shortlist.")
+            ran_out = o.tables["exhaustion"]
+            if ran_out.height:
+                last = ran_out.row(-1, named=True)
+                budgets = int((ran_out["kind"] == "budget").sum())
+                what = [plural(budgets, "budget"), plural(ran_out.height - budgets, "credit balance")]
+                lines += ["", f"[b]Ran out[/b]: {' and '.join(w for w in what if w)}, the last at request "
+                              f"{last['request_no']:,} of {total:,} ({last['at']:%H:%M}); see the Ran out tab (t)."]
+        stale = self.stale
         if self.running:
             lines.append("[yellow]running…[/yellow] (x cancels)")
         else:
             self.query_one("#lab-progress", ProgressBar).add_class("hidden")
+        note = self.query_one("#lab-stale", Static)
+        note.set_class(not stale, "hidden")
+        if stale and self.outcome is not None and self.requested is not None:
+            run, wanted = self.outcome.run, self.requested
+            differences = settings_diff(run.cfg, wanted.cfg)
+            if wanted.scenario is not run.scenario:
+                size, want = run.traffic.size, traffic_requests(wanted.scenario)
+                differences += [f"requests {size:,}→{want:,}"] if size != want else ["traffic and budgets"]
+            note.update("\n".join([
+                "[b reverse yellow] STALE [/] the results are not of the inputs (the last run was cancelled "
+                "or failed). On screen → inputs:",
+                *(differences or ["the baseline"]),
+                "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
+            ]))
         self.query_one("#lab-status", Static).update("\n".join(lines))
+        self.query_one("#lab-kpis", KpiTable).border_title = (
+            "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs" if stale else KPI_TITLE
+        )
+        self.query_one("#lab-results").set_class(stale, "-stale")
+        note = cap_note(self.editor.cfg, self.outcome)
+        self.query_one("#lab-cap-note", Static).update(note or "")
+        self.query_one("#lab-cap-note", Static).set_class(note is None, "hidden")
 
     def _show(self, outcome: LabOutcome) -> None:
         comparison = outcome.comparison
-        self.query_one("#lab-kpis", KpiTable).show(comparison.kpis)
+        self.query_one("#lab-kpis", KpiTable).show(comparison.kpis, comparison.currency)
         self.query_one("#lab-chart", LabChart).show(outcome)
         self.query_one("#lab-share", FrameTable).show(comparison.slot_share)
         self.query_one("#lab-gates", FrameTable).show(outcome.gates)
         self.query_one("#lab-shortlist", FrameTable).show(outcome.shortlist)
         self.query_one("#lab-movers", Static).update(movers_text(outcome))
+        ran_out = outcome.tables["exhaustion"]
+        self.query_one("#lab-ran-out-summary", Static).update(
+            f"{exhaustion_summary(outcome.run, ran_out)} After the last, more traffic adds requests but no spend: "
+            "only the rates fall. Scale the traffic and budgets under Traffic and budgets.")
+        self.query_one("#lab-ran-out", FrameTable).show(ran_out_rows(ran_out))
         self._status()
 
     # -- actions ---------------------------------------------------------------
     @on(RankingEditor.Changed)
     def _settings_changed(self, event: RankingEditor.Changed) -> None:
+        wanted = LabRequest(self.scenario, self.baseline, event.cfg) if self.scenario is not None else None
+        if wanted is not None and wanted.same(self.requested) and not self.stale:
+            return  # already shown, or already running: enter on an unchanged value has nothing to do
         self.start_run(event.cfg)
+
+    def action_rerun(self) -> None:
+        self.start_run(self.editor.cfg)
+
+    @on(WorldEditor.Changed)
+    def _world_changed(self, event: WorldEditor.Changed) -> None:
+        """Another traffic size or budget multiplier: a new market, so the baseline runs again too."""
+        if self.scenario is None:
+            return
+        try:
+            scaled = rescaled(self.scenario, event.requests, event.budgets)
+        except ScenarioError as exc:
+            event.editor.refuse(event.key, str(exc))
+            return
+        # the baseline keeps its settings (the scenario's own, or the pinned ones) in the new market
+        self.baseline_cfg = self.baseline.cfg if self.pinned and self.baseline is not None else scaled.ranking
+        self.scenario, self.baseline = scaled, None
+        self._show_world(scaled)
+        self.app.scenario = scaled  # type: ignore[attr-defined]  # reports and exports follow the lab
+        self.start_run(self.editor.cfg)
 
     def action_edit(self, table: str) -> None:
         self.editor.field(table, "relevance").focus()
@@ -239,6 +357,18 @@ class LabScreen(Screen):
         self.notify(f"Pinned as the baseline: {describe_settings(self.baseline.cfg)}.", title="Ranking lab")
         self.start_run(self.editor.cfg)
 
+    def action_normalise(self) -> None:
+        try:
+            cfg = normalise(self.editor.cfg)
+        except ValueError as exc:
+            self.notify(f"Cannot normalise: {exc}.", title="Ranking lab", severity="error")
+            return
+        if cfg == self.editor.cfg:
+            self.notify("The weights already sum to 1.", title="Ranking lab")
+            return
+        self.editor.set_config(cfg)
+        self.start_run(cfg)
+
     def action_reset(self) -> None:
         if self.scenario is None:
             return
@@ -250,11 +380,11 @@ class LabScreen(Screen):
         self._chart_title()
 
     def _chart_title(self) -> None:
-        self.query_one("#lab-chart-title", Label).update(self.query_one(LabChart).title)
+        self.query_one("#lab-chart-pane").border_title = self.query_one(LabChart).title
 
     def action_next_tab(self) -> None:
         tabs = self.query_one("#lab-tabs", TabbedContent)
-        ids = ["lab-tab-share", "lab-tab-gates", "lab-tab-shortlist"]
+        ids = ["lab-tab-share", "lab-tab-gates", "lab-tab-shortlist", "lab-tab-ran-out"]
         tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
 
     def action_cancel_run(self) -> None:
@@ -264,7 +394,8 @@ class LabScreen(Screen):
         self.seq += 1  # whatever the cancelled run still posts is ignored
         self.running = False
         self._status()
-        self.notify("Run cancelled; the previous result stays on screen.", title="Ranking lab")
+        self.notify("Run cancelled; the previous result stays on screen, marked stale "
+                    "(enter in a field or ctrl+r re-runs).", title="Ranking lab")
 
     def action_save(self) -> None:
         if self.scenario is None:
@@ -278,7 +409,10 @@ class LabScreen(Screen):
                     title="Ranking lab",
                 )
 
-        dialog = SaveScenarioScreen(source, tuned_name(source), describe_settings(cfg),
+        what = describe_settings(cfg)
+        if self.scenario.overrides:  # the lab's traffic and budgets are overrides of the file, not saved
+            what += f" (not saved: --set {' '.join(self.scenario.overrides)})"
+        dialog = SaveScenarioScreen(source, tuned_name(source), what,
                                     lambda name: save_tuned_scenario(source, cfg, name))
         self.app.push_screen(dialog, saved)
 
@@ -287,6 +421,37 @@ class LabScreen(Screen):
             self.notify("Nothing to export yet: wait for the first result.", severity="warning")
             return
         export_run(self, self.outcome.run, self.outcome.tables)
+
+
+def plural(n: int, noun: str) -> str:
+    return "" if not n else f"1 {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def ran_out_rows(table: pl.DataFrame) -> pl.DataFrame:
+    """``limits.exhaustion`` as the lab lists it (time of day, how far into the traffic)."""
+    return table.select(
+        "kind", "id", "request_no", "share_of_traffic",
+        pl.col("at").dt.strftime("%Y-%m-%d %H:%M:%S"),
+        pl.col("after_seconds").map_elements(fmt_after, return_dtype=pl.String).alias("into"),
+        pl.col("limit"), "currency",
+    )
+
+
+def cap_note(cfg: RankingConfig, outcome: LabOutcome | None) -> str | None:
+    """Why a weight sum other than 1 matters, with the engine's count of slots tied at the 1.0 cap."""
+    ties = outcome.cap_ties if outcome is not None and outcome.run.cfg == cfg else None
+    if weights_sum_to_one(cfg.weights) and (ties is None or not ties.tied):
+        return None
+    lines = [f"[b $warning]⚠ weights sum to {fmt_setting(weight_sum(cfg.weights))}, not 1[/]"]
+    if ties is None:
+        lines.append("[dim]slots tied at the 1.0 cap: counted when the run ends[/dim]")
+    elif ties.tied:
+        lines.append(f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at "
+                     "the 1.0 cap: their order is creation order, not score.")
+    else:
+        lines.append(f"no shortlisted slot ties at the 1.0 cap ({ties.at_cap:,} reach it).")
+    lines.append("[b]n[/b] normalises the weights to 1.")
+    return "\n".join(lines)
 
 
 def movers_text(outcome: LabOutcome) -> str:

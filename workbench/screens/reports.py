@@ -22,6 +22,7 @@ from ..pipeline import RunResult, run_scenario
 from ..reports import KPI_NAMES
 from ..scenario import Scenario
 from ..tuning import describe_settings
+from ..units import fmt_value
 from ..widgets.frame_table import FrameTable
 from .export import ExportRequest, export_run, shown
 
@@ -33,13 +34,15 @@ TABLES = (
     ("reports-category", "Categories", "outcomes_category"),
     ("reports-region", "Regions", "outcomes_region"),
     ("reports-gates", "Gate failures", "gate_failures"),
+    ("reports-ran-out", "Ran out", "exhaustion"),
 )
 
 
 def kpi_frame(kpis: dict[str, Any]) -> pl.DataFrame:
-    """The overall KPIs as a two-column table, the PRD's rates first."""
-    names = list(KPI_NAMES) + [k for k in kpis if k not in KPI_NAMES]
-    return pl.DataFrame({"metric": names, "value": [float(kpis[k]) for k in names]})
+    """The overall KPIs as a two-column table, the PRD's rates first, each value in its unit."""
+    currency = kpis.get("currency", "")
+    names = list(KPI_NAMES) + [k for k in kpis if k not in KPI_NAMES and k != "currency"]
+    return pl.DataFrame({"metric": names, "value": [fmt_value(k, kpis[k], currency) for k in names]})
 
 
 class ReportsScreen(Screen):
@@ -71,7 +74,7 @@ class ReportsScreen(Screen):
         with TabbedContent(id="reports-tabs"):
             for tab_id, title, _ in TABLES:
                 with TabPane(title, id=tab_id):
-                    yield FrameTable(id=f"{tab_id}-table")
+                    yield FrameTable(id=f"{tab_id}-table", right=("value",))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -131,7 +134,9 @@ class ReportsScreen(Screen):
         self.result, self.tables = result, tables
         for tab_id, _, key in TABLES:
             frame = kpi_frame(tables[key]) if key == "_kpis" else tables[key]
-            self.query_one(f"#{tab_id}-table", FrameTable).show(frame)
+            table = self.query_one(f"#{tab_id}-table", FrameTable)
+            table.currency = tables["_kpis"]["currency"]
+            table.show(frame)
         self._set_status()
 
     def _set_status(self, text: str | None = None) -> None:

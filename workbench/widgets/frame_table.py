@@ -1,5 +1,9 @@
 """A polars DataFrame as a DataTable: numbers right-aligned, deltas coloured, sortable by any column.
 
+Each figure reads in its column's unit (``workbench.units``: counts as integers, money with
+the row's ``currency`` or the table's, rates and scores with four decimals), and every column
+is as wide as its widest cell; a table wider than its pane scrolls, showing whole columns only.
+
 Sorting sorts the frame (so numbers sort as numbers, nulls last) and refills the
 table; click a column header or press ``o`` on a cell of the column. Pressing it
 again reverses the order.
@@ -7,38 +11,30 @@ again reverses the order.
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Any
 
 import polars as pl
+from rich.segment import Segment
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
+from textual.strip import Strip
 from textual.widgets import DataTable
+
+from ..units import fmt_value
 
 DELTA_STYLES = ("green", "red", "dim")
 
 
-def fmt_number(value: float | int, column: str = "") -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if math.isnan(value):
-        return "NaN"
-    if abs(value) >= 1000:
-        return f"{value:,.2f}"
-    return f"{value:.4f}"
-
-
-def fmt_cell(value: Any, column: str = "") -> str | Text:
+def fmt_cell(value: Any, column: str = "", currency: str = "") -> str | Text:
+    """One cell: numbers right-aligned in the unit of their column (``workbench.units``)."""
     if value is None:
         return Text("–", style="dim", justify="right")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Text(fmt_number(value, column), justify="right")
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return Text(fmt_value(column, value, currency), justify="right")
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
@@ -72,26 +68,67 @@ class FrameTable(DataTable):
         classes: str | None = None,
         headers: dict[str, str] | None = None,
         formats: dict[str, str] | None = None,
+        right: tuple[str, ...] = (),
+        hidden: tuple[str, ...] = ("currency",),
     ) -> None:
         super().__init__(id=id, classes=classes, zebra_stripes=True, cursor_type="cell")
         self.headers = headers or {}
         self.formats = formats or {}  # column -> str.format spec, e.g. "{:.1%}"
+        self.right = frozenset(right)  # text columns aligned right (figures formatted upstream)
+        self.hidden = frozenset(hidden)  # read by the cells (money's currency), not shown as columns
+        self.currency = ""  # money's currency when a row has no ``currency`` column
         self.frame: pl.DataFrame | None = None
-        self._float_specs: dict[str, str] = {}
         self.sort_column: str | None = None
         self.descending = False
 
     # -- cells (override for special formatting) ---------------------------------
     def cell(self, column: str, value: Any, row: dict[str, Any]) -> str | Text:
-        spec = self.formats.get(column) or self._float_specs.get(column)
-        if column.endswith("delta") and isinstance(value, (int, float)):
-            return delta_text(value, spec.format(value) if spec else None)
+        spec = self.formats.get(column)
+        currency = row.get("currency") or self.currency
+        if column.endswith("delta") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return delta_text(value, spec.format(value) if spec else fmt_value(column, value, currency, signed=True))
         if spec and value is not None:
             return Text(spec.format(value), justify="right")
-        return fmt_cell(value, column)
+        if column in self.right and isinstance(value, str):
+            return Text(value, justify="right")
+        return fmt_cell(value, column, currency)
 
     def header(self, column: str) -> str:
         return self.headers.get(column, column)
+
+    # -- whole columns only --------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        """A line of the table; a column the view cuts at either edge is left blank, not shown in part.
+
+        A table wider than its pane scrolls (the scrollbar shows there is more), and what it shows is
+        whole: never ``-51`` for ``-510``. The cursor's cell is always scrolled fully into view.
+        """
+        return self._whole_columns(super().render_line(y))
+
+    def _whole_columns(self, strip: Strip) -> Strip:
+        # the view: the content region without the scrollbars (the line itself runs under them)
+        width = min(strip.cell_length, self.scrollable_content_region.width)
+        x0 = self.scroll_offset.x
+        keep_from, keep_to, start = 0, width, 0
+        for column in self.ordered_columns:
+            end = start + column.get_render_width(self)
+            a, b = start - x0, end - x0
+            if a < 0 < b:
+                keep_from = b  # cut by the left edge
+            if a < width < b:
+                keep_to = a  # cut by the right edge
+            start = end
+        if (keep_from == 0 and keep_to == width) or keep_to <= keep_from:
+            return strip  # all whole, or one column wider than the view: nothing better to show
+
+        def blank(part: Strip) -> Strip:
+            return Strip([Segment(" " * segment.cell_length, segment.style) for segment in part])
+
+        pieces = [blank(strip.crop(0, keep_from))] if keep_from else []
+        pieces.append(strip.crop(keep_from, keep_to))
+        if keep_to < strip.cell_length:
+            pieces.append(blank(strip.crop(keep_to, strip.cell_length)))
+        return Strip.join(pieces)
 
     # -- filling -------------------------------------------------------------------
     def show(self, frame: pl.DataFrame) -> None:
@@ -109,20 +146,15 @@ class FrameTable(DataTable):
 
     def _fill(self) -> None:
         frame = self._sorted()
-        # one number format per float column: money-sized columns with 2 decimals, rates and scores with 4
-        self._float_specs = {
-            name: ("{:,.2f}" if (frame[name].abs().max() or 0) >= 100 else "{:.4f}")
-            for name, dtype in frame.schema.items()
-            if dtype.is_float() and name not in self.formats
-        }
         cursor = self.cursor_coordinate
         self.clear(columns=True)
-        for name in frame.columns:
+        shown = [name for name in frame.columns if name not in self.hidden]
+        for name in shown:
             self.add_column(self._label(name), key=name)
         for row in frame.iter_rows(named=True):
-            self.add_row(*(self.cell(name, value, row) for name, value in row.items()))
-        if frame.height:
-            self.move_cursor(row=min(cursor.row, frame.height - 1), column=min(cursor.column, frame.width - 1))
+            self.add_row(*(self.cell(name, row[name], row) for name in shown))
+        if frame.height and shown:
+            self.move_cursor(row=min(cursor.row, frame.height - 1), column=min(cursor.column, len(shown) - 1))
 
     def _label(self, name: str) -> str:
         arrow = (" ▼" if self.descending else " ▲") if name == self.sort_column else ""

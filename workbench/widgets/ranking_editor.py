@@ -1,10 +1,13 @@
-"""The lab's weights and floors: one compact input per setting, validated, stepped with +/-.
+"""The lab's weights and floors: one compact input per setting, validated, stepped with ``[`` / ``]``.
 
-The editor owns the last good ``RankingConfig``. A value is applied on enter, on
-leaving the field, or at once with ``+``/``-``; an applied change posts
+The editor owns the last good ``RankingConfig``. Typing only edits the text (``-``
+and ``+`` are characters of a number, never commands); a value is applied on
+enter or on leaving the field. Stepping is its own key, ``]`` up and ``[`` down
+(``ctrl+up`` / ``ctrl+down`` too), and applies at once. An applied change posts
 ``RankingEditor.Changed``. A value that is not a number, a negative weight or a
-floor outside 0..1 is refused: the message appears under the field and as a
-notification, and the last good settings (and so the last good result) stay.
+floor outside 0..1 (the domain's ``ranking_config_problems``) is refused: the
+message appears under the field and as a notification, and the last good
+settings (and so the last good result) stay.
 """
 
 from __future__ import annotations
@@ -16,17 +19,28 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from server.domain.ranking import RankingConfig
+from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
 
 from ..tuning import SETTINGS, STEPS, fmt_setting, label, parse_setting, setting, with_setting
+
+
+def weight_sum_text(cfg: RankingConfig) -> str:
+    """The weights' sum (the domain's ``weight_sum``), flagged when it is not 1."""
+    total = fmt_setting(weight_sum(cfg.weights))
+    if weights_sum_to_one(cfg.weights):
+        return f"[dim]sum of weights[/dim] {total}"
+    return f"[b $warning]sum of weights {total} ≠ 1[/] [dim](n normalises)[/dim]"
 
 
 class SettingField(Input):
     """One weight or floor."""
 
+    # Not + and -: those are typed as part of a number ("-0.1", "1e-3").
     BINDINGS = [
-        Binding("plus,equals_sign", "step(1)", "Step +", priority=True, tooltip="Raise this setting one step"),
-        Binding("minus", "step(-1)", "Step −", priority=True, tooltip="Lower this setting one step"),
+        Binding("right_square_bracket,ctrl+up", "step(1)", "Step up", key_display="]", priority=True,
+                tooltip="Raise this setting one step and apply it"),
+        Binding("left_square_bracket,ctrl+down", "step(-1)", "Step down", key_display="[", priority=True,
+                tooltip="Lower this setting one step and apply it"),
         Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)"),
     ]
 
@@ -35,7 +49,7 @@ class SettingField(Input):
             value=fmt_setting(value),
             id=f"lab-{table}-{key}",
             compact=True,
-            tooltip=f"{label(table, key)}: type a number and press enter, or +/- to step by {STEPS[table]:g}",
+            tooltip=f"{label(table, key)}: type a number and press enter, or ] / [ to step by {STEPS[table]:g}",
         )
         self.table = table
         self.key = key
@@ -56,7 +70,7 @@ class RankingEditor(Vertical):
     """Weights and floors as inputs over the last good settings."""
 
     class Changed(Message):
-        """Valid settings were applied."""
+        """Valid settings were applied (or enter was pressed on a valid value: the lab may re-run)."""
 
         def __init__(self, editor: "RankingEditor", cfg: RankingConfig) -> None:
             super().__init__()
@@ -75,12 +89,17 @@ class RankingEditor(Vertical):
         previous = None
         for table, key in SETTINGS:
             if table != previous:
+                if previous == "weights":
+                    yield Static(weight_sum_text(self.cfg), id="lab-weight-sum")
                 yield Label("Weights" if table == "weights" else "Floors (0..1)", classes="pane-title")
                 previous = table
             with Horizontal(classes="lab-setting"):
                 yield Label(key.replace("_", " "), classes="lab-setting-label")
                 yield SettingField(table, key, setting(self.cfg, table, key))
             yield Static("", id=f"lab-error-{table}-{key}", classes="lab-field-error hidden")
+
+    def _settings_shown(self) -> None:
+        self.query_one("#lab-weight-sum", Static).update(weight_sum_text(self.cfg))
 
     # -- the settings ----------------------------------------------------------
     def field(self, table: str, key: str) -> SettingField:
@@ -92,6 +111,7 @@ class RankingEditor(Vertical):
         for table, key in SETTINGS:
             self.field(table, key).value = fmt_setting(setting(cfg, table, key))
             self._error(table, key, None)
+        self._settings_shown()
 
     def _error(self, table: str, key: str, message: str | None) -> None:
         note = self.query_one(f"#lab-error-{table}-{key}", Static)
@@ -104,21 +124,23 @@ class RankingEditor(Vertical):
         self._error(field.table, field.key, f"{message}; keeping {kept}")
         self.notify(f"{message}. The last good result stays on screen.", title="Invalid value", severity="error")
 
-    def _apply(self, field: SettingField, value: float) -> None:
+    def _apply(self, field: SettingField, value: float, always: bool = False) -> None:
+        """Take ``value``; post ``Changed`` when it changes the settings (or ``always``: enter asks to run)."""
         self._error(field.table, field.key, None)
-        if value == setting(self.cfg, field.table, field.key):
+        if value == setting(self.cfg, field.table, field.key) and not always:
             return
         self.cfg = with_setting(self.cfg, field.table, field.key, value)
+        self._settings_shown()
         self.post_message(self.Changed(self, self.cfg))
 
     def step(self, field: SettingField, direction: int) -> None:
         try:
-            current = parse_setting(field.table, field.key, field.value)
+            current = parse_setting(field.table, field.key, field.value, self.cfg)
         except ValueError:
             current = setting(self.cfg, field.table, field.key)
         value = round(current + direction * STEPS[field.table], 6) + 0.0
         try:
-            parse_setting(field.table, field.key, fmt_setting(value))
+            parse_setting(field.table, field.key, fmt_setting(value), self.cfg)
         except ValueError as exc:
             self._refuse(field, str(exc))
             return
@@ -137,7 +159,7 @@ class RankingEditor(Vertical):
         if not event.value.strip():
             return  # cleared to type a new value: judged on enter
         try:
-            parse_setting(field.table, field.key, event.value)
+            parse_setting(field.table, field.key, event.value, self.cfg)
         except ValueError as exc:
             self._error(field.table, field.key, f"{exc} (enter to retry)")
         else:
@@ -149,18 +171,18 @@ class RankingEditor(Vertical):
         field = event.input
         assert isinstance(field, SettingField)
         try:
-            value = parse_setting(field.table, field.key, event.value)
+            value = parse_setting(field.table, field.key, event.value, self.cfg)
         except ValueError as exc:
             self._refuse(field, str(exc))
             return
-        self._apply(field, value)
+        self._apply(field, value, always=True)  # the lab decides whether there is anything to run
 
     @on(Input.Blurred, "SettingField")
     def _left(self, event: Input.Blurred) -> None:
         field = event.input
         assert isinstance(field, SettingField)
         try:
-            value = parse_setting(field.table, field.key, field.value)
+            value = parse_setting(field.table, field.key, field.value, self.cfg)
         except ValueError:
             return  # the error stays under the field; nothing is applied
         self._apply(field, value)
