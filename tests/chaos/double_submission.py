@@ -1,0 +1,174 @@
+"""Proof 1: no settlement is ever submitted twice at once, and each is settled exactly once at the provider.
+
+Without Redis (each process has its own in-memory hot state, so nothing but the
+database's claim stands between the claimants), three claimants work one retry
+queue at the same time: a ``promotion-agent worker`` process and two loops
+calling ``POST /settlements/retry-queue/process`` on two server processes that
+share the database. The mock provider answers after 300 ms and notices any
+two submissions of one idempotency key in flight together.
+
+Phase 1 (drip): the provider drips a valid settled answer one byte every 30 ms
+(about 5 s) while the billing deadline is 1 s and the claim lease 3 s, so a
+call that outlived its deadline would still be in flight when its claim could
+be taken again. Every attempt must end at the deadline and be rescheduled.
+Phase 2 (slow): the provider is switched back to settled (300 ms); new
+settlements are worked by all three claimants while the dripped ones come due
+again (15 s after their attempt) and settle with the provider's first booking.
+
+    python -m tests.chaos.double_submission [--full] [--backend sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from tests.support.worker_fixtures import wait_ready
+
+from .harness import (
+    ChaosError,
+    summary,
+    Db,
+    Stack,
+    active_campaign,
+    billable_receipt,
+    figures_line,
+    post_receipts,
+    request,
+    settlements,
+    wait_for,
+)
+
+SUITE = {"settlements": 40, "drips": 4}
+FULL = {"settlements": 1000, "drips": 40}
+SETTINGS = {"BILLING_ADAPTER_TIMEOUT_MS": "1000", "SETTLEMENT_RETRY_LEASE_MS": "3000"}
+DB_CLAIM_REFUSALS = ("Another worker claimed this job first.", "Another claim holds this job until its lease expires.")
+
+
+async def _process_loop(base_url: str, stop: asyncio.Event, tally: Counter) -> None:
+    """Call the retry queue's process endpoint back to back until ``stop``; count what it says."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        while not stop.is_set():
+            answer = await request(client, "POST", "/settlements/retry-queue/process", {"limit": 5})
+            tally["requests"] += 1
+            if answer.status != 200:
+                tally[f"http_{answer.status}"] += 1
+                await asyncio.sleep(0.05)
+                continue
+            for item in answer.body["items"]:
+                tally[item["outcome"]] += 1
+                if item["outcome"] == "skipped" and item["message"] in DB_CLAIM_REFUSALS:
+                    tally["refused_by_db_claim"] += 1
+            if not answer.body["items"]:
+                await asyncio.sleep(0.02)
+
+
+def _all_jobs_finished(db: Db, total: int) -> bool:
+    return db.job_statuses().get("completed", 0) == total
+
+
+def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
+    n, drips = counts["settlements"], counts["drips"]
+    database_url = stack.database_url(backend)
+    db = Db(database_url)
+    mock = stack.mock_billing(BILLING_ADAPTER_MODE="drip", BILLING_ADAPTER_DRIP_MS="30")
+    env = {"BILLING_ADAPTER_URL": mock.settlements_url, **SETTINGS}
+    first = stack.wait_healthy(stack.spawn_server(database_url, **env))  # migrates and seeds the database
+    second = stack.spawn_server(database_url, **env)
+    launched = stack.launch_worker(database_url, mock.settlements_url, **SETTINGS)
+    servers = [first, stack.wait_healthy(second)]
+    worker = wait_ready(launched)
+    api = first.base_url
+    campaign = active_campaign(api)
+
+    tally: Counter = Counter()
+    started = time.monotonic()
+
+    def overlapped() -> bool:
+        return summary(mock)["overlappingSubmissions"] > 0
+
+    async def wait(condition: Any, what: str, timeout: float) -> bool:
+        """Wait for ``condition``; False (stop the proof, it has failed) as soon as two submissions overlap."""
+        await asyncio.to_thread(wait_for, lambda: overlapped() or condition(), what, timeout, 0.25)
+        return not overlapped()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loops = [asyncio.create_task(_process_loop(s.base_url, stop, tally)) for s in servers]
+        try:
+            # Phase 1: dripped answers, every attempt cut at the 1 s deadline and rescheduled.
+            await asyncio.to_thread(_post, api, campaign, drips)
+            rescheduled = lambda: db.job_statuses().get("retry_scheduled", 0) == drips  # noqa: E731
+            if not await wait(rescheduled, "every dripped settlement to be rescheduled after its deadline", 60):
+                return
+            # Phase 2: the provider answers in 300 ms; new settlements and the dripped ones settle.
+            await asyncio.to_thread(mock.set_mode, "settled", 300)
+            await asyncio.to_thread(_post, api, campaign, n)
+            await wait(lambda: _all_jobs_finished(db, n + drips), "every settlement to settle", 180)
+        finally:
+            stop.set()
+            await asyncio.gather(*loops)
+
+    asyncio.run(run())
+    events = mock.events()
+    found = settlements(api)
+    submissions = events["submissionsByKey"]
+    duplicates = events["duplicatesByKey"]
+    keys = set(found)
+    figures = {
+        "backend": backend,
+        "settlements": len(keys),
+        "dripped": drips,
+        "claimants": 3,
+        "processRequests": tally["requests"],
+        "submissions": sum(submissions.values()),
+        "refusedByDbClaim": tally["refused_by_db_claim"],
+        "overlappingSubmissions": events["overlappingSubmissions"],
+        "settledAtProvider": len(events["settledByKey"]),
+        "maxSubmissionsPerKey": max(submissions.values(), default=0),
+        "resubmittedAfterSettled": sum(duplicates.values()),
+        "settledInApi": sum(1 for s in found.values() if s["status"] == "settled"),
+        "wrongProviderId": sum(1 for i, s in found.items() if s["providerSettlementId"] != f"mock_{i}"),
+        "stillProcessing": db.settlement_statuses().get("processing", 0),
+        "serverErrors": sum(v for k, v in tally.items() if k.startswith("http_5")),
+        "workerAlive": worker.alive(),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    figures["_submissionsByKey"] = submissions
+    figures["_settledByKey"] = events["settledByKey"]
+    figures["_keys"] = keys
+    return figures
+
+
+def _post(api: str, campaign: dict[str, Any], count: int) -> list[str]:
+    answers = post_receipts(api, [billable_receipt(campaign) for _ in range(count)])
+    return [a.body["settlement"]["settlementId"] for a in answers]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help=f"full counts {FULL} (else {SUITE})")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), action="append")
+    args = parser.parse_args(argv)
+    counts = FULL if args.full else SUITE
+    failed = False
+    for backend in args.backend or ["sqlite", "postgres"]:
+        with Stack() as stack:
+            try:
+                figures = prove(stack, backend, counts)
+            except ChaosError as exc:
+                print(f"double submission on {backend}: {exc}", file=sys.stderr)
+                return 1
+        print(figures_line("double submission", {k: v for k, v in figures.items() if not k.startswith("_")}))
+        failed |= bool(figures["overlappingSubmissions"] or figures["wrongProviderId"] or figures["stillProcessing"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
