@@ -29,8 +29,9 @@ a key already settled always answers as settled, whatever the mode):
 
 ``BILLING_ADAPTER_DELAY_MS`` delays every answer (in any mode). ``POST /mode``
 takes ``{"mode", "delayMs", "dripMs", "retryAfterS", "seed", "byKey"}`` (all
-optional); ``byKey`` maps idempotency keys to a mode of their own (``null``
-removes one), so one provider can answer several faults at once.
+optional); ``byKey`` maps idempotency keys (or intent ids, known before the
+settlement exists) to a mode of their own (``null`` removes one), so one
+provider can answer several faults at once.
 With ``BILLING_ADAPTER_HMAC_SECRET`` it verifies the signature headers and answers
 401 INVALID_SIGNATURE when they are missing or wrong; with ``BILLING_ADAPTER_API_KEY``
 it requires the bearer key (401 UNAUTHORIZED). ``GET /events?summary=1`` leaves
@@ -117,9 +118,10 @@ class BillingMock:
         expected = hmac.new(self.hmac_secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
         return "valid" if hmac.compare_digest(expected, signature) else "invalid"
 
-    def mode_for(self, key: str) -> str:
-        """The mode answering this submission (``flaky`` resolved to one of its choices)."""
-        mode = self.by_key.get(key, self.mode)
+    def mode_for(self, key: str, ids: Mapping[str, Any]) -> str:
+        """The mode answering this submission: its key's (or intent's) own, else the provider's
+        (``flaky`` resolved to one of its choices)."""
+        mode = self.by_key.get(key) or self.by_key.get(ids.get("intent_id") or "") or self.mode
         if mode == "flaky":
             mode = self.rng.choices(FLAKY_CHOICES, FLAKY_WEIGHTS)[0]
         return mode
@@ -215,7 +217,7 @@ def create_app(mock: BillingMock) -> Litestar:
             body = None
         profile, ids = read_ids(body)
         key = headers.get("idempotency-key") or ids.get("settlement_id") or ""
-        mode = mock.mode_for(key)
+        mode = mock.mode_for(key, ids)
         event: dict[str, Any] = {
             "receivedAt": _now(),
             "profile": profile,

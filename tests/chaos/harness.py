@@ -367,6 +367,23 @@ def run_async(coro: Awaitable[T]) -> T:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
+class Background:
+    """A proof that mostly waits (a retry schedule on the wall clock), run in a thread beside other work.
+
+    ``result()`` waits for it and returns its figures (or raises what it raised).
+    """
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(1)
+        self._future = self._pool.submit(fn)
+
+    def result(self, timeout: float) -> Any:
+        try:
+            return self._future.result(timeout=timeout)
+        finally:
+            self._pool.shutdown(wait=False)
+
+
 @contextlib.contextmanager
 def timed() -> Iterator[dict[str, float]]:
     spent: dict[str, float] = {}
