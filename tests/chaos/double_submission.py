@@ -15,12 +15,11 @@ Phase 2 (slow): the provider is switched back to settled (300 ms); new
 settlements are worked by all three claimants while the dripped ones come due
 again (15 s after their attempt) and settle with the provider's first booking.
 
-    python -m tests.chaos.double_submission [--full] [--backend sqlite|postgres]
+    python -m tests.chaos.double_submission [--full] [--where sqlite|postgres]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -29,16 +28,12 @@ from typing import Any
 
 import httpx
 
-from tests.support.worker_fixtures import wait_ready
-
 from .harness import (
-    ChaosError,
     summary,
     Db,
     Stack,
     active_campaign,
     billable_receipt,
-    figures_line,
     post_receipts,
     request,
     settlements,
@@ -79,12 +74,9 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
     db = Db(database_url)
     mock = stack.mock_billing(BILLING_ADAPTER_MODE="drip", BILLING_ADAPTER_DRIP_MS="30")
     env = {"BILLING_ADAPTER_URL": mock.settlements_url, **SETTINGS}
-    first = stack.wait_healthy(stack.spawn_server(database_url, **env))  # migrates and seeds the database
-    second = stack.spawn_server(database_url, **env)
-    launched = stack.launch_worker(database_url, mock.settlements_url, **SETTINGS)
-    servers = [first, stack.wait_healthy(second)]
-    worker = wait_ready(launched)
-    api = first.base_url
+    servers = stack.servers(2, database_url, **env)
+    worker = stack.worker(database_url, mock.settlements_url, **SETTINGS).command
+    api = servers[0].base_url
     campaign = active_campaign(api)
 
     tally: Counter = Counter()
@@ -152,22 +144,9 @@ def _post(api: str, campaign: dict[str, Any], count: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help=f"full counts {FULL} (else {SUITE})")
-    parser.add_argument("--backend", choices=("sqlite", "postgres"), action="append")
-    args = parser.parse_args(argv)
-    counts = FULL if args.full else SUITE
-    failed = False
-    for backend in args.backend or ["sqlite", "postgres"]:
-        with Stack() as stack:
-            try:
-                figures = prove(stack, backend, counts)
-            except ChaosError as exc:
-                print(f"double submission on {backend}: {exc}", file=sys.stderr)
-                return 1
-        print(figures_line("double submission", {k: v for k, v in figures.items() if not k.startswith("_")}))
-        failed |= bool(figures["overlappingSubmissions"] or figures["wrongProviderId"] or figures["stillProcessing"])
-    return 1 if failed else 0
+    from .run_all import main as run_all
+
+    return run_all(["--only", "double submission", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

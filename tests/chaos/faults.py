@@ -12,12 +12,11 @@ third attempt opens the dead letter, nothing retryable is settled on the way,
 and after the provider is switched back to ``settled`` a replay of each entry
 settles it exactly once.
 
-    python -m tests.chaos.faults [--full] [--backend sqlite|postgres]
+    python -m tests.chaos.faults [--full] [--where sqlite|postgres]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -29,12 +28,10 @@ import httpx
 from tests.support import uid
 
 from .harness import (
-    ChaosError,
     Db,
     Stack,
     active_campaign,
     billable_receipt,
-    figures_line,
     post_receipts,
     summary,
     wait_for,
@@ -197,25 +194,9 @@ def _check_schedule(sid: str, fault: str, steps: dict[int, tuple[str, str, str]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help=f"full counts {FULL} (else {SUITE})")
-    parser.add_argument("--backend", choices=("sqlite", "postgres"), action="append")
-    args = parser.parse_args(argv)
-    counts = FULL if args.full else SUITE
-    failed = False
-    for backend in args.backend or ["sqlite", "postgres"]:
-        with Stack() as stack:
-            try:
-                f = prove(stack, backend, counts)
-            except ChaosError as exc:
-                print(f"faults on {backend}: {exc}", file=sys.stderr)
-                return 1
-        print(figures_line("provider faults", {k: v for k, v in f.items() if not k.startswith("_")}))
-        for line in f["_scheduleErrors"] + [str(c) for c in f["_wrongCodes"]]:
-            print(f"  {line}")
-        failed |= bool(f["scheduleErrors"] or f["wrongFinalCodes"] or not f["dlqIsExactlyTheExhausted"]
-                       or f["retryableSettledBeforeReplay"] or f["stillProcessing"])
-    return 1 if failed else 0
+    from .run_all import main as run_all
+
+    return run_all(["--only", "provider faults", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import httpx
 
 from server.dev import redis_argv, wait_for_port
 from tests.backends import PostgresServer, free_port, postgres_server
-from tests.support import ServerProcess, ServerStartError, spawn_server, wait_until_healthy
+from tests.support import ServerProcess, spawn_server
 from tests.support.worker_fixtures import Command, MockBilling, Worker, launch_command, wait_ready
 
 T = TypeVar("T")
@@ -196,6 +197,41 @@ def database_url_of(server: ServerProcess) -> str:
     return server.env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{server.database_path}"
 
 
+class SharedPostgres:
+    """One PostgreSQL server for several stacks of a script, started on first use (``close()`` stops it)."""
+
+    def __init__(self) -> None:
+        self._context: Any = None
+        self._server: PostgresServer | None = None
+
+    def __call__(self) -> PostgresServer:
+        if self._server is None:
+            self._context = postgres_server()
+            self._server = self._context.__enter__()
+        return self._server
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = self._server = None
+
+
+def cannot_run(exc: BaseException) -> str | None:
+    """The one-line reason when ``exc`` means a proof could not run (a missing binary, a process that
+    did not start, a wait that timed out), else None (a bug: let it show)."""
+    import pytest
+
+    if isinstance(exc, (ChaosError, pytest.skip.Exception, pytest.fail.Exception)):
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
+
+
+START_TIMEOUT_S = 90.0
+# Processes started at once by proofs running side by side: each start is seconds of CPU, and
+# starting many together on a two-core machine only makes every one of them slow.
+BOOTS = threading.BoundedSemaphore(2)
+
+
 class Stack:
     """Every process of one proof; ``close()`` (or leaving the ``with``) stops them all, newest first."""
 
@@ -256,24 +292,37 @@ class Stack:
         return server
 
     def wait_healthy(self, server: ServerProcess) -> ServerProcess:
-        try:
-            return wait_until_healthy(server)
-        except ServerStartError as exc:
-            raise ChaosError(f"a server did not start: {exc}") from None
+        """Wait for GET /health (a start takes seconds of CPU; proofs side by side share two cores)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if server.process.poll() is not None:
+                    raise ChaosError(f"a server exited with code {server.process.returncode}:\n{server.output()}")
+                try:
+                    if client.get("/health").status_code == 200:
+                        return server
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        server.stop()
+        raise ChaosError(f"a server did not answer GET /health within {START_TIMEOUT_S:.0f} s:\n{server.output()}")
+
+    def server(self, database_url: str, **env: str) -> ServerProcess:
+        with BOOTS:
+            return self.wait_healthy(self.spawn_server(database_url, **env))
 
     def servers(self, count: int, database_url: str, **env: str) -> list[ServerProcess]:
-        """``count`` servers on one database: the first migrates and seeds it, the others start together."""
-        first = self.wait_healthy(self.spawn_server(database_url, **env))
-        rest = [self.spawn_server(database_url, **env) for _ in range(count - 1)]
-        return [first, *(self.wait_healthy(s) for s in rest)]
+        """``count`` servers on one database, one after the other (the first migrates and seeds it)."""
+        return [self.server(database_url, **env) for _ in range(count)]
 
     def restart(self, server: ServerProcess) -> ServerProcess:
         """The same server again (same database, environment and port) after it died."""
         env = {**server.env, "PORT": str(server.port)}
-        again = spawn_server(server.database_path.parent, env, tag=f"r{time.time_ns()}")
-        again.port, again.base_url = server.port, server.base_url  # spawn_server picked a port; ours wins
-        self._servers.append(again)
-        return self.wait_healthy(again)
+        with BOOTS:
+            again = spawn_server(server.database_path.parent, env, tag=f"r{time.time_ns()}")
+            again.port, again.base_url = server.port, server.base_url  # spawn_server picked a port; ours wins
+            self._servers.append(again)
+            return self.wait_healthy(again)
 
     # -- commands: the mock provider and workers ---------------------------------
     def _launch(self, args: list[str], name: str, env: dict[str, str]) -> Command:
@@ -282,7 +331,8 @@ class Stack:
         return command
 
     def mock_billing(self, **env: str) -> MockBilling:
-        return MockBilling(wait_ready(self._launch(["mock", "billing", "--port", "0"], "mock-billing", env)))
+        with BOOTS:
+            return MockBilling(wait_ready(self._launch(["mock", "billing", "--port", "0"], "mock-billing", env)))
 
     def launch_worker(self, database_url: str, billing_url: str | None, **env: str) -> Command:
         settings = {
@@ -296,7 +346,8 @@ class Stack:
         return self._launch(["worker"], "worker", settings)
 
     def worker(self, database_url: str, billing_url: str | None, **env: str) -> Worker:
-        return Worker(wait_ready(self.launch_worker(database_url, billing_url, **env)))
+        with BOOTS:
+            return Worker(wait_ready(self.launch_worker(database_url, billing_url, **env)))
 
     def output(self) -> str:
         """The last lines of every process's output (for a failure message)."""
@@ -382,6 +433,14 @@ class Background:
             return self._future.result(timeout=timeout)
         finally:
             self._pool.shutdown(wait=False)
+
+
+def with_output(stack: "Stack", prove: Callable[[], T]) -> T:
+    """Run a proof; if it fails, the error carries the last output of the stack's processes."""
+    try:
+        return prove()
+    except Exception as exc:
+        raise ChaosError(f"{type(exc).__name__}: {exc}\n{stack.output()}") from None
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ got a 503 are accepted when sent again, once each.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import threading
@@ -29,12 +28,10 @@ from tests.support import opportunity
 
 from .harness import (
     Answer,
-    ChaosError,
     Db,
     Stack,
     active_campaign,
     billable_receipt,
-    figures_line,
     post_receipts,
     request,
     wait_for,
@@ -172,19 +169,9 @@ def _clear_503(answer: Answer, redis: Any) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help=f"full counts {FULL} (else {SUITE})")
-    args = parser.parse_args(argv)
-    with Stack() as stack:
-        try:
-            f = prove(stack, FULL if args.full else SUITE)
-        except ChaosError as exc:
-            print(f"redis outage: {exc}", file=sys.stderr)
-            return 1
-    print(figures_line("redis outage", {k: v for k, v in f.items() if not k.startswith("_")}))
-    print(f"  a 503 answer: {f['_example503']}")
-    failed = f["answered500"] or f["clientTimeouts"] or f["unclear503"] or f["acknowledgedButNotStored"]
-    return 1 if failed or f["passwordShown"] else 0
+    from .run_all import main as run_all
+
+    return run_all(["--only", "redis outage", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

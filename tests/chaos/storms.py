@@ -10,12 +10,11 @@ the same settlement) and in the database (one settlement per key, committed
 spend within every budget and equal to the live settlements' sum, no receipt
 pointing at a missing settlement, no settlement without its retry job).
 
-    python -m tests.chaos.storms [--full] [--deployment postgres-redis-2|sqlite-1]
+    python -m tests.chaos.storms [--full] [--where postgres-redis-2|sqlite-1]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from .harness import ChaosError, Db, Stack, active_campaign, billable_receipt, figures_line, send_all
+from .harness import Db, Stack, active_campaign, billable_receipt, send_all
 
 SUITE = {"receipts": 300, "copies": 3, "concurrency": 64}
 FULL = {"receipts": 10_000, "copies": 3, "concurrency": 64}
@@ -130,24 +129,9 @@ def prove(stack: Stack, deployment: str, counts: dict[str, int], seed: int = 9) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help=f"full counts {FULL} (else {SUITE})")
-    parser.add_argument("--deployment", choices=DEPLOYMENTS, action="append")
-    args = parser.parse_args(argv)
-    counts = FULL if args.full else SUITE
-    failed = False
-    for deployment in args.deployment or list(DEPLOYMENTS):
-        with Stack() as stack:
-            try:
-                figures = prove(stack, deployment, counts)
-            except ChaosError as exc:
-                print(f"storm on {deployment}: {exc}", file=sys.stderr)
-                return 1
-        print(figures_line("duplicate storm", {k: v for k, v in figures.items() if not k.startswith("_")}))
-        failed |= bool(figures["answers4xx"] or figures["answers5xx"] or figures["noAnswer"]
-                       or figures["duplicatedSettlements"] or figures["campaignsOverBudget"]
-                       or figures["settlements"] != figures["settlementsExpected"])
-    return 1 if failed else 0
+    from .run_all import main as run_all
+
+    return run_all(["--only", "duplicate storm", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

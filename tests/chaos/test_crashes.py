@@ -1,4 +1,9 @@
-"""Proof 3 at suite counts (``python -m tests.chaos.crashes --full`` for 100 worker and 20 server kills)."""
+"""Proof 3 at suite counts (``python -m tests.chaos.crashes --full`` for 100 worker and 20 server kills).
+
+Every kill costs a process start (seconds of CPU on a small machine), so the
+suite kills workers on PostgreSQL and servers on SQLite; the full script runs
+both proofs on both backends.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from . import crashes
 from .harness import Stack
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["postgres"])
 def test_sigkilled_workers_lose_nothing_settle_nothing_twice_and_leave_nothing_processing(
     stack: Stack, backend: str
 ) -> None:
@@ -24,7 +30,8 @@ def test_sigkilled_workers_lose_nothing_settle_nothing_twice_and_leave_nothing_p
     assert f["dashboardMatchesDb"], f
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_sigkilled_server_keeps_every_acknowledged_receipt_with_its_settlement(stack: Stack, backend: str) -> None:
     f = crashes.prove_server_kills(stack, backend, crashes.SUITE["server_kills"])
     assert f["serverErrors"] == 0, f
