@@ -97,12 +97,12 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
             # Phase 1: dripped answers, every attempt cut at the 1 s deadline and rescheduled.
             await asyncio.to_thread(_post, api, campaign, drips)
             rescheduled = lambda: db.job_statuses().get("retry_scheduled", 0) == drips  # noqa: E731
-            if not await wait(rescheduled, "every dripped settlement to be rescheduled after its deadline", 60):
+            if not await wait(rescheduled, "every dripped settlement to be rescheduled after its deadline", 60 + drips):
                 return
             # Phase 2: the provider answers in 300 ms; new settlements and the dripped ones settle.
             await asyncio.to_thread(mock.set_mode, "settled", 300)
             await asyncio.to_thread(_post, api, campaign, n)
-            await wait(lambda: _all_jobs_finished(db, n + drips), "every settlement to settle", 180)
+            await wait(lambda: _all_jobs_finished(db, n + drips), "every settlement to settle", 120 + n * 0.5)
         finally:
             stop.set()
             await asyncio.gather(*loops)

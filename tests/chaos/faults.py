@@ -112,7 +112,7 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
             jobs = db.job_statuses()
             return jobs.get("failed", 0) == len(exhausted) and jobs.get("completed", 0) == per
 
-        wait_for(all_decided, "every fault to exhaust its attempts (15 s, then 30 s)", 180, 0.5)
+        wait_for(all_decided, "every fault to exhaust its attempts (15 s, then 30 s)", 180 + 20 * per, 0.5)
         time.sleep(0.6)  # the watch's last look
     schedule_seconds = time.monotonic() - started
     events = mock.events()
@@ -136,7 +136,7 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
                             timeout=30)
         replayed += answer.status_code == 200
     wait_for(lambda: db.job_statuses().get("completed", 0) == len(fault_of), "the replayed settlements to settle",
-             90, 0.5)
+             90 + 5 * per, 0.5)
     after = httpx.get(f"{api}/settlements/dlq", params={"pageSize": 100}, timeout=30).json()["items"]
     final = summary(mock)
     return {
