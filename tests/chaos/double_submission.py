@@ -14,6 +14,9 @@ be taken again. Every attempt must end at the deadline and be rescheduled.
 Phase 2 (slow): the provider is switched back to settled (300 ms); new
 settlements are worked by all three claimants while the dripped ones come due
 again (15 s after their attempt) and settle with the provider's first booking.
+Phase 3 (paused): a server is frozen (SIGSTOP) in the middle of a billing call
+for longer than its claim; the other server takes the job again and settles it;
+the frozen one's late answer, once it resumes, must be discarded and audited.
 
     python -m tests.chaos.double_submission [--full] [--where sqlite|postgres]
 """
@@ -21,7 +24,9 @@ again (15 s after their attempt) and settle with the provider's first booking.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -36,12 +41,11 @@ from .harness import (
     billable_receipt,
     post_receipts,
     request,
-    settlements,
     wait_for,
 )
 
-SUITE = {"settlements": 40, "drips": 4}
-FULL = {"settlements": 1000, "drips": 40}
+SUITE = {"settlements": 40, "drips": 4, "pauses": 1}
+FULL = {"settlements": 1000, "drips": 40, "pauses": 5}
 SETTINGS = {"BILLING_ADAPTER_TIMEOUT_MS": "1000", "SETTLEMENT_RETRY_LEASE_MS": "3000"}
 DB_CLAIM_REFUSALS = ("Another worker claimed this job first.", "Another claim holds this job until its lease expires.")
 
@@ -109,7 +113,7 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
 
     asyncio.run(run())
     events = mock.events()
-    found = settlements(api)
+    found = db.settlement_docs()
     submissions = events["submissionsByKey"]
     duplicates = events["duplicatesByKey"]
     keys = set(found)
@@ -125,7 +129,7 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
         "settledAtProvider": len(events["settledByKey"]),
         "maxSubmissionsPerKey": max(submissions.values(), default=0),
         "resubmittedAfterSettled": sum(duplicates.values()),
-        "settledInApi": sum(1 for s in found.values() if s["status"] == "settled"),
+        "settledInDb": sum(1 for s in found.values() if s["status"] == "settled"),
         "wrongProviderId": sum(1 for i, s in found.items() if s["providerSettlementId"] != f"mock_{i}"),
         "stillProcessing": db.settlement_statuses().get("processing", 0),
         "serverErrors": sum(v for k, v in tally.items() if k.startswith("http_5")),
@@ -135,7 +139,61 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
     figures["_submissionsByKey"] = submissions
     figures["_settledByKey"] = events["settledByKey"]
     figures["_keys"] = keys
+    worker.stop(signal.SIGTERM)
+    figures.update(_paused_claimant(servers, mock, db, campaign, counts["pauses"]))
     return figures
+
+
+def _paused_claimant(servers: list[Any], mock: Any, db: Db, campaign: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """Phase 3: a claimant frozen (SIGSTOP) in the middle of its billing call until its claim has expired.
+
+    Server 1 claims a settlement and submits it (the provider answers in 800 ms); the process is
+    stopped before it can read the answer, for longer than the 3 s lease. Server 2 takes the job
+    again and settles it (the provider says it was booked already). When server 1 resumes, its
+    late answer must be discarded and audited, never applied over the settlement.
+    """
+    frozen, other = servers
+    mock.set_mode("settled", 800)
+    lease_s = int(SETTINGS["SETTLEMENT_RETRY_LEASE_MS"]) / 1000
+    tally: Counter = Counter()
+    for _ in range(rounds):
+        (sid,) = _post(other.base_url, campaign, 1)
+        answer: dict[str, Any] = {}
+
+        def claim_on_frozen() -> None:
+            response = httpx.post(f"{frozen.base_url}/settlements/retry-queue/process", json={"limit": 1}, timeout=60)
+            answer.update(response.json())
+
+        caller = threading.Thread(target=claim_on_frozen)
+        caller.start()
+        wait_for(lambda: summary(mock)["submissionsByKey"].get(sid), "server 1 to submit", 30, 0.02)
+        frozen.process.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(lease_s + 0.5)
+
+            def settled_by_other() -> bool:
+                body = httpx.post(f"{other.base_url}/settlements/retry-queue/process", json={"limit": 1},
+                                  timeout=30).json()
+                return any(i["settlementId"] == sid and i["outcome"] == "settled" for i in body["items"])
+
+            wait_for(settled_by_other, "server 2 to take the expired claim and settle", 30, 0.2)
+        finally:
+            frozen.process.send_signal(signal.SIGCONT)
+        caller.join(timeout=60)
+        (item,) = answer.get("items") or [{}]
+        tally["lateAnswersDiscarded"] += item.get("outcome") == "skipped" and "claim on this job was lost" in (
+            item.get("message") or "")
+        audit = httpx.get(f"{other.base_url}/audit-trail", params={"entityId": sid, "pageSize": 100}, timeout=30)
+        actions = Counter(e["action"] for e in audit.json()["items"])
+        tally["discardsAudited"] += actions["settlement.result_discarded"] == 1
+        tally["settledOnce"] += actions["settlement.settled"] == 1
+        doc = db.settlement_docs()[sid]
+        tally["recordedWithProviderId"] += doc["status"] == "settled" and doc["providerSettlementId"] == f"mock_{sid}"
+        events = summary(mock)
+        tally["bookedOnceAtProvider"] += events["settledByKey"].get(sid) == 1
+    events = summary(mock)
+    return {"pausedClaimants": rounds, **{f"paused{k[0].upper()}{k[1:]}": v for k, v in tally.items()},
+            "overlappingSubmissionsAfterPauses": events["overlappingSubmissions"]}
 
 
 def _post(api: str, campaign: dict[str, Any], count: int) -> list[str]:

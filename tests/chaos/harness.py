@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -169,6 +170,10 @@ class Db:
                 count += 1
         return count
 
+    def settlement_docs(self) -> dict[str, dict[str, Any]]:
+        """Every settlement as the API shows it (the API lists the newest 1,000 only)."""
+        return {sid: json.loads(doc) for sid, doc in self.rows("SELECT settlement_id, doc FROM settlements")}
+
     def receipt_ids(self) -> set[str]:
         return {r[0] for r in self.rows("SELECT receipt_id FROM receipts")}
 
@@ -238,7 +243,9 @@ class Stack:
     def __init__(
         self, workdir: Path | None = None, postgres: Callable[[], PostgresServer] | None = None
     ) -> None:
-        """``postgres``: where to get a running PostgreSQL (pytest's session server); else one is started."""
+        """``postgres``: where to get a running PostgreSQL (pytest's session server); else one is started.
+        Without ``workdir`` a temporary one is made, and removed by ``close()``."""
+        self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="pa-chaos-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._postgres_source = postgres
@@ -369,6 +376,8 @@ class Stack:
         for redis in self._redises:
             redis.stop()
         self._exit.close()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------

@@ -50,8 +50,12 @@ def _broken_double(f: dict[str, Any]) -> list[str]:
     out = []
     if f["overlappingSubmissions"]:
         out.append("two submissions of one settlement overlapped")
-    if f["wrongProviderId"] or f["stillProcessing"] or f["settledInApi"] != f["settlements"]:
+    if f["wrongProviderId"] or f["stillProcessing"] or f["settledInDb"] != f["settlements"]:
         out.append("not every settlement settled once with the provider's id")
+    pauses = f["pausedClaimants"]
+    if not (f.get("pausedLateAnswersDiscarded") == f.get("pausedDiscardsAudited") == f.get("pausedSettledOnce")
+            == f.get("pausedBookedOnceAtProvider") == pauses) or f["overlappingSubmissionsAfterPauses"]:
+        out.append("a paused claimant's late answer was not discarded and audited")
     return out
 
 

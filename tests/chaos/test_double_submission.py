@@ -52,7 +52,7 @@ def test_three_claimants_without_redis_never_submit_a_settlement_twice_at_once(
     assert f["settlements"] == total
     # Settled exactly once at the provider, and recorded with the provider's one booking.
     assert f["_settledByKey"] == {key: 1 for key in f["_keys"]}
-    assert (f["settledInApi"], f["wrongProviderId"], f["stillProcessing"]) == (total, 0, 0), f
+    assert (f["settledInDb"], f["wrongProviderId"], f["stillProcessing"]) == (total, 0, 0), f
     # A settlement answered in time was submitted once; a dripped one twice: the attempt cut at its
     # deadline (the provider had booked it) and the retry, which the provider answered as a duplicate.
     once = [k for k, v in f["_submissionsByKey"].items() if v == 1]
@@ -60,3 +60,8 @@ def test_three_claimants_without_redis_never_submit_a_settlement_twice_at_once(
     assert (len(once), len(twice)) == (counts["settlements"], counts["drips"]), f["_submissionsByKey"]
     assert f["resubmittedAfterSettled"] == counts["drips"]
     assert f["serverErrors"] == 0 and f["workerAlive"]
+    # A claimant frozen past its lease: its late answer is discarded and audited, never applied.
+    rounds = counts["pauses"]
+    assert f["pausedLateAnswersDiscarded"] == f["pausedDiscardsAudited"] == rounds, f
+    assert f["pausedSettledOnce"] == f["pausedRecordedWithProviderId"] == f["pausedBookedOnceAtProvider"] == rounds
+    assert f["overlappingSubmissionsAfterPauses"] == 0
