@@ -18,7 +18,7 @@ from litestar.openapi import ResponseSpec
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from ..domain.errors import DomainError, ValidationFailed
+from ..domain.errors import DomainError, ServiceUnavailable, ValidationFailed
 
 log = logging.getLogger("promotion_agent.api")
 
@@ -30,14 +30,16 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 
 
-def _json(
-    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
-) -> Response[dict[str, Any]]:
+def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
     return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 
 def domain_error(_: Request, exc: DomainError) -> Response[dict[str, Any]]:
-    return _json(exc.to_body(), exc.status_code)
+    headers = None
+    if isinstance(exc, ServiceUnavailable):
+        # Nothing was acknowledged: the client may send the same request again in a moment.
+        headers = {"retry-after": str(exc.retry_after_seconds)}
+    return _json(exc.to_body(), exc.status_code, headers)
 
 
 def _camel(name: str) -> str:
@@ -138,6 +140,8 @@ _DESCRIPTIONS = {
     409: "The state change is not allowed from the current state.",
     413: f"The request body is larger than {MAX_BODY_BYTES} bytes.",
     422: "The receipt names an unknown campaign, offer or partner, or an offer that is not the campaign's.",
+    503: "The hot state (Redis) cannot be reached: nothing was acknowledged; send the same request again "
+    "after `Retry-After` seconds.",
 }
 
 

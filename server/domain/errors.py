@@ -57,3 +57,13 @@ class Unprocessable(DomainError):
     """Well-formed input that refers to things that do not fit together (unknown campaign in a receipt): 422."""
 
     status_code = 422
+
+
+class ServiceUnavailable(DomainError):
+    """A service the request depends on (the hot state) cannot be reached right now: 503.
+
+    Nothing was acknowledged; the same request may be sent again after ``retry_after_seconds``.
+    """
+
+    status_code = 503
+    retry_after_seconds: ClassVar[int] = 1

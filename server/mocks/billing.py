@@ -5,34 +5,69 @@
 reads. Like a real provider it is idempotent on the ``idempotency-key`` header:
 a key it has settled once is never settled again (the repeat answers
 ``DUPLICATE_SETTLED`` / ``SETTLED`` with the first provider id), so
-``GET /events`` shows, per key, how many submissions arrived and how many were
-settled, and whether two submissions of one key ever overlapped in time.
+``GET /events`` shows, per key, how many submissions arrived
+(``submissionsByKey``), how many were settled (``settledByKey``, at most 1) and
+how many arrived after the key was settled (``duplicatesByKey``), and whether two
+submissions of one key were ever in flight at the same time
+(``overlappingSubmissions``; a dripping or slow answer is in flight until its
+last byte is sent or the client hangs up).
 
-Modes (``BILLING_ADAPTER_MODE`` or ``--mode``, switchable with ``POST /mode``):
-``settled`` (200), ``fail`` (422, FAILED), ``retry`` (503, RETRY / TEMP_UNAVAILABLE).
+Modes (``BILLING_ADAPTER_MODE`` or ``--mode``, switchable with ``POST /mode``;
+a key already settled always answers as settled, whatever the mode):
+
+- ``settled`` (200 SETTLED), ``fail`` (422 FAILED), ``retry`` (503 RETRY / TEMP_UNAVAILABLE);
+- ``slow``: settled, after ``BILLING_ADAPTER_DELAY_MS`` (3000 when that is 0);
+- ``drip``: a valid settled answer (booked at once, as a provider that answers
+  slowly has), its body sent one byte every ``BILLING_ADAPTER_DRIP_MS`` (20);
+- ``garbage``: 200 with an HTML page (not JSON); nothing booked;
+- ``weird``: 200 ``{"status": "failed", "code": "WEIRD"}``; nothing booked;
+- ``ratelimit``: 429 RATE_LIMITED with ``Retry-After: BILLING_ADAPTER_RETRY_AFTER_S`` (20);
+- ``reset``: the connection is reset (RST) without any answer; nothing booked;
+- ``flaky``: each submission picks settled, retry, garbage, ratelimit or reset at
+  random (40/15/15/15/15 %), from ``BILLING_ADAPTER_SEED`` (1): the same seed
+  gives the same sequence of answers.
+
+``BILLING_ADAPTER_DELAY_MS`` delays every answer (in any mode). ``POST /mode``
+takes ``{"mode", "delayMs", "dripMs", "retryAfterS", "seed", "byKey"}`` (all
+optional); ``byKey`` maps idempotency keys (or intent ids, known before the
+settlement exists) to a mode of their own (``null`` removes one), so one
+provider can answer several faults at once.
 With ``BILLING_ADAPTER_HMAC_SECRET`` it verifies the signature headers and answers
 401 INVALID_SIGNATURE when they are missing or wrong; with ``BILLING_ADAPTER_API_KEY``
-it requires the bearer key (401 UNAUTHORIZED). ``BILLING_ADAPTER_DELAY_MS`` makes it slow.
+it requires the bearer key (401 UNAUTHORIZED). ``GET /events?summary=1`` leaves
+out the list of requests (for long runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import json
 import os
+import random
+import socket
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 from litestar import Litestar, Request, Response, delete, get, post
+from litestar.response import Stream
 
 from ..serving import bind_loopback, bound_url, serve_blocking
 
-MODES = ("settled", "fail", "retry")
+MODES = ("settled", "fail", "retry", "slow", "drip", "garbage", "weird", "ratelimit", "reset", "flaky")
+FLAKY_CHOICES = ("settled", "retry", "garbage", "ratelimit", "reset")
+FLAKY_WEIGHTS = (40, 15, 15, 15, 15)
+DEFAULT_SLOW_MS = 3000
+GARBAGE_BODY = "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
+
+# The ASGI server's own ``send`` for the request being handled: ``reset`` needs its connection.
+_RAW_SEND: contextvars.ContextVar[Any] = contextvars.ContextVar("raw_send", default=None)
 
 
 def _now() -> str:
@@ -43,21 +78,35 @@ def _now() -> str:
 class BillingMock:
     mode: str = "settled"
     delay_ms: int = 0
+    drip_ms: int = 20
+    retry_after_s: int = 20
+    seed: int = 1
     hmac_secret: str | None = None
     api_key: str | None = None
     signature_header: str = "x-billing-signature"
     timestamp_header: str = "x-billing-timestamp"
+    by_key: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     submissions: Counter = field(default_factory=Counter)
     settled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    duplicates: Counter = field(default_factory=Counter)
     in_flight: Counter = field(default_factory=Counter)
     overlaps: int = 0
+    answers: Counter = field(default_factory=Counter)
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
 
     def reset(self) -> None:
         self.events.clear()
         self.submissions.clear()
         self.settled.clear()
+        self.duplicates.clear()
+        self.answers.clear()
+        self.by_key.clear()
         self.overlaps = 0
+        self.rng = random.Random(self.seed)
 
     def signature_check(self, headers: Mapping[str, str], raw: bytes) -> str:
         if not self.hmac_secret:
@@ -69,16 +118,31 @@ class BillingMock:
         expected = hmac.new(self.hmac_secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
         return "valid" if hmac.compare_digest(expected, signature) else "invalid"
 
-    def answer(self, profile: str, key: str, ids: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def mode_for(self, key: str, ids: Mapping[str, Any]) -> str:
+        """The mode answering this submission: its key's (or intent's) own, else the provider's
+        (``flaky`` resolved to one of its choices)."""
+        mode = self.by_key.get(key) or self.by_key.get(ids.get("intent_id") or "") or self.mode
+        if mode == "flaky":
+            mode = self.rng.choices(FLAKY_CHOICES, FLAKY_WEIGHTS)[0]
+        return mode
+
+    def answer(self, profile: str, key: str, ids: dict[str, Any], mode: str) -> tuple[int, dict[str, Any] | str]:
         if key in self.settled:
+            self.duplicates[key] += 1
             first = self.settled[key]
             code = "DUPLICATE_SETTLED" if profile == "ledger_api_v2" else "SETTLED"
             return 200, {**first, "code": code, "message": "Already settled under this idempotency key."}
-        if self.mode == "fail":
+        if mode == "fail":
             return 422, {"status": "failed", "code": "FAILED", "message": "The mock provider refused the settlement."}
-        if self.mode == "retry":
+        if mode == "retry":
             code = "TEMP_UNAVAILABLE" if profile == "ledger_api_v2" else "RETRY"
             return 503, {"status": "retry", "code": code, "message": "The mock provider is busy; try again."}
+        if mode == "ratelimit":
+            return 429, {"status": "retry", "code": "RATE_LIMITED", "message": "Too many requests; see Retry-After."}
+        if mode == "garbage":
+            return 200, GARBAGE_BODY
+        if mode == "weird":
+            return 200, {"status": "failed", "code": "WEIRD"}
         body = {
             "status": "settled",
             "provider_settlement_id": f"mock_{ids.get('settlement_id') or key}",
@@ -110,7 +174,39 @@ def read_ids(body: Any) -> tuple[str, dict[str, Any]]:
     return profile, ids
 
 
+async def _reset_connection() -> bool:
+    """Reset the request's TCP connection (RST, no answer); False when the ASGI server does not let us."""
+    cycle = getattr(_RAW_SEND.get(), "__self__", None)  # uvicorn's request-response cycle
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:  # linger 0: close() sends RST instead of FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
+    for _ in range(100):  # until the server has seen the connection go: what we send next goes nowhere
+        if getattr(cycle, "disconnected", True):
+            break
+        await asyncio.sleep(0.005)
+    return True
+
+
 def create_app(mock: BillingMock) -> Litestar:
+    def done(key: str) -> None:
+        if key:
+            mock.in_flight[key] -= 1
+
+    async def drip(payload: bytes, key: str) -> AsyncIterator[bytes]:
+        try:
+            for i in range(len(payload)):
+                yield payload[i : i + 1]
+                await asyncio.sleep(mock.drip_ms / 1000)
+        finally:
+            done(key)
+
     @post("/settlements")
     async def submit(request: Request) -> Response:
         raw = await request.body()
@@ -121,6 +217,7 @@ def create_app(mock: BillingMock) -> Litestar:
             body = None
         profile, ids = read_ids(body)
         key = headers.get("idempotency-key") or ids.get("settlement_id") or ""
+        mode = mock.mode_for(key, ids)
         event: dict[str, Any] = {
             "receivedAt": _now(),
             "profile": profile,
@@ -130,6 +227,7 @@ def create_app(mock: BillingMock) -> Litestar:
             "headers": headers,
             "body": body,
             "signature": mock.signature_check(headers, raw),
+            "mode": mode,
         }
         mock.events.append(event)
         if key:
@@ -137,9 +235,11 @@ def create_app(mock: BillingMock) -> Litestar:
             if mock.in_flight[key]:
                 mock.overlaps += 1
             mock.in_flight[key] += 1
+        streaming = False
         try:
-            if mock.delay_ms:
-                await asyncio.sleep(mock.delay_ms / 1000)
+            delay_ms = mock.delay_ms or (DEFAULT_SLOW_MS if mode == "slow" else 0)
+            if delay_ms:
+                await asyncio.sleep(delay_ms / 1000)
             if mock.api_key and headers.get("authorization") != f"Bearer {mock.api_key}":
                 status, answer = 401, {"status": "failed", "code": "UNAUTHORIZED", "message": "Bearer key refused."}
             elif event["signature"] in ("missing", "invalid"):
@@ -148,23 +248,43 @@ def create_app(mock: BillingMock) -> Litestar:
             elif profile == "unknown" or not key:
                 status, answer = 400, {"status": "failed", "code": "INVALID_PAYLOAD",
                                        "message": "Neither a generic_v1 nor a ledger_api_v2 settlement."}
+            elif mode == "reset" and key not in mock.settled and await _reset_connection():
+                event["response"] = {"status": 0, "code": "RESET"}
+                mock.answers["reset"] += 1
+                return Response(content=b"", status_code=200)  # goes nowhere: the connection is gone
             else:
-                status, answer = mock.answer(profile, key, ids)
+                was_settled = key in mock.settled
+                status, answer = mock.answer(profile, key, ids, mode)
+                mock.answers["duplicate" if was_settled else mode] += 1
+            code = answer["code"] if isinstance(answer, dict) else "HTML"
+            event["response"] = {"status": status, "code": code}
+            headers_out = {"retry-after": str(mock.retry_after_s)} if status == 429 else {}
+            if isinstance(answer, str):
+                return Response(content=answer.encode(), status_code=status, media_type="text/html")
+            if mode == "drip" and status == 200:
+                streaming = True
+                payload = json.dumps(answer).encode()
+                return Stream(drip(payload, key), status_code=status, media_type="application/json",
+                              headers={"content-length": str(len(payload))})
+            return Response(content=answer, status_code=status, headers=headers_out)
         finally:
-            if key:
-                mock.in_flight[key] -= 1
-        event["response"] = {"status": status, "code": answer["code"]}
-        return Response(content=answer, status_code=status)
+            if not streaming:
+                done(key)
 
     @get("/events")
-    async def events() -> dict[str, Any]:
-        return {
+    async def events(summary: bool = False) -> dict[str, Any]:
+        body = {
             "mode": mock.mode,
-            "events": mock.events,
             "submissionsByKey": dict(mock.submissions),
             "settledByKey": {key: 1 for key in mock.settled},
+            "duplicatesByKey": dict(mock.duplicates),
             "overlappingSubmissions": mock.overlaps,
+            "inFlight": sum(mock.in_flight.values()),
+            "answers": dict(mock.answers),
         }
+        if not summary:
+            body["events"] = mock.events
+        return body
 
     @delete("/events", status_code=204)
     async def reset() -> None:
@@ -173,18 +293,43 @@ def create_app(mock: BillingMock) -> Litestar:
     @post("/mode", status_code=200)
     async def set_mode(data: dict[str, Any]) -> Response:
         mode = data.get("mode", mock.mode)
-        delay = data.get("delayMs", mock.delay_ms)
-        if mode not in MODES or not isinstance(delay, int) or delay < 0:
-            message = f"mode must be one of {', '.join(MODES)} and delayMs a whole number >= 0"
+        numbers = {name: data.get(name, getattr(mock, attr)) for name, attr in
+                   (("delayMs", "delay_ms"), ("dripMs", "drip_ms"), ("retryAfterS", "retry_after_s"), ("seed", "seed"))}
+        by_key = data.get("byKey") or {}
+        bad_numbers = [n for n, v in numbers.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]
+        bad_keys = not isinstance(by_key, dict) or any(v is not None and v not in MODES for v in by_key.values())
+        if mode not in MODES or bad_numbers or bad_keys:
+            message = (f"mode (and each byKey value) must be one of {', '.join(MODES)}, and delayMs, dripMs, "
+                       "retryAfterS and seed whole numbers >= 0")
             return Response(content={"message": message}, status_code=400)
-        mock.mode, mock.delay_ms = mode, delay
-        return Response(content={"mode": mock.mode, "delayMs": mock.delay_ms}, status_code=200)
+        if numbers["seed"] != mock.seed:
+            mock.rng = random.Random(numbers["seed"])
+        mock.mode = mode
+        mock.delay_ms, mock.drip_ms = numbers["delayMs"], numbers["dripMs"]
+        mock.retry_after_s, mock.seed = numbers["retryAfterS"], numbers["seed"]
+        for key, value in by_key.items():
+            if value is None:
+                mock.by_key.pop(key, None)
+            else:
+                mock.by_key[key] = value
+        return Response(content={"mode": mock.mode, "delayMs": mock.delay_ms, "dripMs": mock.drip_ms,
+                                 "retryAfterS": mock.retry_after_s, "seed": mock.seed, "byKey": mock.by_key},
+                        status_code=200)
 
     @get("/healthz")
     async def health() -> dict[str, str]:
         return {"status": "ok", "mode": mock.mode}
 
-    return Litestar(route_handlers=[submit, events, reset, set_mode, health], debug=False)
+    app = Litestar(route_handlers=[submit, events, reset, set_mode, health], debug=False)
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        token = _RAW_SEND.set(send)
+        try:
+            await app(scope, receive, send)
+        finally:
+            _RAW_SEND.reset(token)
+
+    return asgi  # type: ignore[return-value]
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -206,14 +351,24 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (BILLING_ADAPTER_PORT, 8787)")
     parser.add_argument("--mode", choices=MODES, default=None, help="BILLING_ADAPTER_MODE (settled)")
     parser.add_argument("--delay-ms", type=int, default=None, help="BILLING_ADAPTER_DELAY_MS (0)")
+    parser.add_argument("--drip-ms", type=int, default=None, help="BILLING_ADAPTER_DRIP_MS (20), drip mode")
+    parser.add_argument("--retry-after-s", type=int, default=None, help="BILLING_ADAPTER_RETRY_AFTER_S (20), ratelimit")
+    parser.add_argument("--seed", type=int, default=None, help="BILLING_ADAPTER_SEED (1), flaky mode")
     args = parser.parse_args(rest_args)
     mode = args.mode or env.get("BILLING_ADAPTER_MODE") or "settled"
     if mode not in MODES:
         raise ValueError(f"BILLING_ADAPTER_MODE must be one of {', '.join(MODES)}, got {mode!r}")
     port = args.port if args.port is not None else _env_int(env, "BILLING_ADAPTER_PORT", 8787)
+
+    def pick(given: int | None, name: str, default: int) -> int:
+        return given if given is not None else _env_int(env, name, default)
+
     mock = BillingMock(
         mode=mode,
-        delay_ms=args.delay_ms if args.delay_ms is not None else _env_int(env, "BILLING_ADAPTER_DELAY_MS", 0),
+        delay_ms=pick(args.delay_ms, "BILLING_ADAPTER_DELAY_MS", 0),
+        drip_ms=pick(args.drip_ms, "BILLING_ADAPTER_DRIP_MS", 20),
+        retry_after_s=pick(args.retry_after_s, "BILLING_ADAPTER_RETRY_AFTER_S", 20),
+        seed=pick(args.seed, "BILLING_ADAPTER_SEED", 1),
         hmac_secret=env.get("BILLING_ADAPTER_HMAC_SECRET") or None,
         api_key=env.get("BILLING_ADAPTER_API_KEY") or None,
         signature_header=(env.get("BILLING_SIGNATURE_HEADER") or "x-billing-signature").lower(),

@@ -23,7 +23,7 @@ import msgspec
 from ..adapters.hot_state import RECEIPT_LOCK_LEASE_MS, RECEIPT_RESULT_TTL_MS
 from ..adapters.store.repository import Tx
 from ..domain import receipts as rules
-from ..domain.errors import Unprocessable
+from ..domain.errors import ServiceUnavailable, Unprocessable
 from ..domain.models import Base, EventReceipt, SettlementReceipt
 from ..domain.receipts import NOT_REQUIRED, NotBillableReason, Verification
 from .bookkeeping import bill, save_job
@@ -83,6 +83,11 @@ async def record_receipt(
             RECEIPT_RESULT_TTL_MS,
         )
         return result
+    except ServiceUnavailable:
+        # The hot state went away mid-way: answer 503 now rather than wait on it once more to
+        # release the lock, which expires by itself after its lease.
+        token = None
+        raise
     finally:
         if token is not None:
             await svc.hot.release_lock(lock_key, token)
