@@ -76,7 +76,9 @@ async def test_a_dripped_answer_is_booked_so_the_retry_is_a_duplicate(mock: Mock
     expect(again, "settled", "SETTLED")
     assert again.provider_settlement_id == "mock_set_drip0001"
     events = mock.events()
-    assert events["settledByKey"] == {"set_drip0001": 1} and events["duplicatesByKey"] == {"set_drip0001": 1}
+    # Only this key: the mock is shared, and an earlier test's slow submission may still land after the reset.
+    assert events["settledByKey"].get("set_drip0001") == 1
+    assert events["duplicatesByKey"].get("set_drip0001") == 1
     assert events["overlappingSubmissions"] == 0  # the hung-up drip stopped when the client went
 
 
