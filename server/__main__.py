@@ -28,6 +28,13 @@ SECRET_SETTINGS = (
 )
 
 
+# How long an idle client connection is kept open. Longer than what clients and proxies keep an idle
+# connection for (httpx 5 s, load balancers 60 s): with uvicorn's 5 s, a client reusing a connection
+# at the moment the server closes it got a reset instead of an answer (1 to 9 in 30,000 receipts
+# at c=64 in the duplicate-storm proof).
+KEEP_ALIVE_S = 75
+
+
 def _configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -69,6 +76,7 @@ def _serve(settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return 0
 

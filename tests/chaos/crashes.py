@@ -229,7 +229,7 @@ def prove_server_kills(stack: Stack, backend: str, kills: int, seed: int = 5) ->
         "crashesInjected": kills,
         "receiptsSent": sum(sender.statuses.values()),
         "acknowledged": len(sender.acknowledged),
-        "answersLostToCrash": len(sender.unanswered),
+        "notAnswered": len(sender.unanswered),  # refused while the server was down, or cut by the kill
         "serverErrors": sum(v for k, v in sender.statuses.items() if k >= 500),
         "acknowledgedButNotStored": len(lost),
         "receiptsWithMissingSettlement": db.receipts_with_missing_settlement(),
@@ -237,7 +237,7 @@ def prove_server_kills(stack: Stack, backend: str, kills: int, seed: int = 5) ->
         "billableReceiptsWithoutSettlement": db.billable_receipts_without_settlement(),
         "duplicatedSettlements": db.duplicated_settlements(),
         "resentAnswered201": resent_statuses[201],
-        "resentAnswered200": resent_statuses[200],
+        "resentAnswered200": resent_statuses[200],  # stored before the kill cut the answer
         "sentButNotStored": sum(1 for r in (*sender.acknowledged, *sender.unanswered) if r not in stored_after),
     }
 

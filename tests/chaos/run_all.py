@@ -129,7 +129,11 @@ def _section(name: str, where: str, figures: dict[str, Any], problems: list[str]
     shown = {k: v for k, v in figures.items() if not k.startswith("_")}
     lines = [f"### {name} — {where}", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in shown.items()]
-    return lines + ["", f"Guarantees: {'all hold' if not problems else 'BROKEN: ' + '; '.join(problems)}.", ""]
+    lines += ["", f"Guarantees: {'all hold' if not problems else 'BROKEN: ' + '; '.join(problems)}.", ""]
+    if problems:  # what the proof kept to explain a failure (first errors, offending keys)
+        details = {k: v for k, v in figures.items() if k.startswith("_") and not isinstance(v, (set, dict))}
+        lines += [f"- {k[1:]}: {str(v)[:1500]}" for k, v in details.items()] + [""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,10 @@ def _deploy(stack: Stack, deployment: str) -> tuple[list[str], Db]:
     return [s.base_url for s in servers], Db(database_url)
 
 
-def prove(stack: Stack, deployment: str, counts: dict[str, int], seed: int = 9) -> dict[str, Any]:
+def prove(
+    stack: Stack, deployment: str, counts: dict[str, int], seed: int = 9, keepalive_s: float = 5.0
+) -> dict[str, Any]:
+    """``keepalive_s``: how long the client keeps an idle connection (httpx's default 5 s)."""
     urls, db = _deploy(stack, deployment)
     big = active_campaign(urls[0])
     small = active_campaign(urls[0], budget=BUDGET_PAYOUT * BUDGET_FITS, payout=BUDGET_PAYOUT)
@@ -73,7 +76,8 @@ def prove(stack: Stack, deployment: str, counts: dict[str, int], seed: int = 9) 
                 for i, body in enumerate(bodies) for c in range(copies)]
 
     async def storm() -> list[Any]:
-        limits = httpx.Limits(max_connections=counts["concurrency"], max_keepalive_connections=counts["concurrency"])
+        c = counts["concurrency"]
+        limits = httpx.Limits(max_connections=c, max_keepalive_connections=c, keepalive_expiry=keepalive_s)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             return await send_all(client, requests, counts["concurrency"])
 
@@ -124,7 +128,7 @@ def prove(stack: Stack, deployment: str, counts: dict[str, int], seed: int = 9) 
         "seconds": round(seconds, 1),
     }
     first_errors = [a for a in answers if a.status not in (200, 201)][:3]
-    figures["_errors"] = [(a.status, a.error or str(a.body)[:300]) for a in first_errors]
+    figures["_errors"] = [(a.status, round(a.seconds, 2), a.error or str(a.body)[:300]) for a in first_errors]
     return figures
 
 

@@ -38,5 +38,5 @@ def test_a_sigkilled_server_keeps_every_acknowledged_receipt_with_its_settlement
     assert f["acknowledgedButNotStored"] == 0, f
     assert f["receiptsWithMissingSettlement"] == f["settlementsWithoutRetryJob"] == 0, f
     assert f["billableReceiptsWithoutSettlement"] == 0 and f["duplicatedSettlements"] == 0
-    assert f["resentAnswered201"] + f["resentAnswered200"] == f["answersLostToCrash"]
+    assert f["resentAnswered201"] + f["resentAnswered200"] == f["notAnswered"]
     assert f["sentButNotStored"] == 0

@@ -8,6 +8,7 @@ from . import storms
 from .harness import Stack
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("deployment", storms.DEPLOYMENTS)
 def test_a_duplicate_storm_bills_each_key_once_within_budget(stack: Stack, deployment: str) -> None:
     f = storms.prove(stack, deployment, storms.SUITE)
