@@ -94,6 +94,7 @@ async def measure(base_url: str, scenario_path: Path, presses: int, gap: float) 
         driver = app._driver
         assert driver is not None
         started = time.monotonic()
+        cpu_started = time.process_time()
         key = "2"
         for _ in range(presses):
             if replay_done():
@@ -109,6 +110,7 @@ async def measure(base_url: str, scenario_path: Path, presses: int, gap: float) 
             key = "3" if key == "2" else "2"
             await asyncio.sleep(gap)
         during = time.monotonic() - started
+        cpu = time.process_time() - cpu_started
         finished_during = replay_done()
         beating = False
         await beat
@@ -122,6 +124,7 @@ async def measure(base_url: str, scenario_path: Path, presses: int, gap: float) 
         "key_to_screen_ms": figures(latencies),
         "loop_stall_ms": figures(stalls),
         "measured_s": round(during, 1),
+        "workbench_cpu_share": round(cpu / during, 2) if during else 0.0,
         "replay_ended_while_measuring": finished_during,
         "replay": summary,
     }
@@ -148,7 +151,11 @@ def main() -> int:
         return 0
     keys, loop = result["key_to_screen_ms"], result["loop_stall_ms"]
     print(f"replay: {result['replay']}")
-    print(f"measured for {result['measured_s']} s (replay ended while measuring: {result['replay_ended_while_measuring']})")
+    print(
+        f"measured for {result['measured_s']} s (replay ended while measuring: "
+        f"{result['replay_ended_while_measuring']}); the workbench process used "
+        f"{result['workbench_cpu_share']:.0%} of a core meanwhile"
+    )
     for name, fig in (("key → screen", keys), ("loop stall", loop)):
         if fig["count"]:
             print(

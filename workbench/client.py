@@ -86,9 +86,10 @@ class ApiClient:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
         api_key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = api_key_headers(api_key)
+        self._headers = dict(headers) if headers is not None else api_key_headers(api_key)
         self._client = client or httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def close(self) -> None:
@@ -124,11 +125,10 @@ class ApiClient:
             return None
         return response.json()
 
-    def clone(self) -> "ApiClient":
-        """A new client for the same server and key, with its own connections (for another event loop)."""
-        twin = ApiClient(self.base_url, timeout=self._client.timeout.read or 10.0, api_key="")
-        twin._headers = dict(self._headers)
-        return twin
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers every request carries (the API key): ``ApiClient(url, headers=…)`` makes a twin."""
+        return dict(self._headers)
 
     async def _cursor_page(self, path: str, params: dict[str, Any]) -> Page:
         """One page of an array list that pages with ``limit`` and ``cursor`` (``Link`` and ``X-Total-Count``)."""

@@ -8,11 +8,11 @@ The four lists (settlements, retry jobs, dead letters, the audit trail) show one
 page each, with the server's paging (``widgets/paged_list.py``): ``]`` / ``[`` page
 the focused list, ``s`` cycles its filter, and the title says which rows of how many
 are on screen. The counts by status come from the dashboard's counters; the
-amounts by status need every settlement, read in a worker thread at most every
-``AMOUNT_EVERY_S`` seconds while the counts move (an amount ending in "…" is being
-read again).
+amounts by status need every settlement, read in the background (a page of
+``AMOUNT_PAGE_ROWS`` at a time) at most every ``AMOUNT_EVERY_S`` seconds while the
+counts move (an amount ending in "…" is being read again).
 
-A replay runs in a worker thread on an event loop of its own (``threaded.py``):
+A replay runs in a process of its own (``replay_process.py``): its planning and
 its thousands of requests and answers never hold up a key press, and it reports
 its progress at most ten times a second.
 """
@@ -32,10 +32,9 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Static
-from textual.worker import Worker, get_current_worker
 
 from ..client import ApiClient, ApiError
-from ..threaded import Poster, Throttle, run_in_own_loop
+from ..replay_process import ReplayProcess
 from ..units import fmt_money
 from ..widgets.paged_list import PagedList, fill_table
 from .confirm import ConfirmScreen
@@ -65,7 +64,7 @@ class LiveScreen(Screen):
     # Rows per page of each list; the amounts by status read every settlement, this many per request
     # and at most AMOUNT_CAP of them, at most every AMOUNT_EVERY_S seconds while the counts move.
     PAGE_ROWS = 50
-    AMOUNT_PAGE_ROWS = 1_000
+    AMOUNT_PAGE_ROWS = 500
     AMOUNT_CAP = 20_000
     AMOUNT_EVERY_S = 3.0
 
@@ -81,6 +80,7 @@ class LiveScreen(Screen):
         self._amounts_seen: object = None  # the dashboard counts when the last amounts read started
         self._amounts_started = float("-inf")
         self._amounts_reading = False
+        self.replay: ReplayProcess | None = None
 
     @property
     def client(self) -> ApiClient:
@@ -175,7 +175,7 @@ class LiveScreen(Screen):
             f"{SUMMARY_TITLE} — {total:,} settlements{self._amount_note}"
         )
 
-    # -- the amounts by status (every settlement, in a worker thread) -----------
+    # -- the amounts by status (every settlement, read in the background) --------
     def _maybe_read_amounts(self) -> None:
         seen = tuple(sorted(self._by_status.items()))
         if self._amounts_reading or seen == self._amounts_seen:
@@ -187,22 +187,12 @@ class LiveScreen(Screen):
         self._amounts_reading = True
         self.read_amounts()
 
-    @work(thread=True, group="live-amounts")
-    def read_amounts(self) -> None:
-        worker = get_current_worker()
-        post = Poster(self._loop)  # type: ignore[arg-type]
-        client = self.client
-
-        async def read() -> Any:
-            async with client.clone() as own:
-                return await own.settlements(limit=self.AMOUNT_PAGE_ROWS, cap=self.AMOUNT_CAP)
-
+    @work(group="live-amounts")
+    async def read_amounts(self) -> None:
         try:
-            listing = run_in_own_loop(read, lambda: worker.is_cancelled)
-        except asyncio.CancelledError:
-            return
+            listing = await self.client.settlements(limit=self.AMOUNT_PAGE_ROWS, cap=self.AMOUNT_CAP)
         except ApiError:
-            post(self._amounts_failed)
+            self._amounts_failed()
             return
         counts: dict[str, int] = defaultdict(int)
         amounts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -210,7 +200,7 @@ class LiveScreen(Screen):
             counts[settlement["status"]] += 1
             amounts[settlement["status"]][settlement["currency"]] += settlement["amount"]
         note = "" if listing.complete else f" (amounts: the newest {len(listing.items):,})"
-        post(self._amounts_read, dict(counts), {k: dict(v) for k, v in amounts.items()}, note, listing.complete)
+        self._amounts_read(dict(counts), {k: dict(v) for k, v in amounts.items()}, note, listing.complete)
 
     def _amounts_read(self, counts: dict[str, int], amounts: dict, note: str, complete: bool) -> None:
         self._amounts_reading = False
@@ -273,63 +263,52 @@ class LiveScreen(Screen):
         if scenario is None:
             self.notify("Load a scenario first (screen 1).", severity="warning")
             return
-        self.query_one("#live-replay-status", Label).update("Replay: planning the traffic…")
-        self.run_replay(scenario)
+        if self.replay is not None and self.replay.running:
+            self.notify("A replay is running: x cancels it.", severity="warning")
+            return
+        self._replay_status("Replay: planning the traffic…")
+        self.query_one("#live-progress", ProgressBar).update(total=None, progress=0)
+        self.replay = ReplayProcess(
+            self.client,
+            scenario,
+            on_progress=self._replay_progress,
+            on_done=self._replay_done,
+            on_error=self._replay_stopped,
+        )
+        self.replay.start()
 
-    @work(thread=True, exclusive=True, group="live-replay")
-    def run_replay(self, scenario: Any) -> None:
-        from ..replay import replay_scenario
-
-        worker = get_current_worker()
-        post = Poster(self._loop)  # type: ignore[arg-type]
-        progress = Throttle(lambda done, total: post(self._replay_progress, worker, done, total))
-        client = self.client
-
-        async def replay() -> Any:
-            async with client.clone() as own:
-                return await replay_scenario(own, scenario, progress=progress)
-
+    def _replay_status(self, text: str) -> None:
         try:
-            summary = run_in_own_loop(replay, lambda: worker.is_cancelled)
-        except asyncio.CancelledError:
-            return
-        except ApiError as exc:
-            post(self._replay_stopped, worker, exc.message)
-            return
-        post(self._replay_done, worker, summary)
-
-    def _replay_progress(self, worker: Worker, done: int, total: int) -> None:
-        if worker.is_cancelled:
-            return
-        try:
-            self.query_one("#live-progress", ProgressBar).update(total=total, progress=done)
-            self.query_one("#live-replay-status", Label).update(f"Replay: {done:,}/{total:,} requests")
-        except NoMatches:
+            self.query_one("#live-replay-status", Label).update(text)
+        except NoMatches:  # the app is closing
             pass
 
-    def _replay_stopped(self, worker: Worker, message: str) -> None:
-        if worker.is_cancelled:
-            return
+    def _replay_progress(self, done: int, total: int) -> None:
         try:
-            self.query_one("#live-replay-status", Label).update("Replay: stopped")
+            self.query_one("#live-progress", ProgressBar).update(total=total, progress=done)
         except NoMatches:
             return
+        self._replay_status(f"Replay: {done:,}/{total:,} requests")
+
+    def _replay_stopped(self, message: str) -> None:
+        self._replay_status("Replay: stopped")
         self.notify(f"Replay stopped: {message}", severity="error")
 
-    def _replay_done(self, worker: Worker, summary: Any) -> None:
-        if worker.is_cancelled:
-            return
-        try:
-            self.query_one("#live-replay-status", Label).update(f"Replay: done — {summary.describe()}")
-        except NoMatches:
-            return
+    def _replay_done(self, summary: Any) -> None:
+        self._replay_status(f"Replay: done — {summary.describe()}")
         self.notify(f"Replay finished: {summary.describe()}")
         self.refresh_panes()
 
     def action_cancel_replay(self) -> None:
-        if self.workers.cancel_group(self, "live-replay"):
-            self.query_one("#live-replay-status", Label).update("Replay: cancelled")
-            self.notify("Replay cancelled.")
+        if self.replay is None or not self.replay.running:
+            return
+        self.replay.cancel()
+        self._replay_status("Replay: cancelled")
+        self.notify("Replay cancelled.")
+
+    def on_unmount(self) -> None:
+        if self.replay is not None:
+            self.replay.stop()
 
     # -- queue and dead letters ------------------------------------------------
     @work(exclusive=True, group="live-action")
