@@ -13,7 +13,9 @@ sends a key, and measures the time until the app shows the other screen
 late the event loop wakes it: the longest stalls are what a key waits behind.
 
 Prints the latency figures (ms: median, p90, max, and how many presses took over
-100 ms) and the heartbeat's; ``--json`` prints them as JSON.
+100 ms), the heartbeat's, the share of a core the workbench process used and the
+load average (other work on the machine counts: compare runs made side by side);
+``--json`` prints them as one line of JSON.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -66,6 +69,17 @@ def figures(values: list[float]) -> dict[str, float]:
 
 
 async def measure(base_url: str, scenario_path: Path, presses: int, gap: float) -> dict:
+    result: dict = {}
+    try:
+        await _measure(base_url, scenario_path, presses, gap, result)
+    except Exception as exc:  # an app failing as it closes: the figures were taken before
+        if "key_to_screen_ms" not in result:
+            raise
+        result["app_failed_on_exit"] = f"{exc.__class__.__name__}: {exc}"
+    return result
+
+
+async def _measure(base_url: str, scenario_path: Path, presses: int, gap: float, result: dict) -> None:
     app = WorkbenchApp(api_url=base_url, scenario_path=scenario_path, start_server=False)
     latencies: list[float] = []
     stalls: list[float] = []
@@ -111,27 +125,27 @@ async def measure(base_url: str, scenario_path: Path, presses: int, gap: float) 
             await asyncio.sleep(gap)
         during = time.monotonic() - started
         cpu = time.process_time() - cpu_started
-        finished_during = replay_done()
         beating = False
         await beat
+        result.update(
+            key_to_screen_ms=figures(latencies),
+            loop_stall_ms=figures(stalls),
+            measured_s=round(during, 1),
+            workbench_cpu_share=round(cpu / during, 2) if during else 0.0,
+            replay_ended_while_measuring=replay_done(),
+        )
         if app.screen is not live:
             await pilot.press("3")
         deadline = time.monotonic() + 600
         while not replay_done() and time.monotonic() < deadline:
             await pilot.pause(0.2)
-        summary = str(status.render())
-    return {
-        "key_to_screen_ms": figures(latencies),
-        "loop_stall_ms": figures(stalls),
-        "measured_s": round(during, 1),
-        "workbench_cpu_share": round(cpu / during, 2) if during else 0.0,
-        "replay_ended_while_measuring": finished_during,
-        "replay": summary,
-    }
+        result["replay"] = str(status.render())
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--presses", type=int, default=40)
     parser.add_argument("--gap", type=float, default=0.25)
@@ -143,14 +157,20 @@ def main() -> int:
         seed = roomy_seed(folder / "seed", args.budget_factor)
         server = start_server(folder / "server", {"SEED_PATH": str(seed)})
         try:
-            result = asyncio.run(measure(server.base_url, scenario(folder, args.requests), args.presses, args.gap))
+            path = scenario(folder, args.requests)
+            load_before = os.getloadavg()[0]
+            result = asyncio.run(measure(server.base_url, path, args.presses, args.gap))
+            result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         finally:
             server.stop()
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result))
         return 0
     keys, loop = result["key_to_screen_ms"], result["loop_stall_ms"]
-    print(f"replay: {result['replay']}")
+    print(f"replay: {result.get('replay', '?')}")
+    print(f"load average (1 min) before and after: {result['load_average']} on {os.cpu_count()} cores")
+    if "app_failed_on_exit" in result:
+        print(f"the app failed as it closed: {result['app_failed_on_exit']}")
     print(
         f"measured for {result['measured_s']} s (replay ended while measuring: "
         f"{result['replay_ended_while_measuring']}); the workbench process used "

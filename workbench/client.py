@@ -131,7 +131,7 @@ class ApiClient:
         return dict(self._headers)
 
     async def _cursor_page(self, path: str, params: dict[str, Any]) -> Page:
-        """One page of an array list that pages with ``limit`` and ``cursor`` (``Link`` and ``X-Total-Count``)."""
+        """One page of an array list paged with ``limit`` and ``cursor`` (``Link``, ``X-Total-Count``)."""
         response = await self._request("GET", path, params={k: v for k, v in params.items() if v is not None})
         items = response.json()
         following = response.links.get("next", {}).get("url")
@@ -231,7 +231,9 @@ class ApiClient:
             params["status"] = status
         return await self._call("GET", "/settlements/dlq", params=params)
 
-    async def dead_letters_page(self, status: str | None = None, *, page: int = 1, page_size: int = 50) -> Page:
+    async def dead_letters_page(
+        self, status: str | None = None, *, page: int = 1, page_size: int = 50
+    ) -> Page:
         """One page of dead-letter entries, newest first (``pageSize`` at most 100)."""
         body = await self.dead_letters(status=status, page=page, page_size=page_size)
         return Page(body["items"], body["total"], page + 1 if body["hasNextPage"] else None)
@@ -287,7 +289,12 @@ class ApiClient:
         return await self._call("GET", "/audit-trail", params=params)
 
     async def audit_page(
-        self, trace_id: str | None = None, entity_type: str | None = None, *, page: int = 1, page_size: int = 50
+        self,
+        trace_id: str | None = None,
+        entity_type: str | None = None,
+        *,
+        page: int = 1,
+        page_size: int = 50,
     ) -> Page:
         """One page of the audit trail, newest first (``pageSize`` at most 100)."""
         body = await self.audit_trail(trace_id, page=page, page_size=page_size, entity_type=entity_type)

@@ -151,7 +151,7 @@ class ReplayProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr,  # never onto the terminal the interface draws
-                start_new_session=True,  # Ctrl-C and the terminal's signals reach the workbench, which stops it
+                start_new_session=True,  # Ctrl-C and the terminal's signals go to the workbench only
             )
         finally:
             theirs.close()
@@ -178,7 +178,8 @@ class ReplayProcess:
         if self._stderr is None:
             return ""
         self._stderr.seek(0)
-        lines = [line.strip() for line in self._stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        text = self._stderr.read().decode(errors="replace")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
         return f": {lines[-1]}" if lines else ""
 
     def _handle(self, message: tuple) -> None:
@@ -195,15 +196,20 @@ class ReplayProcess:
             self.on_cancelled()
 
     def _finish(self) -> None:
+        self._detach()
+        self._reap(wait=STOP_WAIT_S)
+
+    def _detach(self) -> None:
+        """No more messages: stop following the socket and close it."""
         self.finished = True
-        if self._loop is not None and self._conn is not None:
+        if self._conn is None or self._conn.closed:
+            return
+        if self._loop is not None and not self._loop.is_closed():
             try:
                 self._loop.remove_reader(self._conn.fileno())
             except (ValueError, OSError):
                 pass
-        if self._conn is not None:
-            self._conn.close()
-        self._reap(wait=STOP_WAIT_S)
+        self._conn.close()
 
     def _reap(self, wait: float = 0.0) -> None:
         """Collect the child once it has exited (it does right after its last message); one that is
@@ -243,14 +249,7 @@ class ReplayProcess:
             except subprocess.TimeoutExpired:
                 self.process.terminate()
                 self.process.wait(timeout=STOP_WAIT_S)
-        if not self.finished:
-            self.finished = True
-            if self._loop is not None and self._conn is not None:
-                try:
-                    self._loop.remove_reader(self._conn.fileno())
-                except (ValueError, OSError):
-                    pass
-                self._conn.close()
+        self._detach()
         self._close_stderr()
 
 

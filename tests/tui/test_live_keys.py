@@ -63,7 +63,7 @@ def receipts_stored(server: ServerProcess) -> int:
     return sum(counts.values())
 
 
-async def test_keys_are_acted_on_while_a_replay_plans_and_sends(server: ServerProcess, tmp_path: Path) -> None:
+async def test_keys_are_acted_on_while_a_replay_plans_and_sends(server: ServerProcess, tmp_path: Path):
     """A replay of 100,000 requests: planning its traffic alone takes seconds of computing, sending it
     minutes. Keys pressed meanwhile switch screens at once, before the replay has even reported its plan,
     and ``x`` stops it (the server receives nothing more)."""

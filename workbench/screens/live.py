@@ -54,7 +54,7 @@ class LiveScreen(Screen):
                 tooltip="The next page of the focused list"),
         Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[",
                 tooltip="The previous page of the focused list"),
-        Binding("s", "cycle_filter", "Filter", tooltip="Cycle the focused list's status filter (audit: entity)"),
+        Binding("s", "cycle_filter", "Filter", tooltip="Cycle the focused list's filter (status, or entity)"),
         Binding("ctrl+r", "dlq_replay", "DLQ replay", tooltip="Replay the selected dead letter"),
         Binding("v", "dlq_resolve", "Resolve", tooltip="Mark the selected dead letter resolved"),
         Binding("i", "dlq_ignore", "Ignore", tooltip="Mark the selected dead letter ignored"),
@@ -72,7 +72,6 @@ class LiveScreen(Screen):
         super().__init__()
         self.trace_filter: str = ""
         self.server_down = False
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._by_status: dict[str, int] = {}
         self._amounts: dict[str, dict[str, float]] = {}
         self._amount_counts: dict[str, int] | None = None  # the counts the amounts were summed over
@@ -90,8 +89,9 @@ class LiveScreen(Screen):
         self.settlement_list = PagedList(SETTLEMENTS, self.PAGE_ROWS, "live-settlement-list")
         self.retry_list = PagedList(RETRY_JOBS, self.PAGE_ROWS, "live-retry")
         self.dlq_list = PagedList(DEAD_LETTERS, self.PAGE_ROWS, "live-dlq")
-        trace = Input(placeholder="trace id filter (/ to focus, enter applies, esc leaves)", id="live-trace",
-                      compact=True)
+        trace = Input(
+            placeholder="trace id filter (/ to focus, enter applies, esc leaves)", id="live-trace", compact=True
+        )
         self.audit_list = PagedList(AUDIT, self.PAGE_ROWS, "live-audit", tools=(trace,))
         yield Header()
         yield Static("", id="live-banner", classes="banner hidden")
@@ -115,7 +115,6 @@ class LiveScreen(Screen):
         return (self.settlement_list, self.retry_list, self.dlq_list, self.audit_list)
 
     def on_mount(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self.query_one("#live-settlements", DataTable).add_columns("status", "count", "amount")
         self.refresh_panes()
         self.set_interval(1.0, self.refresh_panes)
@@ -134,7 +133,10 @@ class LiveScreen(Screen):
             pages = await asyncio.gather(*(pane.load(self.client) for pane in self.lists))
         except ApiError as exc:
             if self.is_attached:
-                self._server_error(exc)
+                try:
+                    self._server_error(exc)
+                except NoMatches:  # the app is closing
+                    pass
             return
         if not self.is_attached:
             return  # the screen went away (the app is closing) while the pages were read

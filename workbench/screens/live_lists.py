@@ -70,7 +70,9 @@ RETRY_JOBS = ListSpec(
     filters=(("open", OPEN_JOB_STATUSES), ("all", None), *((s, s) for s in RETRY_JOB_STATUSES)),
     fetch=_retry_jobs,
     key=lambda j: j["retryJobId"],
-    row=lambda j: (j["retryJobId"], j["settlementId"], j["status"], str(j["attempts"]), _time(j["nextRunAt"])),
+    row=lambda j: (
+        j["retryJobId"], j["settlementId"], j["status"], str(j["attempts"]), _time(j["nextRunAt"]),
+    ),
 )
 
 DEAD_LETTERS = ListSpec(

@@ -35,7 +35,7 @@ class ListSpec:
 
     name: str
     columns: tuple[str, ...]
-    filters: tuple[tuple[str, str | None], ...]  # (what the title says, the API's filter value), first = default
+    filters: tuple[tuple[str, str | None], ...]  # (title's word, the API's value); the first is the default
     fetch: Fetch
     key: Callable[[dict[str, Any]], str]
     row: Callable[[dict[str, Any]], tuple[str, ...]]
@@ -69,7 +69,9 @@ class PagedList(Vertical):
 
     DEFAULT_CLASSES = "pane"
 
-    def __init__(self, spec: ListSpec, page_rows: int, id: str, tools: tuple[Widget, ...] = ()) -> None:  # noqa: A002
+    def __init__(
+        self, spec: ListSpec, page_rows: int, id: str, tools: tuple[Widget, ...] = ()  # noqa: A002
+    ) -> None:
         super().__init__(id=f"{id}-pane")
         self.spec = spec
         self.tools = tools  # widgets beside the title (the audit trail's trace-id filter)
@@ -159,7 +161,7 @@ class PagedList(Vertical):
         """The page on screen, read from the server (a page emptied since, past the end, steps back),
         and the generation it was read for."""
         asked = self.generation
-        page = await self.spec.fetch(client, self.filter_value, self.tokens[-1], self.page_rows, self.extra)
+        page = await self._fetch(client)
         if not page.items and self.index > 0 and asked == self.generation:  # rows left the filter
             if self.spec.paging == "number":
                 last = max(1, math.ceil(page.total / self.page_rows))
@@ -168,15 +170,19 @@ class PagedList(Vertical):
                 self.tokens.pop()
             self.generation += 1
             asked = self.generation
-            page = await self.spec.fetch(client, self.filter_value, self.tokens[-1], self.page_rows, self.extra)
+            page = await self._fetch(client)
         return page, asked
+
+    async def _fetch(self, client: ApiClient) -> Page:
+        return await self.spec.fetch(client, self.filter_value, self.tokens[-1], self.page_rows, self.extra)
 
     def show(self, page: Page, asked: int) -> bool:
         """Put ``page`` on screen, unless the list moved (another filter or page) since it was asked for."""
         if asked != self.generation:
             return False
         self.page = page
-        fill_table(self.table, [self.spec.key(item) for item in page.items], [self.spec.row(i) for i in page.items])
+        keys = [self.spec.key(item) for item in page.items]
+        fill_table(self.table, keys, [self.spec.row(item) for item in page.items])
         self.title.update(self.describe())
         return True
 
