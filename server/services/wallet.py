@@ -14,7 +14,7 @@ from typing import Annotated, Iterable
 import msgspec
 
 from ..adapters.store.repository import Tx
-from ..adapters.store.wallet import Applied
+from ..adapters.store.wallet import Applied, NoWallet
 from ..domain import wallet as rules
 from ..domain.errors import ValidationFailed
 from ..domain.lifecycle import DEFAULT_WORKSPACE_ID
@@ -62,16 +62,31 @@ async def charge_receipt(
     cost = rules.receipt_charge(receipt.event_type, verification.status)
     if cost == 0:
         return None
-    await ensure_wallet(tx, campaign.workspace_id, at)
-    return await tx.apply_to_wallet(
+    return await _apply(
+        tx,
         campaign.workspace_id,
         -cost,
         entry_type="receipt_charge",
         source=rules.receipt_source(receipt.receipt_id),
-        entry_id=new_entry_id(),
         at=at,
         campaign_id=campaign.campaign_id,
     )
+
+
+async def _apply(
+    tx: Tx, workspace_id: str, amount: int, *, entry_type: EntryType, source: str, at: datetime,
+    campaign_id: str | None = None,
+) -> Applied | None:
+    """Apply a ledger amount once per source, creating the wallet first on the workspace's first use."""
+    for _ in range(2):
+        try:
+            return await tx.apply_to_wallet(
+                workspace_id, amount, entry_type=entry_type, source=source, entry_id=new_entry_id(), at=at,
+                campaign_id=campaign_id,
+            )
+        except NoWallet:  # first use (rare): one statement fewer for every charge after it
+            await ensure_wallet(tx, workspace_id, at)
+    raise AssertionError("unreachable: the wallet was created above")
 
 
 def gate_moved(applied: Applied | None) -> bool:
@@ -126,10 +141,7 @@ async def credit(
     now = svc.clock()
 
     async def work(tx: Tx) -> tuple[Wallet, Applied | None]:
-        await ensure_wallet(tx, workspace_id, now)
-        applied = await tx.apply_to_wallet(
-            workspace_id, amount, entry_type=entry_type, source=source, entry_id=new_entry_id(), at=now
-        )
+        applied = await _apply(tx, workspace_id, amount, entry_type=entry_type, source=source, at=now)
         wallet = await tx.get_wallet(workspace_id)
         assert wallet is not None
         return wallet, applied

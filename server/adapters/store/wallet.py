@@ -40,6 +40,10 @@ class Applied(NamedTuple):
     after: int
 
 
+class NoWallet(LookupError):
+    """The workspace has no wallet yet (``create_wallet`` first)."""
+
+
 class WalletTotals(NamedTuple):
     workspaces: int
     out_of_credits: int  # wallets with available credits <= 0
@@ -137,12 +141,12 @@ class WalletQueries:
     ) -> Applied | None:
         """Add ``amount`` millicredits (a charge is negative) once per ``source``; None if it was applied.
 
-        The wallet must exist (``create_wallet`` first, in the same transaction).
+        Raises ``NoWallet`` (nothing written) when the workspace has no wallet yet.
         """
         params = {"k": workspace_id, "amount": amount, "consumed": max(0, -amount), "at_ms": epoch_ms(at)}
         row = (await self._exec(_add_to_wallet(), params)).first()
         if row is None:
-            raise LookupError(f"no wallet for workspace {workspace_id!r}: create it first")
+            raise NoWallet(f"no wallet for workspace {workspace_id!r}: create it first")
         after = int(row[0])
         entry = ledger_entry(
             entry_id=entry_id,
