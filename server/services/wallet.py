@@ -99,7 +99,12 @@ def gate_moved(applied: Applied | None) -> bool:
 async def get_wallet(svc: Services, workspace_id: str | None) -> Wallet:
     """The workspace's wallet, created on first use with the promo grant."""
     workspace_id = workspace_id or DEFAULT_WORKSPACE_ID
+    wallet = await svc.store.read(lambda tx: tx.get_wallet(workspace_id))
+    return wallet if wallet is not None else await _first_use(svc, workspace_id)
 
+
+async def _first_use(svc: Services, workspace_id: str) -> Wallet:
+    # A read found no wallet: create it (a concurrent first use may win; either way there is one).
     async def work(tx: Tx) -> Wallet:
         await ensure_wallet(tx, workspace_id, svc.clock())
         wallet = await tx.get_wallet(workspace_id)
@@ -118,10 +123,15 @@ async def page_ledger(
     before = decode_cursor(cursor)
 
     async def work(tx: Tx):
-        await ensure_wallet(tx, workspace_id, svc.clock())
+        if await tx.get_wallet(workspace_id) is None:
+            return None
         return await tx.page_ledger(workspace_id, limit=limit, before_seq=before)
 
-    page = await svc.store.write(work)
+    page = await svc.store.read(work)
+    if page is None:
+        await _first_use(svc, workspace_id)
+        page = await svc.store.read(work)
+        assert page is not None  # the wallet exists now
     next_cursor = encode_cursor(page.next_before_seq) if page.next_before_seq is not None else None
     return CursorPage(items=page.items, total=page.total, next_cursor=next_cursor)
 
