@@ -1,21 +1,23 @@
 """Key latency of the terminal application during a live replay.
 
-    .venv/bin/python bench/tui_latency.py [--requests 1000] [--presses 40] [--gap 0.25] [--budget-factor 100]
+    .venv/bin/python bench/tui_latency.py [--requests 1000] [--presses 80] [--gap 0.25] [--budget-factor 100]
 
 Starts a real server (``python -m server serve`` on a fresh SQLite file, the seed's
-budgets multiplied by ``--budget-factor`` so that the replay bills thousands of
-settlements, every one with an open retry job), opens the workbench headless
-(``App.run_test()``, 120×40) on the baseline scenario with ``--requests`` requests,
-switches to the live screen and presses ``r``. While the replay runs it presses
-``2`` and ``3`` in turn, ``--gap`` seconds apart, each sent as the terminal driver
-sends a key, and measures the time until the app shows the other screen
-(``app.screen`` changed). A heartbeat task (a 10 ms sleep in a loop) records how
-late the event loop wakes it: the longest stalls are what a key waits behind.
+budgets multiplied by ``--budget-factor`` and its workspace given credits enough,
+so that the replay bills thousands of settlements, every one with an open retry
+job), opens the workbench headless (``App.run_test()``, 120×40) on the baseline
+scenario with ``--requests`` requests, switches to the live screen and presses
+``r``. While the replay runs it presses, ``--gap`` seconds apart, ``2`` (the lab),
+``3`` (back to the live screen), ``down`` and ``up`` (the cursor of the settlements
+table), each sent as the terminal driver sends a key, and measures the time until
+the app has acted on it (``app.screen`` changed, the cursor moved). A heartbeat
+task (a 10 ms sleep in a loop) records how late the event loop wakes it: the
+longest stalls are what a key waits behind.
 
 Prints the latency figures (ms: median, p90, max, and how many presses took over
-100 ms), the heartbeat's, the share of a core the workbench process used and the
-load average (other work on the machine counts: compare runs made side by side);
-``--json`` prints them as one line of JSON.
+100 ms) for screen switches and for cursor moves, the heartbeat's, the share of a
+core the workbench process used and the load average (other work on the machine
+counts: compare runs made side by side); ``--json`` prints them as one line of JSON.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
+from textual.widgets import DataTable  # noqa: E402
 
 from tests.support import roomy_seed, start_server  # noqa: E402
 from workbench.app import WorkbenchApp  # noqa: E402
@@ -81,7 +84,7 @@ async def measure(base_url: str, scenario_path: Path, presses: int, gap: float) 
 
 async def _measure(base_url: str, scenario_path: Path, presses: int, gap: float, result: dict) -> None:
     app = WorkbenchApp(api_url=base_url, scenario_path=scenario_path, start_server=False)
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {"2": [], "3": [], "down": [], "up": []}
     stalls: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
         deadline = time.monotonic() + 30
@@ -107,28 +110,39 @@ async def _measure(base_url: str, scenario_path: Path, presses: int, gap: float,
         beat = asyncio.create_task(heartbeat())
         driver = app._driver
         assert driver is not None
-        started = time.monotonic()
-        cpu_started = time.process_time()
-        key = "2"
-        for _ in range(presses):
-            if replay_done():
-                break
-            before_screen = app.screen
-            event = events.Key(key, key)
+
+        async def press(key: str, changed) -> None:
+            """Send ``key`` as the terminal driver does; wait until ``changed()``; note the time taken."""
+            event = events.Key(key, key if len(key) == 1 else None)
             event.set_sender(app)
             t0 = time.perf_counter()
             driver.send_message(event)
-            while app.screen is before_screen:
+            while not changed():
                 await asyncio.sleep(0.001)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            key = "3" if key == "2" else "2"
+            latencies[key].append((time.perf_counter() - t0) * 1000)
             await asyncio.sleep(gap)
+
+        table = live.query_one("#live-settlements", DataTable)  # the settlements by status (on main too)
+        started = time.monotonic()
+        cpu_started = time.process_time()
+        for i in range(presses // 4):
+            if replay_done():
+                break
+            # the lab and back: two screen switches
+            await press("2", lambda: app.screen is not live)
+            await press("3", lambda: app.screen is live)
+            # the cursor down and up the live screen's table
+            table.focus()
+            row = table.cursor_row
+            await press("down", lambda: table.cursor_row != row)
+            await press("up", lambda: table.cursor_row == row)
         during = time.monotonic() - started
         cpu = time.process_time() - cpu_started
         beating = False
         await beat
         result.update(
-            key_to_screen_ms=figures(latencies),
+            key_to_screen_ms=figures(latencies["2"] + latencies["3"]),
+            key_to_cursor_ms=figures(latencies["down"] + latencies["up"]),
             loop_stall_ms=figures(stalls),
             measured_s=round(during, 1),
             workbench_cpu_share=round(cpu / during, 2) if during else 0.0,
@@ -147,14 +161,15 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--presses", type=int, default=40)
+    parser.add_argument("--presses", type=int, default=80, help="keys to press (by fours: 2, 3, down, up)")
     parser.add_argument("--gap", type=float, default=0.25)
     parser.add_argument("--budget-factor", type=float, default=100.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tui-latency-") as tmp:
         folder = Path(tmp)
-        seed = roomy_seed(folder / "seed", args.budget_factor)
+        # budgets and workspace credits that last the whole replay (settlements, retry jobs, audit)
+        seed = roomy_seed(folder / "seed", args.budget_factor, credits={"workspace_default": 100_000_000})
         server = start_server(folder / "server", {"SEED_PATH": str(seed)})
         try:
             path = scenario(folder, args.requests)
@@ -166,7 +181,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    keys, loop = result["key_to_screen_ms"], result["loop_stall_ms"]
+    keys, cursor, loop = result["key_to_screen_ms"], result["key_to_cursor_ms"], result["loop_stall_ms"]
     print(f"replay: {result.get('replay', '?')}")
     print(f"load average (1 min) before and after: {result['load_average']} on {os.cpu_count()} cores")
     if "app_failed_on_exit" in result:
@@ -176,7 +191,7 @@ def main() -> int:
         f"{result['replay_ended_while_measuring']}); the workbench process used "
         f"{result['workbench_cpu_share']:.0%} of a core meanwhile"
     )
-    for name, fig in (("key → screen", keys), ("loop stall", loop)):
+    for name, fig in (("key → screen", keys), ("key → cursor", cursor), ("loop stall", loop)):
         if fig["count"]:
             print(
                 f"{name:>13}: n={fig['count']} median {fig['median']} ms, p90 {fig['p90']} ms, "

@@ -11,7 +11,7 @@ runs there unchanged, with its own API client (same server, same key).
 The child is ``python -m workbench.replay_process FD``; the two talk over a socket
 pair (``multiprocessing.connection.Connection`` on each end, pickled messages).
 The parent sends ``(base_url, headers, scenario)`` and may later send ``"cancel"``;
-the child sends ``("progress", done, total)`` at most ten times a second, then
+the child sends ``("progress", done, total)`` at most five times a second, then
 ``("done", summary)``, ``("error", message)`` or ``("cancelled",)``. The child
 cancels the replay between requests when asked, and also when the socket closes
 (the workbench ended, however it ended), so it never outlives the workbench.
@@ -33,7 +33,7 @@ from typing import Any, Callable
 from .client import ApiClient, ApiError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-PROGRESS_EVERY_S = 0.1
+PROGRESS_EVERY_S = 0.2
 STOP_WAIT_S = 3.0
 # The replay yields to the interface when the machine is busy (a higher nice value: a lower priority).
 NICENESS = 5

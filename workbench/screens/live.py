@@ -14,7 +14,7 @@ counts move (an amount ending in "…" is being read again).
 
 A replay runs in a process of its own (``replay_process.py``): its planning and
 its thousands of requests and answers never hold up a key press, and it reports
-its progress at most ten times a second.
+its progress at most five times a second.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar
 from ..client import ApiClient, ApiError
 from ..replay_process import ReplayProcess
 from ..units import fmt_money
-from ..widgets.paged_list import PagedList, fill_table
+from ..widgets.paged_list import PagedList, fill_table, set_text
 from .confirm import ConfirmScreen
 from .live_lists import AUDIT, DEAD_LETTERS, RETRY_JOBS, SETTLEMENT_STATUSES, SETTLEMENTS
 
@@ -72,6 +72,7 @@ class LiveScreen(Screen):
         super().__init__()
         self.trace_filter: str = ""
         self.server_down = False
+        self._banner_text: str | None = None
         self._by_status: dict[str, int] = {}
         self._amounts: dict[str, dict[str, float]] = {}
         self._amount_counts: dict[str, int] | None = None  # the counts the amounts were summed over
@@ -126,8 +127,13 @@ class LiveScreen(Screen):
         return self.settlement_list.table
 
     # -- refreshing ------------------------------------------------------------
+    def on_screen_resume(self) -> None:
+        self.refresh_panes()  # at once: nothing was read while another screen was shown
+
     @work(exclusive=True, group="live-refresh")
     async def refresh_panes(self) -> None:
+        if not self.is_current:
+            return  # another screen is shown: nothing to draw, and the interface has other work
         try:
             dashboard = await self.client.dashboard()
             pages = await asyncio.gather(*(pane.load(self.client) for pane in self.lists))
@@ -173,8 +179,9 @@ class LiveScreen(Screen):
             rows.append((status, f"{count:,}", text))
         fill_table(self.query_one("#live-settlements", DataTable), list(SETTLEMENT_STATUSES), rows)
         total = sum(self._by_status.values())
-        self.query_one("#live-settlements-title", Label).update(
-            f"{SUMMARY_TITLE} — {total:,} settlements{self._amount_note}"
+        set_text(
+            self.query_one("#live-settlements-title", Label),
+            f"{SUMMARY_TITLE} — {total:,} settlements{self._amount_note}",
         )
 
     # -- the amounts by status (every settlement, read in the background) --------
@@ -221,8 +228,11 @@ class LiveScreen(Screen):
         self._amounts_seen = None  # try again at the next refresh
 
     def _set_banner(self, text: str | None) -> None:
+        if self.server_down == (text is not None) and self._banner_text == text:
+            return  # unchanged: no new layout
         banner = self.query_one("#live-banner", Static)
         self.server_down = text is not None
+        self._banner_text = text
         banner.update(text or "")
         banner.set_class(text is None, "hidden")
 
@@ -281,7 +291,7 @@ class LiveScreen(Screen):
 
     def _replay_status(self, text: str) -> None:
         try:
-            self.query_one("#live-replay-status", Label).update(text)
+            set_text(self.query_one("#live-replay-status", Label), text)
         except NoMatches:  # the app is closing
             pass
 

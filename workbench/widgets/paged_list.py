@@ -43,6 +43,14 @@ class ListSpec:
     filter_name: str = "status"
 
 
+def set_text(label: Label, text: str) -> None:
+    """Change a one-line label of a fixed size: only when the text differs, and without a new layout
+    (a layout pass redraws the whole screen; a live screen changing titles every second paid it)."""
+    if getattr(label, "_shown_text", None) != text:
+        label._shown_text = text  # type: ignore[attr-defined]
+        label.update(text, layout=False)
+
+
 def fill_table(table: DataTable, keys: list[str], rows: list[tuple[str, ...]]) -> None:
     """Show ``rows`` (keyed by ``keys``) in ``table``, changing only what differs from what it shows."""
     current = [row.key.value for row in table.ordered_rows]
@@ -183,7 +191,7 @@ class PagedList(Vertical):
         self.page = page
         keys = [self.spec.key(item) for item in page.items]
         fill_table(self.table, keys, [self.spec.row(item) for item in page.items])
-        self.title.update(self.describe())
+        set_text(self.title, self.describe())
         return True
 
     def rows_shown(self) -> tuple[int, int]:
@@ -199,7 +207,7 @@ class PagedList(Vertical):
 
     def mark_loading(self) -> None:
         """Say in the title that another page or filter is on its way."""
-        self.title.update(f"{self.spec.name} · {self.spec.filter_name} {self.filter_label} · loading…")
+        set_text(self.title, f"{self.spec.name} · {self.spec.filter_name} {self.filter_label} · loading…")
 
     def describe(self) -> str:
         where = f"{self.spec.name} · {self.spec.filter_name} {self.filter_label}"
