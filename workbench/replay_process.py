@@ -132,10 +132,12 @@ class ReplayProcess:
         self._conn: Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.finished = False
+        self.cancelled = False
 
     @property
     def running(self) -> bool:
-        return self.process is not None and not self.finished
+        """Started, and neither finished nor cancelled (a cancelled child may still be finishing a step)."""
+        return self.process is not None and not self.finished and not self.cancelled
 
     def start(self) -> None:
         """Start the child (from the interface's event loop, whose reader then follows the socket)."""
@@ -232,6 +234,7 @@ class ReplayProcess:
         """Ask the child to stop between requests; its callbacks are not called any more."""
         if self.finished or self._conn is None:
             return
+        self.cancelled = True
         try:
             self._conn.send("cancel")
         except (BrokenPipeError, OSError):

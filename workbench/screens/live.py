@@ -117,6 +117,7 @@ class LiveScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#live-settlements", DataTable).add_columns("status", "count", "amount")
+        self.query_one("#live-progress", ProgressBar).display = False  # shown while a replay runs
         self.refresh_panes()
         self.set_interval(1.0, self.refresh_panes)
 
@@ -176,6 +177,8 @@ class LiveScreen(Screen):
                 text = "…"
             elif self._amount_counts.get(status, 0) != count:
                 text = f"{text or '0.00'} …"  # being read again: the counts moved since
+            elif not count:
+                text = "–"  # no settlement: no amount (and no currency to give it)
             rows.append((status, f"{count:,}", text))
         fill_table(self.query_one("#live-settlements", DataTable), list(SETTLEMENT_STATUSES), rows)
         total = sum(self._by_status.values())
@@ -236,6 +239,15 @@ class LiveScreen(Screen):
         banner.update(text or "")
         banner.set_class(text is None, "hidden")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer lists what applies here: the dead-letter keys while a dead letter is focused,
+        cancel while a replay runs."""
+        if action in ("dlq_replay", "dlq_resolve", "dlq_ignore"):
+            return getattr(self, "dlq_list", None) is not None and self.focused_list() is self.dlq_list
+        if action == "cancel_replay":
+            return self.replay is not None and self.replay.running
+        return True
+
     # -- paging and filters --------------------------------------------------------
     def focused_list(self) -> PagedList:
         """The list the focus is in (the summary by status counts as the settlements list)."""
@@ -279,7 +291,9 @@ class LiveScreen(Screen):
             self.notify("A replay is running: x cancels it.", severity="warning")
             return
         self._replay_status("Replay: planning the traffic…")
-        self.query_one("#live-progress", ProgressBar).update(total=None, progress=0)
+        bar = self.query_one("#live-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
         self.replay = ReplayProcess(
             self.client,
             scenario,
@@ -288,6 +302,7 @@ class LiveScreen(Screen):
             on_error=self._replay_stopped,
         )
         self.replay.start()
+        self.refresh_bindings()
 
     def _replay_status(self, text: str) -> None:
         try:
@@ -302,11 +317,21 @@ class LiveScreen(Screen):
             return
         self._replay_status(f"Replay: {done:,}/{total:,} requests")
 
+    def _replay_ended(self) -> None:
+        """The footer drops cancel; the progress bar goes, the status line takes the whole row."""
+        self.refresh_bindings()
+        try:
+            self.query_one("#live-progress", ProgressBar).display = False
+        except NoMatches:  # the app is closing
+            pass
+
     def _replay_stopped(self, message: str) -> None:
+        self._replay_ended()
         self._replay_status("Replay: stopped")
         self.notify(f"Replay stopped: {message}", severity="error")
 
     def _replay_done(self, summary: Any) -> None:
+        self._replay_ended()
         self._replay_status(f"Replay: done — {summary.describe()}")
         self.notify(f"Replay finished: {summary.describe()}")
         self.refresh_panes()
@@ -315,6 +340,7 @@ class LiveScreen(Screen):
         if self.replay is None or not self.replay.running:
             return
         self.replay.cancel()
+        self._replay_ended()
         self._replay_status("Replay: cancelled")
         self.notify("Replay cancelled.")
 
