@@ -9,8 +9,9 @@ page each, with the server's paging (``widgets/paged_list.py``): ``]`` / ``[`` p
 the focused list, ``s`` cycles its filter, and the title says which rows of how many
 are on screen. The counts by status come from the dashboard's counters; the
 amounts by status need every settlement, read in the background (a page of
-``AMOUNT_PAGE_ROWS`` at a time) at most every ``AMOUNT_EVERY_S`` seconds while the
-counts move (an amount ending in "…" is being read again).
+``AMOUNT_PAGE_ROWS`` at a time) while the counts move, at most every ``AMOUNT_EVERY_S``
+seconds and never more than a tenth of the time (a read of 20,000 settlements that
+takes a second waits ten before the next); an amount ending in "…" is being read again.
 
 A replay runs in a process of its own (``replay_process.py``): its planning and
 its thousands of requests and answers never hold up a key press, and it reports
@@ -48,21 +49,22 @@ class LiveScreen(Screen):
 
     BINDINGS = [
         Binding("r", "replay", "Replay", tooltip="Send the scenario's traffic and receipts to the API"),
-        Binding("x", "cancel_replay", "Cancel"),
-        Binding("p", "process_queue", "Process queue", tooltip="Process due settlement retry jobs once"),
-        Binding("right_square_bracket", "page(1)", "Next page", key_display="]",
-                tooltip="The next page of the focused list"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[",
+        Binding("x", "cancel_replay", "Cancel", tooltip="Cancel the replay"),
+        Binding("p", "process_queue", "Process", tooltip="Process due settlement retry jobs once"),
+        Binding("right_square_bracket", "page(1)", "Page", key_display="] [",
+                tooltip="The next page of the focused list ([ the previous one)"),
+        Binding("left_square_bracket", "page(-1)", "Previous page", show=False,
                 tooltip="The previous page of the focused list"),
         Binding("s", "cycle_filter", "Filter", tooltip="Cycle the focused list's filter (status, or entity)"),
         Binding("ctrl+r", "dlq_replay", "DLQ replay", tooltip="Replay the selected dead letter"),
         Binding("v", "dlq_resolve", "Resolve", tooltip="Mark the selected dead letter resolved"),
         Binding("i", "dlq_ignore", "Ignore", tooltip="Mark the selected dead letter ignored"),
-        Binding("slash", "focus_trace", "Trace filter"),
+        Binding("slash", "focus_trace", "Trace", tooltip="Filter the audit trail by trace id"),
     ]
 
     # Rows per page of each list; the amounts by status read every settlement, this many per request
-    # and at most AMOUNT_CAP of them, at most every AMOUNT_EVERY_S seconds while the counts move.
+    # and at most AMOUNT_CAP of them, at most every AMOUNT_EVERY_S seconds (or ten times as long as the
+    # last read took) while the counts move.
     PAGE_ROWS = 50
     AMOUNT_PAGE_ROWS = 500
     AMOUNT_CAP = 20_000
@@ -79,6 +81,7 @@ class LiveScreen(Screen):
         self._amount_note = ""
         self._amounts_seen: object = None  # the dashboard counts when the last amounts read started
         self._amounts_started = float("-inf")
+        self._amounts_took = 0.0  # seconds the last read of the amounts took
         self._amounts_reading = False
         self.replay: ReplayProcess | None = None
 
@@ -129,7 +132,8 @@ class LiveScreen(Screen):
 
     # -- refreshing ------------------------------------------------------------
     def on_screen_resume(self) -> None:
-        self.refresh_panes()  # at once: nothing was read while another screen was shown
+        # nothing was read while another screen was shown: read now, once the screen is drawn
+        self.call_after_refresh(self.refresh_panes)
 
     @work(exclusive=True, group="live-refresh")
     async def refresh_panes(self) -> None:
@@ -192,7 +196,7 @@ class LiveScreen(Screen):
         seen = tuple(sorted(self._by_status.items()))
         if self._amounts_reading or seen == self._amounts_seen:
             return
-        if time.monotonic() - self._amounts_started < self.AMOUNT_EVERY_S:
+        if time.monotonic() - self._amounts_started < max(self.AMOUNT_EVERY_S, 10 * self._amounts_took):
             return
         self._amounts_seen = seen
         self._amounts_started = time.monotonic()
@@ -216,6 +220,7 @@ class LiveScreen(Screen):
 
     def _amounts_read(self, counts: dict[str, int], amounts: dict, note: str, complete: bool) -> None:
         self._amounts_reading = False
+        self._amounts_took = time.monotonic() - self._amounts_started
         self._amounts = amounts
         # a capped read cannot match the counts: it stands as it is, with the note saying so
         self._amount_counts = counts if complete else dict(self._by_status)
