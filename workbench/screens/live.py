@@ -94,7 +94,9 @@ class LiveScreen(Screen):
         self.retry_list = PagedList(RETRY_JOBS, self.PAGE_ROWS, "live-retry")
         self.dlq_list = PagedList(DEAD_LETTERS, self.PAGE_ROWS, "live-dlq")
         trace = Input(
-            placeholder="trace id filter (/ to focus, enter applies, esc leaves)", id="live-trace", compact=True
+            placeholder="trace id filter (/ to focus, enter applies, esc leaves)",
+            id="live-trace",
+            compact=True,
         )
         self.audit_list = PagedList(AUDIT, self.PAGE_ROWS, "live-audit", tools=(trace,))
         yield Header()
