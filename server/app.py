@@ -27,7 +27,7 @@ from .api.settlements import SETTLEMENT_CONTROLLERS
 from .api.strict import StrictJsonBody
 from .services import seed
 from .services.access import access_from_settings, current_caller
-from .services.context import Services
+from .services.context import Services, evaluation_clock
 from .settings import Settings, load_signing_secrets
 
 log = logging.getLogger("promotion_agent")
@@ -58,7 +58,14 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
         await store.close()
         raise
     gateway = gateway_from_settings(settings)
-    svc = Services(store=store, hot=hot, gateway=gateway, settings=settings)
+    svc = Services(
+        store=store,
+        hot=hot,
+        gateway=gateway,
+        settings=settings,
+        ranking=settings.ranking,
+        evaluation_clock=evaluation_clock(settings.exchange_clock),
+    )
     svc.state["receipt_secrets"] = secrets
     if load_seed and await seed.database_is_empty(svc):
         counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))
@@ -95,12 +102,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         svc = services or await build_services(settings)
         app.state.svc = svc
         log.info(
-            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s keys=%s",
+            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s keys=%s ranking=%s clock=%s",
             svc.store.kind,
             svc.hot.kind,
             svc.gateway.mode,
             settings.mode,
             access,
+            settings.ranking_config_file or "defaults",
+            settings.exchange_clock.describe(),
         )
         try:
             yield

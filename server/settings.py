@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tomllib
 from dataclasses import dataclass, field
-from typing import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from .domain.errors import ValidationFailed
+from .domain.ranking import DEFAULT_RANKING, RankingConfig
+from .domain.ranking_table import decode_ranking_table
 
 
 class SettingsError(ValueError):
@@ -74,6 +82,80 @@ def _verification(env: Mapping[str, str], mode: str) -> str:
 
 
 @dataclass(frozen=True)
+class ExchangeClock:
+    """``EXCHANGE_CLOCK``: the time ranking evaluates against (proof freshness).
+
+    ``wall`` (the default): the wall clock; ``fixed:<ISO time>``: always that time;
+    ``offset:<ISO time>``: that time when the process starts, advancing with the wall clock.
+    Bookkeeping (receipts, settlements, retries, the audit trail) always uses the wall clock.
+    """
+
+    mode: Literal["wall", "fixed", "offset"] = "wall"
+    at: datetime | None = None
+
+    def describe(self) -> str:
+        if self.at is None:
+            return self.mode
+        return f"{self.mode}:{self.at.isoformat().replace('+00:00', 'Z')}"
+
+
+def _exchange_clock(env: Mapping[str, str], mode: str) -> ExchangeClock:
+    raw = (env.get("EXCHANGE_CLOCK") or "").strip()
+    if not raw or raw == "wall":
+        return ExchangeClock()
+    kind, sep, text = raw.partition(":")
+    if not sep or kind not in ("fixed", "offset"):
+        raise SettingsError(
+            f"EXCHANGE_CLOCK must be wall, fixed:<ISO time> or offset:<ISO time> "
+            f"(e.g. fixed:2026-03-11T12:00:00Z), got {raw!r}"
+        )
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SettingsError(f"EXCHANGE_CLOCK: {text.strip()!r} is not an ISO time such as 2026-03-11T12:00:00Z") from None
+    if at.tzinfo is None:
+        raise SettingsError(f"EXCHANGE_CLOCK: {text.strip()!r} has no time zone; add one, e.g. 2026-03-11T12:00:00Z")
+    if mode == "real_test":
+        raise SettingsError(
+            f"EXCHANGE_CLOCK={raw} is refused in real_test mode: real traffic is ranked at the wall clock "
+            "(unset EXCHANGE_CLOCK)"
+        )
+    return ExchangeClock(kind, at)  # type: ignore[arg-type]
+
+
+def _decode_document(text: str, path: str) -> Any:
+    """A TOML or JSON document, by the file's suffix (none: JSON, then TOML)."""
+    suffix = Path(path).suffix.lower()
+    if suffix != ".toml":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if suffix == ".json":
+                raise SettingsError(
+                    f"RANKING_CONFIG_FILE {path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+                ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        what = "TOML" if suffix == ".toml" else "JSON or TOML"
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: not valid {what}: {exc}") from None
+
+
+def load_ranking_config(path: str) -> RankingConfig:
+    """``RANKING_CONFIG_FILE``: weights and floors in a scenario's ``[ranking]`` shape, validated by the domain."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: not UTF-8 text") from None
+    try:
+        return decode_ranking_table(_decode_document(text, path))
+    except ValidationFailed as exc:
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: {exc.message}") from None
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
@@ -97,6 +179,9 @@ class Settings:
     billing_timestamp_header: str = "x-billing-timestamp"
     api_keys_file: str | None = None
     api_keys_protect_reads: bool = False
+    ranking_config_file: str | None = None
+    ranking: RankingConfig = DEFAULT_RANKING  # from RANKING_CONFIG_FILE, else spec §5's defaults
+    exchange_clock: ExchangeClock = field(default_factory=ExchangeClock)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -137,6 +222,7 @@ class Settings:
         secrets_path = env.get("RECEIPT_SIGNING_SECRETS") or None
         if verification == "signed" and not secrets_path:
             raise SettingsError("RECEIPT_VERIFICATION=signed needs RECEIPT_SIGNING_SECRETS (a JSON file of partnerId -> secret)")
+        ranking_file = (env.get("RANKING_CONFIG_FILE") or "").strip() or None
         return cls(
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "PORT", 3000, minimum=0),
@@ -160,6 +246,9 @@ class Settings:
             billing_timestamp_header=env.get("BILLING_TIMESTAMP_HEADER", "x-billing-timestamp"),
             api_keys_file=env.get("API_KEYS_FILE") or None,
             api_keys_protect_reads=_flag(env, "API_KEYS_PROTECT_READS"),
+            ranking_config_file=ranking_file,
+            ranking=load_ranking_config(ranking_file) if ranking_file else DEFAULT_RANKING,
+            exchange_clock=_exchange_clock(env, mode),
         )
 
 

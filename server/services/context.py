@@ -12,12 +12,26 @@ from ..adapters.store.store import Store
 from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
 from ..domain.ranking import DEFAULT_RANKING, RankingConfig, validate_ranking_config
 from ..domain.billing import GatewayResult
-from ..settings import Settings
+from ..settings import ExchangeClock, Settings
 from .access import current_caller
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def evaluation_clock(setting: ExchangeClock, wall: Callable[[], datetime] = utc_now) -> Callable[[], datetime] | None:
+    """The clock ranking reads under ``EXCHANGE_CLOCK``; None for ``wall`` (``Services.clock`` then serves).
+
+    ``offset`` starts at its time now (when this is called: at the process's start) and advances with ``wall``.
+    """
+    at = setting.at
+    if setting.mode == "wall" or at is None:
+        return None
+    if setting.mode == "fixed":
+        return lambda: at
+    started = wall()
+    return lambda: at + (wall() - started)
 
 
 def new_id(prefix: str, hex_chars: int = 8) -> str:
@@ -43,12 +57,18 @@ class Services:
     settings: Settings
     clock: Callable[[], datetime] = utc_now
     ranking: RankingConfig = DEFAULT_RANKING
+    # EXCHANGE_CLOCK: what ranking measures proof freshness against (None: ``clock``).
+    evaluation_clock: Callable[[], datetime] | None = None
     state: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The ranking the exchange serves with passes the same validation as the workbench's
         # scenarios and lab: a bad weight or floor stops the start instead of skewing every shortlist.
         validate_ranking_config(self.ranking)
+
+    def evaluation_now(self) -> datetime:
+        """The time an opportunity is ranked at (``EXCHANGE_CLOCK``; the wall clock by default)."""
+        return (self.evaluation_clock or self.clock)()
 
     def audit(
         self,

@@ -1,4 +1,11 @@
-"""Loading the default seed (``data/seed.json``) into an empty database."""
+"""Loading the default seed (``data/seed.json``, or ``SEED_PATH``) into an empty database.
+
+Besides leads, partners, campaigns and reputation records, a seed may hold
+``settlements`` made before the database existed (API format): they give
+campaigns their committed spend and partners their disputed settlements, exactly
+as settlements made here do (``bookkeeping.record_existing``). Keys this server
+does not know (``wallets``, …) are ignored.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ from pathlib import Path
 import msgspec
 
 from ..adapters.store.repository import Tx
-from ..domain.models import AgentLead, Base, Campaign, PartnerAgent, ReputationRecord
+from ..domain.models import AgentLead, Base, Campaign, PartnerAgent, ReputationRecord, SettlementReceipt
+from .bookkeeping import record_existing
 from .context import Services
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -18,6 +26,7 @@ class SeedFile(Base, kw_only=True):
     partners: list[PartnerAgent] = []
     campaigns: list[Campaign] = []
     reputation_records: list[ReputationRecord] = []
+    settlements: list[SettlementReceipt] = []
 
 
 class SeedError(ValueError):
@@ -54,7 +63,7 @@ async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
     """Insert every seed record that is not stored yet (safe to run twice)."""
 
     async def work(tx: Tx) -> dict[str, int]:
-        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0}
+        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0, "settlements": 0}
         for lead in seed.leads:
             counts["leads"] += await tx.insert_lead(lead)
         for partner in seed.partners:
@@ -63,6 +72,8 @@ async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
             counts["campaigns"] += await tx.insert_campaign(campaign)
         for record in seed.reputation_records:
             counts["reputationRecords"] += await tx.insert_reputation(record)
+        for settlement in seed.settlements:
+            counts["settlements"] += await record_existing(tx, settlement)
         return counts
 
     return await svc.store.write(work)

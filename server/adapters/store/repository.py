@@ -142,6 +142,14 @@ class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries):
             await self.bump_market_version()
         return inserted
 
+    async def update_partner(self, partner: PartnerAgent) -> None:
+        await self._exec(
+            update(s.partners)
+            .where(s.partners.c.partner_id == partner.partner_id)
+            .values(status=partner.status, provenance=partner.data_provenance, doc=encode(partner))
+        )
+        await self.bump_market_version()
+
     async def get_partner(self, partner_id: str) -> PartnerAgent | None:
         return await self._doc_by("partners", "partner_id", partner_id, PartnerAgent)
 
