@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -39,7 +40,7 @@ from server.domain.ranking_table import ranking_table
 from server.domain.receipts import CPA_BILLABLE_EVENT
 
 from .client import ApiClient, ApiError
-from .local_server import LocalServer, LocalServerError, start_announcing, start_private_server
+from .local_server import LocalServer, LocalServerError, free_port, start_announcing, start_private_server
 from .pipeline import RunResult, run_scenario
 from .replay import ReplaySummary, request_bodies, send_requests
 from .scenario import Scenario
@@ -142,6 +143,8 @@ class _Stack:
 
     def stop(self) -> None:
         for process in reversed(self.started):
+            process.release()  # every guard starts stopping its process at once
+        for process in reversed(self.started):
             process.stop()
 
     def check_alive(self) -> None:
@@ -175,23 +178,35 @@ def _run(scenario: Scenario, batch: RunResult, n: int, stack: _Stack, note: Prog
     (folder / "ranking.json").write_bytes(msgspec.json.encode(ranking_table(scenario.ranking)))
     env = _private_env()
     billing = spec.billing
-    mock = stack.add(start_announcing(
-        [sys.executable, "-m", "server", "mock", "billing", "--port", "0", "--mode", "probabilistic",
-         "--seed", str(spec.seed), "--retryable-rate", repr(billing.retryable_failure_rate),
-         "--terminal-rate", repr(billing.terminal_failure_rate)],
-        env, folder / "mock-billing.log", "the mock billing provider",
-    ))
+    mock_port = free_port()  # known before the mock starts, so that the server can start beside it
     shared = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/exchange.sqlite3",
-        "BILLING_ADAPTER_URL": f"{mock.base_url}/settlements",
+        "BILLING_ADAPTER_URL": f"http://127.0.0.1:{mock_port}/settlements",
         "CPQR_BILLABLE_EVENT": spec.cpqr_billable_event,
     }
-    server = stack.add(start_private_server({
-        **env, **shared,
-        "SEED_PATH": str(folder / "seed.json"),
-        "RANKING_CONFIG_FILE": str(folder / "ranking.json"),
-        "EXCHANGE_CLOCK": f"fixed:{_stamp(spec.as_of)}",
-    }, folder / "server.log"))
+    with ThreadPoolExecutor(2) as pool:
+        starting = [
+            pool.submit(start_announcing, [
+                sys.executable, "-m", "server", "mock", "billing", "--port", str(mock_port), "--mode", "probabilistic",
+                "--seed", str(spec.seed), "--retryable-rate", repr(billing.retryable_failure_rate),
+                "--terminal-rate", repr(billing.terminal_failure_rate),
+            ], env, folder / "mock-billing.log", "the mock billing provider"),
+            pool.submit(start_private_server, {
+                **env, **shared,
+                "SEED_PATH": str(folder / "seed.json"),
+                "RANKING_CONFIG_FILE": str(folder / "ranking.json"),
+                "EXCHANGE_CLOCK": f"fixed:{_stamp(spec.as_of)}",
+            }, folder / "server.log"),
+        ]
+        failures = []
+        for future in starting:  # every process that did start joins the stack, to be stopped
+            try:
+                stack.add(future.result())
+            except LocalServerError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+    server = stack.started[-1]
     worker_env = {
         **env, **shared,
         "SETTLEMENT_WORKER_INTERVAL_MS": "100",

@@ -178,7 +178,14 @@ async def prepare_server(client: ApiClient, scenario: Scenario, with_provisionin
     if not with_provisioning:
         say("not provisioning (--no-provision): the server's own partners and campaigns take the traffic")
         return
-    done = await provision(client, scenario)
+    try:
+        done = await provision(client, scenario)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        # an agent key may replay but not provision: say so, and replay against the server's own market
+        say(f"not provisioned: {exc.message}")
+        return
     say(f"provisioned {done.describe()}")
     for problem in done.problems[:10]:
         say(f"  refused: {problem}")

@@ -157,8 +157,8 @@ def _notes(r: Reconciliation) -> list[str]:
     return notes
 
 
-def _status_table(title: str, live: dict[str, int], batch: dict[str, int]) -> Table:
-    table = Table(title=title, header_style="bold", title_justify="left")
+def _status_table(title: str, live: dict[str, int], batch: dict[str, int]) -> Group:
+    table = Table(header_style="bold")
     for col in ("status", "live", "batch"):
         table.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
     for status in sorted(set(live) | set(batch)):
@@ -166,7 +166,7 @@ def _status_table(title: str, live: dict[str, int], batch: dict[str, int]) -> Ta
     if not live and not batch:
         table.add_row("(none)", "0", "0")
     table.add_row(Text("total", style="bold"), f"{sum(live.values()):,}", f"{sum(batch.values()):,}")
-    return table
+    return Group(Text(title, style="bold"), table)  # a title above the table, never wrapped to its width
 
 
 def _slots(slots: list[list[Any]] | None) -> str:

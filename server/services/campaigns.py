@@ -65,8 +65,8 @@ async def _existing(svc: Services, tx: Tx, draft: CampaignDraft, campaign_id: st
     )
     kept = {name: getattr(stored, name) for name in _LIFE_FIELDS}
     if msgspec.structs.replace(again, **kept) != stored:
-        differ = [
-            name for name in stored.__struct_fields__
+        differ = [  # as the wire spells them
+            wire for name, wire in zip(stored.__struct_fields__, stored.__struct_encode_fields__)
             if name not in _LIFE_FIELDS and getattr(again, name) != getattr(stored, name)
         ]
         raise Conflict(
