@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         svc = services or await build_services(settings)
         app.state.svc = svc
         log.info(
-            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s keys=%s ranking=%s clock=%s",
+            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s keys=%s "
+            "ranking=%s clock=%s",
             svc.store.kind,
             svc.hot.kind,
             svc.gateway.mode,

@@ -112,9 +112,13 @@ def _exchange_clock(env: Mapping[str, str], mode: str) -> ExchangeClock:
     try:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise SettingsError(f"EXCHANGE_CLOCK: {text.strip()!r} is not an ISO time such as 2026-03-11T12:00:00Z") from None
+        raise SettingsError(
+            f"EXCHANGE_CLOCK: {text.strip()!r} is not an ISO time such as 2026-03-11T12:00:00Z"
+        ) from None
     if at.tzinfo is None:
-        raise SettingsError(f"EXCHANGE_CLOCK: {text.strip()!r} has no time zone; add one, e.g. 2026-03-11T12:00:00Z")
+        raise SettingsError(
+            f"EXCHANGE_CLOCK: {text.strip()!r} has no time zone; add one, e.g. 2026-03-11T12:00:00Z"
+        )
     if mode == "real_test":
         raise SettingsError(
             f"EXCHANGE_CLOCK={raw} is refused in real_test mode: real traffic is ranked at the wall clock "
@@ -131,9 +135,9 @@ def _decode_document(text: str, path: str) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             if suffix == ".json":
-                raise SettingsError(
-                    f"RANKING_CONFIG_FILE {path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-                ) from None
+                where = f"line {exc.lineno}, column {exc.colno}"
+                problem = f"not valid JSON: {exc.msg} ({where})"
+                raise SettingsError(f"RANKING_CONFIG_FILE {path}: {problem}") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -142,7 +146,8 @@ def _decode_document(text: str, path: str) -> Any:
 
 
 def load_ranking_config(path: str) -> RankingConfig:
-    """``RANKING_CONFIG_FILE``: weights and floors in a scenario's ``[ranking]`` shape, validated by the domain."""
+    """``RANKING_CONFIG_FILE``: weights and floors in a scenario's ``[ranking]`` shape, validated by the
+    domain."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

@@ -152,12 +152,13 @@ class ApiClient:
         return response.json(), response.status_code == 201
 
     async def create_campaign(self, draft: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """``POST /campaigns``: ``{campaign, policyCheck}`` and whether it was created (201) rather than found."""
+        """``POST /campaigns``: ``{campaign, policyCheck}`` and whether it was created (201), not found."""
         response = await self._request("POST", "/campaigns", json=draft)
         return response.json(), response.status_code == 201
 
     async def review_campaign(self, campaign_id: str, decision: str, note: str) -> dict[str, Any]:
-        return await self._call("POST", f"/campaigns/{campaign_id}/review", json={"decision": decision, "note": note})
+        body = {"decision": decision, "note": note}
+        return await self._call("POST", f"/campaigns/{campaign_id}/review", json=body)
 
     async def activate_campaign(self, campaign_id: str) -> dict[str, Any]:
         return await self._call("POST", f"/campaigns/{campaign_id}/activate")

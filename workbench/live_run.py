@@ -151,8 +151,9 @@ class _Stack:
         for process in self.started:
             if process.process is not None and process.process.poll() is not None:
                 assert process.log_path is not None
-                tail = process.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-                raise LiveRunError(f"{process.log_path.stem} stopped during the run: {tail[0]}")
+                lines = process.log_path.read_text(errors="replace").strip().splitlines()
+                raise LiveRunError(f"{process.log_path.stem} stopped during the run: "
+                                   f"{lines[-1] if lines else '(no output)'}")
 
 
 def run_live(scenario: Scenario, limit: int | None = None, progress: Progress | None = None) -> LiveResult:
@@ -187,8 +188,9 @@ def _run(scenario: Scenario, batch: RunResult, n: int, stack: _Stack, note: Prog
     with ThreadPoolExecutor(2) as pool:
         starting = [
             pool.submit(start_announcing, [
-                sys.executable, "-m", "server", "mock", "billing", "--port", str(mock_port), "--mode", "probabilistic",
-                "--seed", str(spec.seed), "--retryable-rate", repr(billing.retryable_failure_rate),
+                sys.executable, "-m", "server", "mock", "billing", "--port", str(mock_port),
+                "--mode", "probabilistic", "--seed", str(spec.seed),
+                "--retryable-rate", repr(billing.retryable_failure_rate),
                 "--terminal-rate", repr(billing.terminal_failure_rate),
             ], env, folder / "mock-billing.log", "the mock billing provider"),
             pool.submit(start_private_server, {
@@ -237,7 +239,8 @@ async def _drive(
         try:
             config = await client.ranking_config()
         except ApiError as exc:
-            raise LiveRunError(f"the private server did not report its ranking config: {exc.message}") from None
+            raise LiveRunError(f"the private server did not report its ranking config: {exc.message}") \
+                from None
         _check_config(scenario, config)
         summary = ReplaySummary(run_id="live", shortlists={})
         bodies = request_bodies(batch.traffic, summary.run_id, n)
@@ -271,10 +274,14 @@ def _check_config(scenario: Scenario, config: dict[str, Any]) -> None:
 
     differences = config_differences(scenario, config)
     if differences:
-        raise LiveRunError("the private server does not rank with the scenario's settings: " + "; ".join(differences))
+        raise LiveRunError(
+            "the private server does not rank with the scenario's settings: " + "; ".join(differences)
+        )
 
 
-async def _drain(client: ApiClient, summary: ReplaySummary, seeded: set[str], stack: _Stack, note: Progress) -> bool:
+async def _drain(
+    client: ApiClient, summary: ReplaySummary, seeded: set[str], stack: _Stack, note: Progress
+) -> bool:
     """Wait until no retry job is open; False when the queue stops moving for ``STALL_S``."""
     seeded_final = len(seeded)
     last, last_change = None, time.monotonic()

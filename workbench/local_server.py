@@ -126,7 +126,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_private_server(env: dict[str, str], log_path: Path, timeout: float = 60.0, attempts: int = 3) -> LocalServer:
+def start_private_server(
+    env: dict[str, str], log_path: Path, timeout: float = 60.0, attempts: int = 3
+) -> LocalServer:
     """``promotion-agent serve`` on 127.0.0.1 and a free port with ``env`` (its own database), guarded.
 
     The port is picked free, then bound by the server: a port taken in between is tried again."""
@@ -140,7 +142,8 @@ def start_private_server(env: dict[str, str], log_path: Path, timeout: float = 6
             return _wait(server, lambda: answers(base_url), f"the private server at {base_url}", timeout)
         except LocalServerError:
             server.stop()
-            if "address already in use" not in log_path.read_text(errors="replace").lower() or attempt == attempts - 1:
+            lost_race = "address already in use" in log_path.read_text(errors="replace").lower()
+            if not lost_race or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 

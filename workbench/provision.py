@@ -1,4 +1,4 @@
-"""Before a replay against someone else's server: compare its ranking with the scenario's, provision the market.
+"""Before a replay against someone else's server: compare its ranking, provision the scenario's market.
 
 ``config_differences`` says, one sentence each, where the server's weights, default
 floors and evaluation clock (``GET /system/ranking-config``) differ from the scenario's.
@@ -62,7 +62,8 @@ def config_differences(scenario: Scenario, config: dict[str, Any]) -> list[str]:
             out.append(f"clock: the server ranks at the wall clock (now {at}), the scenario at {want[6:]}: "
                        "proof freshness, and so trust and utility, differ")
         else:
-            out.append(f"clock: the server's is {clock} (now {at}), the scenario ranks everything at {want[6:]}")
+            out.append(f"clock: the server's is {clock} (now {at}), the scenario ranks everything at "
+                       f"{want[6:]}")
     return out
 
 
@@ -104,6 +105,15 @@ def campaign_draft(campaign: Campaign) -> dict[str, Any]:
     return {k: v for k, v in draft.items() if v is not None}
 
 
+def _same_campaign(stored: dict[str, Any] | None, campaign: Campaign) -> bool:
+    """Whether the server's campaign is the scenario's, but for its status (the seed's campaigns are)."""
+    if stored is None:
+        return False
+    life = ("status", "policyPass")
+    mine = {k: v for k, v in msgspec.to_builtins(campaign).items() if k not in life}
+    return {k: v for k, v in stored.items() if k not in life} == mine
+
+
 @dataclass
 class Provisioned:
     partners: Counter = field(default_factory=Counter)  # created, updated (or unchanged)
@@ -112,9 +122,9 @@ class Provisioned:
 
     def describe(self) -> str:
         p, c = self.partners, self.campaigns
-        text = (f"{p['created'] + p['existing']} partners ({p['created']} created, {p['existing']} updated or "
-                f"unchanged), {c['created'] + c['existing']} campaigns ({c['created']} created, {c['existing']} "
-                f"already there), {c['activated']} activated")
+        text = (f"{p['created'] + p['existing']} partners ({p['created']} created, {p['existing']} "
+                f"updated or unchanged), {c['created'] + c['existing']} campaigns ({c['created']} created, "
+                f"{c['existing']} already there), {c['activated']} activated")
         if c["approved"]:
             text += f" ({c['approved']} approved after a manual review)"
         if self.problems:
@@ -141,14 +151,23 @@ async def provision(client: ApiClient, scenario: Scenario) -> Provisioned:
             refused(f"partner {partner.partner_id}", exc)
             continue
         done.partners["created" if created else "existing"] += 1
+    try:
+        stored = {c["campaignId"]: c for c in await client.campaigns()}
+    except ApiError as exc:
+        refused("GET /campaigns", exc)
+        stored = {}
     for campaign in scenario.campaigns:
         cid = campaign.campaign_id
         try:
-            answer, created = await client.create_campaign(campaign_draft(campaign))
+            if _same_campaign(stored.get(cid), campaign):  # there already as the scenario has it (a seed)
+                answer, created = {"campaign": stored[cid], "policyCheck": None}, False
+            else:
+                answer, created = await client.create_campaign(campaign_draft(campaign))
             done.campaigns["created" if created else "existing"] += 1
             if campaign.status != "active" or answer["campaign"]["status"] == "active":
                 continue
-            if answer["policyCheck"]["decision"] == "manual_review" and not answer["campaign"]["policyPass"]:
+            check = answer["policyCheck"] or {}
+            if check.get("decision") == "manual_review" and not answer["campaign"]["policyPass"]:
                 await client.review_campaign(cid, "approve", APPROVAL_NOTE)
                 done.campaigns["approved"] += 1
             await client.activate_campaign(cid)

@@ -81,7 +81,8 @@ def planned_requests(scenario: Scenario, run_id: str, limit: int | None = None) 
 
 
 def request_bodies(traffic: Traffic, run_id: str, n: int) -> list[dict]:
-    """The first ``n`` requests of ``traffic`` as API bodies (arrival order), intent ids suffixed with the run."""
+    """The first ``n`` requests of ``traffic`` as API bodies (arrival order), intent ids suffixed with the
+    run's."""
     frame = traffic.requests.head(n).join(traffic.signatures, on="sig", how="left").sort("idx")
     return [
         {
@@ -167,7 +168,9 @@ async def _one(
     shortlisted = answer.get("shortlisted", [])
     summary.shortlisted += len(shortlisted)
     if summary.shortlists is not None:
-        summary.shortlists[index] = [(s["campaignId"], s["partnerId"], s["priorityScore"]) for s in shortlisted]
+        summary.shortlists[index] = [
+            (s["campaignId"], s["partnerId"], s["priorityScore"]) for s in shortlisted
+        ]
     if recorded is not None:
         for receipt in recorded.get(body["intentId"], []):
             await _send_receipt(client, receipt, summary)

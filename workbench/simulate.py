@@ -167,7 +167,7 @@ def simulate(
             "stage": stage,  # 0 shortlisted, 1 presented, 2 viewed, 3 interacted, 4 converted
             "billable": billable,  # created a settlement
             "budget_refused": refused,  # reached the billable event, refused: no room left in the budget
-            "shares_settlement": shares,  # reached it after a slot of the same campaign had billed (same request)
+            "shares_settlement": shares,  # reached it after a slot of its campaign billed (same request)
         }
     )
     settlements = _settlements(slots.filter(pl.col("billable")), traffic, market, billing, rng)
@@ -175,8 +175,8 @@ def simulate(
 
 
 def _first_of_campaign(req: np.ndarray, ci: np.ndarray, reaches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per slot (arrival, then position order): whether it is the first of its (request, campaign) to reach the
-    billable event, and the index of its (request, campaign) group."""
+    """Per slot (arrival, then position order): whether it is the first of its (request, campaign) to reach
+    the billable event, and the index of its (request, campaign) group."""
     if not len(ci):
         return reaches.copy(), np.zeros(0, dtype=np.int64)
     _, group = np.unique(req.astype(np.int64) * (int(ci.max()) + 1) + ci, return_inverse=True)

@@ -25,8 +25,8 @@ from ..domain.models import (
 from ..services import campaigns, exchange, partners, receipts
 from ..services.context import Services
 from .errors import documented
+from .params import CampaignId, LeadId, ListFilter, ProvenanceQuery, StatusQuery, TextQuery
 from .ranking_config import RankingConfigController
-from .params import CampaignId, LeadId, ProvenanceQuery, StatusQuery, TextQuery, ListFilter
 from .strict import OptionalBody
 
 
@@ -173,8 +173,8 @@ class PartnersController(Controller):
             **documented(413),
             200: ResponseSpec(
                 data_container=PartnerAgent,
-                description="A partner with this `partnerId` existed: it now equals the body (unchanged when it "
-                "already did).",
+                description="A partner with this `partnerId` existed: it now equals the body (unchanged "
+                "when it already did).",
                 generate_examples=False,
             ),
         },

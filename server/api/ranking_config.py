@@ -76,7 +76,7 @@ def ranking_config_report(svc: Services) -> RankingConfigReport:
             task_mismatch=k.task_mismatch,
             region_mismatch=k.region_mismatch,
             targeting_mismatch=k.targeting_mismatch,
-            freshness_tiers=[FreshnessTier(max_age_days=age, value=value) for age, value in k.freshness_tiers],
+            freshness_tiers=[FreshnessTier(max_age_days=a, value=v) for a, v in k.freshness_tiers],
             freshness_stale=k.freshness_stale,
             relevance_mix=list(k.relevance_mix),
             utility_mix=list(k.utility_mix),

@@ -345,7 +345,8 @@ class OpportunityRequest(Base, kw_only=True):
     task_type: NonEmptyStr
     placement: str = "shortlist"
     constraints: dict[str, Any] = {}
-    # Absent: the floors of the server's RankingConfig (0.72 and 0.68 unless RANKING_CONFIG_FILE says otherwise).
+    # Absent: the floors of the server's RankingConfig (0.72 and 0.68 unless RANKING_CONFIG_FILE says
+    # otherwise).
     relevance_floor: UnitInterval | None = None
     utility_floor: UnitInterval | None = None
     sponsored_slots: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1

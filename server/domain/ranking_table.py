@@ -1,4 +1,4 @@
-"""The ``[ranking]`` table: weights and default floors as a scenario file and ``RANKING_CONFIG_FILE`` write them.
+"""The ``[ranking]`` table: weights and default floors, as scenarios and ``RANKING_CONFIG_FILE`` write them.
 
 One shape, decoded in one place: a scenario's ``[ranking]`` table (``workbench.scenario``)
 and the server's ``RANKING_CONFIG_FILE`` (``server.settings``) both go through
@@ -57,10 +57,13 @@ class RankingTable(_Table, kw_only=True):
 
 def config_from_tables(weights: WeightsTable, floors: FloorsTable, prefix: str = "ranking") -> RankingConfig:
     """The ``RankingConfig`` of these tables (spec §5's factor constants), validated by the domain:
-    ``ValidationFailed`` naming the first bad field as ``{prefix}.weights.bid`` (no prefix: ``weights.bid``)."""
+    ``ValidationFailed`` naming the first bad field as ``{prefix}.weights.bid`` (no prefix: ``weights.bid``).
+    """
     w, f = weights, floors
     cfg = RankingConfig(
-        weights=Weights(relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid),
+        weights=Weights(
+            relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid
+        ),
         floors=Floors(relevance=f.relevance, utility=f.utility),
         factors=FactorConstants(),
     )
@@ -86,7 +89,7 @@ def decode_ranking_table(data: Any) -> RankingConfig:
 
 
 def ranking_table(cfg: RankingConfig) -> dict[str, dict[str, float]]:
-    """``cfg``'s weights and floors in the ``RankingTable`` shape (what ``decode_ranking_table`` reads back)."""
+    """``cfg``'s weights and floors in the ``RankingTable`` shape (``decode_ranking_table`` reads it back)."""
     w, f = cfg.weights, cfg.floors
     return {
         "weights": {

@@ -66,7 +66,8 @@ from litestar.response import Stream
 from ..serving import bind_loopback, bound_url, serve_blocking
 
 MODES = (
-    "settled", "fail", "retry", "slow", "drip", "garbage", "weird", "ratelimit", "reset", "flaky", "probabilistic",
+    "settled", "fail", "retry", "slow", "drip", "garbage", "weird", "ratelimit", "reset", "flaky",
+    "probabilistic",
 )
 FLAKY_CHOICES = ("settled", "retry", "garbage", "ratelimit", "reset")
 FLAKY_WEIGHTS = (40, 15, 15, 15, 15)
@@ -151,8 +152,12 @@ class BillingMock:
             mode = self.rng.choices(FLAKY_CHOICES, FLAKY_WEIGHTS)[0]
         elif mode == "probabilistic":
             u = unit_draw(self.seed, key, self.submissions[key])  # submissions so far: this is the next
-            mode = "fail" if u < self.terminal_rate else "retry" if u < self.terminal_rate + self.retryable_rate \
-                else "settled"
+            if u < self.terminal_rate:
+                mode = "fail"
+            elif u < self.terminal_rate + self.retryable_rate:
+                mode = "retry"
+            else:
+                mode = "settled"
         return mode
 
     def answer(self, profile: str, key: str, ids: dict[str, Any], mode: str) -> tuple[int, dict[str, Any] | str]:
@@ -399,7 +404,8 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=int, default=None, help="BILLING_ADAPTER_DELAY_MS (0)")
     parser.add_argument("--drip-ms", type=int, default=None, help="BILLING_ADAPTER_DRIP_MS (20), drip mode")
     parser.add_argument("--retry-after-s", type=int, default=None, help="BILLING_ADAPTER_RETRY_AFTER_S (20), ratelimit")
-    parser.add_argument("--seed", type=int, default=None, help="BILLING_ADAPTER_SEED (1), flaky and probabilistic modes")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="BILLING_ADAPTER_SEED (1), flaky and probabilistic modes")
     parser.add_argument("--retryable-rate", type=float, default=None,
                         help="BILLING_ADAPTER_RETRYABLE_RATE (0), probabilistic mode")
     parser.add_argument("--terminal-rate", type=float, default=None,
@@ -408,9 +414,12 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     mode = args.mode or env.get("BILLING_ADAPTER_MODE") or "settled"
     if mode not in MODES:
         raise ValueError(f"BILLING_ADAPTER_MODE must be one of {', '.join(MODES)}, got {mode!r}")
-    retryable = args.retryable_rate if args.retryable_rate is not None else \
-        _env_rate(env, "BILLING_ADAPTER_RETRYABLE_RATE")
-    terminal = args.terminal_rate if args.terminal_rate is not None else _env_rate(env, "BILLING_ADAPTER_TERMINAL_RATE")
+    retryable = args.retryable_rate
+    if retryable is None:
+        retryable = _env_rate(env, "BILLING_ADAPTER_RETRYABLE_RATE")
+    terminal = args.terminal_rate
+    if terminal is None:
+        terminal = _env_rate(env, "BILLING_ADAPTER_TERMINAL_RATE")
     problem = check_rates(retryable, terminal)
     if problem:
         raise ValueError(f"--retryable-rate / --terminal-rate (BILLING_ADAPTER_RETRYABLE_RATE, "

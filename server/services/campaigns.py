@@ -60,9 +60,9 @@ async def _existing(svc: Services, tx: Tx, draft: CampaignDraft, campaign_id: st
     """``POST /campaigns`` again with a known ``campaignId``: the stored campaign when the draft would make
     it (whatever its status since), a 409 naming the fields that differ otherwise."""
     stored = await _require(tx, campaign_id)
-    again = lifecycle.campaign_from_draft(
-        draft, campaign_id, stored.offer.offer_id, stored.proof_bundle.proof_bundle_id, stored.proof_bundle.updated_at
-    )
+    proof = stored.proof_bundle
+    again = lifecycle.campaign_from_draft(draft, campaign_id, stored.offer.offer_id, proof.proof_bundle_id,
+                                          proof.updated_at)
     kept = {name: getattr(stored, name) for name in _LIFE_FIELDS}
     if msgspec.structs.replace(again, **kept) != stored:
         differ = [  # as the wire spells them
@@ -98,7 +98,9 @@ async def create_campaign(svc: Services, draft: CampaignDraft) -> tuple[Campaign
         now = svc.clock()
         for _ in range(3):  # a generated id that is taken already (ids are short): another one
             campaign_id = draft.campaign_id or new_id("cmp_")
-            campaign = lifecycle.campaign_from_draft(draft, campaign_id, new_id("offer_"), new_id("proof_"), now)
+            campaign = lifecycle.campaign_from_draft(
+                draft, campaign_id, new_id("offer_"), new_id("proof_"), now
+            )
             if await tx.insert_campaign(campaign):
                 break
             if draft.campaign_id:

@@ -20,10 +20,13 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def evaluation_clock(setting: ExchangeClock, wall: Callable[[], datetime] = utc_now) -> Callable[[], datetime] | None:
+def evaluation_clock(
+    setting: ExchangeClock, wall: Callable[[], datetime] = utc_now
+) -> Callable[[], datetime] | None:
     """The clock ranking reads under ``EXCHANGE_CLOCK``; None for ``wall`` (``Services.clock`` then serves).
 
-    ``offset`` starts at its time now (when this is called: at the process's start) and advances with ``wall``.
+    ``offset`` starts at its time now (when this is called: at the process's start) and advances with
+    ``wall``.
     """
     at = setting.at
     if setting.mode == "wall" or at is None:

@@ -63,7 +63,8 @@ def test_post_partners_creates_then_updates_by_id(fresh_api: httpx.Client) -> No
     assert body["totalCandidates"] == 4 and pid not in {s["partnerId"] for s in body["shortlisted"]}
 
     audit = expect(fresh_api.get("/audit-trail", params={"traceId": pid}), 200)["items"]
-    assert sorted(e["action"] for e in audit) == ["partner.created", "partner.updated"]  # the repeat wrote nothing
+    # the repeat wrote nothing
+    assert sorted(e["action"] for e in audit) == ["partner.created", "partner.updated"]
 
 
 @pytest.mark.parametrize(

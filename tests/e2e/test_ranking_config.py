@@ -44,7 +44,9 @@ def test_the_default_server_reports_the_spec_defaults_and_the_wall_clock(readonl
     before = datetime.now().astimezone()
     report = expect(readonly_api.get("/system/ranking-config"), 200)
     assert report["source"] == "defaults"
-    assert report["weights"] == {"relevance": 0.35, "utility": 0.25, "trust": 0.15, "affectiveFit": 0.15, "bid": 0.1}
+    assert report["weights"] == {
+        "relevance": 0.35, "utility": 0.25, "trust": 0.15, "affectiveFit": 0.15, "bid": 0.1
+    }
     assert report["weightSum"] == pytest.approx(1.0)
     assert report["floors"] == {"relevance": 0.72, "utility": 0.68}
     assert report["factors"]["freshnessTiers"][0] == {"maxAgeDays": 30.0, "value": 1.0}
@@ -53,14 +55,16 @@ def test_the_default_server_reports_the_spec_defaults_and_the_wall_clock(readonl
     assert before - timedelta(seconds=1) <= when(report["evaluatedAt"]) <= datetime.now().astimezone()
 
 
-def test_a_ranking_file_and_a_fixed_clock_rank_every_request(start_server: StartServer, tmp_path: Path) -> None:
+def test_a_ranking_file_and_a_fixed_clock_rank_every_request(start_server: StartServer, tmp_path: Path):
     config = tmp_path / "ranking.toml"
     config.write_text(RANKING_TOML, encoding="utf-8")
     server = start_server({"RANKING_CONFIG_FILE": str(config), "EXCHANGE_CLOCK": f"fixed:{CLOCK}"})
     with httpx.Client(base_url=server.base_url, timeout=15) as api:
         report = expect(api.get("/system/ranking-config"), 200)
         assert report["source"] == "RANKING_CONFIG_FILE"
-        assert report["weights"] == {"relevance": 0.3, "utility": 0.3, "trust": 0.2, "affectiveFit": 0.1, "bid": 0.1}
+        assert report["weights"] == {
+            "relevance": 0.3, "utility": 0.3, "trust": 0.2, "affectiveFit": 0.1, "bid": 0.1
+        }
         assert report["floors"] == {"relevance": 1.0, "utility": 0.0}
         assert report["clock"] == f"fixed:{CLOCK}"
         assert when(report["evaluatedAt"]) == when(CLOCK)
@@ -108,12 +112,15 @@ def serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[st
 @pytest.mark.parametrize(
     ("name", "text", "env", "expected"),
     [
-        ("r.toml", "[weights]\nbid = -0.1\n", {}, "r.toml: weights.bid: a weight cannot be negative (got -0.1)"),
-        ("r.json", json.dumps({"floors": {"relevance": 1.5}}), {}, "floors.relevance: a floor is between 0 and 1"),
+        ("r.toml", "[weights]\nbid = -0.1\n", {},
+         "r.toml: weights.bid: a weight cannot be negative (got -0.1)"),
+        ("r.json", json.dumps({"floors": {"relevance": 1.5}}), {},
+         "floors.relevance: a floor is between 0 and 1"),
         ("r.json", json.dumps({"weights": {"bid": "high"}}), {}, "weights.bid: Expected `float`, got `str`"),
         ("r.toml", "[weights]\nbidd = 0.2\n", {}, "weights: Object contains unknown field `bidd`"),
         ("r.toml", "[weights\n", {}, "not valid TOML"),
-        (None, None, {"EXCHANGE_CLOCK": "yesterday"}, "EXCHANGE_CLOCK must be wall, fixed:<ISO time> or offset:"),
+        (None, None, {"EXCHANGE_CLOCK": "yesterday"},
+         "EXCHANGE_CLOCK must be wall, fixed:<ISO time> or offset:"),
         (None, None, {"EXCHANGE_CLOCK": "fixed:2026-03-11T12:00:00"}, "has no time zone"),
         (None, None, {"EXCHANGE_CLOCK": f"fixed:{CLOCK}", "PROMOTION_AGENT_MODE": "real_test"},
          f"EXCHANGE_CLOCK=fixed:{CLOCK} is refused in real_test mode"),

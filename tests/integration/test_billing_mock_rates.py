@@ -28,7 +28,8 @@ SEED, RETRYABLE, TERMINAL = 11, 0.3, 0.2
 @pytest.fixture(scope="module")
 def rates_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockBilling]:
     group = Processes(tmp_path_factory.mktemp("rates-mock"))
-    yield group.mock_billing(BILLING_ADAPTER_RETRYABLE_RATE=str(RETRYABLE), BILLING_ADAPTER_MODE="probabilistic")
+    yield group.mock_billing(BILLING_ADAPTER_RETRYABLE_RATE=str(RETRYABLE),
+                             BILLING_ADAPTER_MODE="probabilistic")
     group.stop_all()
 
 
@@ -51,7 +52,9 @@ def expected(key: str, n: int, seed: int = SEED) -> str:
 async def submit_all(mock: MockBilling, keys: list[str]) -> dict[str, str]:
     gw = gateway(mock.settlements_url)
     try:
-        return {key: (await gw.submit(a_settlement(settlement_id=key), a_job(key))).provider_state for key in keys}
+        return {
+            key: (await gw.submit(a_settlement(settlement_id=key), a_job(key))).provider_state for key in keys
+        }
     finally:
         await gw.close()
 

@@ -15,8 +15,8 @@ from rich.console import Console
 
 from workbench.cli import main
 from workbench.live_run import LiveResult, seed_document
-from workbench.reconcile import batch_shortlists, reconcile, render, same_shortlist
 from workbench.pipeline import run_scenario
+from workbench.reconcile import batch_shortlists, reconcile, render, same_shortlist
 from workbench.replay import ReplaySummary
 from workbench.scenario import load_scenario
 

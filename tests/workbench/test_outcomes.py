@@ -91,7 +91,8 @@ def test_a_campaign_winning_two_slots_in_one_request_is_billed_once():
     result = run_with_stages(scenario([a, b], [partner("p_0"), partner("p_1")], reqs), [[0, 0], [0, 0]])
     assert shortlists(result) == [["cmp_a", "cmp_a"], ["cmp_b", "cmp_b"]]
     row = campaign_outcomes(Facts(result)).row(0, named=True)
-    assert (row["spend"], row["budget_left"], row["billing_refused"], row["settlements"]) == (100.0, 50.0, 0, 1)
+    figures = (row["spend"], row["budget_left"], row["billing_refused"], row["settlements"])
+    assert figures == (100.0, 50.0, 0, 1)
     slots = result.simulation.slots
     assert slots["billable"].to_list() == [True, False, True, False]
     assert slots["shares_settlement"].to_list() == [False, True, False, True]

@@ -9,7 +9,6 @@ nothing), then sends the traffic.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -44,7 +43,7 @@ def replay(server: ServerProcess, capsys: pytest.CaptureFixture[str], *extra: st
     return out
 
 
-def test_replay_compares_then_provisions_then_replays(server: ServerProcess, capsys: pytest.CaptureFixture[str]):
+def test_replay_compares_then_provisions_then_replays(server: ServerProcess, capsys):
     scenario = load_scenario(CROWDED)
     out = replay(server, capsys)
     lines = out.splitlines()
@@ -71,24 +70,24 @@ def test_replay_compares_then_provisions_then_replays(server: ServerProcess, cap
 
     # Again: everything is there already; nothing is created, nothing changes.
     again = replay(server, capsys)
-    assert "provisioned 8 partners (0 created, 8 updated or unchanged), 45 campaigns (0 created, 45 already " \
-           "there), 0 activated, 1 refused" in again
-    assert "campaign cmp_hubflow: POST /campaigns → 409: Campaign cmp_hubflow already exists with other content " \
-           "(workspaceId, promotionPlanId, regions, payoutAmount, budget" in again
+    assert ("provisioned 8 partners (0 created, 8 updated or unchanged), 45 campaigns (0 created, 45 "
+            "already there), 0 activated, 1 refused") in again
+    assert ("campaign cmp_hubflow: POST /campaigns → 409: Campaign cmp_hubflow already exists with other "
+            "content (workspaceId, promotionPlanId, regions, payoutAmount, budget") in again
     assert {c["campaignId"]: c["status"] for c in httpx.get(f"{server.base_url}/campaigns").json()} == {
         cid: c["status"] for cid, c in campaigns.items()
     }
 
 
-def test_no_provision_sends_only_the_traffic(server: ServerProcess, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_provision_sends_only_the_traffic(server: ServerProcess, capsys) -> None:
     out = replay(server, capsys, "--no-provision")
     assert "not provisioning (--no-provision)" in out and "provisioned" not in out
 
 
-def test_a_server_without_the_ranking_report_is_said_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_server_without_the_ranking_report_is_said_so(capsys: pytest.CaptureFixture[str]) -> None:
     """An older server answers 404 to GET /system/ranking-config: the replay says it cannot compare."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Old(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
@@ -106,8 +105,8 @@ def test_a_server_without_the_ranking_report_is_said_so(tmp_path: Path, capsys: 
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        code = main(["replay", CROWDED, "--api", f"http://127.0.0.1:{httpd.server_address[1]}", "--no-provision",
-                     "--limit", "1"])
+        api = f"http://127.0.0.1:{httpd.server_address[1]}"
+        code = main(["replay", CROWDED, "--api", api, "--no-provision", "--limit", "1"])
     finally:
         httpd.shutdown()
         httpd.server_close()
