@@ -29,5 +29,10 @@ $(VENV_STAMP): $(UV) uv.lock pyproject.toml
 	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
 	touch $(VENV_STAMP)
 
+# The benchmarks (figures go to bench/RESULTS.md): the API with wrk and the shared scripts, then the batch engine.
+bench: $(VENV_STAMP)
+	bash bench/api.sh evaluate_uncached evaluate_cached receipts_shortlisted
+	.venv/bin/python bench/batch.py
+
 clean:
 	rm -rf .venv .tools .data .pytest_cache

@@ -25,6 +25,7 @@ from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
 from .api.exchange import EXCHANGE_CONTROLLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
 from .api.strict import StrictJsonBody
+from .api.wallet import WALLET_CONTROLLERS
 from .services import seed
 from .services.access import access_from_settings, current_caller
 from .services.context import Services, evaluation_clock
@@ -119,7 +120,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 await svc.close()
 
     app = Litestar(
-        route_handlers=[*EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS],
+        route_handlers=[
+            *EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS, *WALLET_CONTROLLERS
+        ],
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=screen_raw_input,
@@ -131,7 +134,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             title="promotion-agent",
             version="0.1.0",
             description="The promotion exchange: sponsored shortlists for AI buyer agents, receipts, "
-            "billing and settlement.",
+            "billing and settlement, workspace credits.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
             components=security_components() if policy else Components(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..adapters.store.repository import Page, Tx
 from ..domain.models import CANONICAL_EVENT_TYPES, AuditEvent, Base
+from ..domain.wallet import from_milli
 from .context import Services
 
 SETTLEMENT_STATUSES = ("pending", "processing", "retry_scheduled", "settled", "disputed", "failed")
@@ -34,6 +35,10 @@ class Dashboard(Base, kw_only=True):
     # created no settlement, by reason (verification_failed, campaign_not_active, budget_exhausted).
     unverified_receipts: int = 0
     receipts_not_billed: dict[str, int] = {}
+    # Workspace credits: consumed by receipts over all wallets, and the workspaces whose campaigns
+    # fail the ranking's credits gate (available credits 0 or less).
+    credits_consumed: float = 0.0
+    workspaces_out_of_credits: int = 0
 
 
 def rate(numerator: float, denominator: float) -> float:
@@ -54,6 +59,7 @@ async def dashboard(svc: Services) -> Dashboard:
         campaigns = await tx.list_campaigns()
         partners = await tx.list_partners()
         recent = await tx.recent_audit(10)
+        wallets = await tx.wallet_totals()
 
         counts = {t: int(receipts.get(t, 0)) for t in CANONICAL_EVENT_TYPES}
         by_status = {st: int(settlements.get(st, 0)) for st in SETTLEMENT_STATUSES}
@@ -90,6 +96,8 @@ async def dashboard(svc: Services) -> Dashboard:
             disclosure_shown_rate=rate(receipts.get("presented_with_disclosure", 0), presented),
             counts_by_provenance=by_provenance,
             recent_audit=recent,
+            credits_consumed=from_milli(wallets.consumed),
+            workspaces_out_of_credits=wallets.out_of_credits,
         )
 
     return await svc.store.read(work)

@@ -1,8 +1,20 @@
-"""Opportunity evaluation: the market snapshot, the 12 s response cache, the audit of each decision."""
+"""Opportunity evaluation: the market snapshot, the 12 s response cache, the audit of each decision.
+
+The response cache and the gates that change between two requests. Budget and credit
+gates are read fresh for every ranking (``MarketCache.load``); a cached response is tagged
+with the cache *generation* read before the market was, and is served only while the
+generation is unchanged. Whatever opens or closes a gate at once for many requests (a
+workspace running out of credits, or credited again) moves the generation after its
+commit (``invalidate_responses``), so the next evaluation ranks afresh. The generation lives in
+the hot state: with Redis every server process sees the move; with the in-memory hot state
+each process has its own cache and generation (several processes without Redis may each serve
+a response cached before the move for the rest of its 12 s).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 
 import msgspec
@@ -12,9 +24,16 @@ from ..adapters.store.codec import epoch_ms
 from ..adapters.store.repository import Tx
 from ..domain.models import OpportunityRequest, OpportunityResponse
 from ..domain.ranking import CampaignState, Market, PartnerState, RankingConfig, evaluate, governed_trust
+from ..domain.wallet import credits_ok
 from .context import Services
 
 _encoder = msgspec.json.Encoder(order="sorted")
+
+GENERATION_KEY = "cache:opportunity-generation"
+# The generation outlives any response tagged with it by far; when it expires, a new one is
+# drawn and the responses cached under the old one are simply not served again.
+GENERATION_TTL_MS = 24 * 3_600_000
+_TAG_END = b"\n"  # a cached value is ``{generation}\n{response JSON}``
 
 
 @dataclass
@@ -26,8 +45,8 @@ class _Snapshot:
 class MarketCache:
     """The decoded market of one process, reloaded only when the database's market version moves.
 
-    Campaign spend changes with every billable receipt, so it is read fresh (one small query)
-    instead of invalidating the whole snapshot.
+    Campaign spend changes with every billable receipt and credits with most receipts, so both
+    are read fresh (one small query) instead of invalidating the whole snapshot.
     """
 
     def __init__(self) -> None:
@@ -38,12 +57,15 @@ class MarketCache:
         snap = self._snapshot
         if snap is None or snap.version != version:
             snap = self._snapshot = _Snapshot(version, await _load_market(tx, cfg))
-        spend = await tx.campaign_spend()
+        gates = await tx.campaign_gates()
+        states = []
+        for state in snap.market.campaigns:
+            spend, available = gates.get(state.campaign.campaign_id, (0.0, None))
+            states.append(
+                CampaignState(state.campaign, committed_spend=spend, credits_available=credits_ok(available))
+            )
         return Market(
-            campaigns=tuple(
-                CampaignState(s.campaign, committed_spend=spend.get(s.campaign.campaign_id, 0.0))
-                for s in snap.market.campaigns
-            ),
+            campaigns=tuple(states),
             partners=snap.market.partners,
         )
 
@@ -69,11 +91,34 @@ def cache_key(request: OpportunityRequest) -> str:
     return "cache:opportunity:" + hashlib.sha256(canonical).hexdigest()
 
 
+async def _generation(svc: Services) -> bytes:
+    key = svc.hot.key(GENERATION_KEY)
+    generation = await svc.hot.get(key)
+    if generation is None:
+        # Two processes drawing one at once only cost each other's cached responses one miss.
+        generation = secrets.token_hex(8).encode()
+        await svc.hot.set(key, generation, GENERATION_TTL_MS)
+    return generation
+
+
+async def invalidate_responses(svc: Services) -> None:
+    """Stop serving every cached response (a gate changed for many requests at once)."""
+    await svc.hot.set(svc.hot.key(GENERATION_KEY), secrets.token_hex(8).encode(), GENERATION_TTL_MS)
+
+
+def _untag(value: bytes, generation: bytes) -> bytes | None:
+    tag, sep, body = value.partition(_TAG_END)
+    return body if sep and tag == generation else None
+
+
 async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> bytes:
     """Rank a request (or serve it from the cache) and return the JSON response body."""
     key = svc.hot.key(cache_key(request))
     trace_id = request.intent_id
-    cached = await svc.hot.get(key)
+    # The generation is read before the market: a gate that changes after this read moves it.
+    generation = await _generation(svc)
+    value = await svc.hot.get(key)
+    cached = _untag(value, generation) if value is not None else None
     if cached is not None:
         event = svc.audit(
             trace_id=trace_id,
@@ -132,5 +177,5 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
             await tx.bump("intents:evaluated")
 
     await svc.store.write(record)
-    await svc.hot.set(key, body, OPPORTUNITY_CACHE_TTL_MS)
+    await svc.hot.set(key, generation + _TAG_END + body, OPPORTUNITY_CACHE_TTL_MS)
     return body

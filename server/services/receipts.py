@@ -7,6 +7,12 @@ the first one's answer), and the database's unique receipt id as the last word
 settlement, the settlement's retry job, counters and audit events commit in one
 transaction.
 
+The receipt also consumes its credits from the campaign's workspace wallet in that
+same transaction (``services.wallet``): once per receipt id, never refused for lack of
+credits (the balance may go below zero). When that charge closes the workspace's
+``credits`` gate, the response cache is invalidated after the commit, so the next
+evaluation stops serving the workspace's campaigns.
+
 A receipt bills only what was earned: it must pass verification
 (``RECEIPT_VERIFICATION``: the exchange served that slot, and with ``signed`` the
 partner's HMAC), name an active campaign, and fit the campaign's budget (a
@@ -26,6 +32,8 @@ from ..domain import receipts as rules
 from ..domain.errors import ServiceUnavailable, Unprocessable
 from ..domain.models import Base, EventReceipt, SettlementReceipt
 from ..domain.receipts import NOT_REQUIRED, NotBillableReason, Verification
+from . import exchange
+from . import wallet as wallets
 from .bookkeeping import bill, save_job
 from .context import Services, new_id
 
@@ -74,7 +82,11 @@ async def record_receipt(
             if token is not None:
                 break
     try:
-        result = await svc.store.write(lambda tx: _store_receipt(svc, tx, raw, receipt, occurred_at_text))
+        result, gate_moved = await svc.store.write(
+            lambda tx: _store_receipt(svc, tx, raw, receipt, occurred_at_text)
+        )
+        if gate_moved:
+            await exchange.invalidate_responses(svc)
         if result.deduplicated:
             result = await _deduplicated(svc, receipt, result)
         await svc.hot.set(
@@ -126,7 +138,8 @@ async def _verify(svc: Services, tx: Tx, raw: EventReceipt, receipt: EventReceip
 
 async def _store_receipt(
     svc: Services, tx: Tx, raw: EventReceipt, receipt: EventReceipt, occurred_at_text: str | None
-) -> ReceiptResult:
+) -> tuple[ReceiptResult, bool]:
+    """The receipt and all it causes, in one transaction; and whether its charge moved a credits gate."""
     now = svc.clock()
     campaign = await _validate_references(tx, receipt)
     verification = await _verify(svc, tx, raw, receipt, occurred_at_text)
@@ -141,7 +154,7 @@ async def _store_receipt(
         stored = await tx.get_receipt(receipt.receipt_id)
         assert stored is not None  # the insert conflicted on it inside this transaction
         existing = await tx.get_settlement(stored.settlement_id) if stored.settlement_id else None
-        return _result(stored.receipt, existing, stored.outcome, deduplicated=True)
+        return _result(stored.receipt, existing, stored.outcome, deduplicated=True), False
 
     trace_id = receipt.trace_id or receipt.intent_id
     actor = receipt.buyer_agent_id or receipt.partner_id
@@ -206,6 +219,13 @@ async def _store_receipt(
             settlement = None
             outcome = rules.ReceiptOutcome(billable=False, reason="budget_exhausted", verification=verification)
             await tx.set_receipt_settlement(receipt.receipt_id, None, outcome)
+    charged = await wallets.charge_receipt(tx, receipt, campaign, verification, now)
+    if charged is not None:  # shown in the receipt's audit event (not written yet)
+        details["credits"] = {
+            "workspaceId": campaign.workspace_id,
+            "charged": -charged.entry.amount,
+            "balanceAfter": charged.entry.balance_after,
+        }
     if not outcome.billable and outcome.reason != "event_not_billable":
         await tx.bump(f"receipts:not_billable:{outcome.reason}")
         events.append(
@@ -229,7 +249,7 @@ async def _store_receipt(
             )
         )
     await tx.insert_audit(events)
-    return _result(receipt, settlement, outcome, deduplicated=False)
+    return _result(receipt, settlement, outcome, deduplicated=False), wallets.gate_moved(charged)
 
 
 def _result(

@@ -1,10 +1,15 @@
 """Loading the default seed (``data/seed.json``, or ``SEED_PATH``) into an empty database.
 
-Besides leads, partners, campaigns and reputation records, a seed may hold
-``settlements`` made before the database existed (API format): they give
-campaigns their committed spend and partners their disputed settlements, exactly
-as settlements made here do (``bookkeeping.record_existing``). Keys this server
-does not know (``wallets``, …) are ignored.
+Besides the market (leads, partners, campaigns, reputation records) a seed may give
+workspaces their starting credits: ``"wallets": [{"workspaceId": "...",
+"availableCredits": 12.5}]`` creates each listed workspace's wallet with that balance
+(a ``seed_grant`` ledger entry) instead of the 100-credit promo grant of first use. A
+workspace that already has a wallet keeps it.
+
+A seed may also hold ``settlements`` made before the database existed (API format):
+they give campaigns their committed spend and partners their disputed settlements,
+exactly as settlements made here do (``bookkeeping.record_existing``). Other keys are
+ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from ..adapters.store.repository import Tx
 from ..domain.models import AgentLead, Base, Campaign, PartnerAgent, ReputationRecord, SettlementReceipt
 from .bookkeeping import record_existing
 from .context import Services
+from .wallet import SeedWallet, seed_wallets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +32,7 @@ class SeedFile(Base, kw_only=True):
     partners: list[PartnerAgent] = []
     campaigns: list[Campaign] = []
     reputation_records: list[ReputationRecord] = []
+    wallets: list[SeedWallet] = []
     settlements: list[SettlementReceipt] = []
 
 
@@ -43,13 +50,21 @@ def resolve_seed_path(path: str) -> Path:
 def read_seed(path: str) -> SeedFile:
     file = resolve_seed_path(path)
     try:
-        return msgspec.json.decode(file.read_bytes(), type=SeedFile)
+        seed = msgspec.json.decode(file.read_bytes(), type=SeedFile)
     except FileNotFoundError:
         raise SeedError(f"seed file {file} does not exist") from None
     except msgspec.ValidationError as exc:
         raise SeedError(f"seed file {file}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise SeedError(f"seed file {file} is not valid JSON: {exc}") from None
+    seen: set[str] = set()
+    for i, wallet in enumerate(seed.wallets):
+        if wallet.workspace_id in seen:
+            raise SeedError(
+                f"seed file {file}: workspace {wallet.workspace_id!r} is listed twice - at `$.wallets[{i}]`"
+            )
+        seen.add(wallet.workspace_id)
+    return seed
 
 
 async def database_is_empty(svc: Services) -> bool:
@@ -63,7 +78,8 @@ async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
     """Insert every seed record that is not stored yet (safe to run twice)."""
 
     async def work(tx: Tx) -> dict[str, int]:
-        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0, "settlements": 0}
+        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0, "wallets": 0,
+                  "settlements": 0}
         for lead in seed.leads:
             counts["leads"] += await tx.insert_lead(lead)
         for partner in seed.partners:
@@ -72,6 +88,7 @@ async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
             counts["campaigns"] += await tx.insert_campaign(campaign)
         for record in seed.reputation_records:
             counts["reputationRecords"] += await tx.insert_reputation(record)
+        counts["wallets"] = await seed_wallets(tx, seed.wallets, svc.clock())
         for settlement in seed.settlements:
             counts["settlements"] += await record_existing(tx, settlement)
         return counts

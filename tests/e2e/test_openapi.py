@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import expect
 
-# The Core exchange, Settlements/DLQ and Dashboard tables of spec/api.md.
+# The Core exchange, Settlements/DLQ and Dashboard tables of spec/api.md, and the wallet's reads.
 CONTRACT = [
     ("get", "/health"),
     ("get", "/system/runtime-profile"),
@@ -37,6 +37,8 @@ CONTRACT = [
     ("post", "/settlements/dlq/:dlqEntryId/resolve"),
     ("get", "/dashboard"),
     ("get", "/audit-trail"),
+    ("get", "/wallet"),
+    ("get", "/wallet/ledger"),
 ]
 
 
@@ -146,6 +148,8 @@ def test_campaign_product_schema_is_followed(document: dict[str, Any]) -> None:
         ("get", "/audit-trail", "200", {"items", "total", "page", "pageSize", "hasNextPage", "hasPreviousPage"}),
         ("get", "/dashboard", "200", {"eventCounts", "qualifiedRecommendationRate", "recentAudit"}),
         ("get", "/health", "200", {"ok", "service", "persistence", "hotState", "billingMode"}),
+        ("get", "/wallet", "200", {"workspaceId", "availableCredits", "reservedCredits", "consumedCredits",
+                                   "expiredCredits", "owedCredits", "updatedAt"}),
     ],
 )
 def test_response_schemas_are_real(
@@ -198,7 +202,7 @@ def test_the_limits_the_server_enforces_are_declared(document: dict[str, Any]) -
         params = _parameters(document, "get", path)
         assert (params["page"]["schema"]["minimum"], params["page"]["schema"]["maximum"]) == (1, 1_000_000)
         assert (params["pageSize"]["schema"]["minimum"], params["pageSize"]["schema"]["maximum"]) == (1, 100)
-    for path, default in (("/settlements", 100), ("/settlements/retry-jobs", 50)):
+    for path, default in (("/settlements", 100), ("/settlements/retry-jobs", 50), ("/wallet/ledger", 50)):
         params = _parameters(document, "get", path)
         limit = params["limit"]["schema"]
         assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 1000, default)
@@ -207,6 +211,9 @@ def test_the_limits_the_server_enforces_are_declared(document: dict[str, Any]) -
         assert headers["X-Total-Count"]["required"] is True and "Link" in headers
     campaign_id = _parameters(document, "get", "/campaigns/{campaign_id}")["campaign_id"]["schema"]
     assert campaign_id["maxLength"] == 200
+    for path in ("/wallet", "/wallet/ledger"):
+        workspace = _parameters(document, "get", path)["workspaceId"]["schema"]
+        assert (workspace["minLength"], workspace["maxLength"], workspace["default"]) == (1, 200, "workspace_default")
 
 
 def test_optional_bodies_are_documented_as_optional(document: dict[str, Any]) -> None:

@@ -8,13 +8,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import roomy_seed
 from workbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_replay_sends_requests_and_receipts_that_the_server_counts(start_server, capsys: pytest.CaptureFixture[str]):
-    server = start_server()
+def test_replay_sends_requests_and_receipts_that_the_server_counts(
+    start_server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    # Credits enough for both runs (the first 100 would run out during the first: spec §6).
+    seed = roomy_seed(tmp_path, budget_factor=1.0, credits={"workspace_default": 100_000})
+    server = start_server({"SEED_PATH": str(seed)})
     assert main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "40"]) == 0
     out = capsys.readouterr().out
     found = re.search(r"(\d+) requests, (\d+) offers shortlisted, (\d+) receipts, (\d+) settlements", out)

@@ -104,12 +104,16 @@ def campaign_draft(**overrides: Any) -> dict[str, Any]:
     return draft
 
 
-def roomy_seed(folder: Path, budget_factor: float = 100.0) -> Path:
+def roomy_seed(folder: Path, budget_factor: float = 100.0, credits: dict[str, float] | None = None) -> Path:
     """The default seed with every campaign's budget multiplied (for tests that bill hundreds of times:
-    the seed's HubFlow budget holds 100 settlements, and budgets are never exceeded)."""
+    the seed's HubFlow budget holds 100 settlements, and budgets are never exceeded), and with
+    ``credits`` the starting balance of those workspaces (the seed's ``wallets``; a workspace's
+    first 100 credits last five full funnels: presented, viewed, interacted, converted)."""
     seed = json.loads((REPO_ROOT / "data" / "seed.json").read_text(encoding="utf-8"))
     for campaign in seed["campaigns"]:
         campaign["budget"] = campaign["budget"] * budget_factor
+    if credits:
+        seed["wallets"] = [{"workspaceId": w, "availableCredits": c} for w, c in credits.items()]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "roomy-seed.json"
     path.write_text(json.dumps(seed), encoding="utf-8")

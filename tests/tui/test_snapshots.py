@@ -14,7 +14,7 @@ from typing import Iterable
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DirectoryTree
+from textual.widgets import DataTable, DirectoryTree
 
 from workbench.app import WorkbenchApp
 
@@ -30,6 +30,31 @@ def app() -> WorkbenchApp:
     return WorkbenchApp(api_url=OFFLINE_API, scenario_path=Path("scenarios/baseline.toml"), start_server=False)
 
 
+def tables_laid_out(workbench: WorkbenchApp) -> bool:
+    """Every table on every open screen has sized its columns to its rows.
+
+    A DataTable sizes its columns when the app is next idle after rows change; on a loaded machine
+    that can come after the result is in, and a picture taken between shows the header at its old
+    widths (as CI once did).
+    """
+    return all(
+        not table._require_update_dimensions and not table._updated_cells  # textual has no public "laid out"
+        for screen in workbench.screen_stack
+        for table in screen.query(DataTable)
+    )
+
+
+async def laid_out(pilot: Pilot) -> None:
+    await wait_for(pilot, lambda: tables_laid_out(pilot.app), "the tables' column widths")
+    await pilot.wait_for_scheduled_animations()
+    # A screen under a dialog is drawn from what its widgets last rendered: a table that lost the
+    # focus to the dialog may not have been drawn again yet. Draw every screen's widgets now.
+    for screen in pilot.app.screen_stack:
+        for widget in screen.query("*"):
+            widget.refresh()
+    await pilot.pause()
+
+
 def settled(*keys: str, then: Iterable = ()):
     """A ``run_before`` that waits for the first result, presses ``keys``, waits for what ``then`` names."""
 
@@ -38,14 +63,14 @@ def settled(*keys: str, then: Iterable = ()):
         await wait_for(pilot, lambda: workbench.profile == "unreachable", "the offline profile")
         await wait_for(pilot, lambda: workbench.lab_result is not None, "the lab's first result")
         workbench.clear_notifications()  # before a dialog opens: it would show them too
-        await pilot.pause()
+        await laid_out(pilot)  # before a dialog covers the lab: a screen below one is not drawn again
         for key in keys:
             await pilot.press(key)
         for what, condition in then:
             await wait_for(pilot, lambda: condition(workbench), what)
         await pilot.pause(0.2)
         workbench.clear_notifications()
-        await pilot.pause()
+        await laid_out(pilot)
 
     return run_before
 
@@ -74,7 +99,7 @@ def test_lab_invalid_weight(snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await settled("w", *"abc", "enter")(pilot)
         pilot.app.screen.query_one("#lab-kpis").focus()  # out of the field: no blinking cursor
-        await pilot.pause()
+        await laid_out(pilot)
 
     assert snap_compare(app(), terminal_size=SIZE, run_before=run_before)
 
@@ -83,7 +108,7 @@ def test_save_dialog(snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await settled("s")(pilot)
         pilot.app.screen.query_one("#save-ok").focus()
-        await pilot.pause()
+        await laid_out(pilot)
 
     assert snap_compare(app(), terminal_size=SIZE, run_before=run_before)
 

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
 from textual import on
@@ -42,6 +43,10 @@ def fmt_cell(value: Any, column: str = "", currency: str = "") -> str | Text:
     if isinstance(value, (list, tuple)):
         return "|".join(map(str, value))
     return str(value)
+
+
+def _width(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
 
 def delta_text(value: float | int | None, text: str | None = None) -> Text:
@@ -149,10 +154,14 @@ class FrameTable(DataTable):
         cursor = self.cursor_coordinate
         self.clear(columns=True)
         shown = [name for name in frame.columns if name not in self.hidden]
-        for name in shown:
-            self.add_column(self._label(name), key=name)
-        for row in frame.iter_rows(named=True):
-            self.add_row(*(self.cell(name, row[name], row) for name in shown))
+        rows = [[self.cell(name, row[name], row) for name in shown] for row in frame.iter_rows(named=True)]
+        # Widths given up front: a DataTable left to size its columns does so when it is next idle, and
+        # keeps a header or a row drawn before that at the old widths until something else changes.
+        labels = [self._label(name) for name in shown]
+        for i, (name, label) in enumerate(zip(shown, labels)):
+            width = max([cell_len(label), *(_width(cells[i]) for cells in rows)])
+            self.add_column(label, key=name, width=width)
+        self.add_rows(rows)
         if frame.height and shown:
             self.move_cursor(row=min(cursor.row, frame.height - 1), column=min(cursor.column, len(shown) - 1))
 

@@ -38,6 +38,7 @@ from .engine import Engines, insert_ignoring
 from .billing_guard import BillingGuardQueries
 from .paging import ListingQueries
 from .queue import RetryQueueQueries
+from .wallet import WalletQueries
 
 T = TypeVar("T")
 
@@ -56,10 +57,11 @@ class Page(msgspec.Struct, rename="camel", kw_only=True):
     has_previous_page: bool
 
 
-class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries):
+class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries, WalletQueries):
     """One connection in one transaction, with the exchange's queries (the listings of
     settlements and retry jobs are in ``paging.py``, the retry queue's claims in ``queue.py``,
-    served slots and the budget guard in ``billing_guard.py``)."""
+    served slots and the budget guard in ``billing_guard.py``, wallets and the credit ledger
+    in ``wallet.py``)."""
 
     def __init__(self, conn: AsyncConnection | Connection, kind: str) -> None:
         self.conn = conn

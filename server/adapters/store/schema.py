@@ -4,7 +4,8 @@ Each entity is stored as its wire document (``doc``, msgspec JSON) plus the
 columns that lookups filter or order on, each with an index, so no request
 scans a whole table. Unique constraints carry the exactly-once guarantees:
 one receipt per ``receipt_id``; one settlement per (intent, offer, event type);
-one retry job and one dead-letter entry per settlement.
+one retry job and one dead-letter entry per settlement; one credit-ledger entry per
+source (one charge per receipt, one promo grant per workspace, one credit per Stripe session).
 
 Times that queries compare are stored as epoch milliseconds (``*_ms``).
 The schema itself is created by the Alembic migrations in ``server/migrations``.
@@ -208,4 +209,36 @@ market_version = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
+)
+
+
+# A workspace's credits, in integer millicredits (thousandths of a credit) so that sums are exact.
+# ``available_mc`` may go below zero (owed): receipts are never refused for lack of credits.
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("workspace_id", String(_ID), primary_key=True),
+    Column("available_mc", BigInteger, nullable=False),
+    Column("reserved_mc", BigInteger, nullable=False, server_default="0"),
+    Column("consumed_mc", BigInteger, nullable=False, server_default="0"),
+    Column("expired_mc", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# The append-only credit ledger. ``source`` names what caused an entry (``receipt:{receiptId}``,
+# ``promo_grant:{workspaceId}``, ``stripe.checkout:{sessionId}``…); its unique constraint is what
+# makes each charge and credit happen exactly once.
+credit_ledger = Table(
+    "credit_ledger",
+    metadata,
+    _seq(),
+    Column("entry_id", String(_ID), nullable=False, unique=True),
+    Column("workspace_id", String(_ID), nullable=False),
+    Column("entry_type", String(32), nullable=False),
+    Column("source", String(2 * _ID), nullable=False),
+    Column("amount_mc", BigInteger, nullable=False),
+    Column("balance_after_mc", BigInteger, nullable=False),
+    Column("doc", Text, nullable=False),
+    UniqueConstraint("source", name="uq_credit_ledger_source"),
+    Index("ix_credit_ledger_workspace", "workspace_id", "seq"),
 )
