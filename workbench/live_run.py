@@ -8,7 +8,7 @@ guard of ``workbench.local_server`` (it stops with the workbench, however that e
 - the server on embedded SQLite, seeded with the scenario's market (``seed_document``:
   partners, campaigns with their budgets, reputation records, the committed spend and the
   disputed settlements as settlements made before the run, and the workspace credits as
-  ``wallets`` for a server that has them), with its ranking config (``RANKING_CONFIG_FILE``),
+  ``wallets``, metered or as good as unlimited), with its ranking config (``RANKING_CONFIG_FILE``),
   its clock (``EXCHANGE_CLOCK=fixed:<as_of>``) and its CPQR billable event;
 - once the traffic is in, a settlement worker (``promotion-agent worker``).
 
@@ -55,6 +55,8 @@ _INHERITED_NAMES = {
     "HOST", "PORT", "DATABASE_URL", "REDIS_URL", "PROMOTION_AGENT_MODE", "CPQR_BILLABLE_EVENT", "SEED_PATH",
     "RANKING_CONFIG_FILE", "EXCHANGE_CLOCK", "WEB_CONCURRENCY", "SLACK_WEBHOOK_URL", "OUTREACH_SENDER_MODE",
 }
+# A workspace the scenario does not meter has unlimited credits in the batch: its wallet gets plenty.
+UNMETERED_CREDITS = 1e9
 # The queue counts as stuck when nothing moved for this long (the longest retry wait is 30 s).
 STALL_S = 120.0
 POLL_S = 0.5
@@ -73,7 +75,8 @@ def seed_document(scenario: Scenario) -> tuple[dict[str, Any], set[str]]:
 
     Committed spend becomes one settled settlement per campaign and each disputed settlement one
     disputed settlement of its partner: the server derives budgets and governed trust from those,
-    as from any settlement. Workspace credits go in ``wallets`` (ignored by a server without one).
+    as from any settlement. Every workspace gets a wallet: the scenario's credits where it meters them,
+    else ``UNMETERED_CREDITS`` (the batch does not count them).
     """
     ent, at = scenario.spec.entities, _stamp(scenario.spec.as_of)
     campaigns = {c.campaign_id: c for c in scenario.campaigns}
@@ -105,7 +108,10 @@ def seed_document(scenario: Scenario) -> tuple[dict[str, Any], set[str]]:
         "campaigns": msgspec.to_builtins(list(scenario.campaigns)),
         "reputationRecords": msgspec.to_builtins(list(scenario.reputation_records)),
         "settlements": settlements,
-        "wallets": [{"workspaceId": ws, "availableCredits": credits} for ws, credits in ent.credits.items()],
+        "wallets": [
+            {"workspaceId": ws, "availableCredits": float(ent.credits.get(ws, UNMETERED_CREDITS))}
+            for ws in dict.fromkeys(c.workspace_id for c in scenario.campaigns)
+        ],
     }
     return document, {s["settlementId"] for s in settlements}
 

@@ -67,7 +67,9 @@ def test_the_seed_carries_the_scenarios_market() -> None:
     assert spend == {"cmp_hubflow": 1200.0, "cmp_metricly": 3000.0}
     disputed = [s for s in document["settlements"] if s["status"] == "disputed"]
     assert [(s["partnerId"], s["disputeFlag"]) for s in disputed] == [("partner_dealhound", True)] * 2
-    assert document["wallets"] == [{"workspaceId": "ws_hooli", "availableCredits": 4000.0}]
+    wallets = {w["workspaceId"]: w["availableCredits"] for w in document["wallets"]}
+    assert wallets == {"ws_globex": 1e9, "ws_northwind": 1e9, "ws_umbrella": 1e9, "ws_initech": 1e9,
+                       "ws_hooli": 4000.0}  # only ws_hooli is metered; the others are as good as unlimited
     assert seeded == {s["settlementId"] for s in document["settlements"]}
 
 
