@@ -174,6 +174,9 @@ def run_live(scenario: Scenario, limit: int | None = None, progress: Progress | 
             return _run(scenario, batch, n, stack, note)
         except LocalServerError as exc:
             raise LiveRunError(str(exc)) from None
+        except ApiError as exc:  # the server went away mid-run: say which process stopped, if one did
+            stack.check_alive()
+            raise LiveRunError(exc.message) from None
         finally:
             stack.stop()
 
@@ -214,7 +217,7 @@ def _run(scenario: Scenario, batch: RunResult, n: int, stack: _Stack, note: Prog
                 failures.append(exc)
         if failures:
             raise failures[0]
-    server = stack.started[-1]
+        server = starting[1].result()
     worker_env = {
         **env, **shared,
         "SETTLEMENT_WORKER_INTERVAL_MS": "100",

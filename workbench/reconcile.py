@@ -127,7 +127,7 @@ def reconcile(live: LiveResult) -> Reconciliation:
                  "seed": live.scenario.spec.seed},
         seconds=live.seconds,
     )
-    result.notes = _notes(result)
+    result.notes = _notes(result, summary)
     return result
 
 
@@ -142,8 +142,10 @@ def _credits_ran_out(batch: RunResult, n: int) -> list[dict[str, Any]]:
     return out
 
 
-def _notes(r: Reconciliation) -> list[str]:
+def _notes(r: Reconciliation, summary: Any) -> list[str]:
     notes = []
+    if summary.refused:
+        notes.append(f"the server refused {summary.refused:,} requests or receipts, e.g. {summary.problems[0]}")
     if not r.drained:
         notes.append("the settlement queue did not drain: some settlements are still open")
     if r.mismatches and r.credits_ran_out:
@@ -151,9 +153,9 @@ def _notes(r: Reconciliation) -> list[str]:
         before = sum(1 for m in r.mismatches if m["request"] < first)
         names = ", ".join(c["workspaceId"] for c in r.credits_ran_out)
         notes.append(
-            f"workspace credits ran out in the batch ({names}, from request {first:,}); a server without a "
-            f"credits gate keeps ranking those campaigns. {before:,} of the {len(r.mismatches):,} mismatches "
-            f"come before request {first:,}"
+            f"workspace credits ran out in the batch ({names}, from request {first:,}): a server that does not "
+            f"meter them (no wallet) keeps ranking those campaigns. {before:,} of the {len(r.mismatches):,} "
+            f"mismatches come before request {first:,}"
         )
     return notes
 

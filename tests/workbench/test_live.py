@@ -34,20 +34,22 @@ def live_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict
 
 
 def test_a_live_run_of_the_crowded_market_agrees_with_the_batch(capsys: pytest.CaptureFixture[str]) -> None:
-    # budgets at 5 %: a dozen campaigns run out within the first 80 requests, live as in the batch
+    # budgets at 5 % and 60 credits for ws_hooli: a dozen campaigns and a workspace run out within the
+    # first 80 requests, live as in the batch
     code, report = live_json(capsys, CROWDED, "--limit", "80", "--set", "entities.budget_multiplier=0.05",
-                             *FAST_BILLING)
+                             "--set", "entities.credits.ws_hooli=60", *FAST_BILLING)
     assert code == 0, report
     assert (report["requests"], report["shortlistMismatches"], report["mismatches"]) == (80, 0, [])
     assert report["slots"]["live"] == report["slots"]["batch"] == 206
     assert report["queueDrained"] is True and report["notes"] == []
     live, batch = report["settlements"]["live"], report["settlements"]["batch"]
     # the same shortlists and receipts make the same settlements; the provider's draws decide their fate
-    assert sum(live.values()) == sum(batch.values()) == 68
+    assert sum(live.values()) == sum(batch.values()) == 90
     assert set(live) == {"settled", "failed"} and live["failed"] >= 1
     assert report["dlqEntries"]["live"] == {"open": live["failed"]}  # each failure opened a dead letter
     assert report["dlqEntries"]["batch"] == {"open": batch["failed"]}
     assert report["notBilled"] == {"live": {}, "batch": {}}
+    assert report["creditsRanOut"] == [{"workspaceId": "ws_hooli", "fromRequest": 19}]
     assert report["server"]["clock"] == "fixed:2026-03-11T12:00:00Z"
     assert report["server"]["source"] == "RANKING_CONFIG_FILE"
     assert report["billing"] == {"retryableRate": 0.0, "terminalRate": 0.2, "seed": 424242}
