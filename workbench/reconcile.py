@@ -145,7 +145,8 @@ def _credits_ran_out(batch: RunResult, n: int) -> list[dict[str, Any]]:
 def _notes(r: Reconciliation, summary: Any) -> list[str]:
     notes = []
     if summary.refused:
-        notes.append(f"the server refused {summary.refused:,} requests or receipts, e.g. {summary.problems[0]}")
+        notes.append(f"the server refused {summary.refused:,} requests or receipts, "
+                     f"e.g. {summary.problems[0]}")
     if not r.drained:
         notes.append("the settlement queue did not drain: some settlements are still open")
     if r.mismatches and r.credits_ran_out:
@@ -153,9 +154,9 @@ def _notes(r: Reconciliation, summary: Any) -> list[str]:
         before = sum(1 for m in r.mismatches if m["request"] < first)
         names = ", ".join(c["workspaceId"] for c in r.credits_ran_out)
         notes.append(
-            f"workspace credits ran out in the batch ({names}, from request {first:,}): a server that does not "
-            f"meter them (no wallet) keeps ranking those campaigns. {before:,} of the {len(r.mismatches):,} "
-            f"mismatches come before request {first:,}"
+            f"workspace credits ran out in the batch ({names}, from request {first:,}): a server that does "
+            f"not meter them (no wallet) keeps ranking those campaigns. {before:,} of the "
+            f"{len(r.mismatches):,} mismatches come before request {first:,}"
         )
     return notes
 
