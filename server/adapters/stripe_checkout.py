@@ -13,7 +13,7 @@ turns the library's errors into three plain ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import stripe
 
@@ -46,7 +46,7 @@ class CheckoutSession:
     metadata: dict[str, str]
 
     @classmethod
-    def from_stripe(cls, obj: Any) -> "CheckoutSession":
+    def from_stripe(cls, obj: Mapping[str, Any]) -> "CheckoutSession":
         metadata = obj.get("metadata") or {}
         return cls(
             session_id=str(obj.get("id")),
@@ -99,10 +99,11 @@ class StripeCheckout:
             "cancel_url": cancel_url,
         }
         try:
-            session = await self._client.v1.checkout.sessions.create_async(params=params)  # type: ignore[arg-type]
+            sessions = self._client.v1.checkout.sessions
+            session = await sessions.create_async(params=params)  # type: ignore[arg-type]
         except stripe.StripeError as exc:
             raise StripeUnavailable(f"Stripe did not create the Checkout Session: {_reason(exc)}") from None
-        return CheckoutSession.from_stripe(session)
+        return CheckoutSession.from_stripe(session.to_dict())
 
     async def retrieve(self, session_id: str) -> CheckoutSession:
         try:
@@ -113,7 +114,7 @@ class StripeCheckout:
             raise StripeUnavailable(f"Stripe refused to read the Checkout Session: {_reason(exc)}") from None
         except stripe.StripeError as exc:
             raise StripeUnavailable(f"Stripe could not be reached: {_reason(exc)}") from None
-        return CheckoutSession.from_stripe(session)
+        return CheckoutSession.from_stripe(session.to_dict())
 
     async def close(self) -> None:
         await self._http.close_async()
@@ -124,7 +125,8 @@ def verify_event(payload: bytes, signature: str, secret: str) -> dict[str, Any]:
     try:
         event = stripe.Webhook.construct_event(payload, signature, secret)
     except stripe.SignatureVerificationError as exc:
-        raise BadSignature(f"the Stripe-Signature header does not verify: {exc.user_message or exc}") from None
+        reason = exc.user_message or exc
+        raise BadSignature(f"the Stripe-Signature header does not verify: {reason}") from None
     except ValueError as exc:  # the signature held but the body is not a JSON event
         raise BadSignature(f"the body is not a Stripe event: {exc}") from None
     return event.to_dict()

@@ -89,8 +89,8 @@ class StripeWebhookController(Controller):
         "/webhooks/stripe",
         status_code=200,
         responses={
-            400: _error("The `Stripe-Signature` does not verify against STRIPE_WEBHOOK_SECRET, or the body is "
-                        "not a JSON event."),  # fmt: skip
+            400: _error("The `Stripe-Signature` does not verify against STRIPE_WEBHOOK_SECRET, or the "
+                        "body is not a JSON event."),  # fmt: skip
             404: _error("This server takes no Stripe webhooks (STRIPE_WEBHOOK_SECRET is not set)."),
             413: documented(413)[413],
         },

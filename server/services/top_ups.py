@@ -109,7 +109,8 @@ async def start_top_up(svc: Services, request: TopUpRequest, base_url: str) -> C
             svc, request.workspace_id, request.credits, source=f"direct_top_up:{new_id('top_', 16)}"
         )
         return updated
-    success, cancel = _return_urls(svc.settings.stripe.return_base_url or base_url.rstrip("/"), request.workspace_id)
+    return_base = svc.settings.stripe.return_base_url or base_url.rstrip("/")
+    success, cancel = _return_urls(return_base, request.workspace_id)
     try:
         session = await client.create_top_up(
             workspace_id=request.workspace_id, credits=request.credits, success_url=success, cancel_url=cancel
@@ -134,7 +135,8 @@ def _top_up_credits(session: CheckoutSession) -> int | None:
 
 async def _credit_session(svc: Services, session: CheckoutSession, credits: int) -> tuple[Wallet, bool]:
     workspace_id = session.metadata["workspaceId"]
-    updated, entry = await wallet.credit(svc, workspace_id, credits, source=session_source(session.session_id))
+    source = session_source(session.session_id)
+    updated, entry = await wallet.credit(svc, workspace_id, credits, source=source)
     return updated, entry is not None
 
 
@@ -180,7 +182,8 @@ async def handle_webhook(svc: Services, payload: bytes, signature: str) -> Webho
     secret = svc.settings.stripe.webhook_secret
     if secret is None:
         raise NotFound(
-            "This server takes no Stripe webhooks: STRIPE_WEBHOOK_SECRET is not set.", field="Stripe-Signature"
+            "This server takes no Stripe webhooks: STRIPE_WEBHOOK_SECRET is not set.",
+            field="Stripe-Signature",
         )
     try:
         event: dict[str, Any] = verify_event(payload, signature, secret)
