@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     db_sub.add_parser("init", help="create the schema and load the seed (safe to run twice)")
     # Long-running helpers live in their own modules; each takes the rest of the command line.
     sub.add_parser("worker", help="run the settlement worker (leader lease, retry queue, metrics)", add_help=False)
-    mock = sub.add_parser("mock", help="local mock services: billing | alerts", add_help=False)
-    mock.add_argument("service", choices=["billing", "alerts"])
+    mock = sub.add_parser("mock", help="local mock services: billing | alerts | stripe", add_help=False)
+    mock.add_argument("service", choices=["billing", "alerts", "stripe"])
     dev = sub.add_parser("dev", help="private local servers for development: postgres | redis", add_help=False)
     dev.add_argument("service", choices=["postgres", "redis"])
     args, rest = parser.parse_known_args(argv)

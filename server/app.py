@@ -25,6 +25,7 @@ from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
 from .api.exchange import EXCHANGE_CONTROLLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
 from .api.strict import StrictJsonBody
+from .api.top_ups import TOP_UP_CONTROLLERS
 from .api.wallet import WALLET_CONTROLLERS
 from .services import seed
 from .services.access import access_from_settings, current_caller
@@ -121,7 +122,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = Litestar(
         route_handlers=[
-            *EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS, *WALLET_CONTROLLERS
+            *EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS, *WALLET_CONTROLLERS,
+            *TOP_UP_CONTROLLERS,
         ],
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

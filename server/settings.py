@@ -81,6 +81,47 @@ def _verification(env: Mapping[str, str], mode: str) -> str:
     return raw
 
 
+# --- Stripe top-ups (README "Wallet top-ups with Stripe") -------------------------------------------
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """``STRIPE_*``: without a secret key there is no Stripe (top-ups credit at once, or 503 in real_test)."""
+
+    secret_key: str | None = None
+    price_per_credit_cents: int = 10
+    currency: str = "usd"
+    top_up_product_name: str = "Promotion credits"
+    webhook_secret: str | None = None
+    api_base: str | None = None  # another Stripe API address (a local stand-in), else Stripe's own
+    return_base_url: str | None = None  # where Checkout sends the buyer back, else the request's own base URL
+
+    @property
+    def enabled(self) -> bool:
+        return self.secret_key is not None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "StripeSettings":
+        currency = (env.get("STRIPE_CURRENCY") or "usd").strip().lower()
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+            raise SettingsError(f"STRIPE_CURRENCY must be a three-letter ISO currency code, got {currency!r}")
+        urls = {}
+        for name in ("STRIPE_API_BASE", "STRIPE_RETURN_BASE_URL"):
+            url = (env.get(name) or "").strip().rstrip("/") or None
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{name} must be an http:// or https:// URL, got {url!r}")
+            urls[name] = url
+        return cls(
+            secret_key=(env.get("STRIPE_SECRET_KEY") or "").strip() or None,
+            price_per_credit_cents=_int(env, "STRIPE_PRICE_PER_CREDIT_CENTS", 10, minimum=1),
+            currency=currency,
+            top_up_product_name=(env.get("STRIPE_TOP_UP_PRODUCT_NAME") or "").strip() or "Promotion credits",
+            webhook_secret=(env.get("STRIPE_WEBHOOK_SECRET") or "").strip() or None,
+            api_base=urls["STRIPE_API_BASE"],
+            return_base_url=urls["STRIPE_RETURN_BASE_URL"],
+        )
+
+
 @dataclass(frozen=True)
 class ExchangeClock:
     """``EXCHANGE_CLOCK``: the time ranking evaluates against (proof freshness).
@@ -187,6 +228,7 @@ class Settings:
     ranking_config_file: str | None = None
     ranking: RankingConfig = DEFAULT_RANKING  # from RANKING_CONFIG_FILE, else spec §5's defaults
     exchange_clock: ExchangeClock = field(default_factory=ExchangeClock)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -254,6 +296,7 @@ class Settings:
             ranking_config_file=ranking_file,
             ranking=load_ranking_config(ranking_file) if ranking_file else DEFAULT_RANKING,
             exchange_clock=_exchange_clock(env, mode),
+            stripe=StripeSettings.from_env(env),
         )
 
 

@@ -105,6 +105,9 @@ class Services:
         )
 
     async def close(self) -> None:
+        stripe = self.state.pop("stripe", None)  # the Stripe client, when a top-up made one
+        if stripe is not None:
+            await stripe.close()
         await self.gateway.close()
         await self.hot.close()
         await self.store.close()
