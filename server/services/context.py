@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
@@ -20,8 +22,15 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# A seeded source of ids for code that must produce the same ids every time (the demo bootstrap).
+seeded_ids: ContextVar[random.Random | None] = ContextVar("seeded_ids", default=None)
+
+
 def new_id(prefix: str, hex_chars: int = 8) -> str:
     """Ids as the contract spells them: a prefix and random hex (``set_`` + 8 hex, …)."""
+    rng = seeded_ids.get()
+    if rng is not None:
+        return prefix + f"{rng.getrandbits(hex_chars * 4):0{hex_chars}x}"
     return prefix + secrets.token_hex((hex_chars + 1) // 2)[:hex_chars]
 
 
