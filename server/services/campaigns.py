@@ -6,7 +6,7 @@ from typing import Literal
 
 from ..adapters.store.repository import Tx
 from ..domain import lifecycle, policy
-from ..domain.errors import NotFound, ValidationFailed
+from ..domain.errors import Conflict, NotFound, ValidationFailed
 from ..domain.models import Base, Campaign, CampaignDraft, OptionalId, PolicyCheckResult
 from .context import Services, new_id
 
@@ -51,7 +51,15 @@ async def _review(svc: Services, tx: Tx, campaign: Campaign) -> tuple[Campaign, 
     return reviewed, check
 
 
-async def create_campaign(svc: Services, draft: CampaignDraft) -> CampaignCreated:
+async def create_campaign(
+    svc: Services, draft: CampaignDraft, *, campaign_id: str | None = None, offer_id: str | None = None
+) -> CampaignCreated:
+    """Create and review a campaign. ``campaign_id``/``offer_id``: stable ids (imports), else new ones."""
+    if svc.settings.real_data_only and draft.data_provenance.startswith("demo_"):
+        raise ValidationFailed(
+            f"dataProvenance {draft.data_provenance!r} is refused in real_test mode: use real_campaign.",
+            field="dataProvenance",
+        )
     found = policy.find_placeholder(draft)
     if found is not None:
         field, value = found
@@ -61,16 +69,17 @@ async def create_campaign(svc: Services, draft: CampaignDraft) -> CampaignCreate
 
     async def work(tx: Tx) -> CampaignCreated:
         now = svc.clock()
-        campaign_id = new_id("cmp_")
-        campaign = lifecycle.campaign_from_draft(draft, campaign_id, new_id("offer_"), new_id("proof_"), now)
+        cid = campaign_id or new_id("cmp_")
+        campaign = lifecycle.campaign_from_draft(draft, cid, offer_id or new_id("offer_"), new_id("proof_"), now)
         offer = campaign.offer
-        await tx.insert_campaign(campaign)
+        if not await tx.insert_campaign(campaign):  # only a given id can be taken (a re-import)
+            raise Conflict(f"Campaign {cid} (or its offer {offer.offer_id}) already exists.", field="campaignId")
         await tx.insert_audit(
             [
                 svc.audit(
-                    trace_id=campaign_id,
+                    trace_id=cid,
                     entity_type="campaign",
-                    entity_id=campaign_id,
+                    entity_id=cid,
                     action="campaign.created",
                     status="success",
                     actor_type="api",
