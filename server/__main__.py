@@ -94,7 +94,7 @@ async def _db_init(settings: Settings) -> int:
     finally:
         await svc.close()
     added = ", ".join(f"{k}={v}" for k, v in counts.items()) or "none (already prepared)"
-    print(f"database ready for {settings.mode} ({svc.store.kind}); seed records added: {added}")
+    print(f"database ready ({svc.store.kind}) for the {settings.mode} lane; seed records added: {added}")
     return 0
 
 
