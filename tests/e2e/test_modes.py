@@ -6,6 +6,7 @@ the demo lane's bootstrap seen through the API, and the same at every start.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,8 @@ import pytest
 
 from tests.support import ServerProcess, expect, spawn_server, wait_until_healthy
 from tests.support.cli import run_cli
+from workbench.client import ApiClient
+from workbench.server_mode import check_replay_target, header_label
 
 UNREACHABLE = {
     "DATABASE_URL": "postgresql://nobody:secret@127.0.0.1:1/none",
@@ -115,3 +118,13 @@ def test_demo_boots_to_the_same_data_every_time(demo_servers: list[ServerProcess
 
     first, second = snapshot(demo_servers[0]), snapshot(demo_servers[1])
     assert first == second and len(first[0]) == 7
+
+
+def test_the_workbench_may_replay_into_a_demo_server(demo_servers: list[ServerProcess]) -> None:
+    async def check() -> dict:
+        async with ApiClient(demo_servers[0].base_url) as client:
+            return await check_replay_target(client)
+
+    profile = asyncio.run(check())
+    assert header_label(profile) == "mode demo"
+    assert header_label({"mode": "real_test", "realDataOnly": True}) == "mode real_test (real data only)"

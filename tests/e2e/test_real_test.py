@@ -7,10 +7,13 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.support import REPO_ROOT, error_body, expect, opportunity, receipt, start_server, uid
 from tests.support.cli import import_file, run_cli, write_jsonl
 from tests.support.worker_fixtures import Processes, processes  # noqa: F401  (fixture)
+from workbench.client import ApiClient
+from workbench.server_mode import ReplayRefused, check_replay_target
 
 EXAMPLES = REPO_ROOT / "data" / "examples"
 
@@ -100,5 +103,14 @@ def test_the_real_test_lane_end_to_end(
             assert (code, summary["importedCount"]) == (0, 1), err
             board = expect(api.get("/dashboard"), 200)
             assert board["countsByProvenance"]["receipts"] == {"real_event": 2}
+
+        # The workbench refuses to replay scenario traffic into this server.
+        async def replay_check() -> str:
+            async with ApiClient(server.base_url) as client:
+                with pytest.raises(ReplayRefused) as refused:
+                    await check_replay_target(client)
+                return str(refused.value)
+
+        assert "runs in real_test mode (real data only)" in asyncio.run(replay_check())
     finally:
         server.stop()
