@@ -22,6 +22,8 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# The provenance of audit events whose writer does not name one (the demo bootstrap sets demo_bootstrap).
+audit_provenance: ContextVar[str] = ContextVar("audit_provenance", default="ops_manual")
 # A seeded source of ids for code that must produce the same ids every time (the demo bootstrap).
 seeded_ids: ContextVar[random.Random | None] = ContextVar("seeded_ids", default=None)
 
@@ -70,7 +72,7 @@ class Services:
         actor_type: str = "system",
         actor_id: str = "promotion-agent",
         details: dict[str, Any] | None = None,
-        provenance: str = "ops_manual",
+        provenance: str | None = None,
         at: datetime | None = None,
     ) -> AuditEvent:
         caller = current_caller.get()
@@ -78,7 +80,7 @@ class Services:
             actor_id = caller.name
         return AuditEvent(
             audit_event_id=new_id("aud_", 16),
-            data_provenance=provenance,  # type: ignore[arg-type]
+            data_provenance=provenance or audit_provenance.get(),  # type: ignore[arg-type]
             trace_id=trace_id,
             entity_type=entity_type,  # type: ignore[arg-type]
             entity_id=entity_id,

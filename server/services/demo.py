@@ -20,8 +20,9 @@ from typing import Callable
 
 from ..domain.billing import GatewayResult
 from ..domain.models import EventReceipt, SettlementReceipt, SettlementRetryJob
-from . import receipts, settlements
-from .context import Services, seeded_ids
+from ..domain.models import OpportunityRequest
+from . import exchange, receipts, settlements
+from .context import Services, audit_provenance, seeded_ids
 from .seed import load_seed, read_seed
 
 DEMO_SEED_PATH = "data/demo-seed.json"
@@ -110,6 +111,13 @@ def _receipt(index: int, intent: str, target: tuple[str, str], event_type: str, 
 
 async def _bootstrap(svc: Services, clock: _ManualClock) -> dict[str, int]:
     """Write the demo activity through the services; returns what it wrote."""
+    intents = sorted({intent for intent, _, _ in BOOTSTRAP_RECEIPTS} | {_PENDING_INTENT})
+    for intent in intents:  # the buyer agent evaluated each opportunity before reporting receipts
+        await exchange.evaluate_opportunity(svc, OpportunityRequest(
+            intent_id=intent, category="crm_software", task_type="compare_and_shortlist",
+            placement="shortlist", constraints={"geo": ["UK"]}, sponsored_slots=2,
+        ))
+        clock.tick()
     for i, (intent, target, event_type) in enumerate(BOOTSTRAP_RECEIPTS, start=1):
         await receipts.record_receipt(svc, _receipt(i, intent, target, event_type, clock.now))
         clock.tick()
@@ -131,11 +139,13 @@ async def load_demo(svc: Services, seed_path: str = DEMO_SEED_PATH) -> dict[str,
     wall_clock, gateway = svc.clock, svc.gateway
     svc.clock, svc.gateway = clock, _BootstrapGateway()
     token = seeded_ids.set(random.Random(DEMO_ID_SEED))
+    provenance = audit_provenance.set("demo_bootstrap")
     try:
         counts = await load_seed(svc, read_seed(seed_path))
         clock.tick()
         counts.update(await _bootstrap(svc, clock))
     finally:
         seeded_ids.reset(token)
+        audit_provenance.reset(provenance)
         svc.clock, svc.gateway = wall_clock, gateway
     return counts

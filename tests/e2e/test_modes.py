@@ -86,6 +86,7 @@ def test_demo_bootstrap_is_on_the_dashboard(demo: httpx.Client) -> None:
     assert (board["dlqOpen"], board["retryJobsOpen"]) == (1, 2)
     assert board["countsByProvenance"]["receipts"] == {"demo_bootstrap": 14}
     assert board["eventCounts"]["conversion.attributed"] == 2
+    assert board["qualifiedRecommendationRate"] == pytest.approx(3 / 7)  # 7 evaluated intents, 3 presented
 
 
 def test_demo_seed_covers_every_lifecycle_state(demo: httpx.Client) -> None:
@@ -101,9 +102,10 @@ def test_demo_settlements_dlq_and_audit(demo: httpx.Client) -> None:
     assert [s["intentId"] for s in disputed] == ["demo-intent-04"] and disputed[0]["disputeFlag"] is True
     dlq = expect(demo.get("/settlements/dlq", params={"status": "open"}), 200)
     assert dlq["total"] == 1 and dlq["items"][0]["traceId"] == "demo-intent-06"
-    audit = expect(demo.get("/audit-trail", params={"provenance": "demo_bootstrap", "pageSize": 100}), 200)
-    assert audit["total"] > 20
-    assert {"receipt", "settlement"} <= {event["entityType"] for event in audit["items"]}
+    audit = expect(demo.get("/audit-trail", params={"pageSize": 100}), 200)
+    assert audit["total"] == 41
+    assert {event["dataProvenance"] for event in audit["items"]} == {"demo_bootstrap"}
+    assert {"opportunity", "receipt", "settlement"} <= {event["entityType"] for event in audit["items"]}
 
 
 def test_demo_boots_to_the_same_data_every_time(demo_servers: list[ServerProcess]) -> None:
