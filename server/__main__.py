@@ -123,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
             from .importing import run as run_import
 
             return run_import(rest)
+        # The local helpers are not the exchange: its mode rules (real_test's backends) do not apply to them.
+        if args.command == "mock":
+            from .mocks import run as run_mock
+
+            return run_mock(args.service, rest)
+        if args.command == "dev":
+            from .dev import run as run_dev
+
+            return run_dev(args.service, rest)
         env, mode, ignored = environment_for(os.environ, getattr(args, "mode", None), purpose=args.command)
         settings = Settings.from_env(env)
         if args.command == "serve":
@@ -136,14 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             from .worker import run as run_worker
 
             return run_worker(rest, settings)
-        if args.command == "mock":
-            from .mocks import run as run_mock
-
-            return run_mock(args.service, rest)
-        if args.command == "dev":
-            from .dev import run as run_dev
-
-            return run_dev(args.service, rest)
     except (ModeError, SettingsError, ValueError, OSError, HotStateUnavailable, DatabaseUnavailable) as exc:
         print(f"promotion-agent: {redact_text(str(exc))}", file=sys.stderr)
         return 2

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from sqlalchemy import inspect, text
-
 MODES = ("default", "demo", "real_test")
 DEFAULT_PORTS = {"default": 3000, "demo": 3001, "real_test": 3002}
 REAL_TEST_REQUIRED = ("DATABASE_URL", "REDIS_URL", "BILLING_ADAPTER_URL")
@@ -101,6 +99,11 @@ def environment_for(
         refusal = real_test_refusal(env)
         if refusal:
             raise ModeError(refusal)
+    if mode == "demo" and purpose == "worker":
+        raise ModeError(
+            "demo mode keeps its data in the server's memory: there is no worker to run "
+            "(POST /settlements/retry-queue/process processes the demo's queue)"
+        )
     if mode == "demo" and purpose == "db":
         out.pop("REDIS_URL", None)
         out.pop("BILLING_ADAPTER_URL", None)
@@ -131,6 +134,8 @@ def count_demo_records(sync_conn) -> dict[str, int]:  # type: ignore[no-untyped-
 
     Reads only: no schema change, no write.
     """
+    from sqlalchemy import inspect, text
+
     existing = set(inspect(sync_conn).get_table_names())
     counts: dict[str, int] = {}
     for table in _PROVENANCE_COLUMN_TABLES:

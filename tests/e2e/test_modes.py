@@ -130,3 +130,8 @@ def test_the_workbench_may_replay_into_a_demo_server(demo_servers: list[ServerPr
     profile = asyncio.run(check())
     assert header_label(profile) == "mode demo"
     assert header_label({"mode": "real_test", "realDataOnly": True}) == "mode real_test (real data only)"
+
+
+def test_the_mock_billing_adapter_is_not_bound_by_real_test_rules() -> None:
+    done = run_cli(["mock", "billing", "--help"], {"APP_MODE": "real_test"})
+    assert done.returncode == 0, done.stderr

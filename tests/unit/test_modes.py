@@ -105,3 +105,8 @@ def test_db_init_real_test_needs_only_the_database() -> None:
     assert Settings.from_env(env).mode == "real_test"
     with pytest.raises(ModeError, match="needs DATABASE_URL"):
         environment_for({}, "real_test", purpose="db")
+
+
+def test_demo_has_no_worker() -> None:
+    with pytest.raises(ModeError, match="there is no worker to run"):
+        environment_for({}, "demo", purpose="worker")
