@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from typing import Any, Callable, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
 from ..adapters.store.repository import Tx
 from ..domain import policy
 from ..domain import receipts as receipt_rules
+from ..domain.discovery import on_registry_host, registry_hosts
 from ..domain.errors import Conflict, DomainError
 from ..domain.leads import promotion_blockers
 from ..domain.models import (
@@ -310,8 +310,7 @@ async def _import_campaign(svc: Services, item: CampaignItem, summary: ImportSum
 
 async def promote_discovered_leads(svc: Services, summary: ImportSummary) -> None:
     """``import partners`` without a file: promote every eligible ``real_discovery`` lead."""
-    sources = lanes.approved_discovery_sources(svc.settings.seed_path)
-    hosts = lanes.registry_hosts(sources)
+    hosts = registry_hosts(await lanes.discovery_sources(svc))
     leads = await partner_service.list_leads(svc, partner_service.LeadFilter(provenances=["real_discovery"]))
     for index, lead in enumerate(leads):
         reason = _not_promotable(lead, hosts)
@@ -327,11 +326,10 @@ async def promote_discovered_leads(svc: Services, summary: ImportSummary) -> Non
         summary.imported_count += 1
 
 
-def _not_promotable(lead: AgentLead, registry_hosts: set[str]) -> tuple[str, str] | None:
+def _not_promotable(lead: AgentLead, hosts: set[str]) -> tuple[str, str] | None:
     blockers = promotion_blockers(lead)
     if blockers:
         return blockers[0].split(" ")[0], "; ".join(blockers)
-    host = (urlsplit(lead.endpoint_url or "").hostname or "").lower()
-    if host in registry_hosts:
+    if on_registry_host(lead.endpoint_url, hosts):
         return "endpointUrl", f"endpointUrl {lead.endpoint_url} is on a registry's own host, not the agent's"
     return None
