@@ -15,8 +15,11 @@ import sys
 from pathlib import Path
 
 import msgspec
+from sqlalchemy.exc import SQLAlchemyError
 
+from .adapters.redis_hot_state import HotStateUnavailable
 from .modes import environment_for
+from .redaction import redact_text
 from .services import imports
 from .settings import Settings
 
@@ -117,8 +120,15 @@ def run(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    except (imports.DomainError, OSError, RuntimeError) as exc:
-        print(f"promotion-agent: import {args.kind} failed: {exc} (importing again is safe)", file=sys.stderr)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"promotion-agent: import {args.kind} failed: the database: {reason} (importing again is safe)",
+              file=sys.stderr)
+        return 1
+    except (imports.DomainError, OSError, RuntimeError, HotStateUnavailable) as exc:
+        # RuntimeError covers DatabaseUnavailable (the database cannot be reached at the start).
+        print(f"promotion-agent: import {args.kind} failed: {redact_text(str(exc))} (importing again is safe)",
+              file=sys.stderr)
         return 1
     _emit(summary)
     return 0

@@ -106,9 +106,12 @@ def split_items(data: bytes, kind: Kind) -> list[msgspec.Raw | ItemError]:
         raise ImportFileError("the file is empty: expected a JSON array or JSON Lines")
     if text[:1] == b"[":
         try:
-            return list(msgspec.json.decode(data, type=list[msgspec.Raw]))
+            array = list(msgspec.json.decode(data, type=list[msgspec.Raw]))
         except msgspec.DecodeError as exc:
             raise ImportFileError(f"the file is not a valid JSON array: {exc}") from None
+        if not array:
+            raise ImportFileError("the file holds an empty array: nothing to import")
+        return array
     if text[:1] == b"{":
         try:
             wrapped = msgspec.json.decode(data, type=_Wrapped)
