@@ -27,17 +27,24 @@ def write_file(path: Path, n: int) -> None:
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     with path.open("w", encoding="utf-8") as out:
         for i in range(n):
-            out.write(json.dumps({
-                "receiptId": f"bench-{i:07d}", "dataProvenance": "real_event", "intentId": f"bench-intent-{i:07d}",
-                "offerId": "offer_hubflow", "campaignId": "cmp_hubflow", "partnerId": "partner_procure_pilot",
-                "eventType": EVENTS[i % len(EVENTS)], "occurredAt": now, "signature": f"sig_{i}",
-            }) + "\n")
+            item = {
+                "receiptId": f"bench-{i:07d}",
+                "dataProvenance": "real_event",
+                "intentId": f"bench-intent-{i:07d}",
+                "offerId": "offer_hubflow",
+                "campaignId": "cmp_hubflow",
+                "partnerId": "partner_procure_pilot",
+                "eventType": EVENTS[i % len(EVENTS)],
+                "occurredAt": now,
+                "signature": f"sig_{i}",
+            }
+            out.write(json.dumps(item) + "\n")
 
 
 def run(path: Path, env: dict[str, str]) -> tuple[float, dict]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "server", "import", "receipts", str(path)], cwd=REPO, env=env,
-                          capture_output=True, text=True, check=True)
+    command = [sys.executable, "-m", "server", "import", "receipts", str(path)]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return time.perf_counter() - started, json.loads(done.stdout)
 
 
@@ -46,7 +53,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pa-import-bench-") as tmp:
         path = Path(tmp) / "receipts.jsonl"
         write_file(path, n)
-        env = {k: v for k, v in os.environ.items() if k not in ("APP_MODE", "PROMOTION_AGENT_MODE", "REDIS_URL")}
+        unset = ("APP_MODE", "PROMOTION_AGENT_MODE", "REDIS_URL")
+        env = {k: v for k, v in os.environ.items() if k not in unset}
         env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
         for label in ("first import", "same file again"):
             seconds, summary = run(path, env)
