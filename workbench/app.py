@@ -18,6 +18,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input, TextArea
 
 from .client import ApiClient, ApiError
 from .local_server import DEFAULT_API, LocalServer, LocalServerError, ensure_server
@@ -46,6 +48,7 @@ class WorkbenchApp(App):
         Binding("4", "switch_mode('reports')", "Reports", tooltip="Outcome tables and export"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("escape", "leave_input", "Leave the field", show=False),
     ]
 
     scenario: reactive[Scenario | None] = reactive(None, init=False)
@@ -155,6 +158,27 @@ class WorkbenchApp(App):
         self.sub_title = f"{name} · {self.api_url} · {self.profile}"
 
     # -- actions ---------------------------------------------------------------
+    def action_leave_input(self) -> None:
+        """Esc in a text field (one without an esc of its own): the focus goes back to the screen's main
+        table, so that the screen keys (1–4, ?, q) work again. A screen may say which table
+        (``main_table(field)``) and restore the field (``leave_input(field)``)."""
+        field = self.focused
+        if not isinstance(field, (Input, TextArea)):
+            return
+        screen = self.screen
+        restore = getattr(screen, "leave_input", None)
+        if restore is not None:
+            restore(field)
+        target: Widget | None = None
+        chooser = getattr(screen, "main_table", None)
+        if chooser is not None:
+            target = chooser(field)
+        elif isinstance(screen.AUTO_FOCUS, str) and screen.AUTO_FOCUS not in ("", "*"):
+            target = next(iter(screen.query(screen.AUTO_FOCUS)), None)
+        if target is None or not target.focusable:
+            target = next((w for w in screen.focus_chain if not isinstance(w, (Input, TextArea))), None)
+        screen.set_focus(target)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -48,6 +49,20 @@ class Listing:
     pages: int = 0
 
 
+@dataclass
+class Page:
+    """One page of a list as the server answered it.
+
+    ``total`` counts every row matching the filters (``X-Total-Count`` or the page object's ``total``);
+    ``next`` is what asks for the following page (the opaque ``cursor`` of the ``Link: rel="next"`` URL,
+    or the next page number), None on the last page.
+    """
+
+    items: list[dict[str, Any]]
+    total: int
+    next: str | int | None
+
+
 class ApiError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -71,9 +86,10 @@ class ApiClient:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
         api_key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = api_key_headers(api_key)
+        self._headers = dict(headers) if headers is not None else api_key_headers(api_key)
         self._client = client or httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def close(self) -> None:
@@ -108,6 +124,19 @@ class ApiClient:
         if not response.content:
             return None
         return response.json()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers every request carries (the API key): ``ApiClient(url, headers=…)`` makes a twin."""
+        return dict(self._headers)
+
+    async def _cursor_page(self, path: str, params: dict[str, Any]) -> Page:
+        """One page of an array list paged with ``limit`` and ``cursor`` (``Link``, ``X-Total-Count``)."""
+        response = await self._request("GET", path, params={k: v for k, v in params.items() if v is not None})
+        items = response.json()
+        following = response.links.get("next", {}).get("url")
+        cursor = parse_qs(urlsplit(following).query).get("cursor", [None])[0] if following else None
+        return Page(items, int(response.headers.get("x-total-count", len(items))), cursor)
 
     async def _follow_pages(
         self, path: str, params: dict[str, Any], cap: int, progress: Progress | None
@@ -166,6 +195,19 @@ class ApiClient:
             params["status"] = status
         return await self._follow_pages("/settlements", params, cap, progress)
 
+    async def settlements_page(
+        self, status: str | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """One page of settlements, newest first; ``status`` may be a comma list."""
+        return await self._cursor_page("/settlements", {"status": status, "limit": limit, "cursor": cursor})
+
+    async def retry_jobs_page(
+        self, status: str | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """One page of retry jobs, newest first; ``status`` may be a comma list."""
+        params = {"status": status, "limit": limit, "cursor": cursor}
+        return await self._cursor_page("/settlements/retry-jobs", params)
+
     async def retry_jobs(
         self,
         status: str | None = None,
@@ -188,6 +230,13 @@ class ApiClient:
         if status:
             params["status"] = status
         return await self._call("GET", "/settlements/dlq", params=params)
+
+    async def dead_letters_page(
+        self, status: str | None = None, *, page: int = 1, page_size: int = 50
+    ) -> Page:
+        """One page of dead-letter entries, newest first (``pageSize`` at most 100)."""
+        body = await self.dead_letters(status=status, page=page, page_size=page_size)
+        return Page(body["items"], body["total"], page + 1 if body["hasNextPage"] else None)
 
     async def all_dead_letters(
         self,
@@ -225,8 +274,28 @@ class ApiClient:
             body["resolutionNote"] = note
         return await self._call("POST", f"/settlements/dlq/{dlq_entry_id}/resolve", json=body)
 
-    async def audit_trail(self, trace_id: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    async def audit_trail(
+        self,
+        trace_id: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+        entity_type: str | None = None,
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"page": page, "pageSize": page_size}
         if trace_id:
             params["traceId"] = trace_id
+        if entity_type:
+            params["entityType"] = entity_type
         return await self._call("GET", "/audit-trail", params=params)
+
+    async def audit_page(
+        self,
+        trace_id: str | None = None,
+        entity_type: str | None = None,
+        *,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> Page:
+        """One page of the audit trail, newest first (``pageSize`` at most 100)."""
+        body = await self.audit_trail(trace_id, page=page, page_size=page_size, entity_type=entity_type)
+        return Page(body["items"], body["total"], page + 1 if body["hasNextPage"] else None)

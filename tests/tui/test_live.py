@@ -160,7 +160,8 @@ def roomy_server(tmp_path: Path):
 async def test_the_live_figures_come_from_every_page(
     roomy_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """250 settlements read 100 at a time: the pane counts all of them, not the first page."""
+    """250 settlements: the counts by status are the server's, the amounts are summed over every page
+    (read 100 at a time), and the retry queue shows a page of them and says how many there are."""
     server = roomy_server
     with httpx.Client(base_url=server.base_url, timeout=15.0) as api:
         for _ in range(250):
@@ -168,7 +169,8 @@ async def test_the_live_figures_come_from_every_page(
             assert response.status_code == 201, response.text
         first_page = api.get("/settlements", params={"limit": 100})
         assert len(first_page.json()) == 100 and first_page.headers["x-total-count"] == "250"
-    monkeypatch.setattr(LiveScreen, "PAGE_ROWS", 100)
+    monkeypatch.setattr(LiveScreen, "AMOUNT_PAGE_ROWS", 100)
+    monkeypatch.setattr(LiveScreen, "AMOUNT_EVERY_S", 0.0)
     app = WorkbenchApp(api_url=server.base_url, scenario_path=scenario_copy(tmp_path, requests=6))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.profile != "connecting…", "the runtime profile")
@@ -176,12 +178,20 @@ async def test_the_live_figures_come_from_every_page(
         live = app.screen
         assert isinstance(live, LiveScreen)
         await wait_for(pilot, lambda: count(live, "pending") == 250, "250 pending settlements in the pane")
-        assert "250 settlements (3 pages)" in _title(live, "#live-settlements-title")
-        amount = str(live.query_one("#live-settlements", DataTable).get_row("pending")[2])
-        assert amount == f"{250 * 120:,.2f} USD"  # HubFlow pays 120 per shortlist
-        await wait_for(pilot, lambda: live.query_one("#live-retry", DataTable).row_count == 250, "250 open jobs")
-        assert "250 open (3 pages)" in _title(live, "#live-retry-title")
+        assert "250 settlements" in _title(live, "#live-settlements-title")
+
+        def amount(status: str) -> str:
+            return str(live.query_one("#live-settlements", DataTable).get_row(status)[2])
+
+        # HubFlow pays 120 per shortlist
+        await wait_for(pilot, lambda: amount("pending") == f"{250 * 120:,.2f} USD", "the amount of 250")
+        retry = "#live-retry-title"
+        await wait_for(pilot, lambda: "rows 1–50 of 250" in _title(live, retry), "the retry title")
+        assert "status open" in _title(live, "#live-retry-title")
+        assert live.query_one("#live-retry", DataTable).row_count == 50
 
         await pilot.press("p")  # settles 50 (the queue processes 50 at a time): the figures follow
         await wait_for(pilot, lambda: count(live, "settled") == 50, "50 settled settlements in the pane")
         assert count(live, "pending") == 200
+        await wait_for(pilot, lambda: amount("settled") == f"{50 * 120:,.2f} USD", "the settled amount")
+        assert amount("pending") == f"{200 * 120:,.2f} USD"

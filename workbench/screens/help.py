@@ -36,9 +36,18 @@ weights and floors into a new scenario file, `e` exports. An invalid value is re
 with a message; the last good result stays on screen. Tables too wide for the screen
 scroll sideways and show whole columns only.
 
-**Live.** `r` replays the scenario (progress bar; `x` cancels), `p` processes the
-retry queue once. On the dead-letter table: `ctrl+r` replay, `v` resolve, `i`
-ignore — each asks for confirmation. `/` focuses the audit trace-id filter.
+**Live.** `r` replays the scenario (progress bar; `x` cancels; the replay runs beside
+the interface, which answers keys meanwhile), `p` processes the retry queue once. The
+settlements, retry queue, dead letters and audit trail show a page each (the title says
+which rows of how many): `]` / `[` go to the next / previous page of the focused list
+(`tab` moves between lists), `s` cycles its filter, which the server applies (status;
+for the audit trail, the entity type). Enter on a status in **Settlements by status**
+lists the settlements of that status; an amount ending in `…` is being read again.
+On the dead-letter table: `ctrl+r` replay, `v` resolve, `i` ignore — each asks for
+confirmation. `/` focuses the audit trace-id filter (enter applies it).
+
+`esc` leaves any text field (back to the screen's table, so that `1`–`4`, `?` and `q`
+work again); in a dialog it cancels.
 
 **Reports.** `[`/`]` switch tables; click a column header (or press `o` on it) to sort;
 `e` exports to a folder you choose (CSV, Parquet, JSON, Markdown).

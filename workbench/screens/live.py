@@ -4,14 +4,23 @@ Panes refresh about once a second in a worker, so the interface never waits on
 the network. A server that stops answering shows a banner; refreshing simply
 continues, so it reconnects by itself when the server is back.
 
-The settlement figures, the open retry jobs and the dead letters come from
-every page of their lists (the server pages them), read up to a cap of rows,
-with the progress in each pane's title. Settlements are read again only when
-the dashboard's counters say something changed.
+The four lists (settlements, retry jobs, dead letters, the audit trail) show one
+page each, with the server's paging (``widgets/paged_list.py``): ``]`` / ``[`` page
+the focused list, ``s`` cycles its filter, and the title says which rows of how many
+are on screen. The counts by status come from the dashboard's counters; the
+amounts by status need every settlement, read in the background (a page of
+``AMOUNT_PAGE_ROWS`` at a time) at most every ``AMOUNT_EVERY_S`` seconds while the
+counts move (an amount ending in "…" is being read again).
+
+A replay runs in a process of its own (``replay_process.py``): its planning and
+its thousands of requests and answers never hold up a key press, and it reports
+its progress at most ten times a second.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -19,182 +28,197 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Static
 
-from ..client import ApiClient, ApiError, Listing
+from ..client import ApiClient, ApiError
+from ..replay_process import ReplayProcess
+from ..units import fmt_money
+from ..widgets.paged_list import PagedList, fill_table
 from .confirm import ConfirmScreen
+from .live_lists import AUDIT, DEAD_LETTERS, RETRY_JOBS, SETTLEMENT_STATUSES, SETTLEMENTS
 
-SETTLEMENT_STATUSES = ("pending", "processing", "retry_scheduled", "settled", "disputed", "failed")
-DLQ_TITLE = "Dead letters (ctrl+r replay · v resolve · i ignore)"
-OPEN_JOB_STATUSES = "queued,processing,retry_scheduled"
+SUMMARY_TITLE = "Settlements by status"
 
 
 class LiveScreen(Screen):
     """The live view of the local server."""
 
     BINDINGS = [
-        Binding("r", "replay", "Replay scenario", tooltip="Send the scenario's traffic and receipts to the API"),
-        Binding("x", "cancel_replay", "Cancel replay"),
+        Binding("r", "replay", "Replay", tooltip="Send the scenario's traffic and receipts to the API"),
+        Binding("x", "cancel_replay", "Cancel"),
         Binding("p", "process_queue", "Process queue", tooltip="Process due settlement retry jobs once"),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]",
+                tooltip="The next page of the focused list"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[",
+                tooltip="The previous page of the focused list"),
+        Binding("s", "cycle_filter", "Filter", tooltip="Cycle the focused list's filter (status, or entity)"),
         Binding("ctrl+r", "dlq_replay", "DLQ replay", tooltip="Replay the selected dead letter"),
-        Binding("v", "dlq_resolve", "DLQ resolve"),
-        Binding("i", "dlq_ignore", "DLQ ignore"),
+        Binding("v", "dlq_resolve", "Resolve", tooltip="Mark the selected dead letter resolved"),
+        Binding("i", "dlq_ignore", "Ignore", tooltip="Mark the selected dead letter ignored"),
         Binding("slash", "focus_trace", "Trace filter"),
     ]
 
-    # Rows per request and the most rows a pane reads (following the pages up to it).
-    PAGE_ROWS = 500
-    SETTLEMENT_CAP = 20_000
-    ROW_CAP = 2_000
+    # Rows per page of each list; the amounts by status read every settlement, this many per request
+    # and at most AMOUNT_CAP of them, at most every AMOUNT_EVERY_S seconds while the counts move.
+    PAGE_ROWS = 50
+    AMOUNT_PAGE_ROWS = 500
+    AMOUNT_CAP = 20_000
+    AMOUNT_EVERY_S = 3.0
 
     def __init__(self) -> None:
         super().__init__()
         self.trace_filter: str = ""
         self.server_down = False
-        self._settlements: Listing | None = None
-        self._settlements_seen: object = None  # the dashboard counters the listing was read at
+        self._by_status: dict[str, int] = {}
+        self._amounts: dict[str, dict[str, float]] = {}
+        self._amount_counts: dict[str, int] | None = None  # the counts the amounts were summed over
+        self._amount_note = ""
+        self._amounts_seen: object = None  # the dashboard counts when the last amounts read started
+        self._amounts_started = float("-inf")
+        self._amounts_reading = False
+        self.replay: ReplayProcess | None = None
 
     @property
     def client(self) -> ApiClient:
         return self.app.client  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
+        self.settlement_list = PagedList(SETTLEMENTS, self.PAGE_ROWS, "live-settlement-list")
+        self.retry_list = PagedList(RETRY_JOBS, self.PAGE_ROWS, "live-retry")
+        self.dlq_list = PagedList(DEAD_LETTERS, self.PAGE_ROWS, "live-dlq")
+        trace = Input(
+            placeholder="trace id filter (/ to focus, enter applies, esc leaves)", id="live-trace", compact=True
+        )
+        self.audit_list = PagedList(AUDIT, self.PAGE_ROWS, "live-audit", tools=(trace,))
         yield Header()
         yield Static("", id="live-banner", classes="banner hidden")
         with Horizontal(id="live-progress-row"):
             yield Label("Replay: idle", id="live-replay-status")
             yield ProgressBar(id="live-progress", show_eta=False)
-        with Horizontal(id="live-top"):
-            with Vertical(classes="pane"):
-                yield Label("Settlements by status", id="live-settlements-title", classes="pane-title")
+        with Horizontal(id="live-top", classes="live-row"):
+            with Vertical(id="live-summary-pane", classes="pane"):
+                yield Label(SUMMARY_TITLE, id="live-settlements-title", classes="pane-title")
                 yield DataTable(id="live-settlements", cursor_type="row")
-            with Vertical(classes="pane"):
-                yield Label("Retry queue", id="live-retry-title", classes="pane-title")
-                yield DataTable(id="live-retry", cursor_type="row")
-        with Horizontal(id="live-bottom"):
-            with Vertical(classes="pane"):
-                yield Label(DLQ_TITLE, id="live-dlq-title", classes="pane-title")
-                yield DataTable(id="live-dlq", cursor_type="row")
-            with Vertical(classes="pane"):
-                yield Label("Audit trail", classes="pane-title")
-                yield Input(placeholder="trace id filter (/ to focus, enter to apply)", id="live-trace")
-                yield DataTable(id="live-audit", cursor_type="row")
+            yield self.settlement_list
+        with Horizontal(id="live-middle", classes="live-row"):
+            yield self.retry_list
+            yield self.dlq_list
+        with Horizontal(id="live-bottom", classes="live-row"):
+            yield self.audit_list
         yield Footer()
+
+    @property
+    def lists(self) -> tuple[PagedList, ...]:
+        return (self.settlement_list, self.retry_list, self.dlq_list, self.audit_list)
 
     def on_mount(self) -> None:
         self.query_one("#live-settlements", DataTable).add_columns("status", "count", "amount")
-        self.query_one("#live-retry", DataTable).add_columns("job", "settlement", "status", "attempts", "next run")
-        self.query_one("#live-dlq", DataTable).add_columns("entry", "settlement", "status", "reason", "last error")
-        self.query_one("#live-audit", DataTable).add_columns("time", "trace", "entity", "action", "status")
         self.refresh_panes()
         self.set_interval(1.0, self.refresh_panes)
+
+    def main_table(self, leaving: Widget | None = None) -> Widget:
+        """Where the focus goes when it leaves an input (esc): the audit trail for its trace filter."""
+        if leaving is not None and leaving.id == "live-trace":
+            return self.audit_list.table
+        return self.settlement_list.table
 
     # -- refreshing ------------------------------------------------------------
     @work(exclusive=True, group="live-refresh")
     async def refresh_panes(self) -> None:
         try:
             dashboard = await self.client.dashboard()
-            settlements = await self._read_settlements(dashboard)
-            jobs = await self.client.retry_jobs(
-                OPEN_JOB_STATUSES,
-                limit=self.PAGE_ROWS,
-                cap=self.ROW_CAP,
-                progress=self._progress("#live-retry-title", "Retry queue"),
-            )
-            dlq = await self.client.all_dead_letters(
-                page_size=100, cap=self.ROW_CAP, progress=self._progress("#live-dlq-title", "Dead letters")
-            )
-            audit = await self.client.audit_trail(trace_id=self.trace_filter or None, page_size=50)
+            pages = await asyncio.gather(*(pane.load(self.client) for pane in self.lists))
         except ApiError as exc:
-            if not self.is_attached:
-                return
-            if exc.refused_key:
-                self._set_banner(f"The server refused the API key: {exc.message}. Retrying every second…")
-            else:
-                self._set_banner(f"Server unavailable: {exc.message}. Retrying every second…")
+            if self.is_attached:
+                try:
+                    self._server_error(exc)
+                except NoMatches:  # the app is closing
+                    pass
             return
         if not self.is_attached:
             return  # the screen went away (the app is closing) while the pages were read
-        self._set_banner(None)
-        self._fill_settlements(settlements)
-        self._title("#live-retry-title", "Retry queue", jobs, "open")
-        self._fill(
-            "#live-retry",
-            [
-                (j["retryJobId"], j["settlementId"], j["status"], str(j["attempts"]), j["nextRunAt"][:19])
-                for j in jobs.items
-            ],
-            keys=[j["retryJobId"] for j in jobs.items],
-        )
-        self._title("#live-dlq-title", DLQ_TITLE, dlq, "entries")
-        entries = dlq.items
-        self._fill(
-            "#live-dlq",
-            [(e["dlqEntryId"], e["settlementId"], e["status"], e["reason"], (e["lastError"] or "")[:60]) for e in entries],
-            keys=[e["dlqEntryId"] for e in entries],
-        )
-        events = audit["items"]
-        self._fill(
-            "#live-audit",
-            [(e["occurredAt"][11:19], e["traceId"], e["entityType"], e["action"], e["status"]) for e in events],
-            keys=[e["auditEventId"] for e in events],
+        try:
+            self._set_banner(None)
+            self._show_counts(dashboard)
+            for pane, (page, asked) in zip(self.lists, pages):
+                pane.show(page, asked)
+        except NoMatches:  # the app is closing: its widgets are going
+            return
+        self._maybe_read_amounts()
+
+    def _server_error(self, exc: ApiError) -> None:
+        if exc.refused_key:
+            self._set_banner(f"The server refused the API key: {exc.message}. Retrying every second…")
+        else:
+            self._set_banner(f"Server unavailable: {exc.message}. Retrying every second…")
+
+    def _show_counts(self, dashboard: dict[str, Any]) -> None:
+        by_status = dashboard.get("settlementsByStatus", {})
+        self._by_status = {status: int(by_status.get(status, 0)) for status in SETTLEMENT_STATUSES}
+        self._fill_summary()
+
+    def _fill_summary(self) -> None:
+        rows = []
+        for status in SETTLEMENT_STATUSES:
+            count = self._by_status.get(status, 0)
+            amounts = self._amounts.get(status, {})
+            text = " + ".join(fmt_money(total, currency) for currency, total in sorted(amounts.items()))
+            if self._amount_counts is None:
+                text = "…"
+            elif self._amount_counts.get(status, 0) != count:
+                text = f"{text or '0.00'} …"  # being read again: the counts moved since
+            rows.append((status, f"{count:,}", text))
+        fill_table(self.query_one("#live-settlements", DataTable), list(SETTLEMENT_STATUSES), rows)
+        total = sum(self._by_status.values())
+        self.query_one("#live-settlements-title", Label).update(
+            f"{SUMMARY_TITLE} — {total:,} settlements{self._amount_note}"
         )
 
-    async def _read_settlements(self, dashboard: dict[str, Any]) -> Listing:
-        """Every page of ``GET /settlements`` (up to the cap), read again only when the counters moved."""
-        seen = (dashboard.get("settlementCount"), sorted(dashboard.get("settlementsByStatus", {}).items()))
-        if self._settlements is None or seen != self._settlements_seen:
-            self._settlements = await self.client.settlements(
-                limit=self.PAGE_ROWS,
-                cap=self.SETTLEMENT_CAP,
-                progress=self._progress("#live-settlements-title", "Settlements by status"),
-            )
-            self._settlements_seen = seen
-        return self._settlements
+    # -- the amounts by status (every settlement, read in the background) --------
+    def _maybe_read_amounts(self) -> None:
+        seen = tuple(sorted(self._by_status.items()))
+        if self._amounts_reading or seen == self._amounts_seen:
+            return
+        if time.monotonic() - self._amounts_started < self.AMOUNT_EVERY_S:
+            return
+        self._amounts_seen = seen
+        self._amounts_started = time.monotonic()
+        self._amounts_reading = True
+        self.read_amounts()
 
-    def _fill_settlements(self, listing: Listing) -> None:
+    @work(group="live-amounts")
+    async def read_amounts(self) -> None:
+        try:
+            listing = await self.client.settlements(limit=self.AMOUNT_PAGE_ROWS, cap=self.AMOUNT_CAP)
+        except ApiError:
+            self._amounts_failed()
+            return
         counts: dict[str, int] = defaultdict(int)
         amounts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for settlement in listing.items:
             counts[settlement["status"]] += 1
             amounts[settlement["status"]][settlement["currency"]] += settlement["amount"]
-        rows = [
-            (
-                status,
-                str(counts[status]),
-                " + ".join(f"{total:,.2f} {currency}" for currency, total in sorted(amounts[status].items())),
-            )
-            for status in SETTLEMENT_STATUSES
-        ]
-        self._title("#live-settlements-title", "Settlements by status", listing, "settlements")
-        self._fill("#live-settlements", rows, keys=list(SETTLEMENT_STATUSES))
+        note = "" if listing.complete else f" (amounts: the newest {len(listing.items):,})"
+        self._amounts_read(dict(counts), {k: dict(v) for k, v in amounts.items()}, note, listing.complete)
 
-    def _progress(self, selector: str, name: str):
-        def show(done: int, total: int) -> None:
-            if done < total and self.is_attached:
-                self.query_one(selector, Label).update(f"{name} — loading {done:,} of {total:,}…")
+    def _amounts_read(self, counts: dict[str, int], amounts: dict, note: str, complete: bool) -> None:
+        self._amounts_reading = False
+        self._amounts = amounts
+        # a capped read cannot match the counts: it stands as it is, with the note saying so
+        self._amount_counts = counts if complete else dict(self._by_status)
+        self._amount_note = note
+        try:
+            self._fill_summary()
+        except NoMatches:
+            return
+        self._maybe_read_amounts()
 
-        return show
-
-    def _title(self, selector: str, name: str, listing: Listing, noun: str) -> None:
-        pages = f"{listing.pages} page{'s' if listing.pages != 1 else ''}"
-        if listing.complete:
-            text = f"{name} — {listing.total:,} {noun} ({pages})"
-        else:
-            text = f"{name} — the newest {len(listing.items):,} of {listing.total:,} {noun} ({pages})"
-        self.query_one(selector, Label).update(text)
-
-    def _fill(self, selector: str, rows: list[tuple[str, ...]], keys: list[str]) -> None:
-        table = self.query_one(selector, DataTable)
-        selected = None
-        if table.row_count and table.cursor_row < table.row_count:
-            selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        for key, row in zip(keys, rows):
-            table.add_row(*row, key=key)
-        if selected in keys:
-            table.move_cursor(row=keys.index(selected))
+    def _amounts_failed(self) -> None:
+        self._amounts_reading = False
+        self._amounts_seen = None  # try again at the next refresh
 
     def _set_banner(self, text: str | None) -> None:
         banner = self.query_one("#live-banner", Static)
@@ -202,40 +226,91 @@ class LiveScreen(Screen):
         banner.update(text or "")
         banner.set_class(text is None, "hidden")
 
+    # -- paging and filters --------------------------------------------------------
+    def focused_list(self) -> PagedList:
+        """The list the focus is in (the summary by status counts as the settlements list)."""
+        node = self.focused
+        while node is not None and node is not self:
+            if isinstance(node, PagedList):
+                return node
+            node = node.parent
+        return self.settlement_list
+
+    def action_page(self, step: int) -> None:
+        pane = self.focused_list()
+        moved = pane.next_page() if step > 0 else pane.previous_page()
+        if not moved:
+            self.notify(f"{pane.spec.name}: {'the last' if step > 0 else 'the first'} page is on screen.")
+            return
+        pane.mark_loading()
+        self.refresh_panes()
+
+    def action_cycle_filter(self) -> None:
+        pane = self.focused_list()
+        pane.cycle_filter()
+        pane.mark_loading()
+        self.refresh_panes()
+
+    @on(DataTable.RowSelected, "#live-settlements")
+    def filter_by_summary_row(self, event: DataTable.RowSelected) -> None:
+        """Enter on a status in the summary shows the settlements of that status."""
+        self.settlement_list.set_filter(str(event.row_key.value))
+        self.settlement_list.mark_loading()
+        self.settlement_list.table.focus()
+        self.refresh_panes()
+
     # -- replay ----------------------------------------------------------------
     def action_replay(self) -> None:
-        self.run_replay()
-
-    @work(exclusive=True, group="live-replay")
-    async def run_replay(self) -> None:
-        from ..replay import replay_scenario
-
         scenario = self.app.scenario  # type: ignore[attr-defined]
         if scenario is None:
             self.notify("Load a scenario first (screen 1).", severity="warning")
             return
-        status = self.query_one("#live-replay-status", Label)
-        bar = self.query_one("#live-progress", ProgressBar)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(total=total, progress=done)
-            status.update(f"Replay: {done}/{total} requests")
-
-        try:
-            summary = await replay_scenario(self.client, scenario, progress=progress)
-        except ApiError as exc:
-            status.update("Replay: stopped")
-            self.notify(f"Replay stopped: {exc.message}", severity="error")
+        if self.replay is not None and self.replay.running:
+            self.notify("A replay is running: x cancels it.", severity="warning")
             return
-        status.update(f"Replay: done — {summary.describe()}")
+        self._replay_status("Replay: planning the traffic…")
+        self.query_one("#live-progress", ProgressBar).update(total=None, progress=0)
+        self.replay = ReplayProcess(
+            self.client,
+            scenario,
+            on_progress=self._replay_progress,
+            on_done=self._replay_done,
+            on_error=self._replay_stopped,
+        )
+        self.replay.start()
+
+    def _replay_status(self, text: str) -> None:
+        try:
+            self.query_one("#live-replay-status", Label).update(text)
+        except NoMatches:  # the app is closing
+            pass
+
+    def _replay_progress(self, done: int, total: int) -> None:
+        try:
+            self.query_one("#live-progress", ProgressBar).update(total=total, progress=done)
+        except NoMatches:
+            return
+        self._replay_status(f"Replay: {done:,}/{total:,} requests")
+
+    def _replay_stopped(self, message: str) -> None:
+        self._replay_status("Replay: stopped")
+        self.notify(f"Replay stopped: {message}", severity="error")
+
+    def _replay_done(self, summary: Any) -> None:
+        self._replay_status(f"Replay: done — {summary.describe()}")
         self.notify(f"Replay finished: {summary.describe()}")
         self.refresh_panes()
 
     def action_cancel_replay(self) -> None:
-        cancelled = self.workers.cancel_group(self, "live-replay")
-        if cancelled:
-            self.query_one("#live-replay-status", Label).update("Replay: cancelled")
-            self.notify("Replay cancelled.")
+        if self.replay is None or not self.replay.running:
+            return
+        self.replay.cancel()
+        self._replay_status("Replay: cancelled")
+        self.notify("Replay cancelled.")
+
+    def on_unmount(self) -> None:
+        if self.replay is not None:
+            self.replay.stop()
 
     # -- queue and dead letters ------------------------------------------------
     @work(exclusive=True, group="live-action")
@@ -252,7 +327,7 @@ class LiveScreen(Screen):
         self.refresh_panes()
 
     def _selected_dead_letter(self) -> str | None:
-        table = self.query_one("#live-dlq", DataTable)
+        table = self.dlq_list.table
         if not table.row_count:
             self.notify("No dead letter selected.", severity="warning")
             return None
@@ -299,4 +374,12 @@ class LiveScreen(Screen):
     @on(Input.Submitted, "#live-trace")
     def apply_trace(self, event: Input.Submitted) -> None:
         self.trace_filter = event.value.strip()
+        self.audit_list.set_extra(trace_id=self.trace_filter)
+        self.audit_list.mark_loading()
+        self.audit_list.table.focus()
         self.refresh_panes()
+
+    def leave_input(self, field: Input) -> None:
+        """Esc in the trace filter: back to the filter that applies, the focus on the audit trail."""
+        if field.id == "live-trace":
+            field.value = self.trace_filter
