@@ -26,7 +26,7 @@ CPQR_EVENTS = {
     "presented": "offer.presented",
     "shown": "offer.presented",
 }
-MODES = ("default", "demo", "real_test")
+from .modes import DEFAULT_PORTS, MODES, resolve_mode  # noqa: E402,F401  (the mode rules live in server/modes.py)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -252,9 +252,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        mode = env.get("PROMOTION_AGENT_MODE", "default") or "default"
-        if mode not in MODES:
-            raise SettingsError(f"PROMOTION_AGENT_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        mode = resolve_mode(env)  # APP_MODE, or its alias PROMOTION_AGENT_MODE
         billable_raw = env.get("CPQR_BILLABLE_EVENT", "offer.shortlisted") or "offer.shortlisted"
         billable = CPQR_EVENTS.get(billable_raw.strip().lower())
         if billable is None:
@@ -272,7 +270,7 @@ class Settings:
         ranking_file = (env.get("RANKING_CONFIG_FILE") or "").strip() or None
         return cls(
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
-            port=_int(env, "PORT", 3000, minimum=0),
+            port=_int(env, "PORT", DEFAULT_PORTS[mode], minimum=0),
             workers=_int(env, "WEB_CONCURRENCY", 1, minimum=1),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,

@@ -22,6 +22,7 @@ from ..domain.models import (
     PartnerView,
     PolicyCheckResult,
 )
+from ..modes import IMPLIES
 from ..services import campaigns, exchange, partners, receipts
 from ..services.context import Services
 from .errors import documented
@@ -57,6 +58,8 @@ class RuntimeProfile(Base, kw_only=True):
     demo_enabled: bool
     real_data_only: bool
     default_lead_filter: list[str]
+    # What the mode means for this server, in a sentence (server/modes.py).
+    implies: str = ""
 
 
 def runtime_profile(svc: Services) -> RuntimeProfile:
@@ -68,6 +71,7 @@ def runtime_profile(svc: Services) -> RuntimeProfile:
         demo_enabled=svc.settings.demo_enabled,
         real_data_only=svc.settings.real_data_only,
         default_lead_filter=svc.settings.default_lead_filter,
+        implies=IMPLIES[svc.settings.mode],
     )
 
 

@@ -81,12 +81,20 @@ async def _existing(svc: Services, tx: Tx, draft: CampaignDraft, campaign_id: st
     return CampaignCreated(campaign=stored, policy_check=check)
 
 
-async def create_campaign(svc: Services, draft: CampaignDraft) -> tuple[CampaignCreated, bool]:
+async def create_campaign(
+    svc: Services, draft: CampaignDraft, *, campaign_id: str | None = None, offer_id: str | None = None
+) -> tuple[CampaignCreated, bool]:
     """A new campaign from ``draft``, reviewed at once; ``(result, created)``.
 
     With the caller's ``campaignId``, the unique campaign id decides: a repeat of the same draft
-    returns the stored campaign (``created`` False), another draft is a 409.
+    returns the stored campaign (``created`` False), another draft is a 409. ``campaign_id`` /
+    ``offer_id``: stable ids an import derives; one that is taken is a 409 (the import counts a duplicate).
     """
+    if svc.settings.real_data_only and draft.data_provenance.startswith("demo_"):
+        raise ValidationFailed(
+            f"dataProvenance {draft.data_provenance!r} is refused in real_test mode: use real_campaign.",
+            field="dataProvenance",
+        )
     found = policy.find_placeholder(draft)
     if found is not None:
         field, value = found
@@ -97,23 +105,26 @@ async def create_campaign(svc: Services, draft: CampaignDraft) -> tuple[Campaign
     async def work(tx: Tx) -> tuple[CampaignCreated, bool]:
         now = svc.clock()
         for _ in range(3):  # a generated id that is taken already (ids are short): another one
-            campaign_id = draft.campaign_id or new_id("cmp_")
+            cid = campaign_id or draft.campaign_id or new_id("cmp_")
             campaign = lifecycle.campaign_from_draft(
-                draft, campaign_id, new_id("offer_"), new_id("proof_"), now
+                draft, cid, offer_id or new_id("offer_"), new_id("proof_"), now
             )
             if await tx.insert_campaign(campaign):
                 break
+            if campaign_id:  # an import's stable id (or its offer's) is there already: a re-import
+                raise Conflict(f"Campaign {cid} (or its offer {campaign.offer.offer_id}) already exists.",
+                               field="campaignId")
             if draft.campaign_id:
-                return await _existing(svc, tx, draft, campaign_id), False
+                return await _existing(svc, tx, draft, cid), False
         else:
             raise RuntimeError("no unused campaign id after 3 tries")
         offer = campaign.offer
         await tx.insert_audit(
             [
                 svc.audit(
-                    trace_id=campaign_id,
+                    trace_id=cid,
                     entity_type="campaign",
-                    entity_id=campaign_id,
+                    entity_id=cid,
                     action="campaign.created",
                     status="success",
                     actor_type="api",

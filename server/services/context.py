@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
@@ -35,10 +37,17 @@ def evaluation_clock(
         return lambda: at
     started = wall()
     return lambda: at + (wall() - started)
+# The provenance of audit events whose writer does not name one (the demo bootstrap sets demo_bootstrap).
+audit_provenance: ContextVar[str] = ContextVar("audit_provenance", default="ops_manual")
+# A seeded source of ids for code that must produce the same ids every time (the demo bootstrap).
+seeded_ids: ContextVar[random.Random | None] = ContextVar("seeded_ids", default=None)
 
 
 def new_id(prefix: str, hex_chars: int = 8) -> str:
     """Ids as the contract spells them: a prefix and random hex (``set_`` + 8 hex, …)."""
+    rng = seeded_ids.get()
+    if rng is not None:
+        return prefix + f"{rng.getrandbits(hex_chars * 4):0{hex_chars}x}"
     return prefix + secrets.token_hex((hex_chars + 1) // 2)[:hex_chars]
 
 
@@ -84,7 +93,7 @@ class Services:
         actor_type: str = "system",
         actor_id: str = "promotion-agent",
         details: dict[str, Any] | None = None,
-        provenance: str = "ops_manual",
+        provenance: str | None = None,
         at: datetime | None = None,
     ) -> AuditEvent:
         caller = current_caller.get()
@@ -92,7 +101,7 @@ class Services:
             actor_id = caller.name
         return AuditEvent(
             audit_event_id=new_id("aud_", 16),
-            data_provenance=provenance,  # type: ignore[arg-type]
+            data_provenance=provenance or audit_provenance.get(),  # type: ignore[arg-type]
             trace_id=trace_id,
             entity_type=entity_type,  # type: ignore[arg-type]
             entity_id=entity_id,

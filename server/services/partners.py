@@ -184,3 +184,26 @@ async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerVi
     return await svc.store.read(work)
 
 
+async def save_partner(svc: Services, partner: PartnerAgent, *, action: str = "partner.created") -> bool:
+    """Store a partner once by ``partnerId`` (the unique constraint decides); False when it exists already."""
+
+    async def work(tx: Tx) -> bool:
+        if not await tx.insert_partner(partner):
+            return False
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=partner.partner_id,
+                    entity_type="delivery",
+                    entity_id=partner.partner_id,
+                    action=action,
+                    status="success",
+                    actor_type="operator",
+                    details={"providerOrg": partner.provider_org, "status": partner.status},
+                    provenance=partner.data_provenance,
+                )
+            ]
+        )
+        return True
+
+    return await svc.store.write(work)
