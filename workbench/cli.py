@@ -274,6 +274,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from .client import ApiClient, ApiError
     from .replay import replay_scenario
+    from .server_mode import ReplayRefused, check_replay_target
 
     scenario = load_scenario(args.scenario)
     if args.limit is not None and args.limit < 1:
@@ -283,6 +284,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from .provision import prepare_server
 
         async with ApiClient(args.api) as client:
+            await check_replay_target(client)  # before provisioning: nothing goes to a real_test server
             await prepare_server(client, scenario, not args.no_provision,
                                  lambda line: out_console.print(line, markup=False))
             with Progress(
@@ -303,6 +305,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return asyncio.run(go())
     except ApiError as err:
         err_console.print(f"workbench replay: {err.message}", markup=False)
+        return 1
+    except ReplayRefused as err:
+        err_console.print(f"workbench replay: {err}", markup=False)
         return 1
 
 

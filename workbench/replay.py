@@ -190,7 +190,11 @@ async def replay_scenario(
     run_id: str | None = None,
 ) -> ReplaySummary:
     """Send the scenario's traffic and receipts to the API; raises ApiError if the server goes away
-    or refuses the API key (a 401/403 would refuse every other request too)."""
+    or refuses the API key (a 401/403 would refuse every other request too), and ReplayRefused
+    before sending anything to a server on real data only (real_test)."""
+    from .server_mode import check_replay_target
+
+    await check_replay_target(client)
     summary = ReplaySummary(run_id=run_id or secrets.token_hex(3))
     bodies, stages = planned_requests(scenario, summary.run_id, limit)
     await send_requests(client, scenario, bodies, stages, summary, progress, concurrency)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+
 from ..adapters.store.repository import Tx
 from ..domain import lifecycle, policy
 from ..domain.errors import Conflict, NotFound, ValidationFailed

@@ -77,16 +77,3 @@ async def prepare(svc: Services, *, force: bool = False) -> dict[str, int]:
 
 async def prepare_for_mode(svc: Services) -> dict[str, int]:
     return await prepare(svc)
-
-
-def direct_top_up_refusal(settings: Settings, stripe_configured: bool) -> str | None:
-    """Why a wallet top-up may not credit directly (the 503 of ``POST /wallet/top-ups/checkout``), or None.
-
-    Without Stripe, demo and default credit the wallet at once; real_test never credits without a payment.
-    """
-    if stripe_configured or not settings.real_data_only:
-        return None
-    return (
-        "Top-ups need Stripe in real_test mode (STRIPE_SECRET_KEY is not set): credits are never granted "
-        "without a payment on real data."
-    )

@@ -12,6 +12,7 @@ import pytest
 from tests.support import REPO_ROOT, error_body, expect, opportunity, receipt, start_server, uid
 from tests.support.cli import import_file, run_cli, write_jsonl
 from tests.support.worker_fixtures import Processes, processes  # noqa: F401  (fixture)
+from workbench.cli import main as workbench_main
 from workbench.client import ApiClient
 from workbench.server_mode import ReplayRefused, check_replay_target
 
@@ -53,7 +54,8 @@ def test_demo_records_stop_real_test_before_anything_changes(postgres_url: str, 
 
 
 def test_the_real_test_lane_end_to_end(
-    postgres_url: str, redis_url: str, processes: Processes, tmp_path: Path  # noqa: F811
+    postgres_url: str, redis_url: str, processes: Processes, tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     mock = processes.mock_billing()
     env = {"APP_MODE": "real_test", "DATABASE_URL": postgres_url}
@@ -112,5 +114,11 @@ def test_the_real_test_lane_end_to_end(
                 return str(refused.value)
 
         assert "runs in real_test mode (real data only)" in asyncio.run(replay_check())
+        # and so do the command line and the replay itself, before anything is sent
+        before = expect(httpx.get(f"{server.base_url}/dashboard", timeout=10), 200)["eventCounts"]
+        assert workbench_main(["replay", str(REPO_ROOT / "scenarios" / "baseline.toml"), "--api", server.base_url,
+                               "--limit", "3"]) == 1
+        assert "runs in real_test mode (real data only)" in capsys.readouterr().err
+        assert expect(httpx.get(f"{server.base_url}/dashboard", timeout=10), 200)["eventCounts"] == before
     finally:
         server.stop()

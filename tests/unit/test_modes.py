@@ -110,13 +110,3 @@ def test_db_init_real_test_needs_only_the_database() -> None:
 def test_demo_has_no_worker() -> None:
     with pytest.raises(ModeError, match="there is no worker to run"):
         environment_for({}, "demo", purpose="worker")
-
-
-def test_top_ups_without_stripe_are_refused_only_in_real_test() -> None:
-    from server.services.lanes import direct_top_up_refusal
-
-    real = Settings.from_env(environment_for({"APP_MODE": "real_test", **VALUES})[0])
-    assert "need Stripe in real_test mode" in (direct_top_up_refusal(real, stripe_configured=False) or "")
-    assert direct_top_up_refusal(real, stripe_configured=True) is None
-    for mode in ("default", "demo"):
-        assert direct_top_up_refusal(Settings.from_env(environment_for({"APP_MODE": mode})[0]), False) is None
