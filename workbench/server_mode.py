@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import ApiClient
+from .client import ApiClient, ApiError
 
 REAL_DATA_MODES = ("real_test",)
 
@@ -47,7 +47,12 @@ def replay_refusal(profile: dict[str, Any] | None, api_url: str) -> str | None:
 
 async def check_replay_target(client: ApiClient) -> dict[str, Any]:
     """Read the server's runtime profile and raise ``ReplayRefused`` for a real_test server; the profile."""
-    profile = await client.runtime_profile()
+    try:
+        profile = await client.runtime_profile()
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        profile = {}  # a server too old to report its profile has no real_test lane
     refusal = replay_refusal(profile, client.base_url)
     if refusal:
         raise ReplayRefused(refusal)

@@ -122,8 +122,9 @@ def serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[st
         (None, None, {"EXCHANGE_CLOCK": "yesterday"},
          "EXCHANGE_CLOCK must be wall, fixed:<ISO time> or offset:"),
         (None, None, {"EXCHANGE_CLOCK": "fixed:2026-03-11T12:00:00"}, "has no time zone"),
-        (None, None, {"EXCHANGE_CLOCK": f"fixed:{CLOCK}", "PROMOTION_AGENT_MODE": "real_test"},
-         f"EXCHANGE_CLOCK=fixed:{CLOCK} is refused in real_test mode"),
+        (None, None, {"EXCHANGE_CLOCK": f"fixed:{CLOCK}", "PROMOTION_AGENT_MODE": "real_test",
+                      "REDIS_URL": "redis://127.0.0.1:9/0", "BILLING_ADAPTER_URL": "http://127.0.0.1:9"},
+         f"real_test mode refuses EXCHANGE_CLOCK='fixed:{CLOCK}'"),
     ],
 )
 def test_a_setting_the_server_cannot_use_stops_the_start_with_one_line(
