@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .adapters.redis_hot_state import HotStateUnavailable
 from .adapters.store.engine import DatabaseUnavailable
 from .redaction import RedactingFilter, redact_text
+from .modes import ModeError, demo_ignored_line, environment_for
 from .settings import Settings, SettingsError
 
 
@@ -33,6 +34,7 @@ SECRET_SETTINGS = (
 # at the moment the server closes it got a reset instead of an answer (1 to 9 in 30,000 receipts
 # at c=64 in the duplicate-storm proof).
 KEEP_ALIVE_S = 75
+MODE_CHOICES = ("default", "demo", "real_test")
 
 
 def _configure_logging(level: str = "INFO") -> None:
@@ -61,7 +63,8 @@ def _serve(settings: Settings) -> int:
     refusal = listen_refusal(settings.host, access_from_settings(settings))  # a bad keys file stops here
     if refusal:
         raise SettingsError(refusal)
-    asyncio.run(_preflight(settings))
+    if settings.mode != "demo":  # the demo's in-memory database lives only in the serving process
+        asyncio.run(_preflight(settings))
     logging.getLogger("promotion_agent").info(
         "listening on http://%s:%d with %d process(es)", settings.host, settings.port, settings.workers
     )
@@ -83,28 +86,32 @@ def _serve(settings: Settings) -> int:
 
 async def _db_init(settings: Settings) -> int:
     from .app import build_services
-    from .services import seed
+    from .services import lanes
 
     svc = await build_services(settings, load_seed=False)
     try:
-        counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))
+        counts = await lanes.prepare(svc, force=True)
     finally:
         await svc.close()
-    print(f"database ready ({svc.store.kind}); seed records added: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    added = ", ".join(f"{k}={v}" for k, v in counts.items()) or "none (already prepared)"
+    print(f"database ready ({svc.store.kind}) for the {settings.mode} lane; seed records added: {added}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="promotion-agent", description="The promotion exchange server.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP API (HOST, PORT, DATABASE_URL, REDIS_URL, ...)")
+    serve = sub.add_parser("serve", help="run the HTTP API (APP_MODE, HOST, PORT, DATABASE_URL, REDIS_URL, ...)")
+    serve.add_argument("--mode", choices=MODE_CHOICES, help="default | demo | real_test (else APP_MODE)")
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("init", help="create the schema and load the seed (safe to run twice)")
+    init = db_sub.add_parser("init", help="create the schema and load the mode's seed (safe to run twice)")
+    init.add_argument("--mode", choices=MODE_CHOICES, help="default | demo | real_test (else APP_MODE)")
+    sub.add_parser("import", help="import receipts | partners | campaigns from a file", add_help=False)
     # Long-running helpers live in their own modules; each takes the rest of the command line.
     sub.add_parser("worker", help="run the settlement worker (leader lease, retry queue, metrics)", add_help=False)
-    mock = sub.add_parser("mock", help="local mock services: billing | alerts", add_help=False)
-    mock.add_argument("service", choices=["billing", "alerts"])
+    mock = sub.add_parser("mock", help="local mock services: billing | alerts | stripe", add_help=False)
+    mock.add_argument("service", choices=["billing", "alerts", "stripe"])
     dev = sub.add_parser("dev", help="private local servers for development: postgres | redis", add_help=False)
     dev.add_argument("service", choices=["postgres", "redis"])
     args, rest = parser.parse_known_args(argv)
@@ -112,15 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command in ("serve", "db"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        settings = Settings.from_env()
-        if args.command == "serve":
-            return _serve(settings)
-        if args.command == "db" and args.db_command == "init":
-            return asyncio.run(_db_init(settings))
-        if args.command == "worker":
-            from .worker import run as run_worker
+        if args.command == "import":
+            from .importing import run as run_import
 
-            return run_worker(rest, settings)
+            return run_import(rest)
+        # The local helpers are not the exchange: its mode rules (real_test's backends) do not apply to them.
         if args.command == "mock":
             from .mocks import run as run_mock
 
@@ -129,7 +132,20 @@ def main(argv: list[str] | None = None) -> int:
             from .dev import run as run_dev
 
             return run_dev(args.service, rest)
-    except (SettingsError, ValueError, OSError, HotStateUnavailable, DatabaseUnavailable) as exc:
+        env, mode, ignored = environment_for(os.environ, getattr(args, "mode", None), purpose=args.command)
+        settings = Settings.from_env(env)
+        if args.command == "serve":
+            if mode == "demo":
+                logging.getLogger("promotion_agent").info(demo_ignored_line(ignored))
+            os.environ["APP_MODE"] = os.environ["PROMOTION_AGENT_MODE"] = mode  # for worker processes
+            return _serve(settings)
+        if args.command == "db" and args.db_command == "init":
+            return asyncio.run(_db_init(settings))
+        if args.command == "worker":
+            from .worker import run as run_worker
+
+            return run_worker(rest, settings)
+    except (ModeError, SettingsError, ValueError, OSError, HotStateUnavailable, DatabaseUnavailable) as exc:
         print(f"promotion-agent: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:

@@ -25,10 +25,13 @@ from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
 from .api.exchange import EXCHANGE_CONTROLLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
 from .api.strict import StrictJsonBody
+from .api.top_ups import TOP_UP_CONTROLLERS
 from .api.wallet import WALLET_CONTROLLERS
-from .services import seed
+from .modes import IMPLIES, refuse_demo_records
+from .services.demo import demo_clock
+from .services.lanes import prepare_for_mode
 from .services.access import access_from_settings, current_caller
-from .services.context import Services
+from .services.context import Services, evaluation_clock
 from .settings import Settings, load_signing_secrets
 
 log = logging.getLogger("promotion_agent")
@@ -39,6 +42,8 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
     engines = create_engines(settings.database_url)
     store = Store(engines, carry=(current_caller,))
     try:
+        if settings.mode == "real_test":
+            await refuse_demo_records(engines)  # before any schema change or write
         await upgrade(engines)
     except (OSError, SQLAlchemyError) as exc:
         await store.close()
@@ -59,11 +64,19 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
         await store.close()
         raise
     gateway = gateway_from_settings(settings)
-    svc = Services(store=store, hot=hot, gateway=gateway, settings=settings)
+    svc = Services(
+        store=store,
+        hot=hot,
+        gateway=gateway,
+        settings=settings,
+        ranking=settings.ranking,
+        evaluation_clock=evaluation_clock(settings.exchange_clock),
+    )
     svc.state["receipt_secrets"] = secrets
-    if load_seed and await seed.database_is_empty(svc):
-        counts = await seed.load_seed(svc, seed.read_seed(settings.seed_path))
-        log.info("seeded an empty database from %s: %s", settings.seed_path, counts)
+    if settings.mode == "demo":
+        svc.clock = demo_clock()
+    if load_seed:
+        await prepare_for_mode(svc)
     return svc
 
 
@@ -96,12 +109,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         svc = services or await build_services(settings)
         app.state.svc = svc
         log.info(
-            "promotion-agent ready: persistence=%s hotState=%s billing=%s mode=%s keys=%s",
+            "promotion-agent ready: mode=%s persistence=%s hotState=%s billing=%s keys=%s "
+            "ranking=%s clock=%s (%s)",
+            settings.mode,
             svc.store.kind,
             svc.hot.kind,
             svc.gateway.mode,
-            settings.mode,
             access,
+            settings.ranking_config_file or "defaults",
+            settings.exchange_clock.describe(),
+            IMPLIES[settings.mode],
         )
         try:
             yield
@@ -111,7 +128,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = Litestar(
         route_handlers=[
-            *EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS, *WALLET_CONTROLLERS
+            *EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS, *WALLET_CONTROLLERS,
+            *TOP_UP_CONTROLLERS,
         ],
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

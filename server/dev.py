@@ -4,7 +4,10 @@
 machine's PostgreSQL binaries in ``.data/postgres`` on 127.0.0.1:54329 with the
 user ``postgres``/``postgres``; ``dev redis`` runs ``redis-server`` on
 127.0.0.1:6380. Each prints the URL to export and runs in the foreground
-until Ctrl-C. PostgreSQL refuses to run as root, so as root the cluster is
+until Ctrl-C or any stop signal (SIGTERM, SIGHUP, SIGQUIT), which it passes on to
+its server as that server's clean stop; if the wrapper itself is killed, the kernel
+stops the server (PR_SET_PDEATHSIG), so no server is left running as an orphan. A
+lock next to the data folder refuses a second server on the same folder. PostgreSQL refuses to run as root, so as root the cluster is
 owned and run by an unprivileged user (``postgres`` if it exists, else
 ``nobody``). The tests start their servers with the same functions.
 """
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 
@@ -126,41 +130,106 @@ def redis_argv(port: int, workdir: Path) -> list[str]:
             "--dir", str(workdir)]
 
 
-def _foreground(argv: list[str], banner: str, **popen: object) -> int:
-    proc = subprocess.Popen(argv, **popen)  # type: ignore[call-overload]
-    print(banner, flush=True)
+# Signals that end the wrapper; each is passed on to the server as the server's own clean-stop signal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(stop_signal: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the kernel sends ``stop_signal`` to the server if the wrapper dies (even SIGKILL).
+
+    It runs after the switch to the unprivileged user (which would clear the setting); everything it
+    needs is loaded here, in the wrapper (that user may not be able to read Python's files)."""
+    import ctypes
+
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, stop_signal)
+        if os.getppid() != parent:  # the wrapper died before the setting took effect
+            os.kill(os.getpid(), stop_signal)
+
+    return arm
+
+
+@contextlib.contextmanager
+def data_folder_lock(folder: Path, what: str) -> Iterator[None]:
+    """Hold a lock next to ``folder`` while a server runs on it; a second server on it is refused."""
+    import fcntl
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    path = folder.parent / f".{folder.name}.promotion-agent-dev.lock"
+    handle = open(path, "a+")
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise RuntimeError(f"{what} already runs on the data folder {folder} ({owner}); stop it first") from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _foreground(argv: list[str], banner: str, stop_signal: int, **popen: object) -> int:
+    """Run a server until it ends or the wrapper gets any stop signal, which stops the server too."""
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(stop_signal)
+
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}  # none lost while starting
+    try:
+        proc = subprocess.Popen(argv, preexec_fn=_die_with_parent(stop_signal), **popen)  # type: ignore[call-overload]
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, forward)
+        print(f"{banner}\n(server pid {proc.pid})", flush=True)
+        try:
+            code = proc.wait(timeout=None)
+        except BaseException:
+            proc.send_signal(stop_signal)
             proc.wait(timeout=30)
-        return 0
+            raise
+        return 0 if received else code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _dev_postgres(args: argparse.Namespace) -> int:
     datadir = Path(args.data_dir).resolve()
     user = unprivileged_user()
-    if not (datadir / "PG_VERSION").exists():
-        print(f"creating a PostgreSQL cluster in {datadir} …", flush=True)
-        init_postgres(datadir, user)
-    url = f"postgresql://postgres:postgres@127.0.0.1:{args.port}/postgres"
-    return _foreground(
-        postgres_argv(datadir, args.port),
-        f"PostgreSQL on 127.0.0.1:{args.port} (Ctrl-C stops it). Use it with:\n  export DATABASE_URL={url}",
-        cwd=str(datadir),
-        **as_user(user),
-    )
+    with data_folder_lock(datadir, "a PostgreSQL server"):
+        if not (datadir / "PG_VERSION").exists():
+            print(f"creating a PostgreSQL cluster in {datadir} …", flush=True)
+            init_postgres(datadir, user)
+        url = f"postgresql://postgres:postgres@127.0.0.1:{args.port}/postgres"
+        return _foreground(
+            postgres_argv(datadir, args.port),
+            f"PostgreSQL on 127.0.0.1:{args.port} (Ctrl-C stops it). Use it with:\n  export DATABASE_URL={url}",
+            signal.SIGINT,  # PostgreSQL's fast shutdown
+            cwd=str(datadir),
+            **as_user(user),
+        )
 
 
 def _dev_redis(args: argparse.Namespace) -> int:
     workdir = Path(args.data_dir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"redis://127.0.0.1:{args.port}/0"
-    return _foreground(
-        redis_argv(args.port, workdir),
-        f"Redis on 127.0.0.1:{args.port} (Ctrl-C stops it). Use it with:\n  export REDIS_URL={url}",
-    )
+    with data_folder_lock(workdir, "a Redis server"):
+        return _foreground(
+            redis_argv(args.port, workdir),
+            f"Redis on 127.0.0.1:{args.port} (Ctrl-C stops it). Use it with:\n  export REDIS_URL={url}",
+            signal.SIGTERM,
+        )
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> bool:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tomllib
 from dataclasses import dataclass, field
-from typing import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from .domain.errors import ValidationFailed
+from .domain.ranking import DEFAULT_RANKING, RankingConfig
+from .domain.ranking_table import decode_ranking_table
 
 
 class SettingsError(ValueError):
@@ -18,7 +26,7 @@ CPQR_EVENTS = {
     "presented": "offer.presented",
     "shown": "offer.presented",
 }
-MODES = ("default", "demo", "real_test")
+from .modes import DEFAULT_PORTS, MODES, resolve_mode  # noqa: E402,F401  (the mode rules live in server/modes.py)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -73,6 +81,126 @@ def _verification(env: Mapping[str, str], mode: str) -> str:
     return raw
 
 
+# --- Stripe top-ups (README "Wallet top-ups with Stripe") -------------------------------------------
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """``STRIPE_*``: without a secret key there is no Stripe (top-ups credit at once, or 503 in real_test)."""
+
+    secret_key: str | None = None
+    price_per_credit_cents: int = 10
+    currency: str = "usd"
+    top_up_product_name: str = "Promotion credits"
+    webhook_secret: str | None = None
+    api_base: str | None = None  # another Stripe API address (a local stand-in), else Stripe's own
+    return_base_url: str | None = None  # where Checkout sends the buyer back, else the request's own base URL
+
+    @property
+    def enabled(self) -> bool:
+        return self.secret_key is not None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "StripeSettings":
+        currency = (env.get("STRIPE_CURRENCY") or "usd").strip().lower()
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+            raise SettingsError(f"STRIPE_CURRENCY must be a three-letter ISO currency code, got {currency!r}")
+        urls = {}
+        for name in ("STRIPE_API_BASE", "STRIPE_RETURN_BASE_URL"):
+            url = (env.get(name) or "").strip().rstrip("/") or None
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{name} must be an http:// or https:// URL, got {url!r}")
+            urls[name] = url
+        return cls(
+            secret_key=(env.get("STRIPE_SECRET_KEY") or "").strip() or None,
+            price_per_credit_cents=_int(env, "STRIPE_PRICE_PER_CREDIT_CENTS", 10, minimum=1),
+            currency=currency,
+            top_up_product_name=(env.get("STRIPE_TOP_UP_PRODUCT_NAME") or "").strip() or "Promotion credits",
+            webhook_secret=(env.get("STRIPE_WEBHOOK_SECRET") or "").strip() or None,
+            api_base=urls["STRIPE_API_BASE"],
+            return_base_url=urls["STRIPE_RETURN_BASE_URL"],
+        )
+
+
+@dataclass(frozen=True)
+class ExchangeClock:
+    """``EXCHANGE_CLOCK``: the time ranking evaluates against (proof freshness).
+
+    ``wall`` (the default): the wall clock; ``fixed:<ISO time>``: always that time;
+    ``offset:<ISO time>``: that time when the process starts, advancing with the wall clock.
+    Bookkeeping (receipts, settlements, retries, the audit trail) always uses the wall clock.
+    """
+
+    mode: Literal["wall", "fixed", "offset"] = "wall"
+    at: datetime | None = None
+
+    def describe(self) -> str:
+        if self.at is None:
+            return self.mode
+        return f"{self.mode}:{self.at.isoformat().replace('+00:00', 'Z')}"
+
+
+def _exchange_clock(env: Mapping[str, str], mode: str) -> ExchangeClock:
+    raw = (env.get("EXCHANGE_CLOCK") or "").strip()
+    if not raw or raw == "wall":
+        return ExchangeClock()
+    kind, sep, text = raw.partition(":")
+    if not sep or kind not in ("fixed", "offset"):
+        raise SettingsError(
+            f"EXCHANGE_CLOCK must be wall, fixed:<ISO time> or offset:<ISO time> "
+            f"(e.g. fixed:2026-03-11T12:00:00Z), got {raw!r}"
+        )
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SettingsError(
+            f"EXCHANGE_CLOCK: {text.strip()!r} is not an ISO time such as 2026-03-11T12:00:00Z"
+        ) from None
+    if at.tzinfo is None:
+        raise SettingsError(
+            f"EXCHANGE_CLOCK: {text.strip()!r} has no time zone; add one, e.g. 2026-03-11T12:00:00Z"
+        )
+    if mode == "real_test":
+        raise SettingsError(
+            f"EXCHANGE_CLOCK={raw} is refused in real_test mode: real traffic is ranked at the wall clock "
+            "(unset EXCHANGE_CLOCK)"
+        )
+    return ExchangeClock(kind, at)  # type: ignore[arg-type]
+
+
+def _decode_document(text: str, path: str) -> Any:
+    """A TOML or JSON document, by the file's suffix (none: JSON, then TOML)."""
+    suffix = Path(path).suffix.lower()
+    if suffix != ".toml":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if suffix == ".json":
+                where = f"line {exc.lineno}, column {exc.colno}"
+                problem = f"not valid JSON: {exc.msg} ({where})"
+                raise SettingsError(f"RANKING_CONFIG_FILE {path}: {problem}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        what = "TOML" if suffix == ".toml" else "JSON or TOML"
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: not valid {what}: {exc}") from None
+
+
+def load_ranking_config(path: str) -> RankingConfig:
+    """``RANKING_CONFIG_FILE``: weights and floors in a scenario's ``[ranking]`` shape, validated by the
+    domain."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: not UTF-8 text") from None
+    try:
+        return decode_ranking_table(_decode_document(text, path))
+    except ValidationFailed as exc:
+        raise SettingsError(f"RANKING_CONFIG_FILE {path}: {exc.message}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -97,6 +225,10 @@ class Settings:
     billing_timestamp_header: str = "x-billing-timestamp"
     api_keys_file: str | None = None
     api_keys_protect_reads: bool = False
+    ranking_config_file: str | None = None
+    ranking: RankingConfig = DEFAULT_RANKING  # from RANKING_CONFIG_FILE, else spec §5's defaults
+    exchange_clock: ExchangeClock = field(default_factory=ExchangeClock)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -120,9 +252,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        mode = env.get("PROMOTION_AGENT_MODE", "default") or "default"
-        if mode not in MODES:
-            raise SettingsError(f"PROMOTION_AGENT_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        mode = resolve_mode(env)  # APP_MODE, or its alias PROMOTION_AGENT_MODE
         billable_raw = env.get("CPQR_BILLABLE_EVENT", "offer.shortlisted") or "offer.shortlisted"
         billable = CPQR_EVENTS.get(billable_raw.strip().lower())
         if billable is None:
@@ -137,9 +267,10 @@ class Settings:
         secrets_path = env.get("RECEIPT_SIGNING_SECRETS") or None
         if verification == "signed" and not secrets_path:
             raise SettingsError("RECEIPT_VERIFICATION=signed needs RECEIPT_SIGNING_SECRETS (a JSON file of partnerId -> secret)")
+        ranking_file = (env.get("RANKING_CONFIG_FILE") or "").strip() or None
         return cls(
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
-            port=_int(env, "PORT", 3000, minimum=0),
+            port=_int(env, "PORT", DEFAULT_PORTS[mode], minimum=0),
             workers=_int(env, "WEB_CONCURRENCY", 1, minimum=1),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
@@ -160,6 +291,10 @@ class Settings:
             billing_timestamp_header=env.get("BILLING_TIMESTAMP_HEADER", "x-billing-timestamp"),
             api_keys_file=env.get("API_KEYS_FILE") or None,
             api_keys_protect_reads=_flag(env, "API_KEYS_PROTECT_READS"),
+            ranking_config_file=ranking_file,
+            ranking=load_ranking_config(ranking_file) if ranking_file else DEFAULT_RANKING,
+            exchange_clock=_exchange_clock(env, mode),
+            stripe=StripeSettings.from_env(env),
         )
 
 

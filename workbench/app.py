@@ -25,6 +25,7 @@ from textual.widgets import Input, TextArea
 from .client import ApiClient, ApiError
 from .local_server import DEFAULT_API, LocalServer, LocalServerError, ensure_server
 from .scenario import Scenario, ScenarioError, load_scenario
+from .server_mode import header_label
 from .screens.help import HelpScreen
 from .screens.lab import LabScreen
 from .screens.live import LiveScreen
@@ -72,6 +73,9 @@ class WorkbenchApp(App):
         self.start_server = start_server
         self.client = ApiClient(api_url)
         self.server: LocalServer | None = None
+        # The server's runtime profile as it answered (None until it did): its mode decides whether
+        # scenario traffic may be replayed into it (``server_mode.replay_refusal``).
+        self.server_profile: dict | None = None
         self._signals: list[int] = []
         self._settled: set[str] = set()
 
@@ -104,7 +108,8 @@ class WorkbenchApp(App):
             self.profile = "unreachable"
             self.notify(exc.message, severity="warning")
             return
-        self.profile = f"{p['persistence']} · {p['hotState']} · billing {p['billingMode']}"
+        self.server_profile = p
+        self.profile = f"{header_label(p)} · {p['persistence']} · {p['hotState']} · billing {p['billingMode']}"
 
     def _watch_signals(self) -> None:
         """SIGTERM, and SIGHUP when the terminal closes, end the workbench as quitting does.

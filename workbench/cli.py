@@ -31,7 +31,8 @@ usage:
   workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md]
   workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
   workbench validate SCENARIO [SCENARIO ...]
-  workbench replay SCENARIO [--api URL] [--limit N]
+  workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
+  workbench live SCENARIO [--limit N] [--json] [--set key=value ...]
   workbench [open] [SCENARIO] [--api URL] [--no-server]   the terminal application
 
   --set key=value   override a scenario field by its dotted path, e.g. ranking.weights.bid=0.2,
@@ -41,7 +42,9 @@ usage:
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
                     on embedded SQLite there when nothing answers (unless --no-server)
-  --limit N         replay only the first N requests
+  --limit N         replay (or run live) only the first N requests
+  --no-provision    replay: do not create the scenario's partners and campaigns on the server first
+  --json            live: print the reconciliation as JSON
 
 Without arguments, opens the terminal application on scenarios/baseline.toml.
 Exit codes: 0 success, 1 runtime failure, 2 usage or validation error.
@@ -78,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("scenario")
     r.add_argument("--api", default="http://127.0.0.1:3000")
     r.add_argument("--limit", type=int)
+    r.add_argument("--no-provision", action="store_true")
+    lv = sub.add_parser("live", add_help=False)
+    lv.add_argument("scenario")
+    lv.add_argument("--limit", type=int)
+    lv.add_argument("--json", action="store_true")
+    lv.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     o = sub.add_parser("open", add_help=False)
     o.add_argument("scenario", nargs="?")
     o.add_argument("--api", default="http://127.0.0.1:3000")
@@ -265,13 +274,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from .client import ApiClient, ApiError
     from .replay import replay_scenario
+    from .server_mode import ReplayRefused, check_replay_target
 
     scenario = load_scenario(args.scenario)
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
 
     async def go() -> int:
+        from .provision import prepare_server
+
         async with ApiClient(args.api) as client:
+            await check_replay_target(client)  # before provisioning: nothing goes to a real_test server
+            await prepare_server(client, scenario, not args.no_provision,
+                                 lambda line: out_console.print(line, markup=False))
             with Progress(
                 TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 console=err_console, transient=True,
@@ -291,6 +306,37 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ApiError as err:
         err_console.print(f"workbench replay: {err.message}", markup=False)
         return 1
+    except ReplayRefused as err:
+        err_console.print(f"workbench replay: {err}", markup=False)
+        return 1
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    import json
+
+    from .live_run import LiveRunError, run_live
+    from .reconcile import reconcile, render
+
+    scenario = load_scenario(args.scenario, args.sets)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    labels = {"starting": "starting the private exchange", "replaying": "replaying requests and receipts",
+              "settling": "settling (the worker drains the queue)", "reading": "reading the results"}
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(labels["starting"], total=None)
+        try:
+            live = run_live(scenario, args.limit, lambda phase, done, total: bar.update(
+                task, description=labels[phase], completed=done, total=total))
+        except LiveRunError as err:
+            err_console.print(f"workbench live: {err}", markup=False)
+            return 1
+    result = reconcile(live)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        out_console.print(render(result))
+    return 0 if result.ok else 1
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -319,6 +365,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "validate": cmd_validate,
     "replay": cmd_replay,
+    "live": cmd_live,
     "open": cmd_open,
 }
 

@@ -170,6 +170,28 @@ class ApiClient:
     async def dashboard(self) -> dict[str, Any]:
         return await self._call("GET", "/dashboard")
 
+    async def ranking_config(self) -> dict[str, Any]:
+        """The RankingConfig and evaluation clock the server ranks with (``GET /system/ranking-config``)."""
+        return await self._call("GET", "/system/ranking-config")
+
+    # -- provisioning (operator) ---------------------------------------------
+    async def upsert_partner(self, partner: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """``POST /partners``: the partner as stored, and whether it was created (201) rather than updated."""
+        response = await self._request("POST", "/partners", json=partner)
+        return response.json(), response.status_code == 201
+
+    async def create_campaign(self, draft: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """``POST /campaigns``: ``{campaign, policyCheck}`` and whether it was created (201), not found."""
+        response = await self._request("POST", "/campaigns", json=draft)
+        return response.json(), response.status_code == 201
+
+    async def review_campaign(self, campaign_id: str, decision: str, note: str) -> dict[str, Any]:
+        body = {"decision": decision, "note": note}
+        return await self._call("POST", f"/campaigns/{campaign_id}/review", json=body)
+
+    async def activate_campaign(self, campaign_id: str) -> dict[str, Any]:
+        return await self._call("POST", f"/campaigns/{campaign_id}/activate")
+
     # -- exchange ------------------------------------------------------------
     async def evaluate(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self._call("POST", "/opportunities/evaluate", json=request)

@@ -18,10 +18,13 @@ distinct signatures × epochs, plus a few integer array operations per request.
 Budget semantics (exactly what the per-request comparison test replays):
 - Requests are evaluated in arrival order. When request t is ranked, campaign
   c's committed spend is ``spend0_c + n_c(t) × payout_c`` where ``n_c(t)`` is the
-  number of c's billable events among the shortlist slots of requests before t,
+  number of c's settlements among the shortlist slots of requests before t,
   and the budget gate is the server's ``budget_ok`` on that spend. A campaign
-  that wins several slots in one request (with different partners) bills each
-  of them while its budget has room: the gate is checked once per request, as in the API.
+  that wins several slots in one request (with different partners) is billed
+  once for them: the server keeps at most one settlement per (intent, offer,
+  event), so its first slot (in position order) whose receipt reaches the
+  billable event creates the settlement and the others share it
+  (``first_bill_per_campaign``).
 - A slot's billable event is the scenario's CPQR billable event for CPQR
   campaigns (``offer.shortlisted``: every slot; ``offer.presented``: the slots
   the funnel presents) and ``conversion.attributed`` for CPA campaigns. The
@@ -269,7 +272,7 @@ def run_batch(
             valid = cand >= 0
             cidx = row_ci[cand]
             st = stages[t:end]
-            bill = valid & (st >= need[cidx])
+            bill = first_bill_per_campaign(valid & (st >= need[cidx]), cidx)
             cost = np.where(valid, CREDITS_BY_STAGE[st], 0.0)
             widx = row_wi[cand]
             tot_c = np.bincount(cidx[bill], minlength=n_c)
@@ -334,6 +337,17 @@ def run_batch(
         committed_spend=spend0 + np.minimum(billed, budget_room(spend0, payout, budget)) * payout,
         credits_used=used,
     )
+
+
+def first_bill_per_campaign(reaches: np.ndarray, cidx: np.ndarray) -> np.ndarray:
+    """(requests × positions): the slots that create a settlement, of those whose receipt ``reaches`` the
+    billable event. A request's later slots of the same campaign (another partner, the same offer) share the
+    first one's settlement: the server keeps one per (intent, offer, event)."""
+    out = reaches.copy()
+    for k in range(1, reaches.shape[1]):
+        for j in range(k):
+            out[:, k] &= ~(reaches[:, j] & (cidx[:, j] == cidx[:, k]))
+    return out
 
 
 def budget_closed_one(spend0: float, payout: float, budget: float, count: np.ndarray) -> np.ndarray:

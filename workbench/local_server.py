@@ -14,12 +14,15 @@ waits until it is stopped.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -67,6 +70,38 @@ class LocalServer:
             self.process.wait()
 
 
+def launch_guarded(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start ``command`` under ``workbench.server_guard`` (output to ``log_path``): it stops when this
+    process ends, however it ends, or when ``LocalServer.stop`` closes the guard's pipe."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workbench.server_guard", "--", *command],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,  # the guard's lifeline: it closes when this process ends, however it ends
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal's SIGINT / SIGHUP reaches the guard only through the pipe
+        )
+
+
+def _last_line(log_path: Path) -> str:
+    return (log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"])[0]
+
+
+def _wait(server: LocalServer, ready: Callable[[], bool], what: str, timeout: float) -> LocalServer:
+    assert server.process is not None and server.log_path is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise LocalServerError(f"{what} exited at start-up: {_last_line(server.log_path)}")
+        if ready():
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise LocalServerError(f"{what} did not answer within {timeout:.0f} s (see {server.log_path})")
+
+
 def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, timeout: float = 60.0) -> LocalServer:
     """Return a handle on a server that answers ``/health`` at ``base_url``, starting one if needed."""
     if answers(base_url):
@@ -80,27 +115,56 @@ def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, 
     log_path = data / "workbench-server.log"
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
     env["DATABASE_URL"] = database_url or env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data}/promotion-agent.sqlite3"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workbench.server_guard", "--", sys.executable, "-m", "server", "serve"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.PIPE,  # the guard's lifeline: it closes when this process ends, however it ends
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a terminal's SIGINT / SIGHUP reaches the guard only through the pipe
-        )
+    process = launch_guarded([sys.executable, "-m", "server", "serve"], env, log_path)
     server = LocalServer(base_url, process, log_path, started=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-            raise LocalServerError(f"the local server exited at start-up: {tail[0]}")
-        if answers(base_url):
-            return server
-        time.sleep(0.1)
-    server.stop()
-    raise LocalServerError(f"the local server did not answer at {base_url} within {timeout:.0f} s")
+    return _wait(server, lambda: answers(base_url), f"the local server at {base_url}", timeout)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_private_server(
+    env: dict[str, str], log_path: Path, timeout: float = 60.0, attempts: int = 3
+) -> LocalServer:
+    """``promotion-agent serve`` on 127.0.0.1 and a free port with ``env`` (its own database), guarded.
+
+    The port is picked free, then bound by the server: a port taken in between is tried again."""
+    for attempt in range(attempts):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        process = launch_guarded([sys.executable, "-m", "server", "serve"], {**env, "HOST": "127.0.0.1",
+                                                                           "PORT": str(port)}, log_path)
+        server = LocalServer(base_url, process, log_path, started=True)
+        try:
+            return _wait(server, lambda: answers(base_url), f"the private server at {base_url}", timeout)
+        except LocalServerError:
+            server.stop()
+            lost_race = "address already in use" in log_path.read_text(errors="replace").lower()
+            if not lost_race or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+_ANNOUNCED = re.compile(r"http://127\.0\.0\.1:\d+")
+
+
+def start_announcing(command: list[str], env: dict[str, str], log_path: Path, what: str,
+                     timeout: float = 60.0) -> LocalServer:
+    """Start a guarded command that listens on a port of its choosing (``--port 0``) and names its address in
+    its log (the mock billing provider, the settlement worker's metrics); ``base_url`` is that address."""
+    log_path.write_bytes(b"")
+    server = LocalServer("", launch_guarded(command, env, log_path), log_path, started=True)
+
+    def announced() -> bool:
+        found = _ANNOUNCED.search(log_path.read_text(errors="replace"))
+        if found:
+            server.base_url = found.group(0)
+        return found is not None
+
+    return _wait(server, announced, what, timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -28,7 +29,7 @@ import numpy as np
 from .client import ApiClient, ApiError
 from .scenario import Scenario
 from .simulate import draw_stages, rngs
-from .traffic import build_traffic
+from .traffic import Traffic, build_traffic
 
 # Funnel stage (0 shortlisted … 4 converted) → the receipts a slot that reached it sends.
 STAGE_EVENTS = ("shortlisted", "presented", "viewed", "interacted", "conversion")
@@ -42,10 +43,17 @@ class ReplaySummary:
     requests: int = 0
     shortlisted: int = 0
     receipts: int = 0
-    settlements: int = 0
     deduplicated: int = 0
     refused: int = 0
     problems: list[str] = field(default_factory=list)
+    settlement_ids: set[str] = field(default_factory=set)  # the settlements the receipts created (or shared)
+    not_billed: Counter = field(default_factory=Counter)  # billable events not billed, by billingReason
+    # With ``record``: each request's shortlist as answered, (campaignId, partnerId, priorityScore) in order.
+    shortlists: dict[int, list[tuple[str, str, float]]] | None = None
+
+    @property
+    def settlements(self) -> int:
+        return len(self.settlement_ids)
 
     def describe(self) -> str:
         text = (
@@ -69,8 +77,14 @@ def planned_requests(scenario: Scenario, run_id: str, limit: int | None = None) 
     traffic = build_traffic(scenario, scenario.ranking, gens["traffic"])
     stages = draw_stages(scenario.spec.funnel, gens["funnel"], traffic.size, traffic.max_slots)
     n = traffic.size if limit is None else min(limit, traffic.size)
+    return request_bodies(traffic, run_id, n), stages[:n]
+
+
+def request_bodies(traffic: Traffic, run_id: str, n: int) -> list[dict]:
+    """The first ``n`` requests of ``traffic`` as API bodies (arrival order), intent ids suffixed with the
+    run's."""
     frame = traffic.requests.head(n).join(traffic.signatures, on="sig", how="left").sort("idx")
-    bodies = [
+    return [
         {
             "intentId": f"{row['intent_id']}-{run_id}",
             "category": row["r_category"],
@@ -84,7 +98,6 @@ def planned_requests(scenario: Scenario, run_id: str, limit: int | None = None) 
         }
         for row in frame.iter_rows(named=True)
     ]
-    return bodies, stages[:n]
 
 
 def _receipt(intent_id: str, item: dict[str, Any], event: str) -> dict[str, Any]:
@@ -129,7 +142,9 @@ async def _send_receipt(client: ApiClient, body: dict[str, Any], summary: Replay
     if answer.get("deduplicated"):
         summary.deduplicated += 1
     elif answer.get("settlement"):
-        summary.settlements += 1
+        summary.settlement_ids.add(answer["settlement"]["settlementId"])
+    elif answer.get("billingReason") not in (None, "event_not_billable"):
+        summary.not_billed[answer["billingReason"]] += 1
 
 
 async def _one(
@@ -138,6 +153,7 @@ async def _one(
     stages: np.ndarray,
     recorded: dict[str, list[dict[str, Any]]] | None,
     summary: ReplaySummary,
+    index: int = 0,
 ) -> None:
     try:
         answer = await client.evaluate(body)
@@ -151,6 +167,10 @@ async def _one(
     summary.requests += 1
     shortlisted = answer.get("shortlisted", [])
     summary.shortlisted += len(shortlisted)
+    if summary.shortlists is not None:
+        summary.shortlists[index] = [
+            (s["campaignId"], s["partnerId"], s["priorityScore"]) for s in shortlisted
+        ]
     if recorded is not None:
         for receipt in recorded.get(body["intentId"], []):
             await _send_receipt(client, receipt, summary)
@@ -170,16 +190,34 @@ async def replay_scenario(
     run_id: str | None = None,
 ) -> ReplaySummary:
     """Send the scenario's traffic and receipts to the API; raises ApiError if the server goes away
-    or refuses the API key (a 401/403 would refuse every other request too)."""
+    or refuses the API key (a 401/403 would refuse every other request too), and ReplayRefused
+    before sending anything to a server on real data only (real_test)."""
+    from .server_mode import check_replay_target
+
+    await check_replay_target(client)
     summary = ReplaySummary(run_id=run_id or secrets.token_hex(3))
     bodies, stages = planned_requests(scenario, summary.run_id, limit)
+    await send_requests(client, scenario, bodies, stages, summary, progress, concurrency)
+    return summary
+
+
+async def send_requests(
+    client: ApiClient,
+    scenario: Scenario,
+    bodies: list[dict[str, Any]],
+    stages: np.ndarray,
+    summary: ReplaySummary,
+    progress: Progress | None = None,
+    concurrency: int = 8,
+) -> None:
+    """Send ``bodies`` and their receipts, ``concurrency`` requests at a time (1: in arrival order, each
+    request's receipts before the next request, so budgets are spent as the batch engine spends them)."""
     recorded = _recorded(scenario, summary.run_id) if scenario.replay_receipts else None
     total = len(bodies)
     if progress:
         progress(0, total)
     for start in range(0, total, concurrency):
         chunk = range(start, min(start + concurrency, total))
-        await asyncio.gather(*(_one(client, bodies[i], stages[i], recorded, summary) for i in chunk))
+        await asyncio.gather(*(_one(client, bodies[i], stages[i], recorded, summary, i) for i in chunk))
         if progress:
             progress(chunk.stop, total)
-    return summary

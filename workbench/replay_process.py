@@ -48,6 +48,7 @@ def _send(conn: Connection, message: tuple) -> None:
 
 async def _replay(conn: Connection, base_url: str, headers: dict[str, str], scenario: Any) -> None:
     from .replay import replay_scenario
+    from .server_mode import ReplayRefused
 
     loop = asyncio.get_running_loop()
     last = [float("-inf")]
@@ -79,6 +80,9 @@ async def _replay(conn: Connection, base_url: str, headers: dict[str, str], scen
             return
         except ApiError as exc:
             _send(conn, ("error", exc.message))
+            return
+        except ReplayRefused as exc:  # a real_test server: nothing was sent
+            _send(conn, ("error", str(exc)))
             return
         except Exception as exc:  # a failure of the replay itself: say what it was, in one line
             _send(conn, ("error", f"{exc.__class__.__name__}: {exc}"))

@@ -37,15 +37,8 @@ import msgspec
 
 from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
 from server.domain.errors import ValidationFailed
-from server.domain.ranking import (
-    FLOOR_NAMES,
-    WEIGHT_NAMES,
-    FactorConstants,
-    Floors,
-    RankingConfig,
-    Weights,
-    validate_ranking_config,
-)
+from server.domain.ranking import FLOOR_NAMES, WEIGHT_NAMES, RankingConfig
+from server.domain.ranking_table import FloorsTable, RankingTable, WeightsTable, config_from_tables
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -55,30 +48,17 @@ Slots = Annotated[int, msgspec.Meta(ge=1, le=100)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 Name = Annotated[str, msgspec.Meta(min_length=1)]
 
-_W, _F = Weights(), Floors()
-
-
 class _Table(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A scenario table: snake_case keys, unknown keys refused."""
 
 
-class WeightsSpec(_Table, kw_only=True):
-    relevance: float = _W.relevance
-    utility: float = _W.utility
-    trust: float = _W.trust
-    affective_fit: float = _W.affective_fit
-    bid: float = _W.bid
+# The weights and floors tables are the domain's (``server.domain.ranking_table``): the server's
+# RANKING_CONFIG_FILE reads the same shape with the same decoder.
+WeightsSpec = WeightsTable
+FloorsSpec = FloorsTable
 
 
-class FloorsSpec(_Table, kw_only=True):
-    # Ranges are checked by the domain's ``validate_ranking_config``, like every ranking setting.
-    relevance: float = _F.relevance
-    utility: float = _F.utility
-
-
-class RankingSpec(_Table, kw_only=True):
-    weights: WeightsSpec = msgspec.field(default_factory=WeightsSpec)
-    floors: FloorsSpec = msgspec.field(default_factory=FloorsSpec)
+class RankingSpec(RankingTable, kw_only=True):
     # When true, every replayed request is ranked with the scenario's floors, whatever it states.
     override_request_floors: bool = False
 
@@ -363,14 +343,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
 
 def ranking_config(label: str, spec: RankingSpec) -> RankingConfig:
     """The scenario's ``RankingConfig``, validated by the domain (ScenarioError naming the field)."""
-    w, f = spec.weights, spec.floors
-    cfg = RankingConfig(
-        weights=Weights(relevance=w.relevance, utility=w.utility, trust=w.trust, affective_fit=w.affective_fit, bid=w.bid),
-        floors=Floors(relevance=f.relevance, utility=f.utility),
-        factors=FactorConstants(),
-    )
     try:
-        return validate_ranking_config(cfg)
+        return config_from_tables(spec.weights, spec.floors)
     except ValidationFailed as err:
         raise ScenarioError(f"{label}: at {err.message}") from None
 

@@ -9,10 +9,13 @@ uniform per slot position (not per campaign) also means common random numbers
 between a baseline and a variant: a slot at the same position meets the same
 luck whoever wins it.
 
-Billing. Every billable slot creates a settlement (the server's billing rule,
-``receipts.billable``, decided per campaign in ``market.STAGE_OF_EVENT``) while
-its campaign's budget has room for it; one that does not fit is refused as the
-server refuses it (``budget_refused``: no settlement, no spend). Each
+Billing. A slot whose receipt reaches its campaign's billable event (the server's
+billing rule, ``receipts.billable``, decided per campaign in ``market.STAGE_OF_EVENT``)
+creates a settlement while its campaign's budget has room for it; one that does not
+fit is refused as the server refuses it (``budget_refused``: no settlement, no spend).
+As the server keeps one settlement per (intent, offer, event), a request's later slots
+of the same campaign (other partners) share the first one's settlement
+(``shares_settlement``), or are refused with it. Each
 gateway attempt is terminal failure with probability ``terminal_failure_rate``,
 retryable failure with ``retryable_failure_rate``, else settled. A settlement's
 path through the retry queue is not re-implemented: every combination of
@@ -147,8 +150,12 @@ def simulate(
     pi = batch.static["pi"].to_numpy()[static_row]
     stage = stages[req, pos]
     reaches = stage >= market.billable_stage[ci]
-    refused = _over_budget(ci, reaches, market)
-    billable = reaches & ~refused
+    first, group = _first_of_campaign(req, ci, reaches)
+    refused_first = _over_budget(ci, first, market)
+    billable = first & ~refused_first
+    # the slots after the first of their campaign in a request: refused with it, or sharing its settlement
+    refused = reaches & (np.bincount(group, weights=refused_first, minlength=len(group))[group] > 0)
+    shares = reaches & ~first & ~refused
     slots = pl.DataFrame(
         {
             "idx": req.astype(np.int64),
@@ -160,10 +167,22 @@ def simulate(
             "stage": stage,  # 0 shortlisted, 1 presented, 2 viewed, 3 interacted, 4 converted
             "billable": billable,  # created a settlement
             "budget_refused": refused,  # reached the billable event, refused: no room left in the budget
+            "shares_settlement": shares,  # reached it after a slot of its campaign billed (same request)
         }
     )
     settlements = _settlements(slots.filter(pl.col("billable")), traffic, market, billing, rng)
     return Simulation(slots=slots, settlements=settlements)
+
+
+def _first_of_campaign(req: np.ndarray, ci: np.ndarray, reaches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per slot (arrival, then position order): whether it is the first of its (request, campaign) to reach
+    the billable event, and the index of its (request, campaign) group."""
+    if not len(ci):
+        return reaches.copy(), np.zeros(0, dtype=np.int64)
+    _, group = np.unique(req.astype(np.int64) * (int(ci.max()) + 1) + ci, return_inverse=True)
+    frame = pl.DataFrame({"group": group, "one": reaches.astype(np.int64)})
+    before = frame.select(pl.col("one").cum_sum().over("group") - pl.col("one")).to_series().to_numpy()
+    return reaches & (before == 0), group.astype(np.int64)
 
 
 def _over_budget(ci: np.ndarray, reaches: np.ndarray, market: MarketTables) -> np.ndarray:
@@ -222,7 +241,8 @@ def receipts(sim: Simulation, market: MarketTables) -> pl.DataFrame:
     A slot that reached stage s sent the receipts of stages 0..s (shortlisted first). ``credits`` is
     what each costs its campaign's workspace (the server's ``CREDIT_COSTS``); ``billable`` marks the
     receipt that created the slot's settlement (the campaign's billable event), ``budget_refused`` the
-    billable event refused because the budget had no room left.
+    billable event refused because the budget had no room left (neither: a slot that shares the
+    settlement of an earlier slot of its campaign in the same request).
     """
     from server.domain.receipts import CREDIT_COSTS
 
@@ -236,9 +256,10 @@ def receipts(sim: Simulation, market: MarketTables) -> pl.DataFrame:
     picked = slots.select("idx", "position", "ci", "pi")[slot_of]
     billable_event = event == market.billable_stage[picked["ci"].to_numpy()]
     refused = slots["budget_refused"].to_numpy()[slot_of]
+    billed = slots["billable"].to_numpy()[slot_of]
     return picked.with_columns(
         event_type=pl.Series(EVENT_OF_STAGE, dtype=pl.Enum(EVENT_OF_STAGE)).gather(event),
         credits=pl.Series(costs[event]),
-        billable=pl.Series(billable_event & ~refused),
+        billable=pl.Series(billable_event & billed),
         budget_refused=pl.Series(billable_event & refused),
     )

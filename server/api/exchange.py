@@ -22,10 +22,12 @@ from ..domain.models import (
     PartnerView,
     PolicyCheckResult,
 )
+from ..modes import IMPLIES
 from ..services import campaigns, exchange, partners, receipts
 from ..services.context import Services
 from .errors import documented
-from .params import CampaignId, LeadId, ProvenanceQuery, StatusQuery, TextQuery, ListFilter
+from .params import CampaignId, LeadId, ListFilter, ProvenanceQuery, StatusQuery, TextQuery
+from .ranking_config import RankingConfigController
 from .strict import OptionalBody
 
 
@@ -56,6 +58,8 @@ class RuntimeProfile(Base, kw_only=True):
     demo_enabled: bool
     real_data_only: bool
     default_lead_filter: list[str]
+    # What the mode means for this server, in a sentence (server/modes.py).
+    implies: str = ""
 
 
 def runtime_profile(svc: Services) -> RuntimeProfile:
@@ -67,6 +71,7 @@ def runtime_profile(svc: Services) -> RuntimeProfile:
         demo_enabled=svc.settings.demo_enabled,
         real_data_only=svc.settings.real_data_only,
         default_lead_filter=svc.settings.default_lead_filter,
+        implies=IMPLIES[svc.settings.mode],
     )
 
 
@@ -151,9 +156,38 @@ class LeadsController(Controller):
     ) -> PartnerAgent:
         return await partners.promote_lead(svc, lead_id, data)
 
-    @get("/partners", responses=documented())
+
+class PartnersController(Controller):
+    path = "/partners"
+    tags = ["leads and partners"]
+
+    @route("/", http_method=[HttpMethod.OPTIONS], include_in_schema=False, status_code=204)
+    async def allowed_methods(self) -> Response[None]:
+        # As for /campaigns: one OPTIONS handler for the path its GET and POST handlers share.
+        return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
+
+    @get("/", responses=documented())
     async def list_partners(self, svc: Services, provenance: ProvenanceQuery = None) -> list[PartnerView]:
         return await partners.list_partners(svc, comma_list(provenance))
+
+    @post(
+        "/",
+        status_code=201,
+        responses={
+            **documented(413),
+            200: ResponseSpec(
+                data_container=PartnerAgent,
+                description="A partner with this `partnerId` existed: it now equals the body (unchanged "
+                "when it already did).",
+                generate_examples=False,
+            ),
+        },
+        description="Operator: create a partner, or update the one with the same `partnerId` (idempotent): "
+        "201 created, 200 updated or unchanged.",
+    )
+    async def upsert_partner(self, svc: Services, data: PartnerAgent) -> Response[PartnerAgent]:
+        partner, created = await partners.upsert_partner(svc, data)
+        return Response(partner, status_code=201 if created else 200)
 
 
 class CampaignsController(Controller):
@@ -179,9 +213,25 @@ class CampaignsController(Controller):
     async def policy_check(self, svc: Services, campaign_id: CampaignId) -> PolicyCheckResult:
         return await campaigns.latest_policy_check(svc, campaign_id)
 
-    @post("/", status_code=201, responses=documented(413))
-    async def create(self, svc: Services, data: CampaignDraft) -> campaigns.CampaignCreated:
-        return await campaigns.create_campaign(svc, data)
+    @post(
+        "/",
+        status_code=201,
+        responses={
+            **documented(409, 413),
+            200: ResponseSpec(
+                data_container=campaigns.CampaignCreated,
+                description="The draft names a `campaignId` that exists with the same content: that campaign "
+                "(as it is now) and its latest policy check; nothing is created.",
+                generate_examples=False,
+            ),
+        },
+        description="Create a campaign from a draft; it is reviewed at once (201). A draft may give its own "
+        "`campaignId`: sending the same draft again answers 200 with the same campaign, another draft with "
+        "that id 409.",
+    )
+    async def create(self, svc: Services, data: CampaignDraft) -> Response[campaigns.CampaignCreated]:
+        result, created = await campaigns.create_campaign(svc, data)
+        return Response(result, status_code=201 if created else 200)
 
     @post(
         "/{campaign_id:str}/review",
@@ -256,7 +306,9 @@ class OpportunitiesController(Controller):
 
 EXCHANGE_CONTROLLERS: list[Any] = [
     SystemController,
+    RankingConfigController,
     LeadsController,
+    PartnersController,
     CampaignsController,
     OpportunitiesController,
 ]

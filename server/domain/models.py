@@ -292,6 +292,9 @@ class CampaignDraft(Base, kw_only=True):
     is refused here already, with a 400 naming the field: such a draft is never stored.
     """
 
+    # The caller's id for the campaign (default: a new ``cmp_…``); the same id with the same draft is
+    # the same campaign (idempotent), with another draft a 409.
+    campaign_id: Id | None = None
     workspace_id: Id | None = None
     advertiser: NonEmptyStr
     external_ref: str | None = None
@@ -342,8 +345,10 @@ class OpportunityRequest(Base, kw_only=True):
     task_type: NonEmptyStr
     placement: str = "shortlist"
     constraints: dict[str, Any] = {}
-    relevance_floor: UnitInterval = 0.72
-    utility_floor: UnitInterval = 0.68
+    # Absent: the floors of the server's RankingConfig (0.72 and 0.68 unless RANKING_CONFIG_FILE says
+    # otherwise).
+    relevance_floor: UnitInterval | None = None
+    utility_floor: UnitInterval | None = None
     sponsored_slots: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     disclosure_required: bool = True
     workspace_id: Id | None = None

@@ -152,17 +152,19 @@ def ranking_config_problems(cfg: RankingConfig, prefix: str = "ranking") -> list
     Weights are finite and never negative (a negative weight rewards a worse offer); floors
     and the factor constants are between 0 and 1 (every score they are compared with or
     stand in for is). The one validation of a ``RankingConfig``: scenario files, ``--set``,
-    the workbench's lab and the server all go through it.
+    the workbench's lab and the server all go through it. An empty ``prefix`` names the fields
+    ``weights.bid``, … (as in ``RANKING_CONFIG_FILE``).
     """
     problems: list[tuple[str, str]] = []
+    prefix = f"{prefix}." if prefix else ""
     for name in WEIGHT_NAMES:
-        path, value = f"{prefix}.weights.{name}", getattr(cfg.weights, name)
+        path, value = f"{prefix}weights.{name}", getattr(cfg.weights, name)
         if not _is_number(value) or not math.isfinite(value):
             problems.append((path, f"{path}: a weight must be a finite number (got {value!r})"))
         elif value < 0:
             problems.append((path, f"{path}: a weight cannot be negative (got {value:g})"))
     for name in FLOOR_NAMES:
-        path = f"{prefix}.floors.{name}"
+        path = f"{prefix}floors.{name}"
         if (message := _check_unit(path, getattr(cfg.floors, name), "a floor")) is not None:
             problems.append((path, message))
     f = cfg.factors
@@ -175,12 +177,12 @@ def ranking_config_problems(cfg: RankingConfig, prefix: str = "ranking") -> list
     for mix in ("relevance_mix", "utility_mix", "affective_mix"):
         units += [(f"{mix}.{i}", value) for i, value in enumerate(getattr(f, mix))]
     for name, value in units:
-        path = f"{prefix}.factors.{name}"
+        path = f"{prefix}factors.{name}"
         if (message := _check_unit(path, value, "a factor constant")) is not None:
             problems.append((path, message))
     ages = [age for age, _ in f.freshness_tiers]
     if any(not _is_number(a) or not math.isfinite(a) for a in ages) or ages != sorted(ages):
-        path = f"{prefix}.factors.freshness_tiers"
+        path = f"{prefix}factors.freshness_tiers"
         problems.append((path, f"{path}: the tiers' ages must be finite and ascending (got {ages!r})"))
     return problems
 
@@ -424,6 +426,12 @@ def disclosure_ready(request: OpportunityRequest, campaign: Campaign, partner: P
     return bool(campaign.disclosure_text.strip()) and partner.supports_disclosure
 
 
+def request_floors(cfg: RankingConfig, request: OpportunityRequest) -> tuple[float, float]:
+    """The (relevance, utility) floors a request is ranked with: its own, else the config's defaults."""
+    rel, util = request.relevance_floor, request.utility_floor
+    return (cfg.floors.relevance if rel is None else rel, cfg.floors.utility if util is None else util)
+
+
 def score_candidate(
     cfg: RankingConfig,
     request: OpportunityRequest,
@@ -450,9 +458,10 @@ def score_candidate(
         failed.append("policy")
     if not disclosure_ready(request, c, p):
         failed.append("disclosure")
-    if not relevance >= request.relevance_floor:
+    relevance_floor, utility_floor = request_floors(cfg, request)
+    if not relevance >= relevance_floor:
         failed.append("relevance")
-    if not utility >= request.utility_floor:
+    if not utility >= utility_floor:
         failed.append("utility")
     if not trust >= c.min_trust:
         failed.append("trust")

@@ -1,7 +1,7 @@
-"""Local stand-ins for the services the worker talks to: ``promotion-agent mock billing|alerts``.
+"""Local stand-ins for what the server and worker talk to: ``promotion-agent mock billing|alerts|stripe``.
 
-Both listen on 127.0.0.1 only and keep what they receive in memory, listed at
-``GET /events``. They exist for the README walk-through and the tests.
+Each listens on 127.0.0.1 only and keeps what it receives in memory (billing and
+alerts list it at ``GET /events``). They exist for the README walk-throughs and the tests.
 """
 
 from __future__ import annotations
@@ -16,4 +16,8 @@ def run(service: str, rest_args: list[str]) -> int:
         from .alerts import run as run_alerts
 
         return run_alerts(rest_args)
-    raise ValueError(f"unknown mock {service!r}; choose billing or alerts")
+    if service == "stripe":
+        from .stripe import run as run_stripe
+
+        return run_stripe(rest_args)
+    raise ValueError(f"unknown mock {service!r}; choose billing, alerts or stripe")

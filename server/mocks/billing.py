@@ -26,10 +26,15 @@ a key already settled always answers as settled, whatever the mode):
 - ``flaky``: each submission picks settled, retry, garbage, ratelimit or reset at
   random (40/15/15/15/15 %), from ``BILLING_ADAPTER_SEED`` (1): the same seed
   gives the same sequence of answers.
+- ``probabilistic``: each submission is a terminal failure (as ``fail``) with probability
+  ``BILLING_ADAPTER_TERMINAL_RATE`` (0), else retryable (as ``retry``) with
+  ``BILLING_ADAPTER_RETRYABLE_RATE`` (0), else settled: a scenario's ``[billing]`` rates.
+  The draw for the n-th submission of a key is a hash of (``BILLING_ADAPTER_SEED``, key, n),
+  so the same seed gives every key the same answers, in whatever order the submissions come.
 
 ``BILLING_ADAPTER_DELAY_MS`` delays every answer (in any mode). ``POST /mode``
-takes ``{"mode", "delayMs", "dripMs", "retryAfterS", "seed", "byKey"}`` (all
-optional); ``byKey`` maps idempotency keys (or intent ids, known before the
+takes ``{"mode", "delayMs", "dripMs", "retryAfterS", "seed", "retryableRate", "terminalRate",
+"byKey"}`` (all optional); ``byKey`` maps idempotency keys (or intent ids, known before the
 settlement exists) to a mode of their own (``null`` removes one), so one
 provider can answer several faults at once.
 With ``BILLING_ADAPTER_HMAC_SECRET`` it verifies the signature headers and answers
@@ -60,7 +65,10 @@ from litestar.response import Stream
 
 from ..serving import bind_loopback, bound_url, serve_blocking
 
-MODES = ("settled", "fail", "retry", "slow", "drip", "garbage", "weird", "ratelimit", "reset", "flaky")
+MODES = (
+    "settled", "fail", "retry", "slow", "drip", "garbage", "weird", "ratelimit", "reset", "flaky",
+    "probabilistic",
+)
 FLAKY_CHOICES = ("settled", "retry", "garbage", "ratelimit", "reset")
 FLAKY_WEIGHTS = (40, 15, 15, 15, 15)
 DEFAULT_SLOW_MS = 3000
@@ -68,6 +76,22 @@ GARBAGE_BODY = "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad G
 
 # The ASGI server's own ``send`` for the request being handled: ``reset`` needs its connection.
 _RAW_SEND: contextvars.ContextVar[Any] = contextvars.ContextVar("raw_send", default=None)
+
+
+def unit_draw(seed: int, key: str, n: int) -> float:
+    """A uniform number in [0, 1) fixed by (seed, key, n): the probabilistic mode's n-th draw for a key."""
+    digest = hashlib.sha256(f"{seed}:{key}:{n}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def check_rates(retryable: Any, terminal: Any) -> str | None:
+    """Why these probabilistic-mode rates cannot be used, or None."""
+    for name, value in (("retryable rate", retryable), ("terminal rate", terminal)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+            return f"the {name} must be a number between 0 and 1, got {value!r}"
+    if retryable + terminal > 1.0:
+        return f"the retryable and terminal rates add up to more than 1 ({retryable} + {terminal})"
+    return None
 
 
 def _now() -> str:
@@ -81,6 +105,8 @@ class BillingMock:
     drip_ms: int = 20
     retry_after_s: int = 20
     seed: int = 1
+    retryable_rate: float = 0.0
+    terminal_rate: float = 0.0
     hmac_secret: str | None = None
     api_key: str | None = None
     signature_header: str = "x-billing-signature"
@@ -124,6 +150,14 @@ class BillingMock:
         mode = self.by_key.get(key) or self.by_key.get(ids.get("intent_id") or "") or self.mode
         if mode == "flaky":
             mode = self.rng.choices(FLAKY_CHOICES, FLAKY_WEIGHTS)[0]
+        elif mode == "probabilistic":
+            u = unit_draw(self.seed, key, self.submissions[key])  # submissions so far: this is the next
+            if u < self.terminal_rate:
+                mode = "fail"
+            elif u < self.terminal_rate + self.retryable_rate:
+                mode = "retry"
+            else:
+                mode = "settled"
         return mode
 
     def answer(self, profile: str, key: str, ids: dict[str, Any], mode: str) -> tuple[int, dict[str, Any] | str]:
@@ -296,12 +330,17 @@ def create_app(mock: BillingMock) -> Litestar:
         numbers = {name: data.get(name, getattr(mock, attr)) for name, attr in
                    (("delayMs", "delay_ms"), ("dripMs", "drip_ms"), ("retryAfterS", "retry_after_s"), ("seed", "seed"))}
         by_key = data.get("byKey") or {}
+        rates = (data.get("retryableRate", mock.retryable_rate), data.get("terminalRate", mock.terminal_rate))
         bad_numbers = [n for n, v in numbers.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]
         bad_keys = not isinstance(by_key, dict) or any(v is not None and v not in MODES for v in by_key.values())
         if mode not in MODES or bad_numbers or bad_keys:
             message = (f"mode (and each byKey value) must be one of {', '.join(MODES)}, and delayMs, dripMs, "
                        "retryAfterS and seed whole numbers >= 0")
             return Response(content={"message": message}, status_code=400)
+        problem = check_rates(*rates)
+        if problem:
+            return Response(content={"message": f"retryableRate, terminalRate: {problem}"}, status_code=400)
+        mock.retryable_rate, mock.terminal_rate = float(rates[0]), float(rates[1])
         if numbers["seed"] != mock.seed:
             mock.rng = random.Random(numbers["seed"])
         mock.mode = mode
@@ -313,7 +352,9 @@ def create_app(mock: BillingMock) -> Litestar:
             else:
                 mock.by_key[key] = value
         return Response(content={"mode": mock.mode, "delayMs": mock.delay_ms, "dripMs": mock.drip_ms,
-                                 "retryAfterS": mock.retry_after_s, "seed": mock.seed, "byKey": mock.by_key},
+                                 "retryAfterS": mock.retry_after_s, "seed": mock.seed,
+                                 "retryableRate": mock.retryable_rate, "terminalRate": mock.terminal_rate,
+                                 "byKey": mock.by_key},
                         status_code=200)
 
     @get("/healthz")
@@ -345,6 +386,16 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _env_rate(env: Mapping[str, str], name: str) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return 0.0
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+
+
 def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(prog="promotion-agent mock billing", description=__doc__.split("\n")[0])
@@ -353,11 +404,26 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=int, default=None, help="BILLING_ADAPTER_DELAY_MS (0)")
     parser.add_argument("--drip-ms", type=int, default=None, help="BILLING_ADAPTER_DRIP_MS (20), drip mode")
     parser.add_argument("--retry-after-s", type=int, default=None, help="BILLING_ADAPTER_RETRY_AFTER_S (20), ratelimit")
-    parser.add_argument("--seed", type=int, default=None, help="BILLING_ADAPTER_SEED (1), flaky mode")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="BILLING_ADAPTER_SEED (1), flaky and probabilistic modes")
+    parser.add_argument("--retryable-rate", type=float, default=None,
+                        help="BILLING_ADAPTER_RETRYABLE_RATE (0), probabilistic mode")
+    parser.add_argument("--terminal-rate", type=float, default=None,
+                        help="BILLING_ADAPTER_TERMINAL_RATE (0), probabilistic mode")
     args = parser.parse_args(rest_args)
     mode = args.mode or env.get("BILLING_ADAPTER_MODE") or "settled"
     if mode not in MODES:
         raise ValueError(f"BILLING_ADAPTER_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+    retryable = args.retryable_rate
+    if retryable is None:
+        retryable = _env_rate(env, "BILLING_ADAPTER_RETRYABLE_RATE")
+    terminal = args.terminal_rate
+    if terminal is None:
+        terminal = _env_rate(env, "BILLING_ADAPTER_TERMINAL_RATE")
+    problem = check_rates(retryable, terminal)
+    if problem:
+        raise ValueError(f"--retryable-rate / --terminal-rate (BILLING_ADAPTER_RETRYABLE_RATE, "
+                         f"BILLING_ADAPTER_TERMINAL_RATE): {problem}")
     port = args.port if args.port is not None else _env_int(env, "BILLING_ADAPTER_PORT", 8787)
 
     def pick(given: int | None, name: str, default: int) -> int:
@@ -369,6 +435,8 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
         drip_ms=pick(args.drip_ms, "BILLING_ADAPTER_DRIP_MS", 20),
         retry_after_s=pick(args.retry_after_s, "BILLING_ADAPTER_RETRY_AFTER_S", 20),
         seed=pick(args.seed, "BILLING_ADAPTER_SEED", 1),
+        retryable_rate=retryable,
+        terminal_rate=terminal,
         hmac_secret=env.get("BILLING_ADAPTER_HMAC_SECRET") or None,
         api_key=env.get("BILLING_ADAPTER_API_KEY") or None,
         signature_header=(env.get("BILLING_SIGNATURE_HEADER") or "x-billing-signature").lower(),
@@ -376,8 +444,10 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     )
     sock = bind_loopback(port)
     checks = ", ".join(x for x in ("hmac" if mock.hmac_secret else "", "bearer" if mock.api_key else "") if x)
+    rates = (f", retryableRate={mock.retryable_rate:g}, terminalRate={mock.terminal_rate:g}, seed={mock.seed}"
+             if mock.mode == "probabilistic" else "")
     message = (
         f"mock billing adapter listening on {bound_url(sock)} (POST /settlements, GET /events; "
-        f"mode={mock.mode}, checks={checks or 'none'})"
+        f"mode={mock.mode}{rates}, checks={checks or 'none'})"
     )
     return serve_blocking(create_app(mock), sock, message)

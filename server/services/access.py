@@ -6,6 +6,7 @@ The rules (``../shared/spec/api.md``, "Keys"):
   need an ``agent`` or ``operator`` key, and every other endpoint that is not a read needs
   an ``operator`` key; reads (GET/HEAD) stay open unless ``API_KEYS_PROTECT_READS`` is set
   (then any valid key); ``/health`` and the OpenAPI document (``/schema…``) are always open;
+- ``POST /webhooks/stripe`` needs no key: it is authenticated by its ``Stripe-Signature``;
 - without keys the server listens on loopback only.
 
 An operator may do everything an agent may, so a requirement is the lowest role that
@@ -39,6 +40,9 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 ALWAYS_OPEN_PATHS = frozenset({"/health", "/schema"})
 ALWAYS_OPEN_PREFIXES = ("/schema/",)
 LOOPBACK_NAMES = frozenset({"localhost"})
+# Endpoints that authenticate themselves by a signature over the body, never by an API key:
+# Stripe cannot send one (the webhook answers 400 to a bad ``Stripe-Signature``).
+SIGNED_ENDPOINTS = frozenset({("POST", "/webhooks/stripe")})
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ def required_role(method: str, path: str, protect_reads: bool) -> Role | None:
     """
     method = method.upper()
     if path in ALWAYS_OPEN_PATHS or path.startswith(ALWAYS_OPEN_PREFIXES) or method == "OPTIONS":
+        return None
+    if (method, path) in SIGNED_ENDPOINTS:
         return None
     if method in READ_METHODS:
         return "agent" if protect_reads else None

@@ -43,6 +43,22 @@ async def bill(tx: Tx, settlement: SettlementReceipt, budget: float) -> BillResu
     return "created"
 
 
+async def record_existing(tx: Tx, settlement: SettlementReceipt) -> bool:
+    """Store a settlement made before this database (the seed) with the numbers derived from it: its
+    amount as committed spend unless it is failed or disputed (no budget check: it happened already),
+    a disputed one in its partner's dispute count. No retry job: its billing is not this server's
+    to do. False (nothing written) when a settlement for its (intent, offer, event) is stored already."""
+    if not await tx.insert_settlement(settlement):
+        return False
+    if _counts_as_spend(settlement):
+        await tx.add_campaign_spend(settlement.campaign_id, settlement.amount)
+    if settlement.dispute_flag:
+        await tx.add_partner_dispute(settlement.partner_id, 1)
+    await tx.bump(f"provenance:settlements:{settlement.data_provenance}")
+    await tx.bump(f"settlements:{settlement.status}", 1)
+    return True
+
+
 async def save_settlement(tx: Tx, before: SettlementReceipt, after: SettlementReceipt) -> None:
     """Change a settlement, keeping committed spend, dispute counts and status counters in step.
 

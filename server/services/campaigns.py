@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 from ..adapters.store.repository import Tx
 from ..domain import lifecycle, policy
-from ..domain.errors import NotFound, ValidationFailed
+from ..domain.errors import Conflict, NotFound, ValidationFailed
 from ..domain.models import Base, Campaign, CampaignDraft, OptionalId, PolicyCheckResult
 from .context import Services, new_id
 
@@ -51,7 +53,49 @@ async def _review(svc: Services, tx: Tx, campaign: Campaign) -> tuple[Campaign, 
     return reviewed, check
 
 
-async def create_campaign(svc: Services, draft: CampaignDraft) -> CampaignCreated:
+# Fields a campaign's life changes after its creation: not part of "the same draft".
+_LIFE_FIELDS = ("status", "policy_pass")
+
+
+async def _existing(svc: Services, tx: Tx, draft: CampaignDraft, campaign_id: str) -> CampaignCreated:
+    """``POST /campaigns`` again with a known ``campaignId``: the stored campaign when the draft would make
+    it (whatever its status since), a 409 naming the fields that differ otherwise."""
+    stored = await _require(tx, campaign_id)
+    proof = stored.proof_bundle
+    again = lifecycle.campaign_from_draft(draft, campaign_id, stored.offer.offer_id, proof.proof_bundle_id,
+                                          proof.updated_at)
+    kept = {name: getattr(stored, name) for name in _LIFE_FIELDS}
+    if msgspec.structs.replace(again, **kept) != stored:
+        differ = [  # as the wire spells them
+            wire for name, wire in zip(stored.__struct_fields__, stored.__struct_encode_fields__)
+            if name not in _LIFE_FIELDS and getattr(again, name) != getattr(stored, name)
+        ]
+        raise Conflict(
+            f"Campaign {campaign_id} already exists with other content ({', '.join(differ)}); send the same "
+            "draft to get it again, or another campaignId for a new campaign.",
+            field="campaignId",
+        )
+    check = await tx.latest_policy_check(campaign_id)
+    if check is None:  # loaded without a review (the seed): record one, without changing the campaign
+        check = policy.check_policy(stored, svc.clock(), new_id("pol_"))
+        await tx.insert_policy_check(check)
+    return CampaignCreated(campaign=stored, policy_check=check)
+
+
+async def create_campaign(
+    svc: Services, draft: CampaignDraft, *, campaign_id: str | None = None, offer_id: str | None = None
+) -> tuple[CampaignCreated, bool]:
+    """A new campaign from ``draft``, reviewed at once; ``(result, created)``.
+
+    With the caller's ``campaignId``, the unique campaign id decides: a repeat of the same draft
+    returns the stored campaign (``created`` False), another draft is a 409. ``campaign_id`` /
+    ``offer_id``: stable ids an import derives; one that is taken is a 409 (the import counts a duplicate).
+    """
+    if svc.settings.real_data_only and draft.data_provenance.startswith("demo_"):
+        raise ValidationFailed(
+            f"dataProvenance {draft.data_provenance!r} is refused in real_test mode: use real_campaign.",
+            field="dataProvenance",
+        )
     found = policy.find_placeholder(draft)
     if found is not None:
         field, value = found
@@ -59,18 +103,29 @@ async def create_campaign(svc: Services, draft: CampaignDraft) -> CampaignCreate
             f"{field} looks like placeholder data ({value!r}); a real value is needed.", field=field
         )
 
-    async def work(tx: Tx) -> CampaignCreated:
+    async def work(tx: Tx) -> tuple[CampaignCreated, bool]:
         now = svc.clock()
-        campaign_id = new_id("cmp_")
-        campaign = lifecycle.campaign_from_draft(draft, campaign_id, new_id("offer_"), new_id("proof_"), now)
+        for _ in range(3):  # a generated id that is taken already (ids are short): another one
+            cid = campaign_id or draft.campaign_id or new_id("cmp_")
+            campaign = lifecycle.campaign_from_draft(
+                draft, cid, offer_id or new_id("offer_"), new_id("proof_"), now
+            )
+            if await tx.insert_campaign(campaign):
+                break
+            if campaign_id:  # an import's stable id (or its offer's) is there already: a re-import
+                raise Conflict(f"Campaign {cid} (or its offer {campaign.offer.offer_id}) already exists.",
+                               field="campaignId")
+            if draft.campaign_id:
+                return await _existing(svc, tx, draft, cid), False
+        else:
+            raise RuntimeError("no unused campaign id after 3 tries")
         offer = campaign.offer
-        await tx.insert_campaign(campaign)
         await tx.insert_audit(
             [
                 svc.audit(
-                    trace_id=campaign_id,
+                    trace_id=cid,
                     entity_type="campaign",
-                    entity_id=campaign_id,
+                    entity_id=cid,
                     action="campaign.created",
                     status="success",
                     actor_type="api",
@@ -80,7 +135,7 @@ async def create_campaign(svc: Services, draft: CampaignDraft) -> CampaignCreate
             ]
         )
         reviewed, check = await _review(svc, tx, campaign)
-        return CampaignCreated(campaign=reviewed, policy_check=check)
+        return CampaignCreated(campaign=reviewed, policy_check=check), True
 
     return await svc.store.write(work)
 

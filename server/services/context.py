@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
@@ -12,7 +14,7 @@ from ..adapters.store.store import Store
 from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
 from ..domain.ranking import DEFAULT_RANKING, RankingConfig, validate_ranking_config
 from ..domain.billing import GatewayResult
-from ..settings import Settings
+from ..settings import ExchangeClock, Settings
 from .access import current_caller
 
 
@@ -20,8 +22,32 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def evaluation_clock(
+    setting: ExchangeClock, wall: Callable[[], datetime] = utc_now
+) -> Callable[[], datetime] | None:
+    """The clock ranking reads under ``EXCHANGE_CLOCK``; None for ``wall`` (``Services.clock`` then serves).
+
+    ``offset`` starts at its time now (when this is called: at the process's start) and advances with
+    ``wall``.
+    """
+    at = setting.at
+    if setting.mode == "wall" or at is None:
+        return None
+    if setting.mode == "fixed":
+        return lambda: at
+    started = wall()
+    return lambda: at + (wall() - started)
+# The provenance of audit events whose writer does not name one (the demo bootstrap sets demo_bootstrap).
+audit_provenance: ContextVar[str] = ContextVar("audit_provenance", default="ops_manual")
+# A seeded source of ids for code that must produce the same ids every time (the demo bootstrap).
+seeded_ids: ContextVar[random.Random | None] = ContextVar("seeded_ids", default=None)
+
+
 def new_id(prefix: str, hex_chars: int = 8) -> str:
     """Ids as the contract spells them: a prefix and random hex (``set_`` + 8 hex, …)."""
+    rng = seeded_ids.get()
+    if rng is not None:
+        return prefix + f"{rng.getrandbits(hex_chars * 4):0{hex_chars}x}"
     return prefix + secrets.token_hex((hex_chars + 1) // 2)[:hex_chars]
 
 
@@ -43,12 +69,18 @@ class Services:
     settings: Settings
     clock: Callable[[], datetime] = utc_now
     ranking: RankingConfig = DEFAULT_RANKING
+    # EXCHANGE_CLOCK: what ranking measures proof freshness against (None: ``clock``).
+    evaluation_clock: Callable[[], datetime] | None = None
     state: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The ranking the exchange serves with passes the same validation as the workbench's
         # scenarios and lab: a bad weight or floor stops the start instead of skewing every shortlist.
         validate_ranking_config(self.ranking)
+
+    def evaluation_now(self) -> datetime:
+        """The time an opportunity is ranked at (``EXCHANGE_CLOCK``; the wall clock by default)."""
+        return (self.evaluation_clock or self.clock)()
 
     def audit(
         self,
@@ -61,7 +93,7 @@ class Services:
         actor_type: str = "system",
         actor_id: str = "promotion-agent",
         details: dict[str, Any] | None = None,
-        provenance: str = "ops_manual",
+        provenance: str | None = None,
         at: datetime | None = None,
     ) -> AuditEvent:
         caller = current_caller.get()
@@ -69,7 +101,7 @@ class Services:
             actor_id = caller.name
         return AuditEvent(
             audit_event_id=new_id("aud_", 16),
-            data_provenance=provenance,  # type: ignore[arg-type]
+            data_provenance=provenance or audit_provenance.get(),  # type: ignore[arg-type]
             trace_id=trace_id,
             entity_type=entity_type,  # type: ignore[arg-type]
             entity_id=entity_id,
@@ -82,6 +114,9 @@ class Services:
         )
 
     async def close(self) -> None:
+        stripe = self.state.pop("stripe", None)  # the Stripe client, when a top-up made one
+        if stripe is not None:
+            await stripe.close()
         await self.gateway.close()
         await self.hot.close()
         await self.store.close()

@@ -133,7 +133,7 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
 
     cache: MarketCache = svc.state.setdefault("market_cache", MarketCache())
     market = await svc.store.read(lambda tx: cache.load(tx, svc.ranking))
-    response: OpportunityResponse = evaluate(svc.ranking, request, market, svc.clock())
+    response: OpportunityResponse = evaluate(svc.ranking, request, market, svc.evaluation_now())
     body = msgspec.json.encode(response)
 
     events = [

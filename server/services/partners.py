@@ -132,6 +132,42 @@ async def promote_lead(svc: Services, lead_id: str, body: PromoteLead | None) ->
     return await svc.store.write(work)
 
 
+async def upsert_partner(svc: Services, partner: PartnerAgent) -> tuple[PartnerAgent, bool]:
+    """Create the partner, or make the stored one with its id equal to it; ``(partner, created)``.
+
+    Idempotent: the same body again changes nothing (and writes no audit event). The insert is
+    decided by the unique partner id, in the same transaction as the update of an existing one.
+    """
+
+    async def work(tx: Tx) -> tuple[PartnerAgent, bool]:
+        if await tx.insert_partner(partner):
+            action, created = "partner.created", True
+        else:
+            stored = await tx.get_partner(partner.partner_id)
+            if stored == partner:
+                return partner, False
+            await tx.update_partner(partner)
+            action, created = "partner.updated", False
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=partner.partner_id,
+                    entity_type="delivery",
+                    entity_id=partner.partner_id,
+                    action=action,
+                    status="success",
+                    actor_type="operator",
+                    actor_id="operator",
+                    details={"status": partner.status, "trustScore": partner.trust_score},
+                    provenance=partner.data_provenance,
+                )
+            ]
+        )
+        return partner, created
+
+    return await svc.store.write(work)
+
+
 async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerView]:
     async def work(tx: Tx) -> list[PartnerView]:
         partners = await tx.list_partners(provenances)
@@ -148,3 +184,26 @@ async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerVi
     return await svc.store.read(work)
 
 
+async def save_partner(svc: Services, partner: PartnerAgent, *, action: str = "partner.created") -> bool:
+    """Store a partner once by ``partnerId`` (the unique constraint decides); False when it exists already."""
+
+    async def work(tx: Tx) -> bool:
+        if not await tx.insert_partner(partner):
+            return False
+        await tx.insert_audit(
+            [
+                svc.audit(
+                    trace_id=partner.partner_id,
+                    entity_type="delivery",
+                    entity_id=partner.partner_id,
+                    action=action,
+                    status="success",
+                    actor_type="operator",
+                    details={"providerOrg": partner.provider_org, "status": partner.status},
+                    provenance=partner.data_provenance,
+                )
+            ]
+        )
+        return True
+
+    return await svc.store.write(work)

@@ -60,6 +60,11 @@ async def record_receipt(
     ``occurred_at_text``: ``occurredAt`` exactly as the sender wrote it (a signature may cover that form).
     """
     receipt = rules.normalise_receipt(raw)
+    if svc.settings.real_data_only and receipt.data_provenance != "real_event":
+        raise Unprocessable(
+            f"dataProvenance must be real_event in real_test mode, got {receipt.data_provenance!r}.",
+            field="dataProvenance",
+        )
     rules.check_occurred_at(receipt, svc.clock())
     result_key = svc.hot.key(f"idempotency:receipt:{receipt.receipt_id}:result")
     lock_key = svc.hot.key(f"lock:receipt:{receipt.receipt_id}")
@@ -149,6 +154,9 @@ async def _store_receipt(
         campaign_status=campaign.status,
     )
     settlement = rules.new_settlement(receipt, campaign, new_id("set_"), now) if outcome.billable else None
+    if settlement is not None and svc.settings.real_data_only:
+        # real_test bills against a sandbox provider: its settlements say so.
+        settlement = msgspec.structs.replace(settlement, data_provenance="sandbox_settlement")
 
     if not await tx.insert_receipt(receipt, settlement.settlement_id if settlement else None, outcome):
         stored = await tx.get_receipt(receipt.receipt_id)

@@ -1,10 +1,15 @@
-"""Loading the default seed (``data/seed.json``) into an empty database.
+"""Loading the default seed (``data/seed.json``, or ``SEED_PATH``) into an empty database.
 
 Besides the market (leads, partners, campaigns, reputation records) a seed may give
 workspaces their starting credits: ``"wallets": [{"workspaceId": "...",
 "availableCredits": 12.5}]`` creates each listed workspace's wallet with that balance
 (a ``seed_grant`` ledger entry) instead of the 100-credit promo grant of first use. A
 workspace that already has a wallet keeps it.
+
+A seed may also hold ``settlements`` made before the database existed (API format):
+they give campaigns their committed spend and partners their disputed settlements,
+exactly as settlements made here do (``bookkeeping.record_existing``). Other keys are
+ignored.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from pathlib import Path
 import msgspec
 
 from ..adapters.store.repository import Tx
-from ..domain.models import AgentLead, Base, Campaign, PartnerAgent, ReputationRecord
+from ..domain.models import AgentLead, Base, Campaign, PartnerAgent, ReputationRecord, SettlementReceipt
+from .bookkeeping import record_existing
 from .context import Services
 from .wallet import SeedWallet, seed_wallets
 
@@ -27,6 +33,7 @@ class SeedFile(Base, kw_only=True):
     campaigns: list[Campaign] = []
     reputation_records: list[ReputationRecord] = []
     wallets: list[SeedWallet] = []
+    settlements: list[SettlementReceipt] = []
 
 
 class SeedError(ValueError):
@@ -71,7 +78,8 @@ async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
     """Insert every seed record that is not stored yet (safe to run twice)."""
 
     async def work(tx: Tx) -> dict[str, int]:
-        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0, "wallets": 0}
+        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0, "wallets": 0,
+                  "settlements": 0}
         for lead in seed.leads:
             counts["leads"] += await tx.insert_lead(lead)
         for partner in seed.partners:
@@ -81,6 +89,8 @@ async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
         for record in seed.reputation_records:
             counts["reputationRecords"] += await tx.insert_reputation(record)
         counts["wallets"] = await seed_wallets(tx, seed.wallets, svc.clock())
+        for settlement in seed.settlements:
+            counts["settlements"] += await record_existing(tx, settlement)
         return counts
 
     return await svc.store.write(work)

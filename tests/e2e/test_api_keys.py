@@ -36,6 +36,8 @@ from .conftest import StartServer
 OPERATOR = {"name": "ops-alice", "key": "op-e2e-0123456789abcdef", "role": "operator"}
 AGENT = {"name": "buyer-bot", "key": "ag-e2e-0123456789abcdef", "role": "agent"}
 AGENT_ROUTES = {("post", "/opportunities/evaluate"), ("post", "/events/receipts")}
+# Authenticated by a signature over the body, never by a key (Stripe cannot send one).
+SIGNED_ROUTES = {("post", "/webhooks/stripe")}
 
 
 def toml_keys(*entries: dict[str, str]) -> str:
@@ -148,7 +150,8 @@ def test_a_wrong_key_is_401(keyed: httpx.Client, headers: dict[str, str], said: 
 
 
 def test_every_mutating_endpoint_is_protected(keyed: httpx.Client) -> None:
-    """The rule is general: every non-GET route in the document needs an operator key, except the agents'."""
+    """The rule is general: every non-GET route in the document needs an operator key, except the agents'
+    and the signed webhook's."""
     document = expect(keyed.get("/schema/openapi.json"), 200)
     mutating = [(m, p) for p, ops in document["paths"].items() for m in ops if m not in ("get", "head")]
     assert {
@@ -156,10 +159,17 @@ def test_every_mutating_endpoint_is_protected(keyed: httpx.Client) -> None:
         ("post", "/campaigns/{campaign_id}/review"),
         ("post", "/agent-leads/{lead_id}/status"),
         ("post", "/settlements/dlq/{dlq_entry_id}/resolve"),
+        ("post", "/wallet/top-ups/checkout"),
         *AGENT_ROUTES,
+        *SIGNED_ROUTES,
     } <= set(mutating), mutating
     for method, template in mutating:
         path = re.sub(r"\{[^}]+\}", "x_unknown", template)
+        if (method, template) in SIGNED_ROUTES:  # no key needed: refused for its missing signature instead
+            anonymous = keyed.request(method, path, json={})
+            assert anonymous.status_code == 400 and "stripe-signature" in error_body(anonymous)["message"]
+            assert "security" not in document["paths"][template][method]
+            continue
         assert_unauthorized(keyed.request(method, path, json={}))
         agent = keyed.request(method, path, json={}, headers=bearer(AGENT))
         if (method, template) in AGENT_ROUTES:

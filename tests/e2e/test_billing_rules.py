@@ -188,7 +188,16 @@ def test_signed_verification_needs_the_partners_hmac(start_server, tmp_path: Pat
     [
         ({"RECEIPT_VERIFICATION": "sometimes"}, "RECEIPT_VERIFICATION must be off, shortlist or signed"),
         ({"RECEIPT_VERIFICATION": "signed"}, "RECEIPT_SIGNING_SECRETS"),
-        ({"RECEIPT_VERIFICATION": "off", "PROMOTION_AGENT_MODE": "real_test"}, "refused in real_test"),
+        (
+            {
+                "RECEIPT_VERIFICATION": "off",
+                "PROMOTION_AGENT_MODE": "real_test",
+                # real_test's backends (never reached: the setting stops the start first)
+                "REDIS_URL": "redis://127.0.0.1:1/0",
+                "BILLING_ADAPTER_URL": "http://127.0.0.1:1/settlements",
+            },
+            "refused in real_test",
+        ),
         ({"RECEIPT_VERIFICATION": "signed", "RECEIPT_SIGNING_SECRETS": "/nonexistent/secrets.json"}, "cannot read"),
         ({"BILLING_ADAPTER_TIMEOUT_MS": "9000"}, "SETTLEMENT_RETRY_LEASE_MS"),
     ],

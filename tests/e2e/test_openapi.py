@@ -38,6 +38,10 @@ CONTRACT = [
     ("get", "/dashboard"),
     ("get", "/audit-trail"),
     ("get", "/wallet"),
+    ("get", "/plans"),
+    ("post", "/wallet/top-ups/checkout"),
+    ("get", "/wallet/top-ups/confirm"),
+    ("post", "/webhooks/stripe"),
     ("get", "/wallet/ledger"),
 ]
 

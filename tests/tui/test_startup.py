@@ -17,8 +17,10 @@ async def test_start_up_connects_to_a_running_server_and_shows_its_profile(serve
     app = WorkbenchApp(api_url=server.base_url, scenario_path=BASELINE)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.profile != "connecting…", "the runtime profile")
-        assert app.profile == "sqlite · memory · billing simulated"
-        assert app.sub_title == f"baseline · {server.base_url} · sqlite · memory · billing simulated"
+        assert app.profile == "mode default · sqlite · memory · billing simulated"
+        assert app.server_profile is not None and app.server_profile["mode"] == "default"
+        expected = f"baseline · {server.base_url} · mode default · sqlite · memory · billing simulated"
+        assert app.sub_title == expected
         assert app.server is not None and not app.server.started  # already running: left alone
         assert isinstance(app.screen, LabScreen)
         await wait_for(pilot, lambda: app.screen.outcome is not None, "the baseline's result")
@@ -35,7 +37,7 @@ async def test_start_up_starts_a_local_server_when_nothing_answers_and_stops_it(
     app = WorkbenchApp(api_url=api, scenario_path=BASELINE)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.profile != "connecting…", "the started server's profile", timeout=60)
-        assert app.profile == "sqlite · memory · billing simulated", app.profile
+        assert app.profile == "mode default · sqlite · memory · billing simulated", app.profile
         assert api in app.sub_title
         assert app.server is not None and app.server.started
         process = app.server.process

@@ -164,6 +164,10 @@ def test_a_missing_or_unreadable_file(tmp_path: Path) -> None:
         ("GET", "/schemas-are-not-the-schema", True, "agent"),
         ("OPTIONS", "/campaigns", True, None),
         ("post", "/events/receipts", False, "agent"),
+        ("POST", "/wallet/top-ups/checkout", False, "operator"),
+        ("POST", "/webhooks/stripe", True, None),  # authenticated by its Stripe-Signature, never a key
+        ("PUT", "/webhooks/stripe", False, "operator"),
+        ("GET", "/wallet/top-ups/confirm", True, "agent"),
     ],
 )
 def test_what_each_endpoint_needs(method: str, path: str, protect_reads: bool, needed: str | None) -> None:

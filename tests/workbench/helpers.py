@@ -135,10 +135,12 @@ def reference_run(result: RunResult) -> list[ReferenceStep]:
         committed = np.array([market.spend0[i] + billed[i] * market.payout[i] for i in range(len(billed))])
         credits_ok = np.array([(market.credits0[w] - used[w]) > 0 for w in range(len(used))])
         ranking = rank(result.cfg, req, market.market(committed, credits_ok), result.scenario.spec.as_of)
+        settled_here: set[int] = set()  # one settlement per (intent, offer, event), as the server keeps
         for k, cand in enumerate(ranking.shortlisted):
             ci = index[cand.campaign.campaign.campaign_id]
             stage = int(result.stages[t, k])
-            if stage >= market.billable_stage[ci]:
+            if stage >= market.billable_stage[ci] and ci not in settled_here:
+                settled_here.add(ci)
                 billed[ci] += 1
             used[market.workspace_of[ci]] += CREDITS_BY_STAGE[stage]
         steps.append(ReferenceStep(req, ranking))

@@ -50,6 +50,8 @@ def test_replay_sends_the_key_from_the_environment(
     code, out, err = replay(keyed_server, capsys)
     assert code == 0, err
     assert "4 requests" in out and "refused" not in out + err
+    # an agent key may replay but not provision: said so, then the traffic goes to the server's own market
+    assert "not provisioned: POST /partners → 403: This endpoint needs an operator API key" in out
     run_id = out.split("(run ")[1].split(")")[0]
     page = httpx.get(f"{keyed_server.base_url}/audit-trail", params={"pageSize": 100}).json()
     mine = [e for e in page["items"] if run_id in e["traceId"]]
@@ -59,7 +61,7 @@ def test_replay_sends_the_key_from_the_environment(
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        (None, f"needs an API key (agent or operator) — set {API_KEY_ENV} to one of the server's keys"),
+        (None, f"needs an operator API key — set {API_KEY_ENV} to one of the server's keys"),
         ("wrong-key-0123456789", f"The API key is not known to this server (it is not in the server's "
                                  f"API_KEYS_FILE) — check {API_KEY_ENV}"),
     ],
@@ -79,7 +81,7 @@ def test_replay_without_a_usable_key_stops_with_one_line(
     assert code == 1
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
-    assert lines[0].startswith("workbench replay: POST /opportunities/evaluate → 401: ")
+    assert lines[0].startswith("workbench replay: POST /partners → 401: ")  # provisioning comes first
     assert expected in lines[0] and API_KEY_ENV in lines[0]
     assert "Traceback" not in err and "replayed" not in out
 

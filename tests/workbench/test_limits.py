@@ -107,11 +107,12 @@ def test_exhaustion_dates_each_budget_and_balance_like_the_per_request_path() ->
 def test_more_traffic_after_the_last_budget_ran_out_only_lowers_the_rates() -> None:
     from workbench.exports import run_tables
 
-    runs = {n: run_tables(run_scenario(load_scenario(CROWDED, [f"traffic.requests={n}"]))) for n in (20_000, 60_000)}
-    small, big = runs[20_000], runs[60_000]
+    runs = {n: run_tables(run_scenario(load_scenario(CROWDED, [f"traffic.requests={n}"])))
+            for n in (30_000, 60_000)}
+    small, big = runs[30_000], runs[60_000]
     last = small["_kpis"]["last_exhausted_at_request"]
-    assert last is not None and last < 20_000
-    # the same budgets ran out at the same requests (the first 20,000 requests are the same requests,
+    assert last is not None and last < 30_000
+    # the same budgets ran out at the same requests (the first 30,000 requests are the same requests,
     # arriving faster in the same day), so the totals are the same and only the rates fall
     same = ["kind", "id", "request_no", "intent_id"]
     assert small["exhaustion"].select(same).equals(big["exhaustion"].select(same))
@@ -120,7 +121,8 @@ def test_more_traffic_after_the_last_budget_ran_out_only_lowers_the_rates() -> N
         assert big["_kpis"][name] == small["_kpis"][name], name
     assert big["_kpis"]["fill_rate"] < small["_kpis"]["fill_rate"]
     # doubling the budgets moves the dates later and spends more
-    doubled = run_tables(run_scenario(load_scenario(CROWDED, ["entities.budget_multiplier=2"])))
+    doubled_scenario = load_scenario(CROWDED, ["entities.budget_multiplier=2", "traffic.requests=30000"])
+    doubled = run_tables(run_scenario(doubled_scenario))
     assert doubled["_kpis"]["spend"] > small["_kpis"]["spend"]
     assert doubled["_kpis"]["last_exhausted_at_request"] > last
     budgets = dict(zip(small["outcomes_campaign"]["campaign_id"], small["outcomes_campaign"]["budget"]))

@@ -37,7 +37,9 @@ with a message; the last good result stays on screen. Tables too wide for the sc
 scroll sideways and show whole columns only.
 
 **Live.** `r` replays the scenario (progress bar; `x` cancels; the replay runs beside
-the interface, which answers keys meanwhile), `p` processes the retry queue once. The
+the interface, which answers keys meanwhile), `p` processes the retry queue once, `l` runs
+the scenario's first 500 requests live on a private server of their own (its market, ranking,
+clock and billing failure rates) and shows the reconciliation with the batch engine. The
 settlements, retry queue, dead letters and audit trail show a page each (the title says
 which rows of how many): `]` / `[` go to the next / previous page of the focused list
 (`tab` moves between lists), `s` cycles its filter, which the server applies (status;

@@ -49,6 +49,8 @@ class LiveScreen(Screen):
 
     BINDINGS = [
         Binding("r", "replay", "Replay", tooltip="Send the scenario's traffic and receipts to the API"),
+        Binding("l", "live_run", "Live run", tooltip="Run the scenario on a private server of its own and "
+                "reconcile it with the batch engine (workbench live)"),
         Binding("x", "cancel_replay", "Cancel", tooltip="Cancel the replay"),
         Binding("p", "process_queue", "Process", tooltip="Process due settlement retry jobs once"),
         Binding("right_square_bracket", "page(1)", "Page", key_display="] [",
@@ -84,6 +86,7 @@ class LiveScreen(Screen):
         self._amounts_took = 0.0  # seconds the last read of the amounts took
         self._amounts_reading = False
         self.replay: ReplayProcess | None = None
+        self.last_live_run: Any = None  # the reconciliation of the last live run (``l``)
 
     @property
     def client(self) -> ApiClient:
@@ -287,6 +290,60 @@ class LiveScreen(Screen):
         self.settlement_list.mark_loading()
         self.settlement_list.table.focus()
         self.refresh_panes()
+
+    # -- live run (workbench live) ---------------------------------------------
+    # The first requests of the scenario, on a private server seeded with its market, ranking and
+    # clock (``live_run``): the connected server is not touched.
+    LIVE_RUN_REQUESTS = 500
+
+    def action_live_run(self) -> None:
+        scenario = self.app.scenario  # type: ignore[attr-defined]
+        if scenario is None:
+            self.notify("Load a scenario first (screen 1).", severity="warning")
+            return
+        if any(w.group == "live-run" and w.is_running for w in self.workers):
+            self.notify("A live run is under way.", severity="warning")
+            return
+        self._replay_status("Live run: starting a private server…")
+        self.run_live(scenario, self.LIVE_RUN_REQUESTS)
+
+    @work(thread=True, exclusive=True, group="live-run", exit_on_error=False)
+    def run_live(self, scenario: Any, limit: int) -> None:
+        from ..live_run import LiveRunError, run_live
+        from ..reconcile import reconcile
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            text = f"Live run: {phase}" + (f" {done:,}/{total:,}" if total else "")
+            self.app.call_from_thread(self._replay_status, text)
+            if total:
+                self.app.call_from_thread(self._replay_progress_bar, done, total)
+
+        try:
+            result = reconcile(run_live(scenario, limit, progress))
+        except LiveRunError as exc:
+            self.app.call_from_thread(self._replay_ended)
+            self.app.call_from_thread(self._replay_status, "Live run: failed")
+            self.app.call_from_thread(self.notify, f"The live run failed: {exc}", severity="error", timeout=15)
+            return
+        self.app.call_from_thread(self._live_run_done, result)
+
+    def _replay_progress_bar(self, done: int, total: int) -> None:
+        try:
+            bar = self.query_one("#live-progress", ProgressBar)
+        except NoMatches:  # the app is closing
+            return
+        bar.display = True
+        bar.update(total=total, progress=done)
+
+    def _live_run_done(self, result: Any) -> None:
+        from .live_run_view import LiveRunScreen
+
+        self._replay_ended()
+        verdict = "no mismatch" if not result.mismatches else f"{len(result.mismatches):,} mismatches"
+        self._replay_status(f"Live run: {result.requests:,} requests, {verdict}")
+        self.last_live_run = result
+        if self.is_attached:
+            self.app.push_screen(LiveRunScreen(result))
 
     # -- replay ----------------------------------------------------------------
     def action_replay(self) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -81,7 +82,9 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
     database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    # QueuePool always: SQLAlchemy would pick a one-connection-per-thread pool for an in-memory database.
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}, "poolclass": QueuePool}
+    shared_memory = "mode=memory" in url  # demo mode: one in-memory database shared by every connection
     if writer:
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
     else:
@@ -97,6 +100,10 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if shared_memory:
+            # Shared-cache locks are table locks that busy_timeout does not wait on: readers read
+            # without them (the demo's single writer commits whole transactions).
+            cursor.execute("PRAGMA read_uncommitted=1")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -36,6 +36,7 @@ from .codec import decode, encode, epoch_ms
 from . import statements as st
 from .engine import Engines, insert_ignoring
 from .billing_guard import BillingGuardQueries
+from .discovery import DiscoveryQueries
 from .paging import ListingQueries
 from .queue import RetryQueueQueries
 from .wallet import WalletQueries
@@ -57,7 +58,7 @@ class Page(msgspec.Struct, rename="camel", kw_only=True):
     has_previous_page: bool
 
 
-class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries, WalletQueries):
+class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries, WalletQueries, DiscoveryQueries):
     """One connection in one transaction, with the exchange's queries (the listings of
     settlements and retry jobs are in ``paging.py``, the retry queue's claims in ``queue.py``,
     served slots and the budget guard in ``billing_guard.py``, wallets and the credit ledger
@@ -143,6 +144,14 @@ class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries, WalletQueries):
         if inserted:
             await self.bump_market_version()
         return inserted
+
+    async def update_partner(self, partner: PartnerAgent) -> None:
+        await self._exec(
+            update(s.partners)
+            .where(s.partners.c.partner_id == partner.partner_id)
+            .values(status=partner.status, provenance=partner.data_provenance, doc=encode(partner))
+        )
+        await self.bump_market_version()
 
     async def get_partner(self, partner_id: str) -> PartnerAgent | None:
         return await self._doc_by("partners", "partner_id", partner_id, PartnerAgent)

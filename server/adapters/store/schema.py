@@ -242,3 +242,13 @@ credit_ledger = Table(
     UniqueConstraint("source", name="uq_credit_ledger_source"),
     Index("ix_credit_ledger_workspace", "workspace_id", "seq"),
 )
+
+# The approved discovery sources (registries and directories leads are found in); the only seed
+# data a real_test database gets.
+discovery_sources = Table(
+    "discovery_sources",
+    metadata,
+    _seq(),
+    Column("source_id", String(_ID), nullable=False, unique=True),
+    Column("doc", Text, nullable=False),
+)
