@@ -56,7 +56,7 @@ def scenario(folder: Path, requests: int) -> Path:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def figures(values: list[float]) -> dict[str, float]:
@@ -117,7 +117,7 @@ async def _measure(base_url: str, scenario_path: Path, presses: int, gap: float,
             event.set_sender(app)
             t0 = time.perf_counter()
             driver.send_message(event)
-            while not changed():
+            while not changed():  # noqa: ASYNC110 - polling is the measurement (1 ms steps)
                 await asyncio.sleep(0.001)
             latencies[key].append((time.perf_counter() - t0) * 1000)
             await asyncio.sleep(gap)
@@ -125,7 +125,7 @@ async def _measure(base_url: str, scenario_path: Path, presses: int, gap: float,
         table = live.query_one("#live-settlements", DataTable)  # the settlements by status (on main too)
         started = time.monotonic()
         cpu_started = time.process_time()
-        for i in range(presses // 4):
+        for _ in range(presses // 4):
             if replay_done():
                 break
             # the lab and back: two screen switches
@@ -134,8 +134,8 @@ async def _measure(base_url: str, scenario_path: Path, presses: int, gap: float,
             # the cursor down and up the live screen's table
             table.focus()
             row = table.cursor_row
-            await press("down", lambda: table.cursor_row != row)
-            await press("up", lambda: table.cursor_row == row)
+            await press("down", lambda row=row: table.cursor_row != row)
+            await press("up", lambda row=row: table.cursor_row == row)
         during = time.monotonic() - started
         cpu = time.process_time() - cpu_started
         beating = False

@@ -20,15 +20,17 @@ cancels the replay between requests when asked, and also when the socket closes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .client import ApiClient, ApiError
 
@@ -40,10 +42,8 @@ NICENESS = 5
 
 
 def _send(conn: Connection, message: tuple) -> None:
-    try:
+    with contextlib.suppress(BrokenPipeError, EOFError, OSError):  # the workbench may have gone
         conn.send(message)
-    except (BrokenPipeError, EOFError, OSError):  # the workbench has gone
-        pass
 
 
 async def _replay(conn: Connection, base_url: str, headers: dict[str, str], scenario: Any) -> None:
@@ -88,19 +88,15 @@ async def _replay(conn: Connection, base_url: str, headers: dict[str, str], scen
             _send(conn, ("error", f"{exc.__class__.__name__}: {exc}"))
             return
         finally:
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(conn.fileno())
-            except (ValueError, OSError):
-                pass
         _send(conn, ("done", summary))
 
 
 def child_main(fd: int) -> int:
     """The child's side: read the job from the socket ``fd``, replay, report."""
-    try:
+    with contextlib.suppress(OSError):
         os.nice(NICENESS)
-    except OSError:
-        pass
     conn = Connection(fd)
     try:
         base_url, headers, scenario = conn.recv()
@@ -146,7 +142,7 @@ class ReplayProcess:
     def start(self) -> None:
         """Start the child (from the interface's event loop, whose reader then follows the socket)."""
         ours, theirs = socket.socketpair()
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the child's lifetime
         env = dict(os.environ)  # the child imports this very package, wherever it was imported from
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(PACKAGE_ROOT), env.get("PYTHONPATH"))))
         try:
@@ -211,10 +207,8 @@ class ReplayProcess:
         if self._conn is None or self._conn.closed:
             return
         if self._loop is not None and not self._loop.is_closed():
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 self._loop.remove_reader(self._conn.fileno())
-            except (ValueError, OSError):
-                pass
         self._conn.close()
 
     def _reap(self, wait: float = 0.0) -> None:
@@ -239,10 +233,8 @@ class ReplayProcess:
         if self.finished or self._conn is None:
             return
         self.cancelled = True
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self._conn.send("cancel")
-        except (BrokenPipeError, OSError):
-            pass
         self.on_progress = lambda done, total: None
         self.on_done = lambda summary: None
         self.on_error = lambda message: None

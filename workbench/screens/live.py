@@ -21,6 +21,7 @@ its progress at most five times a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from typing import Any
@@ -149,17 +150,15 @@ class LiveScreen(Screen):
             pages = await asyncio.gather(*(pane.load(self.client) for pane in self.lists))
         except ApiError as exc:
             if self.is_attached:
-                try:
+                with contextlib.suppress(NoMatches):  # the app is closing
                     self._server_error(exc)
-                except NoMatches:  # the app is closing
-                    pass
             return
         if not self.is_attached:
             return  # the screen went away (the app is closing) while the pages were read
         try:
             self._set_banner(None)
             self._show_counts(dashboard)
-            for pane, (page, asked) in zip(self.lists, pages):
+            for pane, (page, asked) in zip(self.lists, pages, strict=True):
                 pane.show(page, asked)
         except NoMatches:  # the app is closing: its widgets are going
             return
@@ -369,10 +368,8 @@ class LiveScreen(Screen):
         self.refresh_bindings()
 
     def _replay_status(self, text: str) -> None:
-        try:
+        with contextlib.suppress(NoMatches):  # the app is closing
             set_text(self.query_one("#live-replay-status", Label), text)
-        except NoMatches:  # the app is closing
-            pass
 
     def _replay_progress(self, done: int, total: int) -> None:
         try:
@@ -384,10 +381,8 @@ class LiveScreen(Screen):
     def _replay_ended(self) -> None:
         """The footer drops cancel; the progress bar goes, the status line takes the whole row."""
         self.refresh_bindings()
-        try:
+        with contextlib.suppress(NoMatches):  # the app is closing
             self.query_one("#live-progress", ProgressBar).display = False
-        except NoMatches:  # the app is closing
-            pass
 
     def _replay_stopped(self, message: str) -> None:
         self._replay_ended()

@@ -15,8 +15,9 @@ the same row when it is still there).
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -56,15 +57,15 @@ def fill_table(table: DataTable, keys: list[str], rows: list[tuple[str, ...]]) -
     current = [row.key.value for row in table.ordered_rows]
     if current == keys:
         columns = list(table.columns)
-        for key, row in zip(keys, rows):
-            for column, old, new in zip(columns, table.get_row(key), row):
+        for key, row in zip(keys, rows, strict=True):
+            for column, old, new in zip(columns, table.get_row(key), row, strict=True):
                 if old != new:
                     table.update_cell(key, column, new, update_width=True)
         return
     selected = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
     row_before = table.cursor_row
     table.clear()
-    for key, row in zip(keys, rows):
+    for key, row in zip(keys, rows, strict=True):
         table.add_row(*row, key=key)
     if selected in keys:
         table.move_cursor(row=keys.index(selected), scroll=False)
@@ -78,7 +79,7 @@ class PagedList(Vertical):
     DEFAULT_CLASSES = "pane"
 
     def __init__(
-        self, spec: ListSpec, page_rows: int, id: str, tools: tuple[Widget, ...] = ()  # noqa: A002
+        self, spec: ListSpec, page_rows: int, id: str, tools: tuple[Widget, ...] = ()
     ) -> None:
         super().__init__(id=f"{id}-pane")
         self.spec = spec
