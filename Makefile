@@ -17,7 +17,7 @@ worker: $(VENV_STAMP)
 	.venv/bin/promotion-agent worker
 
 test: $(VENV_STAMP)
-	.venv/bin/python -m pytest -q -n 2 --dist loadfile
+	.venv/bin/python -m pytest -q
 
 venv: $(VENV_STAMP)
 
