@@ -8,7 +8,7 @@ import msgspec
 from ..adapters.store.repository import Tx
 from ..domain import leads as rules
 from ..domain.errors import Conflict, NotFound
-from ..domain.models import AgentLead, Base, Id, OptionalId, PartnerAgent, PartnerStatus, PartnerView
+from ..domain.models import AgentLead, AuditEvent, Base, Id, OptionalId, PartnerAgent, PartnerStatus, PartnerView
 from ..domain.ranking import governed_trust
 from .context import Services
 
@@ -148,21 +148,8 @@ async def upsert_partner(svc: Services, partner: PartnerAgent) -> tuple[PartnerA
                 return partner, False
             await tx.update_partner(partner)
             action, created = "partner.updated", False
-        await tx.insert_audit(
-            [
-                svc.audit(
-                    trace_id=partner.partner_id,
-                    entity_type="delivery",
-                    entity_id=partner.partner_id,
-                    action=action,
-                    status="success",
-                    actor_type="operator",
-                    actor_id="operator",
-                    details={"status": partner.status, "trustScore": partner.trust_score},
-                    provenance=partner.data_provenance,
-                )
-            ]
-        )
+        await tx.insert_audit([_partner_event(svc, partner, action, {
+            "status": partner.status, "trustScore": partner.trust_score}, actor_id="operator")])
         return partner, created
 
     return await svc.store.write(work)
@@ -190,20 +177,23 @@ async def save_partner(svc: Services, partner: PartnerAgent, *, action: str = "p
     async def work(tx: Tx) -> bool:
         if not await tx.insert_partner(partner):
             return False
-        await tx.insert_audit(
-            [
-                svc.audit(
-                    trace_id=partner.partner_id,
-                    entity_type="delivery",
-                    entity_id=partner.partner_id,
-                    action=action,
-                    status="success",
-                    actor_type="operator",
-                    details={"providerOrg": partner.provider_org, "status": partner.status},
-                    provenance=partner.data_provenance,
-                )
-            ]
-        )
+        await tx.insert_audit([_partner_event(svc, partner, action, {
+            "providerOrg": partner.provider_org, "status": partner.status})])
         return True
 
     return await svc.store.write(work)
+
+
+def _partner_event(svc: Services, partner: PartnerAgent, action: str, details: dict, **actor: str) -> AuditEvent:
+    """The audit event of a partner stored by an operator (the upsert endpoint, an import)."""
+    return svc.audit(
+        trace_id=partner.partner_id,
+        entity_type="delivery",
+        entity_id=partner.partner_id,
+        action=action,
+        status="success",
+        actor_type="operator",
+        details=details,
+        provenance=partner.data_provenance,
+        **actor,
+    )
