@@ -14,6 +14,11 @@ the app has acted on it (``app.screen`` changed, the cursor moved). A heartbeat
 task (a 10 ms sleep in a loop) records how late the event loop wakes it: the
 longest stalls are what a key waits behind.
 
+``--switch-cpu N`` instead measures, with no server and no replay, the CPU time the
+process spends on each of ``N`` screen switches (``2``/``3`` in turn, until the app is
+idle again): the cost of a switch itself, which the load of the machine does not change
+the way it changes wall-clock latency.
+
 Prints the latency figures (ms: median, p90, max, and how many presses took over
 100 ms) for screen switches and for cursor moves, the heartbeat's, the share of a
 core the workbench process used and the load average (other work on the machine
@@ -156,6 +161,23 @@ async def _measure(base_url: str, scenario_path: Path, presses: int, gap: float,
         result["replay"] = str(status.render())
 
 
+async def switch_cpu(scenario_path: Path, switches: int) -> dict:
+    """CPU milliseconds per screen switch of an offline app (nothing listens on port 9)."""
+    app = WorkbenchApp(api_url="http://127.0.0.1:9", scenario_path=scenario_path, start_server=False)
+    spent: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(2)
+        for key in "3243":  # every screen shown once (first shows compose; they are not measured)
+            await pilot.press(key)
+            await pilot.pause(0.3)
+        for i in range(switches):
+            before = time.process_time()
+            await pilot.press("2" if i % 2 == 0 else "3")
+            await pilot.pause()
+            spent.append((time.process_time() - before) * 1000)
+    return {"switch_cpu_ms": figures(spent)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -165,7 +187,15 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=0.25)
     parser.add_argument("--budget-factor", type=float, default=100.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--switch-cpu", type=int, default=0, metavar="N", help="CPU per switch, offline")
     args = parser.parse_args()
+    if args.switch_cpu:
+        fig = asyncio.run(switch_cpu(ROOT / "scenarios" / "baseline.toml", args.switch_cpu))["switch_cpu_ms"]
+        print(json.dumps(fig) if args.json else (
+            f"CPU per screen switch: n={fig['count']} median {fig['median']} ms, p90 {fig['p90']} ms, "
+            f"max {fig['max']} ms (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
+        ))
+        return 0
     with tempfile.TemporaryDirectory(prefix="tui-latency-") as tmp:
         folder = Path(tmp)
         # budgets and workspace credits that last the whole replay (settlements, retry jobs, audit)

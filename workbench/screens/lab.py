@@ -19,15 +19,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Header, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
 
+from ..limits import exhaustion_summary, fmt_after, normalise
 from ..pipeline import RunResult, run_scenario
 from ..scenario import Scenario, ScenarioError, rescaled, traffic_requests
-from ..limits import exhaustion_summary, fmt_after, normalise
 from ..tuning import (
     LabOutcome,
     describe_settings,
@@ -38,10 +37,12 @@ from ..tuning import (
     tuned_name,
 )
 from ..widgets.frame_table import FrameTable
+from ..widgets.key_bar import KeyBar
 from ..widgets.kpi_table import KpiTable
 from ..widgets.lab_chart import LabChart
 from ..widgets.ranking_editor import RankingEditor
 from ..widgets.world_editor import WorldEditor
+from .base import WorkbenchScreen
 from .export import export_run, shown
 from .save_scenario import SaveScenarioScreen
 
@@ -80,7 +81,7 @@ class LabRequest:
                 and self.cfg == other.cfg)
 
 
-class LabScreen(Screen):
+class LabScreen(WorkbenchScreen):
     """Weights and floors on the left; KPIs, chart, slot share, gates and a shortlist sample on the right."""
 
     AUTO_FOCUS = "#lab-kpis"
@@ -167,7 +168,7 @@ class LabScreen(Screen):
                         yield Static("", id="lab-ran-out-summary", classes="lab-note")
                         yield FrameTable(id="lab-ran-out", headers=RAN_OUT_HEADERS,
                                          formats={"share_of_traffic": "{:.1%}"})
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#lab-kpis", KpiTable).border_title = KPI_TITLE

@@ -31,21 +31,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import DataTable, Header, Input, Label, ProgressBar, Static
 
 from ..client import ApiClient, ApiError
 from ..replay_process import ReplayProcess
 from ..units import fmt_money
+from ..widgets.key_bar import KeyBar
 from ..widgets.paged_list import PagedList, fill_table, set_text
+from .base import WorkbenchScreen
 from .confirm import ConfirmScreen
 from .live_lists import AUDIT, DEAD_LETTERS, RETRY_JOBS, SETTLEMENT_STATUSES, SETTLEMENTS
 
 SUMMARY_TITLE = "Settlements by status"
 
 
-class LiveScreen(Screen):
+class LiveScreen(WorkbenchScreen):
     """The live view of the local server."""
 
     BINDINGS = [
@@ -118,7 +119,7 @@ class LiveScreen(Screen):
             yield self.dlq_list
         with Horizontal(id="live-bottom", classes="live-row"):
             yield self.audit_list
-        yield Footer()
+        yield KeyBar()
 
     @property
     def lists(self) -> tuple[PagedList, ...]:

@@ -14,8 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from ..exports import run_tables
 from ..pipeline import RunResult, run_scenario
@@ -24,6 +23,8 @@ from ..scenario import Scenario
 from ..tuning import describe_settings
 from ..units import fmt_value
 from ..widgets.frame_table import FrameTable
+from ..widgets.key_bar import KeyBar
+from .base import WorkbenchScreen
 from .export import ExportRequest, export_run, shown
 
 # tab id, title, key in ``exports.run_tables`` (``_kpis`` is the dict of overall KPIs)
@@ -45,7 +46,7 @@ def kpi_frame(kpis: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame({"metric": names, "value": [fmt_value(k, kpis[k], currency) for k in names]})
 
 
-class ReportsScreen(Screen):
+class ReportsScreen(WorkbenchScreen):
     """The outcome tables (campaign, partner, category, region, gates, KPIs) and export."""
 
     AUTO_FOCUS = "#reports-kpis-table"
@@ -75,7 +76,7 @@ class ReportsScreen(Screen):
             for tab_id, title, _ in TABLES:
                 with TabPane(title, id=tab_id):
                     yield FrameTable(id=f"{tab_id}-table", right=("value",))
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.watch(self.app, "lab_result", self._lab_result, init=True)

@@ -14,10 +14,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DirectoryTree, Footer, Header, Static
+from textual.widgets import DirectoryTree, Header, Static
 
 from ..scenario import Scenario, ScenarioError, load_scenario
+from ..widgets.key_bar import KeyBar
+from .base import WorkbenchScreen
 
 
 class ScenarioTree(DirectoryTree):
@@ -59,7 +60,7 @@ def describe(scenario: Scenario, working: bool = False) -> str:
     )
 
 
-class ScenarioScreen(Screen):
+class ScenarioScreen(WorkbenchScreen):
     """Pick the working scenario."""
 
     BINDINGS = [
@@ -80,7 +81,7 @@ class ScenarioScreen(Screen):
             with VerticalScroll(id="scenario-detail"):
                 yield Static("Choose a scenario file.", id="scenario-summary")
                 yield Static("", id="scenario-errors", classes="error hidden")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         current = self.app.scenario  # type: ignore[attr-defined]
