@@ -27,6 +27,8 @@ class KeyBar(Static):
         color: $footer-foreground;
         text-wrap: nowrap;
         text-overflow: ellipsis;
+        link-style: none;
+        link-style-hover: reverse;
     }
     """
 
