@@ -39,7 +39,7 @@
         rows.replaceChildren(el("tr", {}, el("td", {colspan: "7", class: "empty"}, "No audit events match these filters.")));
       }
       document.getElementById("audit-caption").textContent = caption(filters, result.total);
-      Operator.pager(document.getElementById("pager"), result, "/audit.html", filters, "events");
+      Operator.pager(document.getElementById("pager"), result, "/audit.html", filters, ["event", "events"]);
     } catch (error) {
       showError(error);
     }

@@ -67,7 +67,7 @@
       } else {
         rows.replaceChildren(el("tr", {}, el("td", {colspan: "8", class: "empty"}, "No dead letters match these filters.")));
       }
-      Operator.pager(document.getElementById("pager"), result, "/dlq.html", filters, "entries");
+      Operator.pager(document.getElementById("pager"), result, "/dlq.html", filters, ["entry", "entries"]);
     } catch (error) {
       showError(error);
     }

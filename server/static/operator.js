@@ -98,8 +98,9 @@ const Operator = (() => {
     if (form.elements.pageSize) form.elements.pageSize.value = String(pageSize(query));
   }
 
-  // "Page 2 of 5 (47 entries)" and Previous / Next links that keep the filters.
-  function pager(nav, result, path, filters, noun) {
+  // "Page 2 of 5 (47 entries)" and Previous / Next links that keep the filters; nouns: ["entry", "entries"].
+  function pager(nav, result, path, filters, nouns) {
+    const noun = result.total === 1 ? nouns[0] : nouns[1];
     const pages = Math.max(1, Math.ceil(result.total / result.pageSize));
     const step = (page, text, rel) => el("a", {href: link(path, {...filters, page, pageSize: result.pageSize}), rel}, text);
     nav.replaceChildren(
