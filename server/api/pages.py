@@ -48,7 +48,10 @@ def operator_page(request: Request) -> Response[bytes]:
 PAGE_HANDLERS: list[Any] = [
     operator_page,
     create_static_files_router(
-        path=STATIC_PATH, directories=[STATIC_DIR], include_in_schema=False, name="operator-static",
+        path=STATIC_PATH,
+        directories=[STATIC_DIR],
+        include_in_schema=False,
+        name="operator-static",
         cache_control=CacheControlHeader(no_cache=True),
     ),
 ]

@@ -5,8 +5,9 @@ The rules (``../shared/spec/api.md``, "Keys"):
 - with ``API_KEYS_FILE`` set, ``POST /opportunities/evaluate`` and ``POST /events/receipts``
   need an ``agent`` or ``operator`` key, and every other endpoint that is not a read needs
   an ``operator`` key; reads (GET/HEAD) stay open unless ``API_KEYS_PROTECT_READS`` is set
-  (then any valid key); ``/health``, the OpenAPI document (``/schema…``) and the operator pages (``/dlq.html``,
-  ``/audit.html``, ``/plans-wallet`` and their ``/static/`` files) are always open;
+  (then any valid key); ``/health``, the OpenAPI document (``/schema…``) and the operator
+  pages (``/dlq.html``, ``/audit.html``, ``/plans-wallet`` and their ``/static/`` files) are
+  always open;
 - ``POST /webhooks/stripe`` needs no key: it is authenticated by its ``Stripe-Signature``;
 - without keys the server listens on loopback only.
 

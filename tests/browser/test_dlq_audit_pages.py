@@ -6,16 +6,15 @@ Each result is read twice: in the page (what the operator sees) and through the 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support import BillingStub, ServerProcess
+from tests.support import BillingStub, ServerProcess, receipt
 from tests.support import expect as answer
-from tests.support import receipt
 
 from .conftest import serve, status_text
 
@@ -28,7 +27,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, failing_billing: BillingStu
     with httpx.Client(base_url=process.base_url, timeout=20) as client:
         for _ in range(DEAD_LETTERS):
             answer(client.post("/events/receipts", json=receipt(eventType="shortlisted")), 201)
-        assert answer(client.post("/settlements/retry-queue/process", json={"limit": 50}), 200)["failedCount"] == 12
+        assert (
+            answer(client.post("/settlements/retry-queue/process", json={"limit": 50}), 200)["failedCount"]
+            == 12
+        )
     yield process
     process.stop()
 
@@ -49,14 +51,18 @@ def entry(api: httpx.Client, dlq_entry_id: str) -> dict[str, Any]:
 
 
 def shown_ids(page: Page) -> list[str]:
-    return page.locator("#dlq-rows tr[data-entry-id]").evaluate_all("rows => rows.map(r => r.dataset.entryId)")
+    return page.locator("#dlq-rows tr[data-entry-id]").evaluate_all(
+        "rows => rows.map(r => r.dataset.entryId)"
+    )
 
 
 def row(page: Page, dlq_entry_id: str):
     return page.locator(f"#row-{dlq_entry_id}")
 
 
-def test_the_dlq_page_filters_and_pages_like_the_api(page: Page, server: ServerProcess, api: httpx.Client) -> None:
+def test_the_dlq_page_filters_and_pages_like_the_api(
+    page: Page, server: ServerProcess, api: httpx.Client
+) -> None:
     page.goto(f"{server.base_url}/dlq.html?pageSize=10")
     expect(page.locator("#pager")).to_contain_text("Page 1 of 2 (12 entries)")
     assert shown_ids(page) == [e["dlqEntryId"] for e in dlq(api, page=1, pageSize=10)["items"]]
@@ -130,7 +136,9 @@ def test_a_refusal_from_the_api_shows_in_the_alert_region(
     page.goto(f"{server.base_url}/dlq.html?status=open&pageSize=50")
     expect(page.locator("#dlq-rows tr[data-entry-id]").first).to_be_visible()
     target = shown_ids(page)[0]
-    answer(api.post(f"/settlements/dlq/{target}/resolve", json={"status": "resolved"}), 200)  # behind its back
+    answer(
+        api.post(f"/settlements/dlq/{target}/resolve", json={"status": "resolved"}), 200
+    )  # behind its back
 
     row(page, target).get_by_role("button", name=f"Ignore {target}").click()
     alert = page.get_by_role("alert")
@@ -145,7 +153,9 @@ def test_the_audit_page_pages_and_a_trace_link_opens_the_full_trace(
 ) -> None:
     page.goto(f"{server.base_url}/audit.html?page=1&pageSize=10")
     first_page = answer(api.get("/audit-trail", params={"page": 1, "pageSize": 10}), 200)
-    expect(page.locator("#audit-caption")).to_have_text(f"Audit trail: {first_page['total']:,} events, newest first.")
+    expect(page.locator("#audit-caption")).to_have_text(
+        f"Audit trail: {first_page['total']:,} events, newest first."
+    )
     shown = page.locator("#audit-rows tr").evaluate_all("rows => rows.map(r => r.dataset.eventId)")
     assert shown == [e["auditEventId"] for e in first_page["items"]]
 
@@ -161,7 +171,9 @@ def test_the_audit_page_pages_and_a_trace_link_opens_the_full_trace(
     row(page, dead["dlqEntryId"]).get_by_role("link", name=dead["traceId"]).click()
     trace = answer(api.get("/audit-trail", params={"traceId": dead["traceId"], "pageSize": 20}), 200)
     assert trace["total"] >= 2  # the receipt and its settlement's failure at least
-    expect(page.locator("#audit-caption")).to_have_text(f"Trace {dead['traceId']}: {trace['total']} events, newest first.")
+    expect(page.locator("#audit-caption")).to_have_text(
+        f"Trace {dead['traceId']}: {trace['total']} events, newest first."
+    )
     assert page.url.endswith(f"/audit.html?traceId={dead['traceId']}&page=1&pageSize=20")
     actions = page.locator("#audit-rows td.action").all_inner_texts()
     assert actions == [e["action"] for e in trace["items"]]
