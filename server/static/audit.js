@@ -8,7 +8,7 @@
   function row(event) {
     const entityLink = link("/audit.html", {entityId: event.entityId, page: 1, pageSize: Operator.pageSize(Operator.params())});
     return el("tr", {"data-event-id": event.auditEventId},
-      el("td", {}, time(event.occurredAt)),
+      el("td", {class: "time"}, time(event.occurredAt)),
       el("td", {}, el("a", {href: Operator.auditLink(event.traceId), class: "trace"}, event.traceId)),
       el("td", {}, `${event.entityType} `, el("a", {href: entityLink, class: "entity"}, event.entityId)),
       el("td", {class: "action"}, event.action),

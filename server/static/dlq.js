@@ -25,7 +25,7 @@
       el("td", {}, el("a", {href: Operator.auditLink(entry.traceId)}, entry.traceId)),
       el("td", {class: "status-cell"}, el("span", {class: `badge ${entry.status}`}, entry.status)),
       el("td", {}, entry.reason, el("br"), el("small", {}, entry.lastError)),
-      el("td", {}, time(entry.updatedAt)),
+      el("td", {class: "time"}, time(entry.updatedAt)),
       el("td", {class: "note-cell"}, entry.resolutionNote || ""),
       el("td", {class: "actions"}, note, buttons),
     );

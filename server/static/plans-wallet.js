@@ -24,7 +24,7 @@
   function ledgerRow(entry) {
     const amount = entry.amount > 0 ? `+${credits(entry.amount)}` : credits(entry.amount);
     return el("tr", {"data-entry-id": entry.entryId},
-      el("td", {}, time(entry.occurredAt)),
+      el("td", {class: "time"}, time(entry.occurredAt)),
       el("td", {}, entry.entryType),
       el("td", {class: "number"}, amount),
       el("td", {class: "number"}, credits(entry.balanceAfter)),

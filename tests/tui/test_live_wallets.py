@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 from textual.widgets import DataTable
 
@@ -31,19 +29,27 @@ def rendered_wallets(app: WorkbenchApp, live: LiveScreen) -> dict[str, tuple[flo
     }
 
 
-def api_wallets(server: ServerProcess, workspaces: list[str]) -> dict[str, tuple[float, float]]:
+async def api_wallets(api: httpx.AsyncClient, workspaces: list[str]) -> dict[str, tuple[float, float]]:
     found = {}
     for workspace in workspaces:
-        wallet = answer(httpx.get(f"{server.base_url}/wallet", params={"workspaceId": workspace}), 200)
+        wallet = answer(await api.get("/wallet", params={"workspaceId": workspace}), 200)
         found[workspace] = (round(wallet["availableCredits"], 2), round(wallet["owedCredits"], 2))
     return found
 
 
-async def test_the_live_screen_shows_the_wallets_the_api_reports(server: ServerProcess, tmp_path: Path) -> None:
-    top_up = {"workspaceId": "ws_globex", "credits": 50}
-    answer(httpx.post(f"{server.base_url}/wallet/top-ups/checkout", json=top_up), 201)
+async def top_up(api: httpx.AsyncClient, workspace: str, credits: int) -> None:
+    """Without Stripe (default mode) a top-up credits the wallet at once."""
+    body = {"workspaceId": workspace, "credits": credits}
+    answer(await api.post("/wallet/top-ups/checkout", json=body), 201)
+
+
+async def test_the_live_screen_shows_the_wallets_the_api_reports(server: ServerProcess) -> None:
     app = WorkbenchApp(api_url=server.base_url, scenario_path=CROWDED, start_server=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with (
+        httpx.AsyncClient(base_url=server.base_url, timeout=20) as api,
+        app.run_test(size=SIZE) as pilot,
+    ):
+        await top_up(api, "ws_globex", 50)
         await wait_for(pilot, lambda: app.profile != "connecting…", "the runtime profile")
         await pilot.press("3")
         live = app.screen
@@ -55,14 +61,14 @@ async def test_the_live_screen_shows_the_wallets_the_api_reports(server: ServerP
         assert sorted(workspaces) == ["ws_globex", "ws_hooli", "ws_initech", "ws_northwind", "ws_umbrella"]
         shown = rendered_wallets(app, live)
         assert list(shown) == workspaces
-        assert shown == api_wallets(server, workspaces)
+        assert shown == await api_wallets(api, workspaces)
         assert shown["ws_globex"] == (150.0, 0.0)
         assert "Wallets — 5 workspaces" in widget_text(app, live.query_one("#live-wallets-title"))
 
         # A top-up through the API: the pane's next refresh shows it.
-        answer(httpx.post(f"{server.base_url}/wallet/top-ups/checkout", json={**top_up, "credits": 1234}), 201)
+        await top_up(api, "ws_globex", 1234)
         await wait_for(
-            pilot, lambda: rendered_wallets(app, live)["ws_globex"] == (1384.0, 0.0), "the new balance on screen"
+            pilot, lambda: rendered_wallets(app, live)["ws_globex"] == (1384.0, 0.0), "the new balance"
         )
-        assert rendered_wallets(app, live) == api_wallets(server, workspaces)
+        assert rendered_wallets(app, live) == await api_wallets(api, workspaces)
         assert "1,384.00" in widget_text(app, table)

@@ -52,7 +52,8 @@ class WalletPane(Vertical):
 
     def show(self, workspaces: tuple[str, ...], wallets: list[dict[str, Any]]) -> None:
         rows = [
-            (w["workspaceId"], fmt_credits(w["availableCredits"]), fmt_credits(w["owedCredits"])) for w in wallets
+            (w["workspaceId"], fmt_credits(w["availableCredits"]), fmt_credits(w["owedCredits"]))
+            for w in wallets
         ]
         fill_table(self.query_one(DataTable), [w["workspaceId"] for w in wallets], rows)
         if not workspaces:
