@@ -144,3 +144,21 @@ def test_stripe_checkout_with_the_operator_key_asked_once(
         "This payment was credited already (40 credits). The balance is 140 credits."
     )
     assert wallet(base, workspace, OPERATOR["key"])["availableCredits"] == 140.0
+
+
+def test_the_pages_are_open_on_a_keyed_server_and_stay_out_of_the_openapi_document(
+    stripe_server: ServerProcess,
+) -> None:
+    with httpx.Client(base_url=stripe_server.base_url, timeout=20) as client:
+        assert client.get("/wallet").status_code == 401  # reads need a key on this server
+        for path in ("/dlq.html", "/audit.html", "/plans-wallet"):
+            page = client.get(path)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), path
+            assert "default-src 'self'" in page.headers["content-security-policy"]
+            assert "<script" in page.text and "http" not in page.text.replace("http-equiv", "")  # no CDN
+        script = client.get("/static/operator.js")
+        assert script.status_code == 200 and "sessionStorage" in script.text
+        assert client.get("/static/missing.js").status_code == 404
+        documented = answer(client.get("/schema/openapi.json"), 200)["paths"]
+        assert not [p for p in documented if p.startswith("/static") or p in ("/dlq.html", "/audit.html")]
+        assert "/plans-wallet" not in documented
