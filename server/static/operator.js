@@ -193,7 +193,10 @@ const Operator = (() => {
       if (response.ok) return data;
       const message = (data && data.message) || `HTTP ${response.status}`;
       if (response.status === 401 || response.status === 403) {
-        if (key) window.sessionStorage.removeItem(KEY_STORAGE); // refused: ask for another one
+        if (key) { // refused: forget it and ask for another one
+          window.sessionStorage.removeItem(KEY_STORAGE);
+          showKeyState();
+        }
         const given = await askForKey(`The server refused ${method} ${path}: ${message}`);
         if (given) continue;
         throw new ApiError(`${method} ${path} needs an operator key; nothing was done.`, response.status, data);

@@ -112,6 +112,7 @@ def test_stripe_checkout_with_the_operator_key_asked_once(
     page.get_by_label("Credits to buy").fill("40")
     page.get_by_label("Credits to buy").press("Enter")
     expect(page.locator("#key-form")).to_contain_text("has the agent role")  # asked again: the role is wrong
+    expect(page.locator("#key-state")).to_have_text("")  # the refused key is forgotten
     page.get_by_label("Operator key").fill(OPERATOR["key"])
     page.get_by_role("button", name="Use this key").click()
 
@@ -131,6 +132,7 @@ def test_stripe_checkout_with_the_operator_key_asked_once(
     expect(page.locator("#wallet-available")).to_have_text("140")
     expect(page.locator("#key-form")).to_have_count(0)  # the key was kept for the tab: not asked again
     assert page.evaluate("sessionStorage.getItem('promotion-agent.operator-key')") == OPERATOR["key"]
+    expect(page.locator("#key-state")).to_contain_text("Operator key kept for this tab.")
     assert wallet(base, workspace, OPERATOR["key"])["availableCredits"] == 140.0
     entries = [(e["entryType"], e["amount"], e["source"]) for e in ledger(base, workspace, OPERATOR["key"])]
     assert entries[0] == ("top_up", 40.0, f"stripe.checkout:{session_id}")
