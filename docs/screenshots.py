@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, ViewportSize, sync_playwright  # noqa: E402
 
 from server.mocks.stripe import StripeMock  # noqa: E402
 from tests.support import BillingStub, receipt, start_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 STRIPE_KEY = "sk_test_screenshots_0123456789"
-VIEWPORT = {"width": 1400, "height": 760}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 760}
 
 
 def seed(api: httpx.Client) -> str:
@@ -59,7 +59,7 @@ def top_up_through_stripe(page: Page, base_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Regenerate the operator pages' screenshots.")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where the PNG files go (docs/)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
