@@ -148,6 +148,25 @@ def test_stripe_checkout_with_the_operator_key_asked_once(
     assert wallet(base, workspace, OPERATOR["key"])["availableCredits"] == 140.0
 
 
+def test_cancelling_the_key_question_does_nothing_and_says_so(
+    page: Page, stripe_server: ServerProcess
+) -> None:
+    page.goto(f"{stripe_server.base_url}/dlq.html")
+    expect(page.locator("#key-form")).to_contain_text("The server refused GET /settlements/dlq")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "GET /settlements/dlq needs an operator key; nothing was done."
+    )
+    expect(page.locator("#key-form")).to_have_count(0)
+    assert page.evaluate("sessionStorage.length") == 0
+
+    page.reload()  # not kept: asked again
+    page.get_by_label("Operator key").fill(OPERATOR["key"])
+    page.get_by_label("Operator key").press("Enter")
+    expect(page.locator("#dlq-rows")).to_have_text("No dead letters match these filters.")
+    expect(page.get_by_role("alert")).to_be_hidden()
+
+
 def test_the_pages_are_open_on_a_keyed_server_and_stay_out_of_the_openapi_document(
     stripe_server: ServerProcess,
 ) -> None:
