@@ -202,6 +202,11 @@ class ApiClient:
     async def campaigns(self) -> list[dict[str, Any]]:
         return await self._call("GET", "/campaigns")
 
+    # -- wallets -------------------------------------------------------------
+    async def wallet(self, workspace_id: str) -> dict[str, Any]:
+        """``GET /wallet``: the workspace's credits (the server creates the wallet on its first read)."""
+        return await self._call("GET", "/wallet", params={"workspaceId": workspace_id})
+
     # -- settlements ---------------------------------------------------------
     async def settlements(
         self,

@@ -5,7 +5,9 @@ The rules (``../shared/spec/api.md``, "Keys"):
 - with ``API_KEYS_FILE`` set, ``POST /opportunities/evaluate`` and ``POST /events/receipts``
   need an ``agent`` or ``operator`` key, and every other endpoint that is not a read needs
   an ``operator`` key; reads (GET/HEAD) stay open unless ``API_KEYS_PROTECT_READS`` is set
-  (then any valid key); ``/health`` and the OpenAPI document (``/schema…``) are always open;
+  (then any valid key); ``/health``, the OpenAPI document (``/schema…``) and the operator
+  pages (``/dlq.html``, ``/audit.html``, ``/plans-wallet`` and their ``/static/`` files) are
+  always open;
 - ``POST /webhooks/stripe`` needs no key: it is authenticated by its ``Stripe-Signature``;
 - without keys the server listens on loopback only.
 
@@ -37,8 +39,10 @@ MIN_KEY_LENGTH = 16
 # The endpoints a buyer agent calls; every other endpoint that changes something is an operator's.
 AGENT_ENDPOINTS = frozenset({("POST", "/opportunities/evaluate"), ("POST", "/events/receipts")})
 READ_METHODS = frozenset({"GET", "HEAD"})
-ALWAYS_OPEN_PATHS = frozenset({"/health", "/schema"})
-ALWAYS_OPEN_PREFIXES = ("/schema/",)
+# The operator pages and their scripts hold no data (they read it from the API with the operator's key).
+OPERATOR_PAGES = frozenset({"/dlq.html", "/audit.html", "/plans-wallet"})
+ALWAYS_OPEN_PATHS = frozenset({"/health", "/schema", *OPERATOR_PAGES})
+ALWAYS_OPEN_PREFIXES = ("/schema/", "/static/")
 LOOPBACK_NAMES = frozenset({"localhost"})
 # Endpoints that authenticate themselves by a signature over the body, never by an API key:
 # Stripe cannot send one (the webhook answers 400 to a bad ``Stripe-Signature``).

@@ -168,6 +168,12 @@ def test_a_missing_or_unreadable_file(tmp_path: Path) -> None:
         ("POST", "/webhooks/stripe", True, None),  # authenticated by its Stripe-Signature, never a key
         ("PUT", "/webhooks/stripe", False, "operator"),
         ("GET", "/wallet/top-ups/confirm", True, "agent"),
+        # the operator pages hold no data (their scripts call the API with the operator's key)
+        ("GET", "/dlq.html", True, None),
+        ("GET", "/audit.html", True, None),
+        ("GET", "/plans-wallet", True, None),
+        ("GET", "/static/{file_path}", True, None),
+        ("GET", "/staticky", True, "agent"),
     ],
 )
 def test_what_each_endpoint_needs(method: str, path: str, protect_reads: bool, needed: str | None) -> None:

@@ -15,7 +15,7 @@ HELP = """\
 |---|---|
 | `1` | **Scenario** — pick a scenario file: moving the cursor previews it (summary or errors), enter loads it, `ctrl+r` reads the folder again (it is also read each time the screen opens) |
 | `2` | **Ranking lab** — tune weights and floors; KPIs beside the pinned baseline |
-| `3` | **Live** — replay the scenario against the server; settlements, retry queue, DLQ, audit |
+| `3` | **Live** — replay the scenario against the server; settlements, retry queue, DLQ, audit, wallets |
 | `4` | **Reports** — outcome tables; export CSV, Parquet, JSON and Markdown |
 | `ctrl+p` | command palette: every action by name |
 | `?` | this help · `q` quit |
@@ -46,7 +46,8 @@ which rows of how many): `]` / `[` go to the next / previous page of the focused
 for the audit trail, the entity type). Enter on a status in **Settlements by status**
 lists the settlements of that status; an amount ending in `…` is being read again.
 On the dead-letter table: `ctrl+r` replay, `v` resolve, `i` ignore — each asks for
-confirmation. `/` focuses the audit trace-id filter (enter applies it).
+confirmation. `/` focuses the audit trace-id filter (enter applies it). **Wallets** shows
+the available and owed credits of the scenario's workspaces, as the server has them.
 
 `esc` leaves any text field (back to the screen's table, so that `1`–`4`, `?` and `q`
 work again); in a dialog it cancels.

@@ -1,4 +1,5 @@
-"""Live: replay the scenario against the server and watch settlements, queues, dead letters and audit.
+"""Live: replay the scenario against the server and watch settlements, queues, dead letters, audit and
+the wallets of the scenario's workspaces (``live_wallets.py``).
 
 Panes refresh about once a second in a worker, so the interface never waits on
 the network. A server that stops answering shows a banner; refreshing simply
@@ -42,6 +43,7 @@ from ..widgets.paged_list import PagedList, fill_table, set_text
 from .base import WorkbenchScreen
 from .confirm import ConfirmScreen
 from .live_lists import AUDIT, DEAD_LETTERS, RETRY_JOBS, SETTLEMENT_STATUSES, SETTLEMENTS
+from .live_wallets import WalletPane, scenario_workspaces
 
 SUMMARY_TITLE = "Settlements by status"
 
@@ -119,6 +121,8 @@ class LiveScreen(WorkbenchScreen):
             yield self.dlq_list
         with Horizontal(id="live-bottom", classes="live-row"):
             yield self.audit_list
+            self.wallet_pane = WalletPane(id="live-wallets-pane")
+            yield self.wallet_pane
         yield KeyBar()
 
     @property
@@ -146,9 +150,13 @@ class LiveScreen(WorkbenchScreen):
     async def refresh_panes(self) -> None:
         if not self.is_current:
             return  # another screen is shown: nothing to draw, and the interface has other work
+        workspaces = scenario_workspaces(self.app.scenario)  # type: ignore[attr-defined]
         try:
             dashboard = await self.client.dashboard()
-            pages = await asyncio.gather(*(pane.load(self.client) for pane in self.lists))
+            pages, wallets = await asyncio.gather(
+                asyncio.gather(*(pane.load(self.client) for pane in self.lists)),
+                self.wallet_pane.load(self.client, workspaces),
+            )
         except ApiError as exc:
             if self.is_attached:
                 with contextlib.suppress(NoMatches):  # the app is closing
@@ -161,6 +169,7 @@ class LiveScreen(WorkbenchScreen):
             self._show_counts(dashboard)
             for pane, (page, asked) in zip(self.lists, pages, strict=True):
                 pane.show(page, asked)
+            self.wallet_pane.show(workspaces, wallets)
         except NoMatches:  # the app is closing: its widgets are going
             return
         self._maybe_read_amounts()
