@@ -27,7 +27,7 @@ import msgspec
 import numpy as np
 
 from .client import ApiClient, ApiError
-from .scenario import Scenario
+from .scenario import Scenario, scenario_workspaces
 from .simulate import draw_stages, rngs
 from .traffic import Traffic, build_traffic
 
@@ -48,6 +48,9 @@ class ReplaySummary:
     problems: list[str] = field(default_factory=list)
     settlement_ids: set[str] = field(default_factory=set)  # the settlements the receipts created (or shared)
     not_billed: Counter = field(default_factory=Counter)  # billable events not billed, by billingReason
+    # Workspaces of the scenario with no credits left after the replay (id -> available credits, 0 or
+    # less): the credits gate kept their campaigns out of shortlists from the moment they ran out.
+    out_of_credits: dict[str, float] = field(default_factory=dict)
     # With ``record``: each request's shortlist as answered, (campaignId, partnerId, priorityScore) in order.
     shortlists: dict[int, list[tuple[str, str, float]]] | None = None
 
@@ -64,6 +67,9 @@ class ReplaySummary:
             text += f", {self.deduplicated} deduplicated"
         if self.refused:
             text += f", {self.refused} refused"
+        if self.out_of_credits:
+            spent = ", ".join(f"{ws} ({credits:,.0f})" for ws, credits in self.out_of_credits.items())
+            text += f"; credits ran out (their campaigns stopped being shortlisted): {spent}"
         return text
 
 
@@ -198,7 +204,18 @@ async def replay_scenario(
     summary = ReplaySummary(run_id=run_id or secrets.token_hex(3))
     bodies, stages = planned_requests(scenario, summary.run_id, limit)
     await send_requests(client, scenario, bodies, stages, summary, progress, concurrency)
+    summary.out_of_credits = await credits_run_out(client, scenario)
     return summary
+
+
+async def credits_run_out(client: ApiClient, scenario: Scenario) -> dict[str, float]:
+    """The scenario's workspaces whose wallet on the server has no available credits (id -> credits)."""
+    spent: dict[str, float] = {}
+    for workspace in scenario_workspaces(scenario):
+        wallet = await client.wallet(workspace)
+        if float(wallet["availableCredits"]) <= 0:
+            spent[workspace] = float(wallet["availableCredits"])
+    return spent
 
 
 async def send_requests(

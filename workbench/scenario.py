@@ -35,8 +35,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
 from server.domain.errors import ValidationFailed
+from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
 from server.domain.ranking import FLOOR_NAMES, WEIGHT_NAMES, RankingConfig
 from server.domain.ranking_table import FloorsTable, RankingTable, WeightsTable, config_from_tables
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
@@ -443,3 +443,12 @@ def load_replay(path: Path) -> tuple[tuple[ReplayRequest, ...], tuple[EventRecei
             except msgspec.DecodeError as err:
                 raise ScenarioError(f"{where}:{number}: not valid JSON: {err}") from None
     return tuple(requests), tuple(receipts)
+
+
+def scenario_workspaces(scenario: Scenario | None) -> tuple[str, ...]:
+    """The workspaces of ``scenario``: its campaigns', then those given credits in ``[entities.credits]``."""
+    if scenario is None:
+        return ()
+    ids = [campaign.workspace_id for campaign in scenario.campaigns]
+    ids += list(scenario.spec.entities.credits)
+    return tuple(dict.fromkeys(ids))

@@ -9,8 +9,8 @@ from textual.widgets import DataTable
 from tests.support import ServerProcess
 from tests.support import expect as answer
 from workbench.app import WorkbenchApp
+from workbench.scenario import scenario_workspaces
 from workbench.screens.live import LiveScreen
-from workbench.screens.live_wallets import scenario_workspaces
 
 from .conftest import ROOT, SIZE, wait_for, widget_text
 

@@ -37,13 +37,14 @@ from textual.widgets import DataTable, Header, Input, Label, ProgressBar, Static
 
 from ..client import ApiClient, ApiError
 from ..replay_process import ReplayProcess
+from ..scenario import scenario_workspaces
 from ..units import fmt_money
 from ..widgets.key_bar import KeyBar
 from ..widgets.paged_list import PagedList, fill_table, set_text
 from .base import WorkbenchScreen
 from .confirm import ConfirmScreen
 from .live_lists import AUDIT, DEAD_LETTERS, RETRY_JOBS, SETTLEMENT_STATUSES, SETTLEMENTS
-from .live_wallets import WalletPane, scenario_workspaces
+from .live_wallets import WalletPane
 
 SUMMARY_TITLE = "Settlements by status"
 

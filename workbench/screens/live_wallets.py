@@ -22,15 +22,6 @@ MAX_WALLETS = 12
 WALLET_COLUMNS = ("workspace", "available", "owed")
 
 
-def scenario_workspaces(scenario: Any) -> tuple[str, ...]:
-    """The workspaces of ``scenario`` (a ``Scenario`` or None): its campaigns', then its credited ones."""
-    if scenario is None:
-        return ()
-    ids = [campaign.workspace_id for campaign in scenario.campaigns]
-    ids += list(scenario.spec.entities.credits)
-    return tuple(dict.fromkeys(ids))
-
-
 def fmt_credits(value: float) -> str:
     return f"{value:,.2f}"
 
