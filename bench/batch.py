@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
-from workbench.exports import receipts_table, run_tables, settlements_table, write_table  # noqa: E402
-from workbench.markdown import run_summary  # noqa: E402
-from workbench.pipeline import rerank, run_scenario  # noqa: E402
-from workbench.reports import Facts, overall_kpis, ranking_report  # noqa: E402
-from workbench.scenario import load_scenario  # noqa: E402
+from workbench.engine.exports import receipts_table, run_tables, settlements_table, write_table  # noqa: E402
+from workbench.engine.markdown import run_summary  # noqa: E402
+from workbench.engine.pipeline import rerank, run_scenario  # noqa: E402
+from workbench.engine.reports import Facts, overall_kpis, ranking_report  # noqa: E402
+from workbench.engine.scenario import load_scenario  # noqa: E402
 
 SEGMENTS = (
     [("crm_software", "compare_and_shortlist", ["UK"], 6, 3), ("crm_software", "compare_and_shortlist", ["US"], 5, 3),

@@ -45,7 +45,7 @@ from textual import events  # noqa: E402
 from textual.widgets import DataTable  # noqa: E402
 
 from tests.support import roomy_seed, start_server  # noqa: E402
-from workbench.app import WorkbenchApp  # noqa: E402
+from workbench.app.application import WorkbenchApp  # noqa: E402
 
 
 def scenario(folder: Path, requests: int) -> Path:

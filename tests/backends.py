@@ -26,7 +26,15 @@ from typing import Iterator
 
 import pytest
 
-from server.dev import as_user, init_postgres, pg_bin, postgres_argv, redis_argv, unprivileged_user, wait_for_port
+from server.dev import (
+    as_user,
+    init_postgres,
+    pg_bin,
+    postgres_argv,
+    redis_argv,
+    unprivileged_user,
+    wait_for_port,
+)
 
 
 def backends_required() -> bool:

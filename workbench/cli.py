@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .scenario import ScenarioError, load_scenario
+from workbench.engine.scenario import ScenarioError, load_scenario
 
 USAGE = """\
 workbench — the promotion exchange analyst's workbench
@@ -114,7 +114,7 @@ def _is_big(result) -> bool:
 
 
 def _run_one(path: str, sets: list[str], show_progress: bool, label: str):
-    from .pipeline import run_scenario
+    from workbench.engine.pipeline import run_scenario
 
     scenario = load_scenario(path, sets)
     big = (scenario.spec.traffic.requests or len(scenario.replay_requests or ())) >= PROGRESS_MIN_REQUESTS
@@ -143,8 +143,8 @@ def _whole(table: Table) -> Table:
 
 
 def _kpi_table(title: str, kpis: dict) -> Table:
-    from .reports import KPI_NAMES
-    from .units import fmt_value
+    from workbench.engine.reports import KPI_NAMES
+    from workbench.engine.units import fmt_value
 
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
@@ -157,7 +157,7 @@ def _kpi_table(title: str, kpis: dict) -> Table:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .exports import parse_formats, run_tables, write_run
+    from workbench.engine.exports import parse_formats, run_tables, write_run
 
     formats = _formats(args.format, parse_formats)
     started = time.perf_counter()
@@ -176,8 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_exhaustion(result, table) -> None:
     """When each budget and credit balance ran out (``limits.exhaustion``): after the last, more traffic
     adds requests but no spend, so only the rates fall."""
-    from .limits import exhaustion_summary, fmt_after
-    from .units import fmt_value
+    from workbench.engine.limits import exhaustion_summary, fmt_after
+    from workbench.engine.units import fmt_value
 
     out_console.print(exhaustion_summary(result, table), markup=False)
     if not table.height:
@@ -198,9 +198,9 @@ def _num(value: float | None) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_runs, write_comparison
-    from .exports import parse_formats
-    from .units import fmt_value
+    from workbench.engine.compare import compare_runs, write_comparison
+    from workbench.engine.exports import parse_formats
+    from workbench.engine.units import fmt_value
 
     if not args.sets:
         raise UsageError("compare needs at least one --set key=value (the variant)")
@@ -272,16 +272,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .client import ApiClient, ApiError
-    from .replay import replay_scenario
-    from .server_mode import ReplayRefused, check_replay_target
+    from workbench.app.client import ApiClient, ApiError
+    from workbench.app.replay import replay_scenario
+    from workbench.app.server_mode import ReplayRefused, check_replay_target
 
     scenario = load_scenario(args.scenario)
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
 
     async def go() -> int:
-        from .provision import prepare_server
+        from workbench.app.provision import prepare_server
 
         async with ApiClient(args.api) as client:
             await check_replay_target(client)  # before provisioning: nothing goes to a real_test server
@@ -314,8 +314,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_live(args: argparse.Namespace) -> int:
     import json
 
-    from .live_run import LiveRunError, run_live
-    from .reconcile import reconcile, render
+    from workbench.app.live_run import LiveRunError, run_live
+    from workbench.app.reconcile import reconcile, render
 
     scenario = load_scenario(args.scenario, args.sets)
     if args.limit is not None and args.limit < 1:
@@ -342,7 +342,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 def cmd_open(args: argparse.Namespace) -> int:
     if args.scenario:
         load_scenario(args.scenario)  # a bad file is one line and exit 2, before the screen opens
-    from .app import DEFAULT_SCENARIO, WorkbenchApp
+    from workbench.app.application import DEFAULT_SCENARIO, WorkbenchApp
 
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
     app = WorkbenchApp(api_url=args.api, scenario_path=path, start_server=not args.no_server)

@@ -1,6 +1,6 @@
 """The ``[ranking]`` table: weights and default floors, as scenarios and ``RANKING_CONFIG_FILE`` write them.
 
-One shape, decoded in one place: a scenario's ``[ranking]`` table (``workbench.scenario``)
+One shape, decoded in one place: a scenario's ``[ranking]`` table (``workbench.engine.scenario``)
 and the server's ``RANKING_CONFIG_FILE`` (``server.settings``) both go through
 ``WeightsTable`` / ``FloorsTable`` and ``config_from_tables``, which builds the
 ``RankingConfig`` and passes it through the domain's one validation

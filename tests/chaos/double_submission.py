@@ -34,13 +34,13 @@ from typing import Any
 import httpx
 
 from .harness import (
-    summary,
     Db,
     Stack,
     active_campaign,
     billable_receipt,
     post_receipts,
     request,
+    summary,
     wait_for,
 )
 

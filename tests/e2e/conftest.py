@@ -41,8 +41,10 @@ from tests.support import (
     ServerStartError,
     lost_port_race,
     spawn_server,
-    start_server as _start_server,
     wait_until_healthy,
+)
+from tests.support import (
+    start_server as _start_server,
 )
 
 StartServer = Callable[..., ServerProcess]

@@ -14,8 +14,8 @@ import pytest
 
 from tests.support import ServerProcess, expect, spawn_server, wait_until_healthy
 from tests.support.cli import run_cli
-from workbench.client import ApiClient
-from workbench.server_mode import check_replay_target, header_label
+from workbench.app.client import ApiClient
+from workbench.app.server_mode import check_replay_target, header_label
 
 UNREACHABLE = {
     "DATABASE_URL": "postgresql://nobody:secret@127.0.0.1:1/none",

@@ -12,9 +12,9 @@ import pytest
 from tests.support import REPO_ROOT, error_body, expect, opportunity, receipt, start_server, uid
 from tests.support.cli import import_file, run_cli, write_jsonl
 from tests.support.worker_fixtures import Processes, processes  # noqa: F401  (fixture)
+from workbench.app.client import ApiClient
+from workbench.app.server_mode import ReplayRefused, check_replay_target
 from workbench.cli import main as workbench_main
-from workbench.client import ApiClient
-from workbench.server_mode import ReplayRefused, check_replay_target
 
 EXAMPLES = REPO_ROOT / "data" / "examples"
 

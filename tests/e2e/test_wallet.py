@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import ServerProcess, error_body, expect, opportunity, receipt, roomy_seed, uid
 from tests.e2e.test_cli import cli
+from tests.support import ServerProcess, error_body, expect, opportunity, receipt, roomy_seed, uid
 
 
 def test_a_workspace_gets_100_credits_on_first_use(api: httpx.Client) -> None:

@@ -9,7 +9,6 @@ import signal
 import tempfile
 from pathlib import Path
 
-
 from server.dev import pg_bin, wait_for_port
 from tests.backends import free_port, unavailable
 from tests.support.worker_fixtures import Processes, processes, wait_until  # noqa: F401  (fixture)

@@ -17,7 +17,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.support import BillingStub, ServerProcess, ServerStartError, start_server
-from workbench.app import WorkbenchApp
+from workbench.app.application import WorkbenchApp
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "scenarios" / "baseline.toml"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.color import Color
 
-from workbench.screens.lab import LabScreen
-from workbench.screens.live import LiveScreen
-from workbench.widgets.key_bar import KeyBar
+from workbench.app.screens.lab import LabScreen
+from workbench.app.screens.live import LiveScreen
+from workbench.app.widgets.key_bar import KeyBar
 
 from .conftest import SIZE, offline_app, screen_lines
 
@@ -39,7 +39,6 @@ async def test_clicking_a_key_in_the_bar_presses_it() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await pilot.pause()
-        bar = app.screen.query_one(KeyBar)
         column = screen_lines(app)[-1].index("3 Live")
         await pilot.click(KeyBar, offset=(column + 1, 0))
         await pilot.pause()

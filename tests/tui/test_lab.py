@@ -7,12 +7,12 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
-from workbench.scenario import load_scenario
-from workbench.screens.lab import LabScreen
-from workbench.screens.save_scenario import SaveScenarioScreen
-from workbench.widgets.kpi_table import KpiTable
-from workbench.widgets.lab_chart import LabChart
-from workbench.widgets.ranking_editor import RankingEditor
+from workbench.app.screens.lab import LabScreen
+from workbench.app.screens.save_scenario import SaveScenarioScreen
+from workbench.app.widgets.kpi_table import KpiTable
+from workbench.app.widgets.lab_chart import LabChart
+from workbench.app.widgets.ranking_editor import RankingEditor
+from workbench.engine.scenario import load_scenario
 
 from .conftest import SIZE, offline_app, scenario_copy, screen_lines, screen_text, wait_for, widget_text
 
@@ -186,7 +186,7 @@ async def test_pin_makes_the_current_settings_the_baseline() -> None:
 
 
 async def test_a_cancelled_run_leaves_the_previous_result(monkeypatch) -> None:
-    import workbench.screens.lab as lab_module
+    import workbench.app.screens.lab as lab_module
 
     release, finished = threading.Event(), threading.Event()
     real_evaluate = lab_module.evaluate
@@ -218,7 +218,7 @@ async def test_a_cancelled_run_leaves_the_previous_result(monkeypatch) -> None:
 
 
 async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(monkeypatch) -> None:
-    import workbench.screens.lab as lab_module
+    import workbench.app.screens.lab as lab_module
 
     release = threading.Event()
     real_evaluate = lab_module.evaluate
@@ -269,7 +269,7 @@ async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(
 
 
 async def test_ctrl_r_reruns_stale_results(monkeypatch) -> None:
-    import workbench.screens.lab as lab_module
+    import workbench.app.screens.lab as lab_module
 
     real_evaluate = lab_module.evaluate
     calls = []

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from workbench.widgets.kpi_table import KpiTable
-from workbench.widgets.ranking_editor import RankingEditor
+from workbench.app.widgets.kpi_table import KpiTable
+from workbench.app.widgets.ranking_editor import RankingEditor
 
 from .conftest import ROOT, offline_app, screen_lines, wait_for
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from server.domain.ranking import weight_sum
-from workbench.limits import cap_ties
-from workbench.widgets.ranking_editor import RankingEditor
+from workbench.app.widgets.ranking_editor import RankingEditor
+from workbench.engine.limits import cap_ties
 
 from .conftest import ROOT, offline_app, screen_text, wait_for, widget_text
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from textual.widgets import Input, TabbedContent
 
-from workbench.limits import exhaustion
-from workbench.scenario import load_scenario
-from workbench.screens.export import ExportScreen
-from workbench.widgets.frame_table import FrameTable
+from workbench.app.screens.export import ExportScreen
+from workbench.app.widgets.frame_table import FrameTable
+from workbench.engine.limits import exhaustion
+from workbench.engine.scenario import load_scenario
 
 from .conftest import ROOT, offline_app, wait_for, widget_text
 

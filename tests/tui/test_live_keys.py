@@ -8,11 +8,11 @@ import httpx
 from textual.widgets import DataTable, Input, Label, ProgressBar
 
 from tests.support import ServerProcess
-from workbench.app import WorkbenchApp
-from workbench.screens.help import HelpScreen
-from workbench.screens.lab import LabScreen
-from workbench.screens.live import LiveScreen
-from workbench.screens.reports import ReportsScreen
+from workbench.app.application import WorkbenchApp
+from workbench.app.screens.help import HelpScreen
+from workbench.app.screens.lab import LabScreen
+from workbench.app.screens.live import LiveScreen
+from workbench.app.screens.reports import ReportsScreen
 
 from .conftest import SIZE, offline_app, scenario_copy, wait_for
 

@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import DataTable, Label
 
 from tests.support import BillingStub, ServerProcess, ServerStartError, receipt, roomy_seed, start_server
-from workbench.app import WorkbenchApp
-from workbench.screens.live import LiveScreen
+from workbench.app.application import WorkbenchApp
+from workbench.app.screens.live import LiveScreen
 
 from .conftest import SIZE, scenario_copy, wait_for
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.app import WorkbenchApp
-from workbench.screens.live import LiveScreen
-from workbench.screens.live_run_view import LiveRunScreen
+from workbench.app.application import WorkbenchApp
+from workbench.app.screens.live import LiveScreen
+from workbench.app.screens.live_run_view import LiveRunScreen
 
 from .conftest import OFFLINE_API, SIZE, scenario_copy, wait_for, widget_text
 

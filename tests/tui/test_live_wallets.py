@@ -8,9 +8,9 @@ from textual.widgets import DataTable
 
 from tests.support import ServerProcess
 from tests.support import expect as answer
-from workbench.app import WorkbenchApp
-from workbench.scenario import scenario_workspaces
-from workbench.screens.live import LiveScreen
+from workbench.app.application import WorkbenchApp
+from workbench.app.screens.live import LiveScreen
+from workbench.engine.scenario import scenario_workspaces
 
 from .conftest import ROOT, SIZE, wait_for, widget_text
 

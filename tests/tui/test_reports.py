@@ -7,14 +7,13 @@ from pathlib import Path
 
 from textual.widgets import Checkbox, Input, Static, TabbedContent
 
-from workbench.screens.export import ExportScreen
-from workbench.screens.reports import ReportsScreen
-from workbench.widgets.frame_table import FrameTable
-from workbench.widgets.ranking_editor import RankingEditor
-
-from workbench.exports import run_tables
-from workbench.pipeline import run_scenario
-from workbench.scenario import load_scenario
+from workbench.app.screens.export import ExportScreen
+from workbench.app.screens.reports import ReportsScreen
+from workbench.app.widgets.frame_table import FrameTable
+from workbench.app.widgets.ranking_editor import RankingEditor
+from workbench.engine.exports import run_tables
+from workbench.engine.pipeline import run_scenario
+from workbench.engine.scenario import load_scenario
 
 from .conftest import SIZE, offline_app, wait_for, widget_text
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.widgets import DirectoryTree, Static
 
-from workbench.screens.save_scenario import SaveScenarioScreen
-from workbench.screens.scenario import ScenarioScreen
+from workbench.app.screens.save_scenario import SaveScenarioScreen
+from workbench.app.screens.scenario import ScenarioScreen
 
 from .conftest import SIZE, offline_app, scenario_copy, wait_for, widget_text
 

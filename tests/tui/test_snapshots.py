@@ -16,7 +16,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, DirectoryTree
 
-from workbench.app import WorkbenchApp
+from workbench.app.application import WorkbenchApp
 
 from .conftest import OFFLINE_API, ROOT, SIZE, wait_for
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import SERVER_ENV_VARS, ServerProcess, free_port
-from workbench.app import WorkbenchApp
-from workbench.screens.lab import LabScreen
+from workbench.app.application import WorkbenchApp
+from workbench.app.screens.lab import LabScreen
 
 from .conftest import BASELINE, SIZE, wait_for
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from workbench.units import fmt_value
-from workbench.widgets.frame_table import FrameTable
+from workbench.app.widgets.frame_table import FrameTable
+from workbench.engine.units import fmt_value
 
 from .conftest import ROOT, offline_app, wait_for
 

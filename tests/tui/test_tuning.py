@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.pipeline import run_scenario
-from workbench.scenario import ScenarioError, load_scenario
-from workbench.tuning import evaluate, parse_setting, save_tuned_scenario, settings_diff, tuned_name
+from workbench.engine.pipeline import run_scenario
+from workbench.engine.scenario import ScenarioError, load_scenario
+from workbench.engine.tuning import evaluate, parse_setting, save_tuned_scenario, settings_diff, tuned_name
 
 from .conftest import BASELINE, scenario_copy
 

@@ -53,8 +53,9 @@ def test_a_receipt_without_provenance_defaults_to_real_event() -> None:
 
 
 def test_campaign_ids_are_stable_by_external_ref_or_given() -> None:
-    from server.services.imports import CampaignItem
     import msgspec
+
+    from server.services.imports import CampaignItem
 
     item = msgspec.convert(campaign_draft(), CampaignItem)
     first, again = stable_campaign_ids(item), stable_campaign_ids(msgspec.convert(campaign_draft(), CampaignItem))

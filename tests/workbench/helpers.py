@@ -11,9 +11,9 @@ import numpy as np
 
 from server.domain.models import Campaign, OpportunityRequest, PartnerAgent, ReputationRecord
 from server.domain.ranking import Ranking, RankingConfig, rank
-from workbench.engine import CREDITS_BY_STAGE
-from workbench.pipeline import RunResult
-from workbench.scenario import ReplayRequest, Scenario, ScenarioFile
+from workbench.engine.batch import CREDITS_BY_STAGE
+from workbench.engine.pipeline import RunResult
+from workbench.engine.scenario import ReplayRequest, Scenario, ScenarioFile
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOCK = "2026-03-11T12:00:00Z"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
 
 from tests.support import ServerProcess, ServerStartError, start_server
+from workbench.app.client import API_KEY_ENV, ApiClient, ApiError
 from workbench.cli import main
-from workbench.client import API_KEY_ENV, ApiClient, ApiError
 
 from .helpers import ROOT
 

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 from workbench.cli import main
-from workbench.compare import compare_runs
-from workbench.pipeline import run_scenario
-from workbench.scenario import load_scenario
+from workbench.engine.compare import compare_runs
+from workbench.engine.pipeline import run_scenario
+from workbench.engine.scenario import load_scenario
 
 from .helpers import ROOT
 
@@ -93,8 +93,8 @@ def test_counts_read_as_integers_and_money_with_its_currency(tmp_path, capsys):
 
 
 def test_run_says_when_each_budget_and_balance_ran_out(tmp_path, capsys):
-    from workbench.exports import run_tables
-    from workbench.limits import exhaustion
+    from workbench.engine.exports import run_tables
+    from workbench.engine.limits import exhaustion
 
     sets = ["traffic.requests=100000"]
     result = run_scenario(load_scenario(CROWDED, sets))

@@ -13,8 +13,8 @@ from server.app import build_services
 from server.domain.models import EventReceipt
 from server.services import exchange, receipts, seed, wallet
 from server.settings import Settings
-from workbench.pipeline import run_scenario
-from workbench.simulate import receipts as funnel_receipts
+from workbench.engine.pipeline import run_scenario
+from workbench.engine.simulate import receipts as funnel_receipts
 
 from .helpers import CLOCK, campaign, partner, reference_run, request, scenario
 

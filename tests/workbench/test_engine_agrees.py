@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from server.domain.models import ReputationRecord
 from server.domain.ranking import GATES, RankingConfig
-from workbench.pipeline import run_scenario
+from workbench.engine.pipeline import run_scenario
 
 from .helpers import campaign, partner, reference_run, request, scenario
 
@@ -196,7 +196,7 @@ def test_batch_engine_agrees_with_per_request_ranking(market, floors, reqs, cfg,
 
 
 def test_gate_names_are_the_servers():
-    from workbench.engine import failed_gates_expr
+    from workbench.engine.batch import failed_gates_expr
 
     assert "gate_budget" in str(failed_gates_expr()) and len(GATES) == 8
 
@@ -216,7 +216,7 @@ def test_ties_keep_enumeration_order_like_the_server():
 
 def test_seed_example_of_the_spec():
     """spec §11: the seed at 2026-03-11T12:00Z ranks SignalStack then HubFlow, both with ProcurePilot."""
-    from workbench.scenario import load_scenario
+    from workbench.engine.scenario import load_scenario
 
     from .helpers import ROOT
 

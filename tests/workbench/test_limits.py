@@ -7,9 +7,9 @@ import math
 import pytest
 
 from server.domain.ranking import RankingConfig, weight_sum
-from workbench.limits import cap_ties, normalise
-from workbench.pipeline import run_scenario
-from workbench.scenario import load_scenario
+from workbench.engine.limits import cap_ties, normalise
+from workbench.engine.pipeline import run_scenario
+from workbench.engine.scenario import load_scenario
 
 from .helpers import ROOT, campaign, partner, reference_run, request, scenario
 
@@ -83,7 +83,7 @@ def reference_exhaustion(result) -> dict[tuple[str, str], int]:
 
 
 def test_exhaustion_dates_each_budget_and_balance_like_the_per_request_path() -> None:
-    from workbench.limits import exhaustion
+    from workbench.engine.limits import exhaustion
 
     camps = [
         campaign("cmp_big", payoutAmount=300.0, budget=1500.0),  # five slots, then out
@@ -105,7 +105,7 @@ def test_exhaustion_dates_each_budget_and_balance_like_the_per_request_path() ->
 
 
 def test_more_traffic_after_the_last_budget_ran_out_only_lowers_the_rates() -> None:
-    from workbench.exports import run_tables
+    from workbench.engine.exports import run_tables
 
     runs = {n: run_tables(run_scenario(load_scenario(CROWDED, [f"traffic.requests={n}"])))
             for n in (30_000, 60_000)}

@@ -13,12 +13,12 @@ import json
 import pytest
 from rich.console import Console
 
+from workbench.app.live_run import LiveResult, seed_document
+from workbench.app.reconcile import batch_shortlists, reconcile, render, same_shortlist
+from workbench.app.replay import ReplaySummary
 from workbench.cli import main
-from workbench.live_run import LiveResult, seed_document
-from workbench.pipeline import run_scenario
-from workbench.reconcile import batch_shortlists, reconcile, render, same_shortlist
-from workbench.replay import ReplaySummary
-from workbench.scenario import load_scenario
+from workbench.engine.pipeline import run_scenario
+from workbench.engine.scenario import load_scenario
 
 from .helpers import ROOT
 

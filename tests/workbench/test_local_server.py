@@ -1,6 +1,6 @@
 """A server the workbench started stops with it, however it exits (#10, defect 8).
 
-Real processes throughout: the launcher (``python -m workbench.local_server``), a script that
+Real processes throughout: the launcher (``python -m workbench.app.local_server``), a script that
 dies of an exception, and the terminal application itself on a pseudo-terminal. Each starts a
 real server on a free port; the test sends the signal, then checks that every process the
 workbench started is gone and that the port is free again.
@@ -111,7 +111,7 @@ def assert_all_gone(started: set[int], port: int) -> None:
 def test_the_launcher_takes_its_server_with_it(tmp_path: Path, signum: int) -> None:
     port = free_port()
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "workbench.local_server", "--api", f"http://127.0.0.1:{port}"],
+        [sys.executable, "-m", "workbench.app.local_server", "--api", f"http://127.0.0.1:{port}"],
         cwd=ROOT, env=env_for(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -129,7 +129,7 @@ def test_an_exception_in_the_workbench_takes_its_server_with_it(tmp_path: Path) 
     port = free_port()
     script = (
         "import sys, time\n"
-        "from workbench.local_server import ensure_server\n"
+        "from workbench.app.local_server import ensure_server\n"
         f"ensure_server('http://127.0.0.1:{port}')\n"
         "sys.stdin.read()  # until the test closes it\n"
         "raise RuntimeError('the workbench crashed')\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.engine import run_batch
-from workbench.market import market_for
-from workbench.pipeline import RunResult, run_scenario
-from workbench.reports import (
+from workbench.engine.batch import run_batch
+from workbench.engine.market import market_for
+from workbench.engine.pipeline import RunResult, run_scenario
+from workbench.engine.reports import (
     Facts,
     campaign_outcomes,
     category_outcomes,
@@ -16,8 +16,8 @@ from workbench.reports import (
     ranking_report,
     region_outcomes,
 )
-from workbench.simulate import rngs, settlement_paths, simulate
-from workbench.traffic import build_traffic
+from workbench.engine.simulate import rngs, settlement_paths, simulate
+from workbench.engine.traffic import build_traffic
 
 from .helpers import campaign, partner, reference_run, request, scenario
 
@@ -104,7 +104,7 @@ def test_a_campaign_winning_two_slots_in_one_request_is_billed_once():
 
 
 def test_spend_never_passes_a_budget_in_the_crowded_market():
-    from workbench.scenario import load_scenario
+    from workbench.engine.scenario import load_scenario
 
     from .helpers import ROOT
 
@@ -237,7 +237,7 @@ def test_repeated_intents_count_once(small_case):
 
 
 def test_receipts_match_the_funnel_and_the_settlements(small_case):
-    from workbench.exports import receipts_table
+    from workbench.engine.exports import receipts_table
 
     table = receipts_table(small_case)
     counts = dict(table.group_by("event_type").len().iter_rows())

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import ServerProcess, ServerStartError, start_server
 from workbench.cli import main
-from workbench.scenario import load_scenario
+from workbench.engine.scenario import load_scenario
 
 from .helpers import ROOT
 

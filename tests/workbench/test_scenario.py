@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.scenario import ScenarioError, apply_overrides, load_scenario, parse_override
-from workbench.traffic import build_traffic
+from workbench.engine.scenario import ScenarioError, apply_overrides, load_scenario, parse_override
+from workbench.engine.traffic import build_traffic
 
 from .helpers import ROOT
 

@@ -1,0 +1,472 @@
+"""Ranking lab: tune the five weights and the floors, see at once who wins and who loses.
+
+Every applied change re-ranks the scenario's requests in a thread worker
+(``tuning.evaluate``; exclusive, so a newer change cancels an older run, which
+stops at its next progress step) and the result is posted back as a message. A
+result is shown only if it answers the latest request, so quick key presses
+never show a stale run. The first run of a scenario is the pinned baseline; ``b``
+pins the current settings instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Header, ProgressBar, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
+from workbench.app.screens.base import WorkbenchScreen
+from workbench.app.screens.export import export_run, shown
+from workbench.app.screens.save_scenario import SaveScenarioScreen
+from workbench.app.widgets.frame_table import FrameTable
+from workbench.app.widgets.key_bar import KeyBar
+from workbench.app.widgets.kpi_table import KpiTable
+from workbench.app.widgets.lab_chart import LabChart
+from workbench.app.widgets.ranking_editor import RankingEditor
+from workbench.app.widgets.world_editor import WorldEditor
+from workbench.engine.limits import exhaustion_summary, fmt_after, normalise
+from workbench.engine.pipeline import RunResult, run_scenario
+from workbench.engine.scenario import Scenario, ScenarioError, rescaled, traffic_requests
+from workbench.engine.tuning import (
+    LabOutcome,
+    describe_settings,
+    evaluate,
+    fmt_setting,
+    save_tuned_scenario,
+    settings_diff,
+    tuned_name,
+)
+
+SHARE_HEADERS = {
+    "campaign_id": "campaign", "slots_baseline": "base slots", "slots_variant": "slots", "slots_delta": "Δ slots",
+    "share_baseline": "base share", "share_variant": "share", "share_delta": "Δ share",
+}
+SHARE_FORMATS = {"share_baseline": "{:.1%}", "share_variant": "{:.1%}", "share_delta": "{:+.1%}"}
+GATE_HEADERS = {"gate": "gate failed", "baseline": "baseline", "current": "current", "delta": "Δ"}
+SHORTLIST_HEADERS = {
+    "intent_id": "intent", "position": "pos", "campaign_id": "campaign", "partner_id": "partner",
+    "affective_fit": "affective", "bid_norm": "bid (norm)", "priority_score": "priority",
+}
+RAN_OUT_HEADERS = {
+    "kind": "ran out", "id": "campaign / workspace", "request_no": "at request", "share_of_traffic": "of traffic",
+    "at": "time (UTC)", "into": "into the traffic", "limit": "budget / credits",
+}
+MOVERS = 4
+KPI_TITLE = "KPIs: current settings against the pinned baseline"
+
+
+class RunCancelled(Exception):
+    """Raised inside the engine's progress callback when the worker was cancelled."""
+
+
+@dataclass(frozen=True, eq=False)
+class LabRequest:
+    """What one run was asked for: a scenario, a pinned baseline (None: run it too) and the settings."""
+
+    scenario: Scenario
+    baseline: RunResult | None
+    cfg: RankingConfig
+
+    def same(self, other: "LabRequest | None") -> bool:
+        return (other is not None and self.scenario is other.scenario and self.baseline is other.baseline
+                and self.cfg == other.cfg)
+
+
+class LabScreen(WorkbenchScreen):
+    """Weights and floors on the left; KPIs, chart, slot share, gates and a shortlist sample on the right."""
+
+    AUTO_FOCUS = "#lab-kpis"
+    # Below 120 columns the settings go above the results, below 100 the chart is left out (app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
+    BINDINGS = [
+        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)"),
+        Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor"),
+        Binding("b", "pin", "Pin baseline", tooltip="Pin the current settings as the baseline to compare with"),
+        Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share"),
+        Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file"),
+        Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder"),
+        Binding("n", "normalise", "Normalise", tooltip="Scale the weights to sum to 1 (keeping their proportions)"),
+        Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors"),
+        Binding("t", "next_tab", "Next table", show=False,
+                tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out"),
+        Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress"),
+        Binding("ctrl+r", "rerun", "Re-run", show=False,
+                tooltip="Run the settings the inputs show (after a cancelled or failed run)"),
+    ]
+
+    class Ran(Message):
+        def __init__(self, seq: int, outcome: LabOutcome) -> None:
+            super().__init__()
+            self.seq = seq
+            self.outcome = outcome
+
+    class Failed(Message):
+        def __init__(self, seq: int, error: str) -> None:
+            super().__init__()
+            self.seq = seq
+            self.error = error
+
+    class Progressed(Message):
+        def __init__(self, seq: int, done: int, total: int) -> None:
+            super().__init__()
+            self.seq = seq
+            self.done = done
+            self.total = total
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scenario: Scenario | None = None
+        self.baseline: RunResult | None = None
+        self.outcome: LabOutcome | None = None
+        self.seq = 0
+        self.running = False
+        self.pinned = False
+        self.requested: LabRequest | None = None  # the latest run asked for
+        self.shown: LabRequest | None = None  # the run whose results are on screen
+        self.baseline_cfg: RankingConfig | None = None  # the settings the baseline is run with when it must be
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="lab-body"):
+            with VerticalScroll(id="lab-controls"):
+                yield Static("", id="lab-stale", classes="hidden")
+                yield RankingEditor(id="lab-editor")
+                yield Static("", id="lab-cap-note", classes="hidden")
+                yield WorldEditor(id="lab-world")
+                yield Static("", id="lab-status")
+                yield ProgressBar(id="lab-progress", show_eta=False, classes="hidden")
+                yield Static("[dim]type + enter applies · ] / \\[ step up / down · esc leaves a field[/dim]", id="lab-hint")
+            with Vertical(id="lab-results"):
+                with Horizontal(id="lab-top"):
+                    # the table is its own pane (title in its border), so it is exactly as tall as its rows
+                    # and, when they cannot all fit, it is the table that scrolls
+                    yield KpiTable(id="lab-kpis", classes="pane")
+                    with Vertical(id="lab-chart-pane", classes="pane"):
+                        yield LabChart(id="lab-chart")
+                with TabbedContent(id="lab-tabs"):
+                    with TabPane("Slot share", id="lab-tab-share"):
+                        yield Static("", id="lab-movers")
+                        yield FrameTable(id="lab-share", headers=SHARE_HEADERS, formats=SHARE_FORMATS)
+                    with TabPane("Gate failures", id="lab-tab-gates"):
+                        yield Static("Candidate evaluations (request × candidate) failing each gate; "
+                                     "a candidate can fail several.", classes="lab-note")
+                        yield FrameTable(id="lab-gates", headers=GATE_HEADERS)
+                    with TabPane("Shortlist sample", id="lab-tab-shortlist"):
+                        yield Static("The first shortlisted slots of the current run, with every score.",
+                                     classes="lab-note")
+                        yield FrameTable(id="lab-shortlist", headers=SHORTLIST_HEADERS)
+                    with TabPane("Ran out", id="lab-tab-ran-out"):
+                        yield Static("", id="lab-ran-out-summary", classes="lab-note")
+                        yield FrameTable(id="lab-ran-out", headers=RAN_OUT_HEADERS,
+                                         formats={"share_of_traffic": "{:.1%}"})
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one("#lab-kpis", KpiTable).border_title = KPI_TITLE
+        self._chart_title()
+        self.watch(self.app, "scenario", self._scenario_changed, init=True)
+
+    # -- running ---------------------------------------------------------------
+    @property
+    def editor(self) -> RankingEditor:
+        return self.query_one(RankingEditor)
+
+    def _scenario_changed(self, scenario: Scenario | None) -> None:
+        if scenario is None or scenario is self.scenario:
+            return
+        self.scenario, self.baseline, self.outcome, self.pinned = scenario, None, None, False
+        self.requested = self.shown = self.baseline_cfg = None
+        self.editor.set_config(scenario.ranking)
+        self._show_world(scenario)
+        self.start_run(scenario.ranking)
+
+    def _show_world(self, scenario: Scenario) -> None:
+        self.query_one(WorldEditor).set_world(traffic_requests(scenario), scenario.spec.entities.budget_multiplier,
+                                              scenario.replay_requests is not None)
+
+    @property
+    def stale(self) -> bool:
+        """The results on screen are not those of the settings asked for (a run was cancelled or failed)."""
+        return not self.running and self.shown is not None and not self.shown.same(self.requested)
+
+    def start_run(self, cfg: RankingConfig) -> None:
+        if self.scenario is None:
+            self.notify("Load a scenario first (screen 1).", severity="warning")
+            return
+        self.seq += 1
+        self.running = True
+        self.requested = LabRequest(self.scenario, self.baseline, cfg)
+        self._status()
+        self.run_lab(self.seq, self.scenario, self.baseline, self.baseline_cfg, cfg)
+
+    @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False)
+    def run_lab(
+        self, seq: int, scenario: Scenario, baseline: RunResult | None, baseline_cfg: RankingConfig | None,
+        cfg: RankingConfig,
+    ) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise RunCancelled
+            self.post_message(self.Progressed(seq, done, total))
+
+        try:
+            if baseline is None:
+                baseline = run_scenario(scenario, baseline_cfg, progress=progress)
+            outcome = evaluate(baseline, cfg, progress)
+        except RunCancelled:
+            return
+        except Exception as exc:  # an engine failure is reported; the last good result stays
+            self.post_message(self.Failed(seq, f"{type(exc).__name__}: {exc}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Ran(seq, outcome))
+
+    @on(Progressed)
+    def _progressed(self, message: Progressed) -> None:
+        if message.seq == self.seq and message.total:
+            bar = self.query_one("#lab-progress", ProgressBar)
+            bar.remove_class("hidden")
+            bar.update(total=message.total, progress=message.done)
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        if message.seq == self.seq:
+            self.running = False
+            self._status()
+            self.notify(f"The run failed: {message.error}", title="Ranking lab", severity="error")
+
+    @on(Ran)
+    def _ran(self, message: Ran) -> None:
+        if message.seq != self.seq:
+            return  # an answer to an older change
+        self.running = False
+        self.outcome = message.outcome
+        self.baseline = message.outcome.baseline
+        self.requested = self.shown = LabRequest(message.outcome.run.scenario, self.baseline, message.outcome.run.cfg)
+        self._show(message.outcome)
+        self.app.lab_result = message.outcome  # type: ignore[attr-defined]
+
+    # -- showing ---------------------------------------------------------------
+    def _status(self) -> None:
+        lines = []
+        if self.outcome is not None:
+            o = self.outcome
+            changes = settings_diff(o.baseline.cfg, o.run.cfg)
+            source = "pinned" if self.pinned else "the scenario's own"
+            lines.append(f"[b]Baseline[/b]: {source}")
+            lines += ["[b]Changed[/b]:", *changes] if changes else ["No change against it."]
+            changed, total = o.comparison.changed_requests, o.run.traffic.size
+            lines.append(f"{changed:,} of {total:,} requests get another shortlist.")
+            ran_out = o.tables["exhaustion"]
+            if ran_out.height:
+                last = ran_out.row(-1, named=True)
+                budgets = int((ran_out["kind"] == "budget").sum())
+                what = [plural(budgets, "budget"), plural(ran_out.height - budgets, "credit balance")]
+                lines += ["", f"[b]Ran out[/b]: {' and '.join(w for w in what if w)}, the last at request "
+                              f"{last['request_no']:,} of {total:,} ({last['at']:%H:%M}); see the Ran out tab (t)."]
+        stale = self.stale
+        if self.running:
+            lines.append("[yellow]running…[/yellow] (x cancels)")
+        else:
+            self.query_one("#lab-progress", ProgressBar).add_class("hidden")
+        note = self.query_one("#lab-stale", Static)
+        note.set_class(not stale, "hidden")
+        if stale and self.outcome is not None and self.requested is not None:
+            run, wanted = self.outcome.run, self.requested
+            differences = settings_diff(run.cfg, wanted.cfg)
+            if wanted.scenario is not run.scenario:
+                size, want = run.traffic.size, traffic_requests(wanted.scenario)
+                differences += [f"requests {size:,}→{want:,}"] if size != want else ["traffic and budgets"]
+            note.update("\n".join([
+                "[b reverse yellow] STALE [/] the results are not of the inputs (the last run was cancelled "
+                "or failed). On screen → inputs:",
+                *(differences or ["the baseline"]),
+                "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
+            ]))
+        self.query_one("#lab-status", Static).update("\n".join(lines))
+        self.query_one("#lab-kpis", KpiTable).border_title = (
+            "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs" if stale else KPI_TITLE
+        )
+        self.query_one("#lab-results").set_class(stale, "-stale")
+        note = cap_note(self.editor.cfg, self.outcome)
+        self.query_one("#lab-cap-note", Static).update(note or "")
+        self.query_one("#lab-cap-note", Static).set_class(note is None, "hidden")
+
+    def _show(self, outcome: LabOutcome) -> None:
+        comparison = outcome.comparison
+        self.query_one("#lab-kpis", KpiTable).show(comparison.kpis, comparison.currency)
+        self.query_one("#lab-chart", LabChart).show(outcome)
+        self.query_one("#lab-share", FrameTable).show(comparison.slot_share)
+        self.query_one("#lab-gates", FrameTable).show(outcome.gates)
+        self.query_one("#lab-shortlist", FrameTable).show(outcome.shortlist)
+        self.query_one("#lab-movers", Static).update(movers_text(outcome))
+        ran_out = outcome.tables["exhaustion"]
+        self.query_one("#lab-ran-out-summary", Static).update(
+            f"{exhaustion_summary(outcome.run, ran_out)} After the last, more traffic adds requests but no spend: "
+            "only the rates fall. Scale the traffic and budgets under Traffic and budgets.")
+        self.query_one("#lab-ran-out", FrameTable).show(ran_out_rows(ran_out))
+        self._status()
+
+    # -- actions ---------------------------------------------------------------
+    @on(RankingEditor.Changed)
+    def _settings_changed(self, event: RankingEditor.Changed) -> None:
+        wanted = LabRequest(self.scenario, self.baseline, event.cfg) if self.scenario is not None else None
+        if wanted is not None and wanted.same(self.requested) and not self.stale:
+            return  # already shown, or already running: enter on an unchanged value has nothing to do
+        self.start_run(event.cfg)
+
+    def action_rerun(self) -> None:
+        self.start_run(self.editor.cfg)
+
+    @on(WorldEditor.Changed)
+    def _world_changed(self, event: WorldEditor.Changed) -> None:
+        """Another traffic size or budget multiplier: a new market, so the baseline runs again too."""
+        if self.scenario is None:
+            return
+        try:
+            scaled = rescaled(self.scenario, event.requests, event.budgets)
+        except ScenarioError as exc:
+            event.editor.refuse(event.key, str(exc))
+            return
+        # the baseline keeps its settings (the scenario's own, or the pinned ones) in the new market
+        self.baseline_cfg = self.baseline.cfg if self.pinned and self.baseline is not None else scaled.ranking
+        self.scenario, self.baseline = scaled, None
+        self._show_world(scaled)
+        self.app.scenario = scaled  # type: ignore[attr-defined]  # reports and exports follow the lab
+        self.start_run(self.editor.cfg)
+
+    def action_edit(self, table: str) -> None:
+        self.editor.field(table, "relevance").focus()
+
+    def action_pin(self) -> None:
+        if self.outcome is None:
+            self.notify("Nothing to pin yet: wait for the first result.", severity="warning")
+            return
+        self.baseline = self.outcome.run
+        self.pinned = True
+        self.notify(f"Pinned as the baseline: {describe_settings(self.baseline.cfg)}.", title="Ranking lab")
+        self.start_run(self.editor.cfg)
+
+    def action_normalise(self) -> None:
+        try:
+            cfg = normalise(self.editor.cfg)
+        except ValueError as exc:
+            self.notify(f"Cannot normalise: {exc}.", title="Ranking lab", severity="error")
+            return
+        if cfg == self.editor.cfg:
+            self.notify("The weights already sum to 1.", title="Ranking lab")
+            return
+        self.editor.set_config(cfg)
+        self.start_run(cfg)
+
+    def action_reset(self) -> None:
+        if self.scenario is None:
+            return
+        self.editor.set_config(self.scenario.ranking)
+        self.start_run(self.scenario.ranking)
+
+    def action_chart(self) -> None:
+        self.query_one("#lab-chart", LabChart).toggle()
+        self._chart_title()
+
+    def _chart_title(self) -> None:
+        self.query_one("#lab-chart-pane").border_title = self.query_one(LabChart).title
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#lab-tabs", TabbedContent)
+        ids = ["lab-tab-share", "lab-tab-gates", "lab-tab-shortlist", "lab-tab-ran-out"]
+        tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
+
+    def action_cancel_run(self) -> None:
+        if not self.running:
+            return
+        self.workers.cancel_group(self, "lab-run")
+        self.seq += 1  # whatever the cancelled run still posts is ignored
+        self.running = False
+        self._status()
+        self.notify("Run cancelled; the previous result stays on screen, marked stale "
+                    "(enter in a field or ctrl+r re-runs).", title="Ranking lab")
+
+    def action_save(self) -> None:
+        if self.scenario is None:
+            return
+        source, cfg = Path(self.scenario.path), self.editor.cfg
+
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.notify(
+                    f"Saved {describe_settings(cfg)} to {shown(path)}; load it from the Scenario screen (1).",
+                    title="Ranking lab",
+                )
+
+        what = describe_settings(cfg)
+        if self.scenario.overrides:  # the lab's traffic and budgets are overrides of the file, not saved
+            what += f" (not saved: --set {' '.join(self.scenario.overrides)})"
+        dialog = SaveScenarioScreen(source, tuned_name(source), what,
+                                    lambda name: save_tuned_scenario(source, cfg, name))
+        self.app.push_screen(dialog, saved)
+
+    def action_export(self) -> None:
+        if self.outcome is None:
+            self.notify("Nothing to export yet: wait for the first result.", severity="warning")
+            return
+        export_run(self, self.outcome.run, self.outcome.tables)
+
+
+def plural(n: int, noun: str) -> str:
+    return "" if not n else f"1 {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def ran_out_rows(table: pl.DataFrame) -> pl.DataFrame:
+    """``limits.exhaustion`` as the lab lists it (time of day, how far into the traffic)."""
+    return table.select(
+        "kind", "id", "request_no", "share_of_traffic",
+        pl.col("at").dt.strftime("%Y-%m-%d %H:%M:%S"),
+        pl.col("after_seconds").map_elements(fmt_after, return_dtype=pl.String).alias("into"),
+        pl.col("limit"), "currency",
+    )
+
+
+def cap_note(cfg: RankingConfig, outcome: LabOutcome | None) -> str | None:
+    """Why a weight sum other than 1 matters, with the engine's count of slots tied at the 1.0 cap."""
+    ties = outcome.cap_ties if outcome is not None and outcome.run.cfg == cfg else None
+    if weights_sum_to_one(cfg.weights) and (ties is None or not ties.tied):
+        return None
+    lines = [f"[b $warning]⚠ weights sum to {fmt_setting(weight_sum(cfg.weights))}, not 1[/]"]
+    if ties is None:
+        lines.append("[dim]slots tied at the 1.0 cap: counted when the run ends[/dim]")
+    elif ties.tied:
+        lines.append(f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at "
+                     "the 1.0 cap: their order is creation order, not score.")
+    else:
+        lines.append(f"no shortlisted slot ties at the 1.0 cap ({ties.at_cap:,} reach it).")
+    lines.append("[b]n[/b] normalises the weights to 1.")
+    return "\n".join(lines)
+
+
+def movers_text(outcome: LabOutcome) -> str:
+    """One line each for the campaigns that gained and lost slots against the baseline."""
+
+    def names(frame: pl.DataFrame) -> str:
+        rows = frame.head(MOVERS).iter_rows(named=True)
+        items = [f"{row['campaign_id']} {row['slots_delta']:+,}" for row in rows]
+        more = frame.height - MOVERS
+        return ", ".join(items) + (f" and {more} more" if more > 0 else "")
+
+    gained, lost = outcome.gainers, outcome.losers
+    if not gained.height and not lost.height:
+        return "[dim]No campaign gained or lost slots against the baseline.[/dim]"
+    return "\n".join([
+        f"[green]▲ gained[/green] {names(gained) if gained.height else '—'}",
+        f"[red]▼ lost[/red]   {names(lost) if lost.height else '—'}",
+    ])
