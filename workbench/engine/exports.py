@@ -29,8 +29,10 @@ import polars.selectors as cs
 from server.domain.ranking import RankingConfig, weight_sum
 from workbench.engine.batch import with_failed_gates
 from workbench.engine.limits import exhaustion
+from workbench.engine.markdown import run_summary
 from workbench.engine.pipeline import RunResult
 from workbench.engine.reports import (
+    LONG_FRAME_LIMIT,
     Facts,
     campaign_outcomes,
     category_outcomes,
@@ -44,7 +46,6 @@ from workbench.engine.scenario import effective_overrides
 from workbench.engine.simulate import receipts
 
 FORMATS = ("csv", "parquet", "json", "md")
-LONG_FRAME_LIMIT = 500_000
 FLOAT_DECIMALS = 9
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
@@ -223,8 +224,6 @@ def write_run(
     step: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write every report of one run into ``out`` (created if needed); the paths written, sorted."""
-    from workbench.engine.markdown import run_summary
-
     formats = tuple(formats)
     out.mkdir(parents=True, exist_ok=True)
     tables = run_tables(result) if tables is None else tables

@@ -7,10 +7,9 @@ from typing import Any, Sequence
 import polars as pl
 
 from server.domain.ranking import weight_sum
-from workbench.engine.exports import LONG_FRAME_LIMIT
 from workbench.engine.limits import exhaustion_summary, fmt_after
 from workbench.engine.pipeline import RunResult
-from workbench.engine.reports import KPI_NAMES
+from workbench.engine.reports import KPI_NAMES, LONG_FRAME_LIMIT
 from workbench.engine.scenario import effective_overrides
 from workbench.engine.units import fmt_value
 

@@ -38,6 +38,8 @@ from workbench.engine.units import currency_of
 
 C = pl.col
 ANY_REGION = "(any)"
+# Receipt-level (long) exports are written up to this many rows; above it only the grouped frames.
+LONG_FRAME_LIMIT = 500_000
 
 KPI_NAMES = (
     "qualified_recommendation_rate",
