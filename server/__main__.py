@@ -12,10 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .adapters.redis_hot_state import HotStateUnavailable
 from .adapters.store.engine import DatabaseUnavailable
-from .redaction import RedactingFilter, redact_text
 from .modes import ModeError, demo_ignored_line, environment_for
+from .redaction import RedactingFilter, redact_text
 from .settings import Settings, SettingsError
-
 
 # Settings whose values are credentials: masked wherever they would appear in a log line.
 SECRET_SETTINGS = (

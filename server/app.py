@@ -29,10 +29,10 @@ from .api.strict import StrictJsonBody
 from .api.top_ups import TOP_UP_CONTROLLERS
 from .api.wallet import WALLET_CONTROLLERS
 from .modes import IMPLIES, refuse_demo_records
-from .services.demo import demo_clock
-from .services.lanes import prepare_for_mode
 from .services.access import access_from_settings, current_caller
 from .services.context import Services, evaluation_clock
+from .services.demo import demo_clock
+from .services.lanes import prepare_for_mode
 from .settings import Settings, load_signing_secrets
 
 log = logging.getLogger("promotion_agent")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from .domain.errors import ValidationFailed
-from .domain.ranking import DEFAULT_RANKING, RankingConfig
+from .domain.ranking_config import DEFAULT_RANKING, RankingConfig
 from .domain.ranking_table import decode_ranking_table
 
 

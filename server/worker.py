@@ -29,10 +29,10 @@ from urllib.parse import urlparse
 
 from .adapters.alerts import Alert, Alerter, build_alerter
 from .adapters.leader_lease import LeaderLease, lease_for
+from .redaction import redact_url
 from .services import settlements
 from .services.context import Services
 from .serving import bind_loopback
-from .redaction import redact_url
 from .settings import Settings, SettingsError
 from .worker_http import WorkerMetrics, start_metrics_server
 

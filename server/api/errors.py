@@ -12,10 +12,9 @@ import re
 from typing import Any
 
 import msgspec
-
 from litestar import Request, Response
-from litestar.openapi import ResponseSpec
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from ..domain.errors import DomainError, ServiceUnavailable, ValidationFailed

@@ -8,7 +8,7 @@ from typing import Literal
 from litestar import Controller, get
 
 from ..domain.models import Base
-from ..domain.ranking import RankingConfig, weight_sum
+from ..domain.ranking_config import RankingConfig, weight_sum
 from ..services.context import Services
 
 

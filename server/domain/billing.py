@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from decimal import ROUND_HALF_UP, Decimal
+from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 

@@ -4,7 +4,7 @@ One shape, decoded in one place: a scenario's ``[ranking]`` table (``workbench.e
 and the server's ``RANKING_CONFIG_FILE`` (``server.settings``) both go through
 ``WeightsTable`` / ``FloorsTable`` and ``config_from_tables``, which builds the
 ``RankingConfig`` and passes it through the domain's one validation
-(``ranking.validate_ranking_config``). Keys are snake_case as in the scenario files;
+(``ranking_config.validate_ranking_config``). Keys are snake_case as in the scenario files;
 an unknown key is refused (a typo must not silently keep a default).
 
 ```toml
@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from .errors import ValidationFailed
-from .ranking import FactorConstants, Floors, RankingConfig, Weights, validate_ranking_config
+from .ranking_config import FactorConstants, Floors, RankingConfig, Weights, validate_ranking_config
 
 _W, _F = Weights(), Floors()
 

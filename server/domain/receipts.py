@@ -18,9 +18,9 @@ import msgspec
 
 from .errors import ValidationFailed
 from .models import (
-    Base,
     CANONICAL_EVENT_TYPES,
     EXTRA_EVENT_TYPES,
+    Base,
     BillingModel,
     Campaign,
     EventReceipt,

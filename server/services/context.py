@@ -11,9 +11,9 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from ..adapters.hot_state import HotState
 from ..adapters.store.store import Store
-from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
-from ..domain.ranking import DEFAULT_RANKING, RankingConfig, validate_ranking_config
 from ..domain.billing import GatewayResult
+from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
+from ..domain.ranking_config import DEFAULT_RANKING, RankingConfig, validate_ranking_config
 from ..settings import ExchangeClock, Settings
 from .access import current_caller
 

@@ -19,8 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from ..domain.billing import GatewayResult
-from ..domain.models import EventReceipt, SettlementReceipt, SettlementRetryJob
-from ..domain.models import OpportunityRequest
+from ..domain.models import EventReceipt, OpportunityRequest, SettlementReceipt, SettlementRetryJob
 from . import exchange, receipts, settlements
 from .context import Services, audit_provenance, seeded_ids
 from .seed import load_seed, read_seed

@@ -23,7 +23,8 @@ from ..adapters.hot_state import OPPORTUNITY_CACHE_TTL_MS
 from ..adapters.store.codec import epoch_ms
 from ..adapters.store.repository import Tx
 from ..domain.models import OpportunityRequest, OpportunityResponse
-from ..domain.ranking import CampaignState, Market, PartnerState, RankingConfig, evaluate, governed_trust
+from ..domain.ranking import CampaignState, Market, PartnerState, evaluate, governed_trust
+from ..domain.ranking_config import RankingConfig
 from ..domain.wallet import credits_ok
 from .context import Services
 

@@ -11,7 +11,6 @@ from ..adapters.store.repository import Tx
 from ..domain.discovery import DiscoverySource
 from ..domain.models import Base
 from . import demo, seed
-from ..settings import Settings
 from .context import Services
 
 log = logging.getLogger("promotion_agent")

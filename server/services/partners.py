@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-
 import msgspec
 
 from ..adapters.store.repository import Tx
 from ..domain import leads as rules
 from ..domain.errors import Conflict, NotFound
-from ..domain.models import AgentLead, AuditEvent, Base, Id, OptionalId, PartnerAgent, PartnerStatus, PartnerView
+from ..domain.models import (
+    AgentLead,
+    AuditEvent,
+    Base,
+    Id,
+    OptionalId,
+    PartnerAgent,
+    PartnerStatus,
+    PartnerView,
+)
 from ..domain.ranking import governed_trust
 from .context import Services
 

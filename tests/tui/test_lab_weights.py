@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from server.domain.ranking import weight_sum
+from server.domain.ranking_config import weight_sum
 from workbench.app.widgets.ranking_editor import RankingEditor
 from workbench.engine.limits import cap_ties
 

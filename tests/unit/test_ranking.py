@@ -6,11 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from server.domain.gates import GATES
 from server.domain.models import OpportunityRequest, ReputationRecord
+from server.domain.ops import PY
 from server.domain.ranking import (
-    DEFAULT_RANKING,
-    GATES,
-    PY,
     CampaignState,
     Market,
     PartnerState,
@@ -33,6 +32,7 @@ from server.domain.ranking import (
     trust_score,
     utility_score,
 )
+from server.domain.ranking_config import DEFAULT_RANKING
 
 from .factories import (
     SEED_CLOCK,

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from server.domain.errors import ValidationFailed
-from server.domain.ranking import (
+from server.domain.ranking_config import (
     DEFAULT_RANKING,
     RankingConfig,
     ranking_config_problems,

@@ -10,7 +10,8 @@ import msgspec
 import numpy as np
 
 from server.domain.models import Campaign, OpportunityRequest, PartnerAgent, ReputationRecord
-from server.domain.ranking import Ranking, RankingConfig, rank
+from server.domain.ranking import Ranking, rank
+from server.domain.ranking_config import RankingConfig
 from workbench.engine.batch import CREDITS_BY_STAGE
 from workbench.engine.pipeline import RunResult
 from workbench.engine.scenario import ReplayRequest, Scenario, ScenarioFile

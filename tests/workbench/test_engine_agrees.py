@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from server.domain.gates import GATES
 from server.domain.models import ReputationRecord
-from server.domain.ranking import GATES, RankingConfig
+from server.domain.ranking_config import RankingConfig
 from workbench.engine.pipeline import run_scenario
 
 from .helpers import campaign, partner, reference_run, request, scenario

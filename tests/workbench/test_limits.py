@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from server.domain.ranking import RankingConfig, weight_sum
+from server.domain.ranking_config import RankingConfig, weight_sum
 from workbench.engine.limits import cap_ties, normalise
 from workbench.engine.pipeline import run_scenario
 from workbench.engine.scenario import load_scenario

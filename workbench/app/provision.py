@@ -19,7 +19,7 @@ from typing import Any, Callable
 import msgspec
 
 from server.domain.models import Campaign
-from server.domain.ranking import FLOOR_NAMES, WEIGHT_NAMES
+from server.domain.ranking_config import FLOOR_NAMES, WEIGHT_NAMES
 from workbench.app.client import ApiClient, ApiError
 from workbench.engine.scenario import Scenario
 

@@ -57,10 +57,9 @@ from typing import Any, Callable
 import numpy as np
 import polars as pl
 
+from server.domain.gates import GATES, STATIC_GATES, budget_gate, credits_gate, static_gates
+from server.domain.ops import PY
 from server.domain.ranking import (
-    GATES,
-    PY,
-    RankingConfig,
     affective_fit_score,
     bid_norm,
     category_factor,
@@ -73,6 +72,7 @@ from server.domain.ranking import (
     trust_score,
     utility_score,
 )
+from server.domain.ranking_config import RankingConfig
 from server.domain.receipts import CREDIT_COSTS
 from workbench.engine.market import MarketTables
 from workbench.engine.traffic import Traffic
@@ -140,26 +140,32 @@ def static_frame(cfg: RankingConfig, market: MarketTables, signatures: pl.DataFr
         )
         .with_columns(utility=utility_score(cfg, ops, C("relevance"), C("region"), C("freshness"), C("task")))
         .with_columns(
-            gate_policy=C("policy_ok"),
-            gate_disclosure=pl.when(C("disclosure_required"))
-            .then(C("disclosure_ok_required"))
-            .otherwise(C("disclosure_ok_optional")),
-            gate_relevance=C("relevance") >= C("relevance_floor"),
-            gate_utility=C("utility") >= C("utility_floor"),
-            gate_trust=C("trust") >= C("min_trust"),
-            gate_governed_trust=C("governed_trust") >= C("min_trust"),
+            **{
+                f"gate_{gate}": passed
+                for gate, passed in static_gates(
+                    ops,
+                    policy=C("policy_ok"),
+                    disclosure_required=C("disclosure_required"),
+                    disclosure_ready=C("disclosure_ready"),
+                    relevance=C("relevance"),
+                    relevance_floor=C("relevance_floor"),
+                    utility=C("utility"),
+                    utility_floor=C("utility_floor"),
+                    trust=C("trust"),
+                    governed_trust=C("governed_trust"),
+                    min_trust=C("min_trust"),
+                ).items()
+            },
             cand_order=C("ci").cast(pl.Int64) * n_partners + C("pi"),
         )
         .with_columns(
-            static_ok=pl.all_horizontal(
-                "gate_policy", "gate_disclosure", "gate_relevance", "gate_utility", "gate_trust", "gate_governed_trust"
-            )
+            static_ok=pl.all_horizontal([f"gate_{gate}" for gate in STATIC_GATES])
         )
         .select(
             "sig", "ci", "pi", "wi", "cand_order", "campaign_id", "partner_id", "payout", "slots",
             "cat", "task", "region", "targeting", "freshness", "governed_trust",
             "relevance", "utility", "trust", "affective_fit",
-            "gate_policy", "gate_disclosure", "gate_relevance", "gate_utility", "gate_trust", "gate_governed_trust",
+            *[f"gate_{gate}" for gate in STATIC_GATES],
             "static_ok",
         )
         .sort("sig", "cand_order")
@@ -238,11 +244,11 @@ def run_batch(
     credits0 = market.credits0
     need = market.billable_stage.astype(np.int16)
 
-    def budget_closed(count: np.ndarray) -> np.ndarray:  # ~budget_ok(committed = spend0 + count × payout)
-        return ~((spend0 + count * payout) + payout <= budget)
+    def budget_closed(count: np.ndarray) -> np.ndarray:  # the budget gate at committed = spend0 + count × payout
+        return ~budget_gate(spend0 + count * payout, payout, budget)
 
-    def credits_closed(spent: np.ndarray) -> np.ndarray:  # ~(credits left > 0)
-        return ~((credits0 - spent) > 0)
+    def credits_closed(spent: np.ndarray) -> np.ndarray:
+        return ~credits_gate(credits0 - spent)
 
     budget_out, credits_out = budget_closed(billed), credits_closed(used)
     group_of_request = np.empty(n, dtype=np.int32)
@@ -293,7 +299,7 @@ def run_batch(
                 b = min(b, int(first[0]) + 1)
             for w in np.flatnonzero(closes_w):
                 per_req = np.where(valid & (widx == w), cost, 0.0).sum(axis=1).cumsum()
-                first = np.flatnonzero(~((credits0[w] - (used[w] + per_req)) > 0))
+                first = np.flatnonzero(~credits_gate(credits0[w] - (used[w] + per_req)))
                 b = min(b, int(first[0]) + 1)
             billed += np.bincount(cidx[:b][bill[:b]], minlength=n_c)
             used += np.bincount(widx[:b][valid[:b]], weights=cost[:b][valid[:b]], minlength=n_w) if n_w else 0.0
@@ -350,7 +356,7 @@ def first_bill_per_campaign(reaches: np.ndarray, cidx: np.ndarray) -> np.ndarray
 
 
 def budget_closed_one(spend0: float, payout: float, budget: float, count: np.ndarray) -> np.ndarray:
-    return ~((spend0 + count * payout) + payout <= budget)
+    return ~budget_gate(spend0 + count * payout, payout, budget)
 
 
 def budget_room(spend0: np.ndarray, payout: np.ndarray, budget: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 import polars.selectors as cs
 
-from server.domain.ranking import RankingConfig, weight_sum
+from server.domain.ranking_config import RankingConfig, weight_sum
 from workbench.engine.batch import with_failed_gates
 from workbench.engine.limits import exhaustion
 from workbench.engine.markdown import run_summary
@@ -156,7 +156,7 @@ def long_table(result: RunResult) -> pl.DataFrame:
 
 def gate_breakdown(result: RunResult) -> pl.DataFrame:
     """How many candidate evaluations (request × candidate) failed each gate; a candidate can fail several."""
-    from server.domain.ranking import GATES
+    from server.domain.gates import GATES
 
     b = result.batch
     counts = np.bincount(b.group_of_request, minlength=b.shortlist.shape[0]).astype(np.int64)

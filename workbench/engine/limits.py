@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from server.domain.ranking import RankingConfig, normalised_weights, weight_sum, weights_sum_to_one
+from server.domain.ranking_config import RankingConfig, normalised_weights, weight_sum, weights_sum_to_one
 from workbench.engine.pipeline import RunResult
 
 C = pl.col

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from server.domain.ranking import weight_sum
+from server.domain.ranking_config import weight_sum
 from workbench.engine.limits import exhaustion_summary, fmt_after
 from workbench.engine.pipeline import RunResult
 from workbench.engine.reports import KPI_NAMES, LONG_FRAME_LIMIT

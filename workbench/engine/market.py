@@ -16,12 +16,11 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from server.domain.models import Campaign, OpportunityRequest, PartnerAgent, ReputationRecord
+from server.domain.models import Campaign, PartnerAgent, ReputationRecord
 from server.domain.ranking import (
     CampaignState,
     Market,
     PartnerState,
-    RankingConfig,
     age_in_days,
     disclosure_ready,
     governed_trust,
@@ -29,12 +28,9 @@ from server.domain.ranking import (
     partner_passes_prefilter,
     policy_pass,
 )
+from server.domain.ranking_config import RankingConfig
 from server.domain.receipts import CPA_BILLABLE_EVENT
 from workbench.engine.scenario import Scenario
-
-_STUB = {"intent_id": "batch", "category": "-", "task_type": "-"}
-_REQUIRED = OpportunityRequest(**_STUB, disclosure_required=True)
-_NOT_REQUIRED = OpportunityRequest(**_STUB, disclosure_required=False)
 
 # The funnel stage a slot must reach for its receipt to be billable (stage 0 = shortlisted,
 # 1 presented, 2 viewed, 3 interacted, 4 converted).
@@ -161,8 +157,7 @@ def build_market(
             pi,
             (not c.targeting_partner_ids) or ps.partner.partner_id in c.targeting_partner_ids,
             policy_pass(c, ps.partner),
-            disclosure_ready(_REQUIRED, c, ps.partner),
-            disclosure_ready(_NOT_REQUIRED, c, ps.partner),
+            disclosure_ready(c, ps.partner),
         )
         for ci, c in enumerate(campaigns)
         for pi, ps in enumerate(pstates)
@@ -174,8 +169,7 @@ def build_market(
             "pi": pl.Int32,
             "targeting_match": pl.Boolean,
             "policy_ok": pl.Boolean,
-            "disclosure_ok_required": pl.Boolean,
-            "disclosure_ok_optional": pl.Boolean,
+            "disclosure_ready": pl.Boolean,
         },
         orient="row",
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from server.domain.ranking import RankingConfig
+from server.domain.ranking_config import RankingConfig
 from workbench.engine.batch import BatchResult, Progress, long_frame, run_batch
 from workbench.engine.market import MarketTables, market_for
 from workbench.engine.scenario import Scenario

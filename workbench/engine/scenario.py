@@ -37,7 +37,7 @@ import msgspec
 
 from server.domain.errors import ValidationFailed
 from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
-from server.domain.ranking import FLOOR_NAMES, WEIGHT_NAMES, RankingConfig
+from server.domain.ranking_config import FLOOR_NAMES, WEIGHT_NAMES, RankingConfig
 from server.domain.ranking_table import FloorsTable, RankingTable, WeightsTable, config_from_tables
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from server.domain.ranking import RankingConfig
+from server.domain.ranking_config import RankingConfig
 from workbench.engine.scenario import ReplayRequest, Scenario
 
 SIGNATURE_SCHEMA = {

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from server.domain.ranking import RankingConfig, ranking_config_problems
+from server.domain.ranking_config import RankingConfig, ranking_config_problems
 from workbench.engine.batch import Progress
 from workbench.engine.compare import Comparison, compare_runs
 from workbench.engine.exports import gate_breakdown

@@ -10,15 +10,13 @@ or roll back as one.
 from __future__ import annotations
 
 import random
-from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable, NamedTuple, Sequence, TypeVar
+from typing import Any, Iterable, NamedTuple, Sequence, TypeVar
 
 import msgspec
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...domain.receipts import ReceiptOutcome
 from ...domain.models import (
     AgentLead,
     AuditEvent,
@@ -31,12 +29,13 @@ from ...domain.models import (
     SettlementReceipt,
     SettlementRetryJob,
 )
+from ...domain.receipts import ReceiptOutcome
 from . import schema as s
-from .codec import decode, encode, epoch_ms
 from . import statements as st
-from .engine import Engines, insert_ignoring
 from .billing_guard import BillingGuardQueries
+from .codec import decode, encode, epoch_ms
 from .discovery import DiscoveryQueries
+from .engine import insert_ignoring
 from .paging import ListingQueries
 from .queue import RetryQueueQueries
 from .wallet import WalletQueries

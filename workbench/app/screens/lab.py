@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Header, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
+from server.domain.ranking_config import RankingConfig, weight_sum, weights_sum_to_one
 from workbench.app.screens.base import WorkbenchScreen
 from workbench.app.screens.export import export_run, shown
 from workbench.app.screens.save_scenario import SaveScenarioScreen

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from server.domain.ranking import RankingConfig, weight_sum, weights_sum_to_one
+from server.domain.ranking_config import RankingConfig, weight_sum, weights_sum_to_one
 from workbench.engine.tuning import SETTINGS, STEPS, fmt_setting, label, parse_setting, setting, with_setting
 
 
