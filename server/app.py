@@ -18,7 +18,7 @@ from .adapters.billing import gateway_from_settings
 from .adapters.hot_state import HotState, MemoryHotState
 from .adapters.store.engine import DatabaseUnavailable, create_engines, redacted
 from .adapters.store.migrate import upgrade
-from .adapters.store.store import Store
+from .adapters.store.store import SqlStore
 from .api.auth import document_security, key_guard, security_components
 from .api.dashboard import DASHBOARD_CONTROLLERS
 from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
@@ -41,7 +41,7 @@ log = logging.getLogger("promotion_agent")
 async def build_services(settings: Settings, *, load_seed: bool = True) -> Services:
     """Open the store (migrating it), hot state and billing gateway; seed an empty database."""
     engines = create_engines(settings.database_url)
-    store = Store(engines, carry=(current_caller,))
+    store = SqlStore(engines, carry=(current_caller,))
     try:
         if settings.mode == "real_test":
             await refuse_demo_records(engines)  # before any schema change or write

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from .adapters.alerts import Alert, Alerter, build_alerter
 from .adapters.leader_lease import LeaderLease, lease_for
+from .adapters.store.ports import UnitOfWork
 from .redaction import redact_url
 from .services import settlements
 from .services.context import Services
@@ -226,8 +227,9 @@ class SettlementWorker:
             self.metrics.alerts_suppressed.inc()
 
     async def refresh_gauges(self) -> None:
-        async def read(tx: Any) -> tuple[dict[str, float], dict[str, float]]:
-            return await tx.counters_with_prefix("retry_jobs:"), await tx.counters_with_prefix("dlq:")
+        async def read(uow: UnitOfWork) -> tuple[dict[str, float], dict[str, float]]:
+            counters = uow.counters
+            return await counters.counters_with_prefix("retry_jobs:"), await counters.counters_with_prefix("dlq:")
 
         jobs, dlq = await self.svc.store.read(read)
         self.metrics.retry_jobs_open.set(sum(jobs.get(s, 0) for s in ("queued", "processing", "retry_scheduled")))

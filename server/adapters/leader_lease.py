@@ -23,10 +23,10 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from .hot_state import HotState
+from .store.dialect import ADVISORY_LOCK_HELD, ADVISORY_UNLOCK, TRY_ADVISORY_LOCK
 
 log = logging.getLogger("promotion_agent.worker")
 
@@ -103,12 +103,6 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-_HELD = text(
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-    " AND pid = pg_backend_pid() AND classid::bigint = :hi AND objid::bigint = :lo)"
-)
-
-
 class AdvisoryLease:
     kind = "postgres-advisory"
 
@@ -124,7 +118,7 @@ class AdvisoryLease:
             # Ask PostgreSQL whether this session still holds the lock: a connection that was lost
             # may have been replaced by a fresh session (SQLAlchemy reconnects) that holds nothing.
             try:
-                held = await self.conn.scalar(_HELD, {"hi": self._hi, "lo": self._lo})
+                held = await self.conn.scalar(ADVISORY_LOCK_HELD, {"hi": self._hi, "lo": self._lo})
                 await self.conn.commit()
                 if held:
                     return True
@@ -134,7 +128,7 @@ class AdvisoryLease:
             await self._drop(invalidate=True)
         conn = await self.engine.connect()
         try:
-            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.lock_id})
+            got = await conn.scalar(TRY_ADVISORY_LOCK, {"k": self.lock_id})
             await conn.commit()
         except BaseException:
             await conn.close()
@@ -160,7 +154,7 @@ class AdvisoryLease:
     async def release(self) -> None:
         if self.conn is not None:
             try:
-                await self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.lock_id})
+                await self.conn.execute(ADVISORY_UNLOCK, {"k": self.lock_id})
                 await self.conn.commit()
             except Exception:
                 await self._drop(invalidate=True)

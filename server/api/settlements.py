@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Body
 
-from ..adapters.store.repository import Page
+from ..adapters.store.ports import Page
 from ..domain.models import Base, DeadLetterEntry, DlqStatus, SettlementReceipt, SettlementRetryJob
 from ..services import pages, settlements
 from ..services.context import Services

@@ -45,6 +45,7 @@ SETTLEMENT_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
 DISPUTABLE = frozenset({"pending", "processing", "retry_scheduled"})
 REPLAYABLE = frozenset({"failed", "disputed"})
 DUE_JOB_STATUSES = frozenset({"queued", "retry_scheduled"})
+OPEN_JOB_STATUSES = ("queued", "processing", "retry_scheduled")
 DLQ_REASON_MAX_ATTEMPTS = "worker_failed_max_attempts"
 EVENTUAL_SUCCESS_NOTE = "Settlement eventually succeeded."
 
@@ -63,6 +64,11 @@ def transition(settlement: SettlementReceipt, new_status: str, clock: datetime) 
             body={"status": settlement.status},
         )
     return msgspec.structs.replace(settlement, status=new_status, updated_at=clock)
+
+
+def counts_as_spend(s: SettlementReceipt | None) -> bool:
+    """Whether a settlement's amount counts against its campaign's budget (not failed, not disputed)."""
+    return s is not None and s.status not in ("failed", "disputed") and not s.dispute_flag
 
 
 def can_dispute(status: str) -> bool:

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from ..adapters.store.repository import Tx
+from ..adapters.store.ports import UnitOfWork
 from ..domain import lifecycle, policy
 from ..domain.errors import Conflict, NotFound, ValidationFailed
 from ..domain.models import Base, Campaign, CampaignDraft, OptionalId, PolicyCheckResult
@@ -44,12 +44,12 @@ def _policy_audit(svc: Services, campaign: Campaign, check: PolicyCheckResult, a
     )
 
 
-async def _review(svc: Services, tx: Tx, campaign: Campaign) -> tuple[Campaign, PolicyCheckResult]:
+async def _review(svc: Services, uow: UnitOfWork, campaign: Campaign) -> tuple[Campaign, PolicyCheckResult]:
     check = policy.check_policy(campaign, svc.clock(), new_id("pol_"))
     reviewed = lifecycle.apply_review(campaign, check)
-    await tx.insert_policy_check(check)
-    await tx.update_campaign(reviewed)
-    await tx.insert_audit([_policy_audit(svc, reviewed, check)])
+    await uow.market.insert_policy_check(check)
+    await uow.market.update_campaign(reviewed)
+    await uow.audit.insert_audit([_policy_audit(svc, reviewed, check)])
     return reviewed, check
 
 
@@ -57,10 +57,12 @@ async def _review(svc: Services, tx: Tx, campaign: Campaign) -> tuple[Campaign, 
 _LIFE_FIELDS = ("status", "policy_pass")
 
 
-async def _existing(svc: Services, tx: Tx, draft: CampaignDraft, campaign_id: str) -> CampaignCreated:
+async def _existing(
+    svc: Services, uow: UnitOfWork, draft: CampaignDraft, campaign_id: str
+) -> CampaignCreated:
     """``POST /campaigns`` again with a known ``campaignId``: the stored campaign when the draft would make
     it (whatever its status since), a 409 naming the fields that differ otherwise."""
-    stored = await _require(tx, campaign_id)
+    stored = await _require(uow, campaign_id)
     proof = stored.proof_bundle
     again = lifecycle.campaign_from_draft(draft, campaign_id, stored.offer.offer_id, proof.proof_bundle_id,
                                           proof.updated_at)
@@ -75,10 +77,10 @@ async def _existing(svc: Services, tx: Tx, draft: CampaignDraft, campaign_id: st
             "draft to get it again, or another campaignId for a new campaign.",
             field="campaignId",
         )
-    check = await tx.latest_policy_check(campaign_id)
+    check = await uow.market.latest_policy_check(campaign_id)
     if check is None:  # loaded without a review (the seed): record one, without changing the campaign
         check = policy.check_policy(stored, svc.clock(), new_id("pol_"))
-        await tx.insert_policy_check(check)
+        await uow.market.insert_policy_check(check)
     return CampaignCreated(campaign=stored, policy_check=check)
 
 
@@ -103,24 +105,24 @@ async def create_campaign(
             f"{field} looks like placeholder data ({value!r}); a real value is needed.", field=field
         )
 
-    async def work(tx: Tx) -> tuple[CampaignCreated, bool]:
+    async def work(uow: UnitOfWork) -> tuple[CampaignCreated, bool]:
         now = svc.clock()
         for _ in range(3):  # a generated id that is taken already (ids are short): another one
             cid = campaign_id or draft.campaign_id or new_id("cmp_")
             campaign = lifecycle.campaign_from_draft(
                 draft, cid, offer_id or new_id("offer_"), new_id("proof_"), now
             )
-            if await tx.insert_campaign(campaign):
+            if await uow.market.insert_campaign(campaign):
                 break
             if campaign_id:  # an import's stable id (or its offer's) is there already: a re-import
                 raise Conflict(f"Campaign {cid} (or its offer {campaign.offer.offer_id}) already exists.",
                                field="campaignId")
             if draft.campaign_id:
-                return await _existing(svc, tx, draft, cid), False
+                return await _existing(svc, uow, draft, cid), False
         else:
             raise RuntimeError("no unused campaign id after 3 tries")
         offer = campaign.offer
-        await tx.insert_audit(
+        await uow.audit.insert_audit(
             [
                 svc.audit(
                     trace_id=cid,
@@ -134,31 +136,31 @@ async def create_campaign(
                 )
             ]
         )
-        reviewed, check = await _review(svc, tx, campaign)
+        reviewed, check = await _review(svc, uow, campaign)
         return CampaignCreated(campaign=reviewed, policy_check=check), True
 
     return await svc.store.write(work)
 
 
-async def _require(tx: Tx, campaign_id: str) -> Campaign:
-    campaign = await tx.get_campaign(campaign_id)
+async def _require(uow: UnitOfWork, campaign_id: str) -> Campaign:
+    campaign = await uow.market.get_campaign(campaign_id)
     if campaign is None:
         raise NotFound(f"Campaign {campaign_id} was not found.")
     return campaign
 
 
 async def get_campaign(svc: Services, campaign_id: str) -> Campaign:
-    return await svc.store.read(lambda tx: _require(tx, campaign_id))
+    return await svc.store.read(lambda uow: _require(uow, campaign_id))
 
 
 async def list_campaigns(svc: Services, provenances: list[str]) -> list[Campaign]:
-    return await svc.store.read(lambda tx: tx.list_campaigns(provenances))
+    return await svc.store.read(lambda uow: uow.market.list_campaigns(provenances))
 
 
 async def latest_policy_check(svc: Services, campaign_id: str) -> PolicyCheckResult:
-    async def work(tx: Tx) -> PolicyCheckResult:
-        await _require(tx, campaign_id)
-        check = await tx.latest_policy_check(campaign_id)
+    async def work(uow: UnitOfWork) -> PolicyCheckResult:
+        await _require(uow, campaign_id)
+        check = await uow.market.latest_policy_check(campaign_id)
         if check is None:
             raise NotFound(f"Campaign {campaign_id} has no policy check yet.")
         return check
@@ -169,16 +171,16 @@ async def latest_policy_check(svc: Services, campaign_id: str) -> PolicyCheckRes
 async def review_campaign(svc: Services, campaign_id: str, body: OperatorReview | None) -> PolicyCheckResult:
     """Re-run the policy check; with a decision, an operator settles a manual review."""
 
-    async def work(tx: Tx) -> PolicyCheckResult:
-        campaign = await _require(tx, campaign_id)
+    async def work(uow: UnitOfWork) -> PolicyCheckResult:
+        campaign = await _require(uow, campaign_id)
         if body is None or body.decision is None:
-            return (await _review(svc, tx, campaign))[1]
-        check = await tx.latest_policy_check(campaign_id)
+            return (await _review(svc, uow, campaign))[1]
+        check = await uow.market.latest_policy_check(campaign_id)
         if check is None:
-            campaign, check = await _review(svc, tx, campaign)
+            campaign, check = await _review(svc, uow, campaign)
         decided = lifecycle.operator_decision(campaign, body.decision, body.note)
-        await tx.update_campaign(decided)
-        await tx.insert_audit(
+        await uow.market.update_campaign(decided)
+        await uow.audit.insert_audit(
             [
                 svc.audit(
                     trace_id=campaign_id,
@@ -199,20 +201,20 @@ async def review_campaign(svc: Services, campaign_id: str, body: OperatorReview 
 
 
 async def activate_campaign(svc: Services, campaign_id: str) -> ActivationResult:
-    async def work(tx: Tx) -> ActivationResult:
-        campaign = await _require(tx, campaign_id)
-        check = await tx.latest_policy_check(campaign_id)
+    async def work(uow: UnitOfWork) -> ActivationResult:
+        campaign = await _require(uow, campaign_id)
+        check = await uow.market.latest_policy_check(campaign_id)
         if check is None and campaign.status == "active":
             # A campaign loaded active (the seed) has no stored check: record one without
             # re-reviewing it, so activation stays idempotent.
             check = policy.check_policy(campaign, svc.clock(), new_id("pol_"))
-            await tx.insert_policy_check(check)
+            await uow.market.insert_policy_check(check)
         elif check is None:
-            campaign, check = await _review(svc, tx, campaign)
+            campaign, check = await _review(svc, uow, campaign)
         updated, activated = lifecycle.activation(campaign, check)
         if updated != campaign:
-            await tx.update_campaign(updated)
-        await tx.insert_audit(
+            await uow.market.update_campaign(updated)
+        await uow.audit.insert_audit(
             [
                 svc.audit(
                     trace_id=campaign_id,

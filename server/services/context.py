@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
 
 from ..adapters.hot_state import HotState
-from ..adapters.store.store import Store
+from ..adapters.store.ports import Store
 from ..domain.billing import GatewayResult
 from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
 from ..domain.ranking_config import DEFAULT_RANKING, RankingConfig, validate_ranking_config

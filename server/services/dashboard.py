@@ -7,7 +7,7 @@ many receipts are stored.
 
 from __future__ import annotations
 
-from ..adapters.store.repository import Page, Tx
+from ..adapters.store.ports import Page, UnitOfWork
 from ..domain.models import CANONICAL_EVENT_TYPES, AuditEvent, Base
 from ..domain.wallet import from_milli
 from .context import Services
@@ -49,17 +49,17 @@ def rate(numerator: float, denominator: float) -> float:
 
 
 async def dashboard(svc: Services) -> Dashboard:
-    async def work(tx: Tx) -> Dashboard:
-        receipts = await tx.counters_with_prefix("receipts:")
-        settlements = await tx.counters_with_prefix("settlements:")
-        jobs = await tx.counters_with_prefix("retry_jobs:")
-        dlq = await tx.counters_with_prefix("dlq:")
-        intents = await tx.counters_with_prefix("intents:")
-        provenance = await tx.counters_with_prefix("provenance:")
-        campaigns = await tx.list_campaigns()
-        partners = await tx.list_partners()
-        recent = await tx.recent_audit(10)
-        wallets = await tx.wallet_totals()
+    async def work(uow: UnitOfWork) -> Dashboard:
+        receipts = await uow.counters.counters_with_prefix("receipts:")
+        settlements = await uow.counters.counters_with_prefix("settlements:")
+        jobs = await uow.counters.counters_with_prefix("retry_jobs:")
+        dlq = await uow.counters.counters_with_prefix("dlq:")
+        intents = await uow.counters.counters_with_prefix("intents:")
+        provenance = await uow.counters.counters_with_prefix("provenance:")
+        campaigns = await uow.market.list_campaigns()
+        partners = await uow.market.list_partners()
+        recent = await uow.audit.recent_audit(10)
+        wallets = await uow.wallets.wallet_totals()
 
         counts = {t: int(receipts.get(t, 0)) for t in CANONICAL_EVENT_TYPES}
         by_status = {st: int(settlements.get(st, 0)) for st in SETTLEMENT_STATUSES}
@@ -113,5 +113,5 @@ async def audit_trail(
     page_size: int,
 ) -> Page:
     return await svc.store.read(
-        lambda tx: tx.page_audit(trace_id, entity_id, entity_type, provenances, page, page_size)
+        lambda uow: uow.audit.page_audit(trace_id, entity_id, entity_type, provenances, page, page_size)
     )

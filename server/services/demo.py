@@ -120,8 +120,9 @@ async def _bootstrap(svc: Services, clock: _ManualClock) -> dict[str, int]:
     for i, (intent, target, event_type) in enumerate(BOOTSTRAP_RECEIPTS, start=1):
         await receipts.record_receipt(svc, _receipt(i, intent, target, event_type, clock.now))
         clock.tick()
-    disputed = await svc.store.read(lambda tx: tx.get_settlement_for(_DISPUTED_INTENT, "offer_hubflow",
-                                                                     "offer.shortlisted"))
+    disputed = await svc.store.read(
+        lambda uow: uow.settlements.get_settlement_for(_DISPUTED_INTENT, "offer_hubflow", "offer.shortlisted")
+    )
     assert disputed is not None
     await settlements.dispute(svc, disputed.settlement_id, "Demo: the buyer agent disputed the shortlist.")
     clock.tick()

@@ -21,7 +21,7 @@ import msgspec
 
 from ..adapters.hot_state import OPPORTUNITY_CACHE_TTL_MS
 from ..adapters.store.codec import epoch_ms
-from ..adapters.store.repository import Tx
+from ..adapters.store.ports import UnitOfWork
 from ..domain.models import OpportunityRequest, OpportunityResponse
 from ..domain.ranking import CampaignState, Market, PartnerState, evaluate, governed_trust
 from ..domain.ranking_config import RankingConfig
@@ -53,12 +53,12 @@ class MarketCache:
     def __init__(self) -> None:
         self._snapshot: _Snapshot | None = None
 
-    async def load(self, tx: Tx, cfg: RankingConfig) -> Market:
-        version = await tx.market_version()
+    async def load(self, uow: UnitOfWork, cfg: RankingConfig) -> Market:
+        version = await uow.market.market_version()
         snap = self._snapshot
         if snap is None or snap.version != version:
-            snap = self._snapshot = _Snapshot(version, await _load_market(tx, cfg))
-        gates = await tx.campaign_gates()
+            snap = self._snapshot = _Snapshot(version, await _load_market(uow, cfg))
+        gates = await uow.wallets.campaign_gates()
         states = []
         for state in snap.market.campaigns:
             spend, available = gates.get(state.campaign.campaign_id, (0.0, None))
@@ -71,10 +71,10 @@ class MarketCache:
         )
 
 
-async def _load_market(tx: Tx, cfg: RankingConfig) -> Market:
-    campaigns = await tx.list_campaigns()
-    partners = await tx.list_partners()
-    records = await tx.list_reputation()
+async def _load_market(uow: UnitOfWork, cfg: RankingConfig) -> Market:
+    campaigns = await uow.market.list_campaigns()
+    partners = await uow.market.list_partners()
+    records = await uow.market.list_reputation()
     by_partner: dict[str, list] = {}
     for record in records:
         by_partner.setdefault(record.partner_id, []).append(record)
@@ -129,11 +129,11 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
             status="cache_hit",
             actor_type="buyer_agent",
         )
-        await svc.store.write(lambda tx: tx.insert_audit([event]))
+        await svc.store.write(lambda uow: uow.audit.insert_audit([event]))
         return cached
 
     cache: MarketCache = svc.state.setdefault("market_cache", MarketCache())
-    market = await svc.store.read(lambda tx: cache.load(tx, svc.ranking))
+    market = await svc.store.read(lambda uow: cache.load(uow, svc.ranking))
     response: OpportunityResponse = evaluate(svc.ranking, request, market, svc.evaluation_now())
     body = msgspec.json.encode(response)
 
@@ -166,16 +166,16 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
         ),
     ]
 
-    async def record(tx: Tx) -> None:
-        await tx.insert_audit(events)
+    async def record(uow: UnitOfWork) -> None:
+        await uow.audit.insert_audit(events)
         # What receipt verification later checks a receipt against: the slots served for this intent.
-        await tx.insert_served_slots(
+        await uow.receipts.insert_served_slots(
             request.intent_id,
             [(s.offer_id, s.partner_id, s.campaign_id) for s in response.shortlisted],
             epoch_ms(svc.clock()),
         )
-        if await tx.mark_intent(request.intent_id, "evaluated"):
-            await tx.bump("intents:evaluated")
+        if await uow.counters.mark_intent(request.intent_id, "evaluated"):
+            await uow.counters.bump("intents:evaluated")
 
     await svc.store.write(record)
     await svc.hot.set(key, generation + _TAG_END + body, OPPORTUNITY_CACHE_TTL_MS)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Literal
 
 import msgspec
 
-from ..adapters.store.repository import Tx
+from ..adapters.store.ports import UnitOfWork
 from ..domain import policy
 from ..domain import receipts as receipt_rules
 from ..domain.discovery import on_registry_host, registry_hosts
@@ -217,9 +217,9 @@ async def check_items(svc: Services, kind: Kind, items: list[Validated]) -> tupl
     return ok, errors
 
 
-async def _references(tx: Tx) -> tuple[dict[str, str], set[str]]:
-    offers = {c.campaign_id: c.offer.offer_id for c in await tx.list_campaigns()}
-    partners = {p.partner_id for p, _ in await tx.list_partners()}
+async def _references(uow: UnitOfWork) -> tuple[dict[str, str], set[str]]:
+    offers = {c.campaign_id: c.offer.offer_id for c in await uow.market.list_campaigns()}
+    partners = {p.partner_id for p, _ in await uow.market.list_partners()}
     return offers, partners
 
 

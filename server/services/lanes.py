@@ -7,7 +7,7 @@ import logging
 
 import msgspec
 
-from ..adapters.store.repository import Tx
+from ..adapters.store.ports import UnitOfWork
 from ..domain.discovery import DiscoverySource
 from ..domain.models import Base
 from . import demo, seed
@@ -35,14 +35,14 @@ def approved_discovery_sources(seed_path: str) -> list[DiscoverySource]:
 async def load_discovery_sources(svc: Services, sources: list[DiscoverySource]) -> int:
     """Store the approved discovery sources not stored yet; how many were new."""
 
-    async def work(tx: Tx) -> int:
-        return sum([await tx.insert_discovery_source(source) for source in sources])
+    async def work(uow: UnitOfWork) -> int:
+        return sum([await uow.discovery.insert_discovery_source(source) for source in sources])
 
     return await svc.store.write(work)
 
 
 async def discovery_sources(svc: Services) -> list[DiscoverySource]:
-    return await svc.store.read(lambda tx: tx.list_discovery_sources())
+    return await svc.store.read(lambda uow: uow.discovery.list_discovery_sources())
 
 
 async def prepare(svc: Services, *, force: bool = False) -> dict[str, int]:

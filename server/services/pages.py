@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from ..adapters.store.paging import MAX_SEQ, KeysetPage
+from ..adapters.store.ports import MAX_SEQ, KeysetPage
 from ..domain.errors import ValidationFailed
 from ..domain.models import END, SettlementReceipt, SettlementRetryJob
 from .context import Services
@@ -77,7 +77,9 @@ async def page_settlements(
     check_limit(limit)
     before = decode_cursor(cursor)
     page = await svc.store.read(
-        lambda tx: tx.page_settlements(statuses, campaign_id, provenances, limit=limit, before_seq=before)
+        lambda uow: uow.settlements.page_settlements(
+            statuses, campaign_id, provenances, limit=limit, before_seq=before
+        )
     )
     return _cursor_page(page)
 
@@ -93,6 +95,8 @@ async def page_retry_jobs(
     check_limit(limit)
     before = decode_cursor(cursor)
     page = await svc.store.read(
-        lambda tx: tx.page_retry_jobs(statuses, settlement_id, trace_id, limit=limit, before_seq=before)
+        lambda uow: uow.retry_jobs.page_retry_jobs(
+            statuses, settlement_id, trace_id, limit=limit, before_seq=before
+        )
     )
     return _cursor_page(page)

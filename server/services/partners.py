@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ..adapters.store.repository import Tx
+from ..adapters.store.ports import UnitOfWork
 from ..domain import leads as rules
 from ..domain.errors import Conflict, NotFound
 from ..domain.models import (
@@ -54,7 +54,7 @@ class LeadFilter(Base, kw_only=True):
 
 async def list_leads(svc: Services, f: LeadFilter | None = None) -> list[AgentLead]:
     f = f or LeadFilter()
-    leads = await svc.store.read(lambda tx: tx.list_leads(f.statuses, f.source_types, f.origins, f.provenances))
+    leads = await svc.store.read(lambda uow: uow.leads.list_leads(f.statuses, f.source_types, f.origins, f.provenances))
     # The small in-memory filters run on what the indexed query returned.
     if f.vertical:
         leads = [lead for lead in leads if f.vertical in lead.verticals]
@@ -65,20 +65,20 @@ async def list_leads(svc: Services, f: LeadFilter | None = None) -> list[AgentLe
     return leads
 
 
-async def _lead(tx: Tx, lead_id: str) -> AgentLead:
-    lead = await tx.get_lead(lead_id)
+async def _lead(uow: UnitOfWork, lead_id: str) -> AgentLead:
+    lead = await uow.leads.get_lead(lead_id)
     if lead is None:
         raise NotFound(f"Agent lead {lead_id} was not found.")
     return lead
 
 
 async def get_lead(svc: Services, lead_id: str) -> AgentLead:
-    return await svc.store.read(lambda tx: _lead(tx, lead_id))
+    return await svc.store.read(lambda uow: _lead(uow, lead_id))
 
 
 async def change_lead_status(svc: Services, lead_id: str, change: LeadStatusChange) -> AgentLead:
-    async def work(tx: Tx) -> AgentLead:
-        lead = await _lead(tx, lead_id)
+    async def work(uow: UnitOfWork) -> AgentLead:
+        lead = await _lead(uow, lead_id)
         updated = rules.change_status(
             lead,
             change.next_status,
@@ -93,8 +93,8 @@ async def change_lead_status(svc: Services, lead_id: str, change: LeadStatusChan
             change.evidence_ref,
             svc.clock(),
         )
-        await tx.update_lead(updated)
-        await tx.insert_audit(
+        await uow.leads.update_lead(updated)
+        await uow.audit.insert_audit(
             [
                 svc.audit(
                     trace_id=lead_id,
@@ -115,12 +115,12 @@ async def change_lead_status(svc: Services, lead_id: str, change: LeadStatusChan
 
 
 async def promote_lead(svc: Services, lead_id: str, body: PromoteLead | None) -> PartnerAgent:
-    async def work(tx: Tx) -> PartnerAgent:
-        lead = await _lead(tx, lead_id)
+    async def work(uow: UnitOfWork) -> PartnerAgent:
+        lead = await _lead(uow, lead_id)
         partner = rules.promote(lead, body.partner_id if body else None)
-        if not await tx.insert_partner(partner):
+        if not await uow.market.insert_partner(partner):
             raise Conflict(f"Partner {partner.partner_id} already exists.")
-        await tx.insert_audit(
+        await uow.audit.insert_audit(
             [
                 svc.audit(
                     trace_id=lead_id,
@@ -147,16 +147,16 @@ async def upsert_partner(svc: Services, partner: PartnerAgent) -> tuple[PartnerA
     decided by the unique partner id, in the same transaction as the update of an existing one.
     """
 
-    async def work(tx: Tx) -> tuple[PartnerAgent, bool]:
-        if await tx.insert_partner(partner):
+    async def work(uow: UnitOfWork) -> tuple[PartnerAgent, bool]:
+        if await uow.market.insert_partner(partner):
             action, created = "partner.created", True
         else:
-            stored = await tx.get_partner(partner.partner_id)
+            stored = await uow.market.get_partner(partner.partner_id)
             if stored == partner:
                 return partner, False
-            await tx.update_partner(partner)
+            await uow.market.update_partner(partner)
             action, created = "partner.updated", False
-        await tx.insert_audit([_partner_event(svc, partner, action, {
+        await uow.audit.insert_audit([_partner_event(svc, partner, action, {
             "status": partner.status, "trustScore": partner.trust_score}, actor_id="operator")])
         return partner, created
 
@@ -164,9 +164,9 @@ async def upsert_partner(svc: Services, partner: PartnerAgent) -> tuple[PartnerA
 
 
 async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerView]:
-    async def work(tx: Tx) -> list[PartnerView]:
-        partners = await tx.list_partners(provenances)
-        records = await tx.list_reputation()
+    async def work(uow: UnitOfWork) -> list[PartnerView]:
+        partners = await uow.market.list_partners(provenances)
+        records = await uow.market.list_reputation()
         views = []
         for partner, disputes in partners:
             mine = [r for r in records if r.partner_id == partner.partner_id]
@@ -182,10 +182,10 @@ async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerVi
 async def save_partner(svc: Services, partner: PartnerAgent, *, action: str = "partner.created") -> bool:
     """Store a partner once by ``partnerId`` (the unique constraint decides); False when it exists already."""
 
-    async def work(tx: Tx) -> bool:
-        if not await tx.insert_partner(partner):
+    async def work(uow: UnitOfWork) -> bool:
+        if not await uow.market.insert_partner(partner):
             return False
-        await tx.insert_audit([_partner_event(svc, partner, action, {
+        await uow.audit.insert_audit([_partner_event(svc, partner, action, {
             "providerOrg": partner.provider_org, "status": partner.status})])
         return True
 

@@ -27,14 +27,13 @@ import asyncio
 import msgspec
 
 from ..adapters.hot_state import RECEIPT_LOCK_LEASE_MS, RECEIPT_RESULT_TTL_MS
-from ..adapters.store.repository import Tx
+from ..adapters.store.ports import UnitOfWork
 from ..domain import receipts as rules
 from ..domain.errors import ServiceUnavailable, Unprocessable
 from ..domain.models import Base, EventReceipt, SettlementReceipt
 from ..domain.receipts import NOT_REQUIRED, NotBillableReason, Verification
 from . import exchange
 from . import wallet as wallets
-from .bookkeeping import bill, save_job
 from .context import Services, new_id
 
 
@@ -88,7 +87,7 @@ async def record_receipt(
                 break
     try:
         result, gate_moved = await svc.store.write(
-            lambda tx: _store_receipt(svc, tx, raw, receipt, occurred_at_text)
+            lambda uow: _store_receipt(svc, uow, raw, receipt, occurred_at_text)
         )
         if gate_moved:
             await exchange.invalidate_responses(svc)
@@ -110,8 +109,8 @@ async def record_receipt(
             await svc.hot.release_lock(lock_key, token)
 
 
-async def _validate_references(tx: Tx, receipt: EventReceipt):
-    campaign = await tx.get_campaign(receipt.campaign_id)
+async def _validate_references(uow: UnitOfWork, receipt: EventReceipt):
+    campaign = await uow.market.get_campaign(receipt.campaign_id)
     if campaign is None:
         raise Unprocessable(f"campaignId {receipt.campaign_id!r} is not a known campaign.", field="campaignId")
     if campaign.offer.offer_id != receipt.offer_id:
@@ -120,17 +119,17 @@ async def _validate_references(tx: Tx, receipt: EventReceipt):
             f"(expected {campaign.offer.offer_id!r}).",
             field="offerId",
         )
-    partner = await tx.get_partner(receipt.partner_id)
+    partner = await uow.market.get_partner(receipt.partner_id)
     if partner is None:
         raise Unprocessable(f"partnerId {receipt.partner_id!r} is not a known partner.", field="partnerId")
     return campaign
 
 
-async def _verify(svc: Services, tx: Tx, raw: EventReceipt, receipt: EventReceipt, text: str | None):
+async def _verify(svc: Services, uow: UnitOfWork, raw: EventReceipt, receipt: EventReceipt, text: str | None):
     mode = svc.settings.receipt_verification
     if mode == "off":
         return rules.NOT_REQUIRED
-    served = await tx.served_campaign(receipt.intent_id, receipt.offer_id, receipt.partner_id)
+    served = await uow.receipts.served_campaign(receipt.intent_id, receipt.offer_id, receipt.partner_id)
     return rules.verify(
         mode,
         shortlisted=served == receipt.campaign_id,
@@ -142,12 +141,12 @@ async def _verify(svc: Services, tx: Tx, raw: EventReceipt, receipt: EventReceip
 
 
 async def _store_receipt(
-    svc: Services, tx: Tx, raw: EventReceipt, receipt: EventReceipt, occurred_at_text: str | None
+    svc: Services, uow: UnitOfWork, raw: EventReceipt, receipt: EventReceipt, occurred_at_text: str | None
 ) -> tuple[ReceiptResult, bool]:
     """The receipt and all it causes, in one transaction; and whether its charge moved a credits gate."""
     now = svc.clock()
-    campaign = await _validate_references(tx, receipt)
-    verification = await _verify(svc, tx, raw, receipt, occurred_at_text)
+    campaign = await _validate_references(uow, receipt)
+    verification = await _verify(svc, uow, raw, receipt, occurred_at_text)
     outcome = rules.decide(
         billable_event=rules.billable(campaign.billing_model, receipt.event_type, svc.settings.cpqr_billable_event),
         verification=verification,
@@ -158,10 +157,13 @@ async def _store_receipt(
         # real_test bills against a sandbox provider: its settlements say so.
         settlement = msgspec.structs.replace(settlement, data_provenance="sandbox_settlement")
 
-    if not await tx.insert_receipt(receipt, settlement.settlement_id if settlement else None, outcome):
-        stored = await tx.get_receipt(receipt.receipt_id)
+    settlement_id = settlement.settlement_id if settlement else None
+    if not await uow.receipts.insert_receipt(receipt, settlement_id, outcome):
+        stored = await uow.receipts.get_receipt(receipt.receipt_id)
         assert stored is not None  # the insert conflicted on it inside this transaction
-        existing = await tx.get_settlement(stored.settlement_id) if stored.settlement_id else None
+        existing = (
+            await uow.settlements.get_settlement(stored.settlement_id) if stored.settlement_id else None
+        )
         return _result(stored.receipt, existing, stored.outcome, deduplicated=True), False
 
     trace_id = receipt.trace_id or receipt.intent_id
@@ -183,23 +185,23 @@ async def _store_receipt(
             at=now,
         )
     ]
-    await tx.bump(f"provenance:receipts:{receipt.data_provenance}")
+    await uow.counters.bump(f"provenance:receipts:{receipt.data_provenance}")
     if verification.status == "failed":
         # Kept, never lost, but not counted as a placement that happened.
-        await tx.bump("receipts:unverified")
+        await uow.counters.bump("receipts:unverified")
     else:
-        await tx.bump(f"receipts:{receipt.event_type}")
+        await uow.counters.bump(f"receipts:{receipt.event_type}")
         if receipt.event_type == "offer.presented":
             if campaign.disclosure_text.strip():
-                await tx.bump("receipts:presented_with_disclosure")
-            if await tx.mark_intent(receipt.intent_id, "presented"):
-                await tx.bump("intents:presented")
+                await uow.counters.bump("receipts:presented_with_disclosure")
+            if await uow.counters.mark_intent(receipt.intent_id, "presented"):
+                await uow.counters.bump("intents:presented")
 
     if settlement is not None:
-        billed = await bill(tx, settlement, campaign.budget)
+        billed = await uow.settlements.bill(settlement, campaign.budget)
         if billed == "created":
             job = rules.new_retry_job(settlement, new_id("retry_"), now)
-            await save_job(tx, None, job)
+            await uow.retry_jobs.save_job(None, job)
             events.append(
                 svc.audit(
                     trace_id=settlement.trace_id or receipt.intent_id,
@@ -219,15 +221,17 @@ async def _store_receipt(
             )
         elif billed == "duplicate":
             # Another receipt (other id, same intent/offer/event) was billed already: bill once.
-            settlement = await tx.get_settlement_for(receipt.intent_id, receipt.offer_id, receipt.event_type)
-            await tx.set_receipt_settlement(
+            settlement = await uow.settlements.get_settlement_for(
+                receipt.intent_id, receipt.offer_id, receipt.event_type
+            )
+            await uow.receipts.set_receipt_settlement(
                 receipt.receipt_id, settlement.settlement_id if settlement else None, outcome
             )
         else:
             settlement = None
             outcome = rules.ReceiptOutcome(billable=False, reason="budget_exhausted", verification=verification)
-            await tx.set_receipt_settlement(receipt.receipt_id, None, outcome)
-    charged = await wallets.charge_receipt(tx, receipt, campaign, verification, now)
+            await uow.receipts.set_receipt_settlement(receipt.receipt_id, None, outcome)
+    charged = await wallets.charge_receipt(uow, receipt, campaign, verification, now)
     if charged is not None:  # shown in the receipt's audit event (not written yet)
         details["credits"] = {
             "workspaceId": campaign.workspace_id,
@@ -235,7 +239,7 @@ async def _store_receipt(
             "balanceAfter": charged.entry.balance_after,
         }
     if not outcome.billable and outcome.reason != "event_not_billable":
-        await tx.bump(f"receipts:not_billable:{outcome.reason}")
+        await uow.counters.bump(f"receipts:not_billable:{outcome.reason}")
         events.append(
             svc.audit(
                 trace_id=trace_id,
@@ -256,7 +260,7 @@ async def _store_receipt(
                 at=now,
             )
         )
-    await tx.insert_audit(events)
+    await uow.audit.insert_audit(events)
     return _result(receipt, settlement, outcome, deduplicated=False), wallets.gate_moved(charged)
 
 
@@ -287,5 +291,5 @@ async def _deduplicated(svc: Services, receipt: EventReceipt, result: ReceiptRes
         actor_id=receipt.buyer_agent_id or receipt.partner_id,
         provenance=receipt.data_provenance,
     )
-    await svc.store.write(lambda tx: tx.insert_audit([event]))
+    await svc.store.write(lambda uow: uow.audit.insert_audit([event]))
     return msgspec.structs.replace(result, deduplicated=True)

@@ -8,7 +8,7 @@ workspace that already has a wallet keeps it.
 
 A seed may also hold ``settlements`` made before the database existed (API format):
 they give campaigns their committed spend and partners their disputed settlements,
-exactly as settlements made here do (``bookkeeping.record_existing``). Other keys are
+exactly as settlements made here do (``uow.settlements.record_existing``). Other keys are
 ignored.
 """
 
@@ -18,9 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from ..adapters.store.repository import Tx
+from ..adapters.store.ports import UnitOfWork
 from ..domain.models import AgentLead, Base, Campaign, PartnerAgent, ReputationRecord, SettlementReceipt
-from .bookkeeping import record_existing
 from .context import Services
 from .wallet import SeedWallet, seed_wallets
 
@@ -68,8 +67,8 @@ def read_seed(path: str) -> SeedFile:
 
 
 async def database_is_empty(svc: Services) -> bool:
-    async def work(tx: Tx) -> bool:
-        return not await tx.list_partners() and not await tx.list_campaigns()
+    async def work(uow: UnitOfWork) -> bool:
+        return not await uow.market.list_partners() and not await uow.market.list_campaigns()
 
     return await svc.store.read(work)
 
@@ -77,20 +76,20 @@ async def database_is_empty(svc: Services) -> bool:
 async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
     """Insert every seed record that is not stored yet (safe to run twice)."""
 
-    async def work(tx: Tx) -> dict[str, int]:
+    async def work(uow: UnitOfWork) -> dict[str, int]:
         counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0, "wallets": 0,
                   "settlements": 0}
         for lead in seed.leads:
-            counts["leads"] += await tx.insert_lead(lead)
+            counts["leads"] += await uow.leads.insert_lead(lead)
         for partner in seed.partners:
-            counts["partners"] += await tx.insert_partner(partner)
+            counts["partners"] += await uow.market.insert_partner(partner)
         for campaign in seed.campaigns:
-            counts["campaigns"] += await tx.insert_campaign(campaign)
+            counts["campaigns"] += await uow.market.insert_campaign(campaign)
         for record in seed.reputation_records:
-            counts["reputationRecords"] += await tx.insert_reputation(record)
-        counts["wallets"] = await seed_wallets(tx, seed.wallets, svc.clock())
+            counts["reputationRecords"] += await uow.market.insert_reputation(record)
+        counts["wallets"] = await seed_wallets(uow, seed.wallets, svc.clock())
         for settlement in seed.settlements:
-            counts["settlements"] += await record_existing(tx, settlement)
+            counts["settlements"] += await uow.settlements.record_existing(settlement)
         return counts
 
     return await svc.store.write(work)

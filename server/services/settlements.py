@@ -18,7 +18,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..adapters.store.repository import Page, Tx, epoch_ms
+from ..adapters.store.codec import epoch_ms
+from ..adapters.store.ports import Page, UnitOfWork
 from ..domain import settlement as rules
 from ..domain.billing import GatewayResult
 from ..domain.errors import Conflict, NotFound, ValidationFailed
@@ -29,7 +30,7 @@ from ..domain.models import (
     SettlementReceipt,
     SettlementRetryJob,
 )
-from .bookkeeping import OPEN_JOB_STATUSES, claim_job, finish_job, save_dead_letter, save_job, save_settlement
+from ..domain.settlement import OPEN_JOB_STATUSES
 from .context import Services, new_id
 
 
@@ -75,7 +76,7 @@ def _audit_settlement(svc: Services, s: SettlementReceipt, action: str, status: 
 async def process_queue(svc: Services, limit: int = 10) -> ProcessResult:
     result = ProcessResult()
     now = svc.clock()
-    due = await svc.store.read(lambda tx: tx.due_retry_jobs(epoch_ms(now), limit))
+    due = await svc.store.read(lambda uow: uow.retry_jobs.due_retry_jobs(epoch_ms(now), limit))
     for job in due:
         item = await _process_one(svc, job)
         result.items.append(item)
@@ -103,24 +104,26 @@ async def _process_one(svc: Services, job: SettlementRetryJob) -> ProcessedItem:
         skipped.message = "Another worker holds this job's lease."
         return skipped
     try:
-        claimed = await svc.store.write(lambda tx: _claim(svc, tx, job))
+        claimed = await svc.store.write(lambda uow: _claim(svc, uow, job))
         if isinstance(claimed, str):
             skipped.message = claimed
             return skipped
         claimed_job, settlement, token = claimed
         gateway_result = await svc.gateway.submit(settlement, claimed_job)
-        return await svc.store.write(lambda tx: _record_outcome(svc, tx, claimed_job, token, gateway_result))
+        return await svc.store.write(
+            lambda uow: _record_outcome(svc, uow, claimed_job, token, gateway_result)
+        )
     finally:
         await svc.hot.release_lock(lock_key, lock)
 
 
 async def _claim(
-    svc: Services, tx: Tx, due: SettlementRetryJob
+    svc: Services, uow: UnitOfWork, due: SettlementRetryJob
 ) -> tuple[SettlementRetryJob, SettlementReceipt, str] | str:
     now = svc.clock()
     now_ms = epoch_ms(now)
-    settlement = await tx.lock_settlement(due.settlement_id, skip_locked=True)
-    seen = await tx.retry_job_row(due.retry_job_id)
+    settlement = await uow.settlements.lock_settlement(due.settlement_id, skip_locked=True)
+    seen = await uow.retry_jobs.retry_job_row(due.retry_job_id)
     if seen is None:
         return "The job no longer exists."
     job = seen.job
@@ -134,31 +137,32 @@ async def _claim(
     elif epoch_ms(job.next_run_at) > now_ms:
         return "The job is not due yet."
     if settlement.status not in ("pending", "processing", "retry_scheduled"):
-        await save_job(tx, job, rules.cancel_job(job, "Settlement is no longer payable.", now))
+        await uow.retry_jobs.save_job(job, rules.cancel_job(job, "Settlement is no longer payable.", now))
         return "The settlement is no longer payable; its job was cancelled."
     started_job, started_settlement = rules.apply_attempt_start(job, settlement, now)
     token = secrets.token_hex(16)
-    if not await claim_job(tx, seen, started_job, now_ms, token, now_ms + svc.settings.settlement_retry_lease_ms):
+    lease_until_ms = now_ms + svc.settings.settlement_retry_lease_ms
+    if not await uow.retry_jobs.claim_job(seen, started_job, now_ms, token, lease_until_ms):
         return "Another worker claimed this job first."
-    await save_settlement(tx, settlement, started_settlement)
+    await uow.settlements.save_settlement(settlement, started_settlement)
     return started_job, started_settlement, token
 
 
 async def _record_outcome(
-    svc: Services, tx: Tx, claimed: SettlementRetryJob, token: str, result: GatewayResult
+    svc: Services, uow: UnitOfWork, claimed: SettlementRetryJob, token: str, result: GatewayResult
 ) -> ProcessedItem:
     now = svc.clock()
     item = ProcessedItem(retry_job_id=claimed.retry_job_id, settlement_id=claimed.settlement_id, outcome="skipped")
-    settlement = await tx.lock_settlement(claimed.settlement_id)
+    settlement = await uow.settlements.lock_settlement(claimed.settlement_id)
     lost = settlement is None or settlement.status != "processing"
     if not lost:
         assert settlement is not None
         new_job, new_settlement, outcome = rules.apply_gateway_result(claimed, settlement, result, now)
-        lost = not await finish_job(tx, claimed, new_job, token)
+        lost = not await uow.retry_jobs.finish_job(claimed, new_job, token)
     if lost:
         # The claim expired and was taken again, or the settlement was disputed meanwhile: the
         # answer is kept in the audit trail, never applied over what happened since.
-        await tx.insert_audit([
+        await uow.audit.insert_audit([
             svc.audit(
                 trace_id=claimed.trace_id,
                 entity_type="settlement",
@@ -181,7 +185,7 @@ async def _record_outcome(
         item.message = "The claim on this job was lost before the outcome was recorded; the answer was audited."
         item.provider_response_code = result.code
         return item
-    await save_settlement(tx, settlement, new_settlement)
+    await uow.settlements.save_settlement(settlement, new_settlement)
     events = [
         _audit_settlement(
             svc,
@@ -198,10 +202,10 @@ async def _record_outcome(
             },
         )
     ]
-    existing = await tx.get_dead_letter_for(claimed.settlement_id)
+    existing = await uow.dead_letters.get_dead_letter_for(claimed.settlement_id)
     if outcome == "settled" and existing is not None and existing.status in ("open", "replayed"):
         resolved = rules.resolve(existing, "resolved", "Settlement eventually succeeded.", now)
-        await save_dead_letter(tx, existing, resolved)
+        await uow.dead_letters.save_dead_letter(existing, resolved)
     elif outcome == "failed":
         entry = rules.open_dead_letter(
             existing,
@@ -212,8 +216,8 @@ async def _record_outcome(
             new_id("dlq_"),
             now,
         )
-        await save_dead_letter(tx, existing, entry)
-    await tx.insert_audit(events)
+        await uow.dead_letters.save_dead_letter(existing, entry)
+    await uow.audit.insert_audit(events)
     item.outcome = outcome
     item.settlement_status = new_settlement.status
     item.job_status = new_job.status
@@ -224,17 +228,17 @@ async def _record_outcome(
 
 
 async def dispute(svc: Services, settlement_id: str, reason: str | None = None) -> SettlementReceipt:
-    async def work(tx: Tx) -> SettlementReceipt:
+    async def work(uow: UnitOfWork) -> SettlementReceipt:
         now = svc.clock()
-        settlement = await tx.lock_settlement(settlement_id)
+        settlement = await uow.settlements.lock_settlement(settlement_id)
         if settlement is None:
             raise NotFound(f"Settlement {settlement_id} was not found.")
         disputed = rules.dispute(settlement, now)
-        await save_settlement(tx, settlement, disputed)
-        job = await tx.get_retry_job_for(settlement_id)
+        await uow.settlements.save_settlement(settlement, disputed)
+        job = await uow.retry_jobs.get_retry_job_for(settlement_id)
         if job is not None and job.status in OPEN_JOB_STATUSES:
-            await save_job(tx, job, rules.cancel_job(job, "Settlement disputed.", now))
-        await tx.insert_reputation(
+            await uow.retry_jobs.save_job(job, rules.cancel_job(job, "Settlement disputed.", now))
+        await uow.market.insert_reputation(
             ReputationRecord(
                 record_id=f"rep_settlement_dispute_{settlement_id}",
                 data_provenance=settlement.data_provenance,
@@ -246,7 +250,7 @@ async def dispute(svc: Services, settlement_id: str, reason: str | None = None) 
                 occurred_at=now,
             )
         )
-        await tx.insert_audit(
+        await uow.audit.insert_audit(
             [_audit_settlement(svc, disputed, "settlement.disputed", "success", {"reason": reason or ""},
                                actor_type="api")]
         )
@@ -258,24 +262,26 @@ async def dispute(svc: Services, settlement_id: str, reason: str | None = None) 
 async def page_dead_letters(
     svc: Services, status: str | None, trace_id: str | None, settlement_id: str | None, page: int, page_size: int
 ) -> Page:
-    return await svc.store.read(lambda tx: tx.page_dead_letters(status, trace_id, settlement_id, page, page_size))
+    return await svc.store.read(
+        lambda uow: uow.dead_letters.page_dead_letters(status, trace_id, settlement_id, page, page_size)
+    )
 
 
 async def replay_dead_letter(svc: Services, dlq_entry_id: str, note: str | None) -> ReplayResult:
-    async def work(tx: Tx) -> ReplayResult:
+    async def work(uow: UnitOfWork) -> ReplayResult:
         now = svc.clock()
-        entry = await tx.get_dead_letter(dlq_entry_id)
+        entry = await uow.dead_letters.get_dead_letter(dlq_entry_id)
         if entry is None:
             raise NotFound(f"Dead-letter entry {dlq_entry_id} was not found.")
-        settlement = await tx.lock_settlement(entry.settlement_id)
-        job = await tx.get_retry_job_for(entry.settlement_id)
+        settlement = await uow.settlements.lock_settlement(entry.settlement_id)
+        job = await uow.retry_jobs.get_retry_job_for(entry.settlement_id)
         if settlement is None or job is None:
             raise Conflict(f"Dead-letter entry {dlq_entry_id} has no settlement or retry job to replay.")
         new_entry, new_settlement, new_job = rules.replay(entry, settlement, job, note, now)
-        await save_settlement(tx, settlement, new_settlement)
-        await save_job(tx, job, new_job)
-        await save_dead_letter(tx, entry, new_entry)
-        await tx.insert_audit(
+        await uow.settlements.save_settlement(settlement, new_settlement)
+        await uow.retry_jobs.save_job(job, new_job)
+        await uow.dead_letters.save_dead_letter(entry, new_entry)
+        await uow.audit.insert_audit(
             [_audit_settlement(svc, new_settlement, "dlq.replayed", "success",
                                {"dlqEntryId": dlq_entry_id, "note": note or ""}, actor_type="operator")]
         )
@@ -288,14 +294,14 @@ async def resolve_dead_letter(svc: Services, dlq_entry_id: str, status: str, not
     if status not in ("resolved", "ignored"):
         raise ValidationFailed(f"status must be 'resolved' or 'ignored', got {status!r}.", field="status")
 
-    async def work(tx: Tx) -> DeadLetterEntry:
+    async def work(uow: UnitOfWork) -> DeadLetterEntry:
         now = svc.clock()
-        entry = await tx.get_dead_letter(dlq_entry_id)
+        entry = await uow.dead_letters.get_dead_letter(dlq_entry_id)
         if entry is None:
             raise NotFound(f"Dead-letter entry {dlq_entry_id} was not found.")
         new_entry = rules.resolve(entry, status, note, now)
-        await save_dead_letter(tx, entry, new_entry)
-        await tx.insert_audit(
+        await uow.dead_letters.save_dead_letter(entry, new_entry)
+        await uow.audit.insert_audit(
             [
                 svc.audit(
                     trace_id=entry.trace_id,

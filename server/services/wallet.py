@@ -13,8 +13,7 @@ from typing import Annotated, Iterable
 
 import msgspec
 
-from ..adapters.store.repository import Tx
-from ..adapters.store.wallet import Applied, NoWallet
+from ..adapters.store.ports import Applied, NoWallet, UnitOfWork
 from ..domain import wallet as rules
 from ..domain.errors import ValidationFailed
 from ..domain.lifecycle import DEFAULT_WORKSPACE_ID
@@ -39,9 +38,9 @@ def new_entry_id() -> str:
     return new_id("led_", 16)
 
 
-async def ensure_wallet(tx: Tx, workspace_id: str, at: datetime) -> bool:
+async def ensure_wallet(uow: UnitOfWork, workspace_id: str, at: datetime) -> bool:
     """Create the workspace's wallet on first use, with the promo grant; True when it was created now."""
-    created = await tx.create_wallet(
+    created = await uow.wallets.create_wallet(
         workspace_id,
         available=rules.PROMO_GRANT_CREDITS * rules.MILLI,
         entry_type="promo_grant",
@@ -53,7 +52,7 @@ async def ensure_wallet(tx: Tx, workspace_id: str, at: datetime) -> bool:
 
 
 async def charge_receipt(
-    tx: Tx, receipt: EventReceipt, campaign: Campaign, verification: Verification, at: datetime
+    uow: UnitOfWork, receipt: EventReceipt, campaign: Campaign, verification: Verification, at: datetime
 ) -> Applied | None:
     """Consume the receipt's credits from its campaign's workspace (once per receipt id; never refused).
 
@@ -63,7 +62,7 @@ async def charge_receipt(
     if cost == 0:
         return None
     return await _apply(
-        tx,
+        uow,
         campaign.workspace_id,
         -cost,
         entry_type="receipt_charge",
@@ -74,18 +73,18 @@ async def charge_receipt(
 
 
 async def _apply(
-    tx: Tx, workspace_id: str, amount: int, *, entry_type: EntryType, source: str, at: datetime,
+    uow: UnitOfWork, workspace_id: str, amount: int, *, entry_type: EntryType, source: str, at: datetime,
     campaign_id: str | None = None,
 ) -> Applied | None:
     """Apply a ledger amount once per source, creating the wallet first on the workspace's first use."""
     for _ in range(2):
         try:
-            return await tx.apply_to_wallet(
+            return await uow.wallets.apply_to_wallet(
                 workspace_id, amount, entry_type=entry_type, source=source, entry_id=new_entry_id(), at=at,
                 campaign_id=campaign_id,
             )
         except NoWallet:  # first use (rare): one statement fewer for every charge after it
-            await ensure_wallet(tx, workspace_id, at)
+            await ensure_wallet(uow, workspace_id, at)
     raise AssertionError("unreachable: the wallet was created above")
 
 
@@ -99,15 +98,15 @@ def gate_moved(applied: Applied | None) -> bool:
 async def get_wallet(svc: Services, workspace_id: str | None) -> Wallet:
     """The workspace's wallet, created on first use with the promo grant."""
     workspace_id = workspace_id or DEFAULT_WORKSPACE_ID
-    wallet = await svc.store.read(lambda tx: tx.get_wallet(workspace_id))
+    wallet = await svc.store.read(lambda uow: uow.wallets.get_wallet(workspace_id))
     return wallet if wallet is not None else await _first_use(svc, workspace_id)
 
 
 async def _first_use(svc: Services, workspace_id: str) -> Wallet:
     # A read found no wallet: create it (a concurrent first use may win; either way there is one).
-    async def work(tx: Tx) -> Wallet:
-        await ensure_wallet(tx, workspace_id, svc.clock())
-        wallet = await tx.get_wallet(workspace_id)
+    async def work(uow: UnitOfWork) -> Wallet:
+        await ensure_wallet(uow, workspace_id, svc.clock())
+        wallet = await uow.wallets.get_wallet(workspace_id)
         assert wallet is not None  # created above, in this transaction, if it was not there
         return wallet
 
@@ -122,10 +121,10 @@ async def page_ledger(
     check_limit(limit)
     before = decode_cursor(cursor)
 
-    async def work(tx: Tx):
-        if await tx.get_wallet(workspace_id) is None:
+    async def work(uow: UnitOfWork):
+        if await uow.wallets.get_wallet(workspace_id) is None:
             return None
-        return await tx.page_ledger(workspace_id, limit=limit, before_seq=before)
+        return await uow.wallets.page_ledger(workspace_id, limit=limit, before_seq=before)
 
     page = await svc.store.read(work)
     if page is None:
@@ -150,9 +149,9 @@ async def credit(
         raise ValidationFailed(f"credits must be more than 0, got {credits!r}.", field="credits")
     now = svc.clock()
 
-    async def work(tx: Tx) -> tuple[Wallet, Applied | None]:
-        applied = await _apply(tx, workspace_id, amount, entry_type=entry_type, source=source, at=now)
-        wallet = await tx.get_wallet(workspace_id)
+    async def work(uow: UnitOfWork) -> tuple[Wallet, Applied | None]:
+        applied = await _apply(uow, workspace_id, amount, entry_type=entry_type, source=source, at=now)
+        wallet = await uow.wallets.get_wallet(workspace_id)
         assert wallet is not None
         return wallet, applied
 
@@ -162,11 +161,11 @@ async def credit(
     return wallet, applied.entry if applied else None
 
 
-async def seed_wallets(tx: Tx, wallets: Iterable[SeedWallet], at: datetime) -> int:
+async def seed_wallets(uow: UnitOfWork, wallets: Iterable[SeedWallet], at: datetime) -> int:
     """Give each listed workspace its starting balance, if it has no wallet yet (safe to run twice)."""
     created = 0
     for seeded in wallets:
-        entry = await tx.create_wallet(
+        entry = await uow.wallets.create_wallet(
             seeded.workspace_id,
             available=rules.to_milli(seeded.available_credits, "availableCredits"),
             entry_type="seed_grant",

@@ -153,7 +153,7 @@ async def queued_settlement(svc: Services, intent: str) -> SettlementReceipt:
 
 
 async def job_of(svc: Services, settlement_id: str) -> SettlementRetryJob:
-    job = await svc.store.read(lambda tx: tx.get_retry_job_for(settlement_id))
+    job = await svc.store.read(lambda uow: uow.retry_jobs.get_retry_job_for(settlement_id))
     assert job is not None
     return job
 
@@ -185,9 +185,9 @@ async def test_retries_follow_the_backoff_then_the_dlq_then_replay_settles(
     third = await settlements.process_queue(svc, 10)
     assert third.failed_count == 1 and third.items[0].provider_response_code == "TEMP_UNAVAILABLE"
     job = await job_of(svc, settlement.settlement_id)
-    stored = await svc.store.read(lambda tx: tx.get_settlement(settlement.settlement_id))
+    stored = await svc.store.read(lambda uow: uow.settlements.get_settlement(settlement.settlement_id))
     assert (job.status, job.attempts, stored.status) == ("failed", 3, "failed")
-    entry = await svc.store.read(lambda tx: tx.get_dead_letter_for(settlement.settlement_id))
+    entry = await svc.store.read(lambda uow: uow.dead_letters.get_dead_letter_for(settlement.settlement_id))
     assert entry is not None and (entry.status, entry.reason) == ("open", "worker_failed_max_attempts")
     assert mock.events()["submissionsByKey"] == {settlement.settlement_id: 3}
 
@@ -199,9 +199,9 @@ async def test_retries_follow_the_backoff_then_the_dlq_then_replay_settles(
     assert replayed.dlq_entry.status == "replayed"
     after = await settlements.process_queue(svc, 10)
     assert after.settled_count == 1
-    stored = await svc.store.read(lambda tx: tx.get_settlement(settlement.settlement_id))
+    stored = await svc.store.read(lambda uow: uow.settlements.get_settlement(settlement.settlement_id))
     assert (stored.status, stored.provider_settlement_id) == ("settled", f"mock_{settlement.settlement_id}")
-    entry = await svc.store.read(lambda tx: tx.get_dead_letter_for(settlement.settlement_id))
+    entry = await svc.store.read(lambda uow: uow.dead_letters.get_dead_letter_for(settlement.settlement_id))
     assert entry is not None and entry.status == "resolved" and entry.resolved_at is not None
     assert mock.events()["settledByKey"] == {settlement.settlement_id: 1}
 
@@ -212,5 +212,5 @@ async def test_a_refusal_fails_at_once_without_retrying(svc: Services, mock: Moc
     settlement = await queued_settlement(svc, "int_refused")
     result = await settlements.process_queue(svc, 10)
     assert (result.failed_count, result.items[0].attempts) == (1, 1)
-    entry = await svc.store.read(lambda tx: tx.get_dead_letter_for(settlement.settlement_id))
+    entry = await svc.store.read(lambda uow: uow.dead_letters.get_dead_letter_for(settlement.settlement_id))
     assert entry is not None and entry.status == "open"

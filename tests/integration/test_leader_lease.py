@@ -16,7 +16,7 @@ from server.adapters.hot_state import MemoryHotState
 from server.adapters.leader_lease import AdvisoryLease, FileLease, HotStateLease, lease_for
 from server.adapters.redis_hot_state import RedisHotState
 from server.adapters.store.engine import create_engines, normalise_url
-from server.adapters.store.store import Store
+from server.adapters.store.store import SqlStore
 
 
 class Clock:
@@ -112,7 +112,7 @@ async def test_advisory_lease_on_postgres(pg_engines: list) -> None:
 
 
 async def test_each_deployment_gets_a_lease_all_its_workers_see(tmp_path: Path, redis_url: str) -> None:
-    store = Store(create_engines(f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3"))
+    store = SqlStore(create_engines(f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3"))
     memory_store = SimpleNamespace(engines=SimpleNamespace(kind="sqlite", url="sqlite+aiosqlite:///:memory:"))
     redis = RedisHotState(redis_url)
     try:
@@ -126,7 +126,7 @@ async def test_each_deployment_gets_a_lease_all_its_workers_see(tmp_path: Path, 
 
 
 async def test_postgres_without_redis_uses_the_advisory_lock(postgres_url: str) -> None:
-    store = Store(create_engines(postgres_url))
+    store = SqlStore(create_engines(postgres_url))
     try:
         assert isinstance(lease_for(MemoryHotState(), store, 15000), AdvisoryLease)
     finally:

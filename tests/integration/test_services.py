@@ -45,9 +45,9 @@ async def test_concurrent_twins_make_one_receipt_and_one_settlement(services: Se
     assert sorted(r.deduplicated for r in results) == [False] + [True] * 7
     settlement_ids = {r.settlement.settlement_id for r in results if r.settlement}
     assert len(settlement_ids) == 1
-    stored = await services.store.read(lambda tx: tx.list_settlements())
+    stored = await services.store.read(lambda uow: uow.settlements.list_settlements())
     assert [s.settlement_id for s in stored] == list(settlement_ids)
-    jobs = await services.store.read(lambda tx: tx.list_retry_jobs())
+    jobs = await services.store.read(lambda uow: uow.retry_jobs.list_retry_jobs())
     assert [j.settlement_id for j in jobs] == list(settlement_ids)
 
 
@@ -58,9 +58,9 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_again_after_its_lease(
     services.gateway = gateway
     result = await receipts.record_receipt(services, shortlisted("r_crash", "int_crash"))
     assert result.settlement is not None
-    job = (await services.store.read(lambda tx: tx.list_retry_jobs()))[0]
+    job = (await services.store.read(lambda uow: uow.retry_jobs.list_retry_jobs()))[0]
     # A worker claims the job in the database and dies before submitting.
-    claimed = await services.store.write(lambda tx: settlements._claim(services, tx, job))
+    claimed = await services.store.write(lambda uow: settlements._claim(services, uow, job))
     assert not isinstance(claimed, str) and claimed[0].status == "processing"
 
     clock.advance(seconds=5)
@@ -71,7 +71,7 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_again_after_its_lease(
     late = await settlements.process_queue(services, 10)
     assert (late.processed_count, late.settled_count) == (1, 1)
     assert gateway.submissions == {result.settlement.settlement_id: 1}
-    final = await services.store.read(lambda tx: tx.get_settlement(result.settlement.settlement_id))
+    final = await services.store.read(lambda uow: uow.settlements.get_settlement(result.settlement.settlement_id))
     assert final is not None and final.status == "settled"
 
 
@@ -122,25 +122,25 @@ async def test_a_late_answer_for_a_lost_claim_is_audited_not_applied(services: S
 
     result = await receipts.record_receipt(services, shortlisted("r_lost", "int_lost"))
     assert result.settlement is not None
-    job = (await services.store.read(lambda tx: tx.list_retry_jobs()))[0]
-    first = await services.store.write(lambda tx: settlements._claim(services, tx, job))
+    job = (await services.store.read(lambda uow: uow.retry_jobs.list_retry_jobs()))[0]
+    first = await services.store.write(lambda uow: settlements._claim(services, uow, job))
     assert not isinstance(first, str)
     clock.advance(seconds=11)  # the first claim's lease runs out while its provider call hangs
-    second = await services.store.write(lambda tx: settlements._claim(services, tx, job))
+    second = await services.store.write(lambda uow: settlements._claim(services, uow, job))
     assert not isinstance(second, str) and second[2] != first[2] and second[0].attempts == 2
     retry = GatewayResult(ok=False, retryable=True, provider_state="retry", code="RETRY", message="later")
     settled = GatewayResult(ok=True, retryable=False, provider_state="settled", code="SETTLED",
                             provider_settlement_id="ps_second")
     # The second claim's answer lands first, then the first claim's late one.
-    item2 = await services.store.write(lambda tx: settlements._record_outcome(services, tx, second[0], second[2], settled))
-    item1 = await services.store.write(lambda tx: settlements._record_outcome(services, tx, first[0], first[2], retry))
+    item2 = await services.store.write(lambda uow: settlements._record_outcome(services, uow, second[0], second[2], settled))
+    item1 = await services.store.write(lambda uow: settlements._record_outcome(services, uow, first[0], first[2], retry))
     assert item2.outcome == "settled" and item1.outcome == "skipped"
-    final = await services.store.read(lambda tx: tx.get_settlement(result.settlement.settlement_id))
+    final = await services.store.read(lambda uow: uow.settlements.get_settlement(result.settlement.settlement_id))
     assert final is not None and final.status == "settled" and final.provider_settlement_id == "ps_second"
-    stored_job = await services.store.read(lambda tx: tx.get_retry_job(job.retry_job_id))
+    stored_job = await services.store.read(lambda uow: uow.retry_jobs.get_retry_job(job.retry_job_id))
     assert stored_job is not None and stored_job.status == "completed" and stored_job.attempts == 2
     trail = await services.store.read(
-        lambda tx: tx.page_audit(None, result.settlement.settlement_id, "settlement", [], 1, 50)
+        lambda uow: uow.audit.page_audit(None, result.settlement.settlement_id, "settlement", [], 1, 50)
     )
     discarded = [e for e in trail.items if e.action == "settlement.result_discarded"]
     assert len(discarded) == 1
@@ -177,7 +177,7 @@ async def test_budget_gate_closes_when_committed_spend_reaches_the_budget(servic
     assert rejected[("cmp_hubflow", "partner_procure_pilot")] == ["budget"]
 
     # A dispute takes the amount out of committed spend: the campaign fits again.
-    first = (await services.store.read(lambda tx: tx.list_settlements(campaign_id="cmp_hubflow")))[-1]
+    first = (await services.store.read(lambda uow: uow.settlements.list_settlements(campaign_id="cmp_hubflow")))[-1]
     await settlements.dispute(services, first.settlement_id)
     body = msgspec.json.decode(
         await exchange.evaluate_opportunity(services, msgspec.structs.replace(request, intent_id="int_budget_3"))
@@ -186,20 +186,20 @@ async def test_budget_gate_closes_when_committed_spend_reaches_the_budget(servic
 
 
 async def test_concurrent_receipts_stop_exactly_at_the_budget(services: Services) -> None:
-    campaign = await services.store.read(lambda tx: tx.get_campaign("cmp_hubflow"))
+    campaign = await services.store.read(lambda uow: uow.market.get_campaign("cmp_hubflow"))
     assert campaign is not None and campaign.payout_amount == 120
-    await services.store.write(lambda tx: tx.update_campaign(msgspec.structs.replace(campaign, budget=360)))
+    await services.store.write(lambda uow: uow.market.update_campaign(msgspec.structs.replace(campaign, budget=360)))
     results = await asyncio.gather(
         *(receipts.record_receipt(services, shortlisted(f"r_cap_{i}", f"int_cap_{i}")) for i in range(40))
     )
     billed = [r for r in results if r.settlement is not None]
     assert len(billed) == 3
     assert {r.billing_reason for r in results if r.settlement is None} == {"budget_exhausted"}
-    stored = await services.store.read(lambda tx: tx.list_settlements(campaign_id="cmp_hubflow"))
+    stored = await services.store.read(lambda uow: uow.settlements.list_settlements(campaign_id="cmp_hubflow"))
     assert len(stored) == 3 and sum(s.amount for s in stored) == 360
-    spend = await services.store.read(lambda tx: tx.campaign_spend())
+    spend = await services.store.read(lambda uow: uow.market.campaign_spend())
     assert spend["cmp_hubflow"] == 360
-    jobs = await services.store.read(lambda tx: tx.list_retry_jobs())
+    jobs = await services.store.read(lambda uow: uow.retry_jobs.list_retry_jobs())
     assert sorted(j.settlement_id for j in jobs) == sorted(s.settlement_id for s in stored)
 
 
@@ -207,8 +207,8 @@ async def test_a_replay_that_no_longer_fits_the_budget_is_refused(services: Serv
     from server.domain.billing import GatewayResult
     from server.domain.errors import Conflict
 
-    campaign = await services.store.read(lambda tx: tx.get_campaign("cmp_hubflow"))
-    await services.store.write(lambda tx: tx.update_campaign(msgspec.structs.replace(campaign, budget=120)))
+    campaign = await services.store.read(lambda uow: uow.market.get_campaign("cmp_hubflow"))
+    await services.store.write(lambda uow: uow.market.update_campaign(msgspec.structs.replace(campaign, budget=120)))
     first = await receipts.record_receipt(services, shortlisted("r_rep_1", "int_rep_1"))
     assert first.settlement is not None
 
@@ -224,7 +224,7 @@ async def test_a_replay_that_no_longer_fits_the_budget_is_refused(services: Serv
     assert len(page.items) == 1
     with pytest.raises(Conflict, match="past its budget"):
         await settlements.replay_dead_letter(services, page.items[0].dlq_entry_id, "retry it")
-    spend = await services.store.read(lambda tx: tx.campaign_spend())
+    spend = await services.store.read(lambda uow: uow.market.campaign_spend())
     assert spend["cmp_hubflow"] == 120
-    entry = await services.store.read(lambda tx: tx.get_dead_letter(page.items[0].dlq_entry_id))
+    entry = await services.store.read(lambda uow: uow.dead_letters.get_dead_letter(page.items[0].dlq_entry_id))
     assert entry is not None and entry.status == "open"  # nothing changed

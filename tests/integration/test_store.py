@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from server.adapters.store.codec import epoch_ms
 from server.adapters.store.migrate import upgrade
-from server.adapters.store.repository import Tx, epoch_ms
+from server.adapters.store.ports import UnitOfWork
 from server.domain.models import AuditEvent, EventReceipt, SettlementReceipt, SettlementRetryJob
 from server.services.access import Caller, current_caller
 from server.services.context import Services
@@ -64,112 +65,112 @@ def job(job_id: str, settlement_id: str, status: str = "queued", next_run: datet
 
 async def test_migrating_twice_is_a_no_op(services: Services) -> None:
     await upgrade(services.store.engines)
-    campaigns = await services.store.read(lambda tx: tx.list_campaigns())
+    campaigns = await services.store.read(lambda uow: uow.market.list_campaigns())
     assert [c.campaign_id for c in campaigns] == ["cmp_hubflow", "cmp_signalstack"]
 
 
 async def test_receipt_id_is_unique(services: Services) -> None:
-    first = await services.store.write(lambda tx: tx.insert_receipt(receipt(), None))
-    again = await services.store.write(lambda tx: tx.insert_receipt(receipt(intent="other"), None))
+    first = await services.store.write(lambda uow: uow.receipts.insert_receipt(receipt(), None))
+    again = await services.store.write(lambda uow: uow.receipts.insert_receipt(receipt(intent="other"), None))
     assert (first, again) == (True, False)
-    stored = await services.store.read(lambda tx: tx.get_receipt("r1"))
+    stored = await services.store.read(lambda uow: uow.receipts.get_receipt("r1"))
     assert stored is not None and stored[0].intent_id == "int1"
 
 
 async def test_one_settlement_per_intent_offer_event(services: Services) -> None:
-    assert await services.store.write(lambda tx: tx.insert_settlement(settlement("set_aaaaaaaa")))
-    assert not await services.store.write(lambda tx: tx.insert_settlement(settlement("set_bbbbbbbb")))
-    assert await services.store.write(lambda tx: tx.insert_settlement(settlement("set_cccccccc", intent="int2")))
-    rows = await services.store.read(lambda tx: tx.list_settlements())
+    assert await services.store.write(lambda uow: uow.settlements.insert_settlement(settlement("set_aaaaaaaa")))
+    assert not await services.store.write(lambda uow: uow.settlements.insert_settlement(settlement("set_bbbbbbbb")))
+    assert await services.store.write(lambda uow: uow.settlements.insert_settlement(settlement("set_cccccccc", intent="int2")))
+    rows = await services.store.read(lambda uow: uow.settlements.list_settlements())
     assert sorted(s.settlement_id for s in rows) == ["set_aaaaaaaa", "set_cccccccc"]
 
 
 async def test_one_retry_job_per_settlement(services: Services) -> None:
-    await services.store.write(lambda tx: tx.insert_retry_job(job("retry_1", "set_x")))
+    await services.store.write(lambda uow: uow.retry_jobs.insert_retry_job(job("retry_1", "set_x")))
     with pytest.raises(IntegrityError):
-        await services.store.write(lambda tx: tx.insert_retry_job(job("retry_2", "set_x")), retries=1)
+        await services.store.write(lambda uow: uow.retry_jobs.insert_retry_job(job("retry_2", "set_x")), retries=1)
 
 
 async def test_a_failing_transaction_leaves_nothing_behind(services: Services) -> None:
-    async def half_done(tx: Tx) -> None:
-        await tx.insert_receipt(receipt("r_half"), "set_half")
-        await tx.insert_settlement(settlement("set_half", intent="int_half"))
+    async def half_done(uow: UnitOfWork) -> None:
+        await uow.receipts.insert_receipt(receipt("r_half"), "set_half")
+        await uow.settlements.insert_settlement(settlement("set_half", intent="int_half"))
         raise RuntimeError("crash in the middle")
 
     with pytest.raises(RuntimeError):
         await services.store.write(half_done)
-    assert await services.store.read(lambda tx: tx.get_receipt("r_half")) is None
-    assert await services.store.read(lambda tx: tx.get_settlement("set_half")) is None
+    assert await services.store.read(lambda uow: uow.receipts.get_receipt("r_half")) is None
+    assert await services.store.read(lambda uow: uow.settlements.get_settlement("set_half")) is None
 
 
 async def test_counters_sum_their_increments(services: Services) -> None:
     for delta in (1, 1, 5, -2):
-        await services.store.write(lambda tx: tx.bump("things", delta))
-    assert await services.store.read(lambda tx: tx.counter("things")) == 5
-    assert await services.store.read(lambda tx: tx.counters_with_prefix("thi")) == {"ngs": 5}
+        await services.store.write(lambda uow: uow.counters.bump("things", delta))
+    assert await services.store.read(lambda uow: uow.counters.counter("things")) == 5
+    assert await services.store.read(lambda uow: uow.counters.counters_with_prefix("thi")) == {"ngs": 5}
 
 
 async def test_due_jobs_oldest_first_and_abandoned_claims_after_their_lease(services: Services) -> None:
     later = datetime(2026, 3, 11, 12, 5, tzinfo=timezone.utc)
 
-    async def setup(tx: Tx) -> None:
-        await tx.insert_retry_job(job("retry_late", "set_1", next_run=later))
-        await tx.insert_retry_job(job("retry_now", "set_2"))
-        await tx.insert_retry_job(job("retry_crashed", "set_3"))
-        seen = await tx.retry_job_row("retry_crashed")
-        assert await tx.claim_retry_job(
+    async def setup(uow: UnitOfWork) -> None:
+        await uow.retry_jobs.insert_retry_job(job("retry_late", "set_1", next_run=later))
+        await uow.retry_jobs.insert_retry_job(job("retry_now", "set_2"))
+        await uow.retry_jobs.insert_retry_job(job("retry_crashed", "set_3"))
+        seen = await uow.retry_jobs.retry_job_row("retry_crashed")
+        assert await uow.retry_jobs.claim_retry_job(
             seen, job("retry_crashed", "set_3", status="processing"), epoch_ms(T0), "tok", epoch_ms(T0) + 10_000
         )
 
     await services.store.write(setup)
-    due_now = await services.store.read(lambda tx: tx.due_retry_jobs(epoch_ms(T0), 10))
+    due_now = await services.store.read(lambda uow: uow.retry_jobs.due_retry_jobs(epoch_ms(T0), 10))
     assert [j.retry_job_id for j in due_now] == ["retry_now"]
-    due_later = await services.store.read(lambda tx: tx.due_retry_jobs(epoch_ms(later), 10))
+    due_later = await services.store.read(lambda uow: uow.retry_jobs.due_retry_jobs(epoch_ms(later), 10))
     assert [j.retry_job_id for j in due_later] == ["retry_now", "retry_crashed", "retry_late"]
 
 
 async def test_a_job_can_be_claimed_only_once(services: Services) -> None:
     queued = job("retry_c", "set_c")
-    await services.store.write(lambda tx: tx.insert_retry_job(queued))
-    seen = await services.store.read(lambda tx: tx.retry_job_row("retry_c"))
+    await services.store.write(lambda uow: uow.retry_jobs.insert_retry_job(queued))
+    seen = await services.store.read(lambda uow: uow.retry_jobs.retry_job_row("retry_c"))
     assert seen is not None and seen.claim_token is None and seen.job.status == "queued"
     processing = job("retry_c", "set_c", status="processing")
     now = epoch_ms(T0)
     wins = [
-        await services.store.write(lambda tx, i=i: tx.claim_retry_job(seen, processing, now, f"tok{i}", now + 10_000))
+        await services.store.write(lambda uow, i=i: uow.retry_jobs.claim_retry_job(seen, processing, now, f"tok{i}", now + 10_000))
         for i in range(3)
     ]
     assert wins == [True, False, False]
-    held = await services.store.read(lambda tx: tx.retry_job_row("retry_c"))
+    held = await services.store.read(lambda uow: uow.retry_jobs.retry_job_row("retry_c"))
     assert held is not None and held.claim_token == "tok0" and held.lease_until_ms == now + 10_000
 
 
 async def test_a_claim_in_processing_is_taken_again_only_after_its_lease(services: Services) -> None:
-    await services.store.write(lambda tx: tx.insert_retry_job(job("retry_l", "set_l")))
+    await services.store.write(lambda uow: uow.retry_jobs.insert_retry_job(job("retry_l", "set_l")))
     now = epoch_ms(T0)
-    queued = await services.store.read(lambda tx: tx.retry_job_row("retry_l"))
+    queued = await services.store.read(lambda uow: uow.retry_jobs.retry_job_row("retry_l"))
     processing = job("retry_l", "set_l", status="processing")
-    assert await services.store.write(lambda tx: tx.claim_retry_job(queued, processing, now, "first", now + 10_000))
-    held = await services.store.read(lambda tx: tx.retry_job_row("retry_l"))
+    assert await services.store.write(lambda uow: uow.retry_jobs.claim_retry_job(queued, processing, now, "first", now + 10_000))
+    held = await services.store.read(lambda uow: uow.retry_jobs.retry_job_row("retry_l"))
     # Seen exactly as it is, but its claim is still live: nobody may take it.
     for at in (now, now + 9_999):
         assert not await services.store.write(
-            lambda tx, at=at: tx.claim_retry_job(held, processing, at, "second", at + 10_000)
+            lambda uow, at=at: uow.retry_jobs.claim_retry_job(held, processing, at, "second", at + 10_000)
         )
     # A stale view (the queued row from before the first claim) never matches.
     assert not await services.store.write(
-        lambda tx: tx.claim_retry_job(queued, processing, now + 20_000, "stale", now + 30_000)
+        lambda uow: uow.retry_jobs.claim_retry_job(queued, processing, now + 20_000, "stale", now + 30_000)
     )
     # Once the lease has run out, exactly one new claim takes it over.
     assert await services.store.write(
-        lambda tx: tx.claim_retry_job(held, processing, now + 10_000, "second", now + 20_000)
+        lambda uow: uow.retry_jobs.claim_retry_job(held, processing, now + 10_000, "second", now + 20_000)
     )
     done = job("retry_l", "set_l", status="completed")
     # The first claimant's late answer cannot be recorded; the second's can, once.
-    assert not await services.store.write(lambda tx: tx.finish_claimed_job(done, "first"))
-    assert await services.store.write(lambda tx: tx.finish_claimed_job(done, "second"))
-    assert not await services.store.write(lambda tx: tx.finish_claimed_job(done, "second"))
-    final = await services.store.read(lambda tx: tx.retry_job_row("retry_l"))
+    assert not await services.store.write(lambda uow: uow.retry_jobs.finish_claimed_job(done, "first"))
+    assert await services.store.write(lambda uow: uow.retry_jobs.finish_claimed_job(done, "second"))
+    assert not await services.store.write(lambda uow: uow.retry_jobs.finish_claimed_job(done, "second"))
+    final = await services.store.read(lambda uow: uow.retry_jobs.retry_job_row("retry_l"))
     assert final is not None and final.job.status == "completed" and final.claim_token is None
 
 
@@ -186,26 +187,26 @@ async def test_audit_pages_newest_first_with_totals(services: Services) -> None:
         )
         for i in range(25)
     ]
-    await services.store.write(lambda tx: tx.insert_audit(events))
-    page1 = await services.store.read(lambda tx: tx.page_audit(None, None, None, [], 1, 10))
-    page3 = await services.store.read(lambda tx: tx.page_audit(None, None, None, [], 3, 10))
+    await services.store.write(lambda uow: uow.audit.insert_audit(events))
+    page1 = await services.store.read(lambda uow: uow.audit.page_audit(None, None, None, [], 1, 10))
+    page3 = await services.store.read(lambda uow: uow.audit.page_audit(None, None, None, [], 3, 10))
     assert page1.total == 25 and page1.has_next_page and not page1.has_previous_page
     assert [e.audit_event_id for e in page1.items][:2] == ["aud_024", "aud_023"]
     assert [e.audit_event_id for e in page3.items] == [f"aud_{i:03d}" for i in range(4, -1, -1)]
     assert not page3.has_next_page and page3.has_previous_page
-    traced = await services.store.read(lambda tx: tx.page_audit("t1", None, None, [], 1, 100))
+    traced = await services.store.read(lambda uow: uow.audit.page_audit("t1", None, None, [], 1, 100))
     assert traced.total == 12 and all(e.trace_id == "t1" for e in traced.items)
 
 
 async def test_market_version_moves_with_campaign_changes_only(services: Services) -> None:
-    before = await services.store.read(lambda tx: tx.market_version())
-    await services.store.write(lambda tx: tx.add_campaign_spend("cmp_hubflow", 120.0))
-    assert await services.store.read(lambda tx: tx.market_version()) == before
-    campaign = await services.store.read(lambda tx: tx.get_campaign("cmp_hubflow"))
+    before = await services.store.read(lambda uow: uow.market.market_version())
+    await services.store.write(lambda uow: uow.market.add_campaign_spend("cmp_hubflow", 120.0))
+    assert await services.store.read(lambda uow: uow.market.market_version()) == before
+    campaign = await services.store.read(lambda uow: uow.market.get_campaign("cmp_hubflow"))
     assert campaign is not None
-    await services.store.write(lambda tx: tx.update_campaign(campaign))
-    assert await services.store.read(lambda tx: tx.market_version()) == before + 1
-    assert (await services.store.read(lambda tx: tx.campaign_spend()))["cmp_hubflow"] == 120.0
+    await services.store.write(lambda uow: uow.market.update_campaign(campaign))
+    assert await services.store.read(lambda uow: uow.market.market_version()) == before + 1
+    assert (await services.store.read(lambda uow: uow.market.campaign_spend()))["cmp_hubflow"] == 120.0
 
 
 async def test_each_write_keeps_its_callers_identity_even_when_another_request_commits_it(
@@ -218,9 +219,9 @@ async def test_each_write_keeps_its_callers_identity_even_when_another_request_c
     async def audited_write(caller: Caller | None, trace: str) -> None:
         current_caller.set(caller)  # as the API's key guard does for each request
 
-        async def work(tx: Tx) -> None:
+        async def work(uow: UnitOfWork) -> None:
             seen_tasks.add(asyncio.current_task())  # type: ignore[arg-type]
-            await tx.insert_audit([services.audit(trace_id=trace, entity_type="campaign", entity_id=trace,
+            await uow.audit.insert_audit([services.audit(trace_id=trace, entity_type="campaign", entity_id=trace,
                                                   action="test.caller", status="success")])
 
         await services.store.write(work)
@@ -232,7 +233,7 @@ async def test_each_write_keeps_its_callers_identity_even_when_another_request_c
         assert len(seen_tasks) == 1, "the three writes were expected to share one group commit"
     actors = {}
     for trace in callers:
-        page = await services.store.read(lambda tx: tx.page_audit(trace, None, None, [], 1, 10))
+        page = await services.store.read(lambda uow: uow.audit.page_audit(trace, None, None, [], 1, 10))
         actors[trace] = [e.actor_id for e in page.items]
     assert actors == {"t_ops": ["ops-alice"], "t_bot": ["buyer-bot"], "t_anon": ["promotion-agent"]}
     assert current_caller.get() is None  # nothing leaked into this task

@@ -92,7 +92,7 @@ def value(worker: SettlementWorker, name: str) -> float:
 
 
 async def statuses(svc: Services) -> dict[str, str]:
-    return {s.settlement_id: s.status for s in await svc.store.read(lambda tx: tx.list_settlements())}
+    return {s.settlement_id: s.status for s in await svc.store.read(lambda uow: uow.settlements.list_settlements())}
 
 
 async def test_the_leader_works_the_batch_and_a_standby_does_nothing(svc: Services) -> None:

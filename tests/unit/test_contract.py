@@ -9,7 +9,7 @@ import typing
 import msgspec
 import pytest
 
-from server.adapters.store.paging import MAX_SEQ
+from server.adapters.store.ports import MAX_SEQ
 from server.api.errors import MAX_JSON_DEPTH, json_too_deep
 from server.api.strict import _whole_floats_as_ints
 from server.domain.errors import ValidationFailed

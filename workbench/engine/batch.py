@@ -33,7 +33,7 @@ Budget semantics (exactly what the per-request comparison test replays):
   billing can feed back into later rankings without a Python loop.
 - A settlement counts against the budget from its creation; a settlement that
   later fails (``[billing]``) does not give its amount back within the run.
-- As in the server (``bookkeeping.bill``), a billable receipt whose amount would
+- As in the server (``SqlSettlements.bill``), a billable receipt whose amount would
   take committed spend past the budget creates no settlement (billing reason
   ``budget_exhausted``): when a campaign wins more slots of one request than its
   budget has room for, the slots beyond the room are shown but not billed

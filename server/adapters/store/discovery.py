@@ -7,16 +7,17 @@ from sqlalchemy import select
 from ...domain.discovery import DiscoverySource
 from . import schema as s
 from .codec import encode
-from .engine import insert_ignoring
+from .dialect import insert_ignoring
+from .session import Repository
 
 
-class DiscoveryQueries:
+class SqlDiscovery(Repository):
     async def insert_discovery_source(self, source: DiscoverySource) -> bool:
-        stmt = insert_ignoring(self.kind, s.discovery_sources, ["source_id"]).values(  # type: ignore[attr-defined]
+        stmt = insert_ignoring(self.kind, s.discovery_sources, ["source_id"]).values(
             source_id=source.source_id, doc=encode(source)
         )
-        return (await self._exec(stmt)).rowcount == 1  # type: ignore[attr-defined]
+        return (await self._exec(stmt)).rowcount == 1
 
     async def list_discovery_sources(self) -> list[DiscoverySource]:
         t = s.discovery_sources
-        return await self._docs(select(t.c.doc).order_by(t.c.seq), DiscoverySource)  # type: ignore[attr-defined]
+        return await self._docs(select(t.c.doc).order_by(t.c.seq), DiscoverySource)

@@ -1,10 +1,11 @@
-"""Database engines and the few places where SQLite and PostgreSQL differ.
+"""Database engines: how SQLite and PostgreSQL are opened.
 
-Everything dialect-specific lives here: URL normalisation, connection
-pragmas, how write transactions begin, upserts and row-claiming clauses.
+URL normalisation, connection pragmas and how write transactions begin; the
+differences in the SQL the store runs (upserts, row and advisory locks) are in
+``dialect.py``.
 
 SQLite: statements run inline on the event loop's thread through the
-standard ``sqlite3`` driver (see ``Tx._exec`` for why), over one write
+standard ``sqlite3`` driver (see ``Session.exec`` for why), over one write
 connection (``BEGIN IMMEDIATE`` takes the database write lock up front so a
 transaction never fails half-way on a lock upgrade; ``busy_timeout`` covers
 other processes) and a pool of read connections, all in WAL mode.
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
@@ -83,7 +83,10 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # QueuePool always: SQLAlchemy would pick a one-connection-per-thread pool for an in-memory database.
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}, "poolclass": QueuePool}
+    kwargs: dict[str, Any] = {
+        "connect_args": {"timeout": 30, "check_same_thread": False},
+        "poolclass": QueuePool,
+    }
     shared_memory = "mode=memory" in url  # demo mode: one in-memory database shared by every connection
     if writer:
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
@@ -118,18 +121,11 @@ def create_engines(url: str | None = None) -> Engines:
     kind = persistence_kind(full)
     if kind == "sqlite":
         return Engines(
-            full, kind, sync_write=_sqlite_engine(full, writer=True), sync_read=_sqlite_engine(full, writer=False)
+            full,
+            kind,
+            sync_write=_sqlite_engine(full, writer=True),
+            sync_read=_sqlite_engine(full, writer=False),
         )
     engine = create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=False)
     return Engines(full, kind, write=engine, read=engine)
 
-
-def insert_ignoring(kind: str, table: Any, conflict_columns: list[str]) -> Any:
-    """``INSERT … ON CONFLICT (cols) DO NOTHING`` for the active dialect."""
-    module = sqlite if kind == "sqlite" else postgresql
-    return module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-
-
-def claim_suffix(kind: str) -> str:
-    """Row locking for claiming retry jobs: PostgreSQL skips rows another worker holds."""
-    return "" if kind == "sqlite" else " FOR UPDATE SKIP LOCKED"

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 
 from . import schema
+from .dialect import migration_lock
 from .engine import Engines
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -25,16 +27,15 @@ def alembic_config(url: str | None = None) -> Config:
 async def upgrade(engines: Engines) -> None:
     """Bring the schema to the latest revision (a no-op when it is there already)."""
 
-    def _upgrade(sync_conn) -> None:  # type: ignore[no-untyped-def]
+    def _upgrade(sync_conn: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = sync_conn
         command.upgrade(config, "head")
 
-    def _initialise(sync_conn) -> None:  # type: ignore[no-untyped-def]
-        if engines.kind == "postgres":
-            # Several processes may start at once on an empty database: one migrates, the others
-            # wait here and then find the schema current. (SQLite's BEGIN IMMEDIATE does the same.)
-            sync_conn.execute(text("SELECT pg_advisory_xact_lock(7253190041)"))
+    def _initialise(sync_conn: Connection) -> None:
+        lock = migration_lock(engines.kind)
+        if lock is not None:  # several processes starting at once: one migrates, the others wait here
+            sync_conn.execute(lock)
         _upgrade(sync_conn)
         if sync_conn.execute(select(schema.market_version.c.id)).first() is None:
             sync_conn.execute(insert(schema.market_version).values(id=1, version=1))

@@ -1,24 +1,33 @@
-"""The store: write transactions (group-committed on SQLite) and read transactions over ``Tx``."""
+"""The store: units of work for writing (group-committed on SQLite) and for reading.
+
+The group commit lives here and only here: every write of the server goes through
+``SqlStore.write``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from .engine import Engines
-from .repository import Tx
+from .ports import UnitOfWork
+from .unit_of_work import SqlUnitOfWork
 
 T = TypeVar("T")
 Carried = tuple[tuple[ContextVar[Any], Any], ...]
+# A queued write: the caller's function, its future, its retries, its context variables.
+Queued = tuple[Callable[[UnitOfWork], Awaitable[Any]], asyncio.Future[Any], int, Carried]
 
 
-class Store:
-    """Hands out transactions over the engines. ``write`` retries a transaction that lost an id race.
+class SqlStore:
+    """Implements ``ports.Store``: hands out units of work over the engines. ``write`` retries a
+    transaction that lost an id race.
 
     SQLite: group commit. Writers queue their transaction functions; whoever takes
     the write lock runs every queued function in one database transaction, each
@@ -38,16 +47,16 @@ class Store:
         self.kind = engines.kind
         self.carry = tuple(carry)
         self._write_lock = asyncio.Lock()
-        self._queued: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int, Carried]] = []
+        self._queued: list[Queued] = []
 
-    async def write(self, fn: Callable[[Tx], Awaitable[T]], *, retries: int = 3) -> T:
+    async def write(self, fn: Callable[[UnitOfWork], Awaitable[T]], *, retries: int = 3) -> T:
         if self.engines.sync_write is not None:
             return await self._group_write(fn, retries)
         assert self.engines.write is not None
         for attempt in range(retries):
             try:
                 async with self.engines.write.begin() as conn:
-                    return await self._run(fn, Tx(conn, self.kind))
+                    return await self._run(fn, SqlUnitOfWork(conn, self.kind))
             except IntegrityError:
                 # A random id collided with a stored one (ids are short, by contract): try again
                 # with new ids. Business uniqueness (receipt id, settlement per intent/offer/event)
@@ -56,7 +65,7 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
-    async def _group_write(self, fn: Callable[[Tx], Awaitable[T]], retries: int) -> T:
+    async def _group_write(self, fn: Callable[[UnitOfWork], Awaitable[T]], retries: int) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queued.append((fn, future, retries, tuple((var, var.get()) for var in self.carry)))
         await asyncio.sleep(0)  # let the other requests that are ready queue their writes too
@@ -66,9 +75,7 @@ class Store:
                 await self._run_group(group)
         return await future
 
-    async def _run_group(
-        self, group: list[tuple[Callable[[Tx], Awaitable[Any]], asyncio.Future[Any], int, Carried]]
-    ) -> None:
+    async def _run_group(self, group: list[Queued]) -> None:
         assert self.engines.sync_write is not None
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
@@ -92,11 +99,11 @@ class Store:
             else:
                 future.set_result(result)
 
-    async def _run_unit(self, conn: Connection, fn: Callable[[Tx], Awaitable[Any]], retries: int):
+    async def _run_unit(self, conn: Connection, fn: Callable[[UnitOfWork], Awaitable[Any]], retries: int):
         for attempt in range(retries):
             savepoint = conn.begin_nested()
             try:
-                result = await self._run(fn, Tx(conn, self.kind))
+                result = await self._run(fn, SqlUnitOfWork(conn, self.kind))
             except IntegrityError as exc:
                 savepoint.rollback()
                 if attempt == retries - 1:
@@ -110,17 +117,17 @@ class Store:
         raise AssertionError("unreachable")
 
     @staticmethod
-    async def _run(fn: Callable[[Tx], Awaitable[T]], tx: Tx) -> T:
-        result = await fn(tx)
-        await tx.flush()
+    async def _run(fn: Callable[[UnitOfWork], Awaitable[T]], uow: SqlUnitOfWork) -> T:
+        result = await fn(uow)
+        await uow.flush()
         return result
 
-    async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+    async def read(self, fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         if self.engines.sync_read is not None:
             with self.engines.sync_read.connect() as conn:
-                return await fn(Tx(conn, self.kind))
+                return await fn(SqlUnitOfWork(conn, self.kind))
         async with self.engines.read.connect() as conn:
-            return await fn(Tx(conn, self.kind))
+            return await fn(SqlUnitOfWork(conn, self.kind))
 
     async def close(self) -> None:
         await self.engines.dispose()

@@ -12,9 +12,9 @@ succeeded, so a deduplicated receipt never reaches the ledger at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from functools import lru_cache
-from typing import Any, NamedTuple
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import bindparam, case, func, outerjoin, select, update
 
@@ -28,44 +28,28 @@ from ...domain.wallet import (
 )
 from . import schema as s
 from .codec import decode, encode, epoch_ms
-from .engine import insert_ignoring
-from .paging import MAX_SEQ, KeysetPage
-
-
-class Applied(NamedTuple):
-    """A ledger amount that was applied: the entry written and the available millicredits around it."""
-
-    entry: CreditLedgerEntry
-    before: int
-    after: int
-
-
-class NoWallet(LookupError):
-    """The workspace has no wallet yet (``create_wallet`` first)."""
-
-
-class WalletTotals(NamedTuple):
-    workspaces: int
-    out_of_credits: int  # wallets with available credits <= 0
-    consumed: int  # millicredits
+from .dialect import insert_ignoring
+from .paging import keyset_page
+from .ports import MAX_SEQ, Applied, KeysetPage, NoWallet, WalletTotals
+from .session import Repository
 
 
 def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 # The statements of the receipt path, built once per dialect (see ``statements.py`` for why).
-@lru_cache(maxsize=None)
+@cache
 def _create_wallet_stmt(kind: str) -> Any:
     return insert_ignoring(kind, s.wallets, ["workspace_id"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert_entry_stmt(kind: str) -> Any:
     return insert_ignoring(kind, s.credit_ledger, ["source"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _add_to_wallet() -> Any:
     t = s.wallets
     return (
@@ -80,7 +64,7 @@ def _add_to_wallet() -> Any:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _take_back() -> Any:
     t = s.wallets
     return (
@@ -93,14 +77,7 @@ def _take_back() -> Any:
     )
 
 
-class WalletQueries:
-    """Mixed into ``repository.Tx``; relies on its ``_exec``, ``kind`` and ``_keyset_page``."""
-
-    kind: str
-    _keyset_page: Any
-
-    async def _exec(self, stmt: Any, params: Any = None) -> Any: ...  # provided by Tx
-
+class SqlWallets(Repository):
     async def create_wallet(
         self,
         workspace_id: str,
@@ -198,7 +175,7 @@ class WalletQueries:
     ) -> KeysetPage[CreditLedgerEntry]:
         t = s.credit_ledger
         conds = [t.c.workspace_id == workspace_id]
-        return await self._keyset_page(t, conds, before_seq, limit, CreditLedgerEntry, None)
+        return await keyset_page(self.session, t, conds, before_seq, limit, CreditLedgerEntry, None)
 
     async def campaign_gates(self) -> dict[str, tuple[float, int | None]]:
         """Per campaign: committed spend and its workspace's available millicredits (None: no wallet yet)."""
