@@ -20,14 +20,9 @@ from .adapters.store.engine import DatabaseUnavailable, create_engines, redacted
 from .adapters.store.migrate import upgrade
 from .adapters.store.store import SqlStore
 from .api.auth import document_security, key_guard, security_components
-from .api.dashboard import DASHBOARD_CONTROLLERS
 from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
-from .api.exchange import EXCHANGE_CONTROLLERS
-from .api.pages import PAGE_HANDLERS
-from .api.settlements import SETTLEMENT_CONTROLLERS
+from .api.routes import ROUTES
 from .api.strict import StrictJsonBody
-from .api.top_ups import TOP_UP_CONTROLLERS
-from .api.wallet import WALLET_CONTROLLERS
 from .modes import IMPLIES, refuse_demo_records
 from .services.access import access_from_settings, current_caller
 from .services.context import Services, evaluation_clock
@@ -128,10 +123,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 await svc.close()
 
     app = Litestar(
-        route_handlers=[
-            *EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS, *WALLET_CONTROLLERS,
-            *TOP_UP_CONTROLLERS, *PAGE_HANDLERS,
-        ],
+        route_handlers=ROUTES,
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=screen_raw_input,

@@ -100,3 +100,8 @@ def paged(request: Request, page: CursorPage[Any], limit: int) -> Response[list[
         url = str(request.url.with_replacements(query=urlencode(query)))
         headers["Link"] = f'<{url}>; rel="next"'
     return Response(page.items, headers=headers)
+
+
+def comma_list(value: str | None) -> list[str]:
+    """A comma-separated filter (``status=a,b``) as a list, blanks dropped; none given is an empty list."""
+    return [part.strip() for part in value.split(",") if part.strip()] if value else []

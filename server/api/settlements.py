@@ -1,32 +1,28 @@
-"""Settlements, the retry queue and the dead-letter queue."""
+"""Settlements and the retry queue (the dead-letter queue is ``dlq``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Body
 
-from ..adapters.store.ports import Page
-from ..domain.models import Base, DeadLetterEntry, DlqStatus, SettlementReceipt, SettlementRetryJob
+from ..domain.models import Base, SettlementReceipt, SettlementRetryJob
 from ..services import pages, settlements
 from ..services.context import Services
 from .errors import documented
-from .exchange import comma_list
 from .params import (
     PAGING_HEADERS,
     CampaignIdQuery,
     CursorQuery,
-    DlqEntryId,
     LimitQuery,
-    PageQuery,
-    PageSizeQuery,
     ProvenanceQuery,
     SettlementId,
     SettlementIdQuery,
     StatusQuery,
     TraceIdQuery,
+    comma_list,
     paged,
 )
 from .strict import OptionalBody
@@ -38,24 +34,6 @@ class ProcessRequest(Base, kw_only=True):
 
 class DisputeRequest(Base, kw_only=True):
     reason: str | None = None
-
-
-class ReplayRequest(Base, kw_only=True):
-    resolution_note: str | None = None
-
-
-class ResolveRequest(Base, kw_only=True):
-    status: Literal["resolved", "ignored"]
-    resolution_note: str | None = None
-
-
-class DeadLetterPage(Base, kw_only=True):
-    items: list[DeadLetterEntry]
-    total: int
-    page: int
-    page_size: int
-    has_next_page: bool
-    has_previous_page: bool
 
 
 class SettlementsController(Controller):
@@ -118,34 +96,3 @@ class SettlementsController(Controller):
         self, svc: Services, settlement_id: SettlementId, data: DisputeRequest | None = Body(default=None)
     ) -> SettlementReceipt:
         return await settlements.dispute(svc, settlement_id, data.reason if data else None)
-
-    @get("/dlq", responses=documented())
-    async def dlq(
-        self,
-        svc: Services,
-        status: DlqStatus | None = None,
-        trace_id: TraceIdQuery = None,
-        settlement_id: SettlementIdQuery = None,
-        page: PageQuery = 1,
-        page_size: PageSizeQuery = 20,
-    ) -> DeadLetterPage:
-        result: Page = await settlements.page_dead_letters(svc, status, trace_id, settlement_id, page, page_size)
-        return DeadLetterPage(**{f: getattr(result, f) for f in result.__struct_fields__})
-
-    @post(
-        "/dlq/{dlq_entry_id:str}/replay",
-        status_code=200,
-        responses=documented(404, 409, 413),
-        operation_class=OptionalBody,
-    )
-    async def replay(
-        self, svc: Services, dlq_entry_id: DlqEntryId, data: ReplayRequest | None = Body(default=None)
-    ) -> settlements.ReplayResult:
-        return await settlements.replay_dead_letter(svc, dlq_entry_id, data.resolution_note if data else None)
-
-    @post("/dlq/{dlq_entry_id:str}/resolve", status_code=200, responses=documented(404, 409, 413))
-    async def resolve(self, svc: Services, dlq_entry_id: DlqEntryId, data: ResolveRequest) -> DeadLetterEntry:
-        return await settlements.resolve_dead_letter(svc, dlq_entry_id, data.status, data.resolution_note)
-
-
-SETTLEMENT_CONTROLLERS: list[Any] = [SettlementsController]

@@ -111,6 +111,3 @@ class StripeWebhookController(Controller):
         del data  # the signature covers the raw bytes, read below; ``data`` documents the body
         result = await top_ups.handle_webhook(svc, await request.body(), signature)
         return Response(result, status_code=200)
-
-
-TOP_UP_CONTROLLERS: list[Any] = [PlansController, TopUpController, StripeWebhookController]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Request, Response, get
 from litestar.params import QueryParameter
@@ -62,6 +62,3 @@ class WalletController(Controller):
     ) -> Response[list[CreditLedgerEntry]]:
         page = await wallet.page_ledger(svc, workspace_id, limit, cursor)
         return paged(request, page, limit)
-
-
-WALLET_CONTROLLERS: list[Any] = [WalletController]

@@ -11,6 +11,7 @@ from ..adapters.store.ports import Page, UnitOfWork
 from ..domain.models import CANONICAL_EVENT_TYPES, AuditEvent, Base
 from ..domain.wallet import from_milli
 from .context import Services
+from .pages import numbered_page
 
 SETTLEMENT_STATUSES = ("pending", "processing", "retry_scheduled", "settled", "disputed", "failed")
 
@@ -103,6 +104,17 @@ async def dashboard(svc: Services) -> Dashboard:
     return await svc.store.read(work)
 
 
+class AuditPage(Base, kw_only=True):
+    """One page of audit events by number (``GET /audit-trail``)."""
+
+    items: list[AuditEvent]
+    total: int
+    page: int
+    page_size: int
+    has_next_page: bool
+    has_previous_page: bool
+
+
 async def audit_trail(
     svc: Services,
     trace_id: str | None,
@@ -111,7 +123,8 @@ async def audit_trail(
     provenances: list[str],
     page: int,
     page_size: int,
-) -> Page:
-    return await svc.store.read(
+) -> AuditPage:
+    found: Page = await svc.store.read(
         lambda uow: uow.audit.page_audit(trace_id, entity_id, entity_type, provenances, page, page_size)
     )
+    return numbered_page(AuditPage, found)

@@ -1,4 +1,5 @@
-"""Paging through settlements and retry jobs: newest first, with an opaque cursor.
+"""Paging: pages by number (``numbered_page``: dead letters, the audit trail) and, for settlements and
+retry jobs, newest first with an opaque cursor.
 
 A cursor is where the next page starts (the ``seq`` of the last row handed
 out, as 8 bytes in unpadded base64url: 11 characters). Any such string is a
@@ -15,12 +16,25 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from ..adapters.store.ports import MAX_SEQ, KeysetPage
+from ..adapters.store.ports import MAX_SEQ, KeysetPage, Page
 from ..domain.errors import ValidationFailed
 from ..domain.models import END, SettlementReceipt, SettlementRetryJob
 from .context import Services
 
 T = TypeVar("T")
+P = TypeVar("P")
+
+
+def numbered_page(page_type: type[P], page: Page) -> P:
+    """A service's own page type (items and the page's position) filled from the store's page."""
+    return page_type(
+        items=page.items,
+        total=page.total,
+        page=page.page,
+        page_size=page.page_size,
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+    )
 
 CURSOR_PATTERN = "^[A-Za-z0-9_-]{11}" + END
 _CURSOR = re.compile(CURSOR_PATTERN)

@@ -52,6 +52,13 @@ class LeadFilter(Base, kw_only=True):
     owner: str | None = None
 
 
+async def filtered_leads(svc: Services, f: LeadFilter) -> list[AgentLead]:
+    """``GET /agent-leads``: without a provenance filter, the mode's default (``DEFAULT_LEAD_FILTER``)."""
+    if not f.provenances:
+        f = msgspec.structs.replace(f, provenances=list(svc.settings.default_lead_filter))
+    return await list_leads(svc, f)
+
+
 async def list_leads(svc: Services, f: LeadFilter | None = None) -> list[AgentLead]:
     f = f or LeadFilter()
     leads = await svc.store.read(lambda uow: uow.leads.list_leads(f.statuses, f.source_types, f.origins, f.provenances))

@@ -32,6 +32,7 @@ from ..domain.models import (
 )
 from ..domain.settlement import OPEN_JOB_STATUSES
 from .context import Services, new_id
+from .pages import numbered_page
 
 
 class ProcessedItem(Base, kw_only=True):
@@ -259,12 +260,24 @@ async def dispute(svc: Services, settlement_id: str, reason: str | None = None) 
     return await svc.store.write(work)
 
 
+class DeadLetterPage(Base, kw_only=True):
+    """One page of dead letters by number (``GET /settlements/dlq``)."""
+
+    items: list[DeadLetterEntry]
+    total: int
+    page: int
+    page_size: int
+    has_next_page: bool
+    has_previous_page: bool
+
+
 async def page_dead_letters(
     svc: Services, status: str | None, trace_id: str | None, settlement_id: str | None, page: int, page_size: int
-) -> Page:
-    return await svc.store.read(
+) -> DeadLetterPage:
+    found: Page = await svc.store.read(
         lambda uow: uow.dead_letters.page_dead_letters(status, trace_id, settlement_id, page, page_size)
     )
+    return numbered_page(DeadLetterPage, found)
 
 
 async def replay_dead_letter(svc: Services, dlq_entry_id: str, note: str | None) -> ReplayResult:
