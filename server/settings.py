@@ -13,32 +13,30 @@ from typing import Any, Literal, Mapping
 from .domain.errors import ValidationFailed
 from .domain.ranking_config import DEFAULT_RANKING, RankingConfig
 from .domain.ranking_table import decode_ranking_table
+from .domain.receipts import cpqr_billable_event
+from .domain.settlement import SETTLEMENT_RETRY_LEASE_MS
 
 
 class SettingsError(ValueError):
     """A setting has a value the server cannot use; the message names the variable."""
 
 
-CPQR_EVENTS = {
-    "offer.shortlisted": "offer.shortlisted",
-    "shortlisted": "offer.shortlisted",
-    "offer.presented": "offer.presented",
-    "presented": "offer.presented",
-    "shown": "offer.presented",
-}
 from .modes import DEFAULT_PORTS, MODES, resolve_mode  # noqa: E402,F401  (the mode rules live in server/modes.py)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
+def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    """A whole number from the environment (``default`` when unset or blank), within its bounds: the one
+    integer parser of the server, the worker and the mocks; a bad value is a ``SettingsError`` naming it."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise SettingsError(f"{name} must be {bounds}, got {value}")
     return value
 
 
@@ -59,8 +57,8 @@ RECEIPT_VERIFICATION_MODES = ("off", "shortlist", "signed")
 def _timeout_and_lease(env: Mapping[str, str]) -> tuple[int, int]:
     # A submission must end well inside the claim on its retry job, or the job could be
     # claimed again while the first submission is still in flight.
-    timeout = _int(env, "BILLING_ADAPTER_TIMEOUT_MS", 5000, minimum=1)
-    lease = _int(env, "SETTLEMENT_RETRY_LEASE_MS", 10_000, minimum=1)
+    timeout = env_int(env, "BILLING_ADAPTER_TIMEOUT_MS", 5000, minimum=1)
+    lease = env_int(env, "SETTLEMENT_RETRY_LEASE_MS", SETTLEMENT_RETRY_LEASE_MS, minimum=1)
     if timeout + CLAIM_MARGIN_MS > lease:
         raise SettingsError(
             f"BILLING_ADAPTER_TIMEOUT_MS ({timeout}) must be at least {CLAIM_MARGIN_MS} ms shorter than "
@@ -113,7 +111,7 @@ class StripeSettings:
             urls[name] = url
         return cls(
             secret_key=(env.get("STRIPE_SECRET_KEY") or "").strip() or None,
-            price_per_credit_cents=_int(env, "STRIPE_PRICE_PER_CREDIT_CENTS", 10, minimum=1),
+            price_per_credit_cents=env_int(env, "STRIPE_PRICE_PER_CREDIT_CENTS", 10, minimum=1),
             currency=currency,
             top_up_product_name=(env.get("STRIPE_TOP_UP_PRODUCT_NAME") or "").strip() or "Promotion credits",
             webhook_secret=(env.get("STRIPE_WEBHOOK_SECRET") or "").strip() or None,
@@ -218,7 +216,7 @@ class Settings:
     billing_adapter_api_key: str | None = None
     billing_adapter_hmac_secret: str | None = None
     billing_adapter_timeout_ms: int = 5000
-    settlement_retry_lease_ms: int = 10_000
+    settlement_retry_lease_ms: int = SETTLEMENT_RETRY_LEASE_MS
     receipt_verification: str = "off"
     receipt_signing_secrets: str | None = None
     billing_signature_header: str = "x-billing-signature"
@@ -254,7 +252,7 @@ class Settings:
         env = os.environ if env is None else env
         mode = resolve_mode(env)  # APP_MODE, or its alias PROMOTION_AGENT_MODE
         billable_raw = env.get("CPQR_BILLABLE_EVENT", "offer.shortlisted") or "offer.shortlisted"
-        billable = CPQR_EVENTS.get(billable_raw.strip().lower())
+        billable = cpqr_billable_event(billable_raw)
         if billable is None:
             raise SettingsError(
                 f"CPQR_BILLABLE_EVENT must be offer.shortlisted or offer.presented, got {billable_raw!r}"
@@ -270,8 +268,8 @@ class Settings:
         ranking_file = (env.get("RANKING_CONFIG_FILE") or "").strip() or None
         return cls(
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
-            port=_int(env, "PORT", DEFAULT_PORTS[mode], minimum=0),
-            workers=_int(env, "WEB_CONCURRENCY", 1, minimum=1),
+            port=env_int(env, "PORT", DEFAULT_PORTS[mode], minimum=0),
+            workers=env_int(env, "WEB_CONCURRENCY", 1, minimum=1),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             hot_state_namespace=env.get("HOT_STATE_NAMESPACE", "promotion-agent") or "promotion-agent",

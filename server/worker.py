@@ -30,30 +30,17 @@ from urllib.parse import urlparse
 from .adapters.alerts import Alert, Alerter, build_alerter
 from .adapters.leader_lease import LeaderLease, lease_for
 from .adapters.store.ports import UnitOfWork
+from .domain.settlement import OPEN_JOB_STATUSES, WORKER_LEADER_LEASE_MS
 from .redaction import redact_url
 from .services import settlements
 from .services.context import Services
 from .serving import bind_loopback
-from .settings import Settings, SettingsError
+from .settings import Settings, SettingsError, env_int
 from .worker_http import WorkerMetrics, start_metrics_server
 
 log = logging.getLogger("promotion_agent.worker")
 
 ALERT_TITLE = "Settlement worker failure"
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise SettingsError(f"{name} must be {bounds}, got {value}")
-    return value
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:
@@ -84,8 +71,8 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "WorkerSettings":
         env = os.environ if env is None else env
-        interval = _int(env, "SETTLEMENT_WORKER_INTERVAL_MS", 5000, minimum=10)
-        lease = _int(env, "SETTLEMENT_WORKER_LEADER_LEASE_MS", 15000, minimum=100)
+        interval = env_int(env, "SETTLEMENT_WORKER_INTERVAL_MS", 5000, minimum=10)
+        lease = env_int(env, "SETTLEMENT_WORKER_LEADER_LEASE_MS", WORKER_LEADER_LEASE_MS, minimum=100)
         if lease <= interval:
             raise SettingsError(
                 f"SETTLEMENT_WORKER_LEADER_LEASE_MS ({lease}) must be longer than SETTLEMENT_WORKER_INTERVAL_MS "
@@ -94,14 +81,14 @@ class WorkerSettings:
         return cls(
             interval_ms=interval,
             leader_lease_ms=lease,
-            batch_size=_int(env, "SETTLEMENT_WORKER_BATCH_SIZE", 20, minimum=1, maximum=1000),
-            metrics_port=_int(env, "SETTLEMENT_WORKER_METRICS_PORT", 9464, minimum=0, maximum=65535),
-            shutdown_grace_ms=_int(env, "SETTLEMENT_WORKER_SHUTDOWN_GRACE_MS", 10000, minimum=0),
+            batch_size=env_int(env, "SETTLEMENT_WORKER_BATCH_SIZE", 20, minimum=1, maximum=1000),
+            metrics_port=env_int(env, "SETTLEMENT_WORKER_METRICS_PORT", 9464, minimum=0, maximum=65535),
+            shutdown_grace_ms=env_int(env, "SETTLEMENT_WORKER_SHUTDOWN_GRACE_MS", 10000, minimum=0),
             alert_webhook_url=_url(env, "ALERT_WEBHOOK_URL"),
             alert_webhook_api_key=(env.get("ALERT_WEBHOOK_API_KEY") or "").strip() or None,
             slack_webhook_url=_url(env, "SLACK_WEBHOOK_URL"),
-            alert_suppression_seconds=_int(env, "ALERT_SUPPRESSION_SECONDS", 300, minimum=0),
-            alert_timeout_ms=_int(env, "ALERT_TIMEOUT_MS", 5000, minimum=1),
+            alert_suppression_seconds=env_int(env, "ALERT_SUPPRESSION_SECONDS", 300, minimum=0),
+            alert_timeout_ms=env_int(env, "ALERT_TIMEOUT_MS", 5000, minimum=1),
         )
 
 
@@ -232,7 +219,7 @@ class SettlementWorker:
             return await counters.counters_with_prefix("retry_jobs:"), await counters.counters_with_prefix("dlq:")
 
         jobs, dlq = await self.svc.store.read(read)
-        self.metrics.retry_jobs_open.set(sum(jobs.get(s, 0) for s in ("queued", "processing", "retry_scheduled")))
+        self.metrics.retry_jobs_open.set(sum(jobs.get(s, 0) for s in OPEN_JOB_STATUSES))
         self.metrics.dlq_open.set(dlq.get("open", 0))
 
     # -- the loop and stopping ---------------------------------------------------

@@ -41,10 +41,8 @@ class HotState(Protocol):
 
 # TTLs and leases of spec §9, in milliseconds.
 OPPORTUNITY_CACHE_TTL_MS = 12_000
-RECEIPT_RESULT_TTL_MS = 15 * 60_000
-RECEIPT_LOCK_LEASE_MS = 8_000
-SETTLEMENT_RETRY_LEASE_MS = 10_000
-WORKER_LEADER_LEASE_MS = 15_000
+# (The receipt lock and result times are the receipt rules' own: ``domain.receipts``; the settlement and
+# worker leases the settlement rules': ``domain.settlement``.)
 ALERT_SUPPRESSION_MS = 300_000
 
 

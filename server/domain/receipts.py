@@ -33,6 +33,11 @@ DEFAULT_CPQR_BILLABLE_EVENT = "offer.shortlisted"
 CPA_BILLABLE_EVENT = "conversion.attributed"
 RETRY_MAX_ATTEMPTS = 3
 
+# A receipt's idempotency key holds its first answer this long (spec §9); while one request records a
+# receipt, a repeat waits for its lock at most this long.
+RECEIPT_RESULT_TTL_MS = 15 * 60_000
+RECEIPT_LOCK_LEASE_MS = 8_000
+
 # Short names that earlier clients send, mapped on input.
 EVENT_TYPE_ALIASES: Mapping[str, str] = MappingProxyType(
     {
@@ -46,6 +51,17 @@ EVENT_TYPE_ALIASES: Mapping[str, str] = MappingProxyType(
         "conversion": "conversion.attributed",
     }
 )
+# What ``CPQR_BILLABLE_EVENT`` may name: the two CPQR billable events, by full or short name.
+CPQR_BILLABLE_EVENTS = ("offer.shortlisted", "offer.presented")
+
+
+def cpqr_billable_event(name: str) -> str | None:
+    """The canonical CPQR billable event ``name`` stands for (an alias counts), or None."""
+    key = name.strip().lower()
+    event = EVENT_TYPE_ALIASES.get(key, key)
+    return event if event in CPQR_BILLABLE_EVENTS else None
+
+
 _KNOWN_EVENT_TYPES = frozenset(CANONICAL_EVENT_TYPES) | frozenset(EXTRA_EVENT_TYPES)
 
 # Workspace credits a receipt consumes, by canonical event type; other types cost nothing.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 import msgspec
 
@@ -30,7 +30,14 @@ from .billing import (  # noqa: F401
     simulated_outcome,
 )
 from .errors import Conflict, ValidationFailed
-from .models import DeadLetterEntry, SettlementReceipt, SettlementRetryJob
+from .models import (
+    DeadLetterEntry,
+    DlqStatus,
+    RetryJobStatus,
+    SettlementReceipt,
+    SettlementRetryJob,
+    SettlementStatus,
+)
 
 SETTLEMENT_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
@@ -42,12 +49,23 @@ SETTLEMENT_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "failed": frozenset(),
     }
 )
-DISPUTABLE = frozenset({"pending", "processing", "retry_scheduled"})
+# Every status, in the spec's order (for counts and filters: the dashboard, the workbench's live lists).
+SETTLEMENT_STATUSES: tuple[str, ...] = get_args(SettlementStatus)
+RETRY_JOB_STATUSES: tuple[str, ...] = get_args(RetryJobStatus)
+DLQ_STATUSES: tuple[str, ...] = get_args(DlqStatus)
+# A settlement the provider may still be paid for; only those can be disputed.
+PAYABLE = frozenset({"pending", "processing", "retry_scheduled"})
+DISPUTABLE = PAYABLE
 REPLAYABLE = frozenset({"failed", "disputed"})
 DUE_JOB_STATUSES = frozenset({"queued", "retry_scheduled"})
 OPEN_JOB_STATUSES = ("queued", "processing", "retry_scheduled")
 DLQ_REASON_MAX_ATTEMPTS = "worker_failed_max_attempts"
 EVENTUAL_SUCCESS_NOTE = "Settlement eventually succeeded."
+
+# Leases: how long a claimed retry job is the claimant's (``SETTLEMENT_RETRY_LEASE_MS`` overrides it),
+# and how long the settlement worker's leadership lasts without renewal (``..._LEADER_LEASE_MS``).
+SETTLEMENT_RETRY_LEASE_MS = 10_000
+WORKER_LEADER_LEASE_MS = 15_000
 
 BACKOFF_BASE_SECONDS = 15
 BACKOFF_CAP_SECONDS = 300

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from litestar import Litestar, Request, Response, delete, get, route
 
 from ..serving import bind_loopback, bound_url, serve_blocking
+from ..settings import env_int
 
 
 def create_app(status_code: int = 200) -> Litestar:
@@ -56,17 +57,8 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (ALERT_MOCK_PORT, 8790)")
     parser.add_argument("--status", type=int, default=None, help="HTTP status to answer with (ALERT_MOCK_STATUS, 200)")
     args = parser.parse_args(rest_args)
-    port, status = args.port, args.status
-    for name, value, default in (("ALERT_MOCK_PORT", port, 8790), ("ALERT_MOCK_STATUS", status, 200)):
-        if value is None:
-            raw = env.get(name) or str(default)
-            if not raw.isdigit():
-                raise ValueError(f"{name} must be a whole number, got {raw!r}")
-            if name == "ALERT_MOCK_PORT":
-                port = int(raw)
-            else:
-                status = int(raw)
-    assert port is not None and status is not None
+    port = args.port if args.port is not None else env_int(env, "ALERT_MOCK_PORT", 8790, maximum=65535)
+    status = args.status if args.status is not None else env_int(env, "ALERT_MOCK_STATUS", 200)
     if not 200 <= status <= 599:
         raise ValueError(f"ALERT_MOCK_STATUS must be an HTTP status between 200 and 599, got {status}")
     sock = bind_loopback(port)

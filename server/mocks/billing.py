@@ -64,6 +64,7 @@ from litestar import Litestar, Request, Response, delete, get, post
 from litestar.response import Stream
 
 from ..serving import bind_loopback, bound_url, serve_blocking
+from ..settings import env_int
 
 MODES = (
     "settled", "fail", "retry", "slow", "drip", "garbage", "weird", "ratelimit", "reset", "flaky",
@@ -373,19 +374,6 @@ def create_app(mock: BillingMock) -> Litestar:
     return asgi  # type: ignore[return-value]
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name) or ""
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be at least 0, got {value}")
-    return value
-
-
 def _env_rate(env: Mapping[str, str], name: str) -> float:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -424,10 +412,10 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     if problem:
         raise ValueError(f"--retryable-rate / --terminal-rate (BILLING_ADAPTER_RETRYABLE_RATE, "
                          f"BILLING_ADAPTER_TERMINAL_RATE): {problem}")
-    port = args.port if args.port is not None else _env_int(env, "BILLING_ADAPTER_PORT", 8787)
+    port = args.port if args.port is not None else env_int(env, "BILLING_ADAPTER_PORT", 8787, maximum=65535)
 
     def pick(given: int | None, name: str, default: int) -> int:
-        return given if given is not None else _env_int(env, name, default)
+        return given if given is not None else env_int(env, name, default)
 
     mock = BillingMock(
         mode=mode,

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from ..adapters.store.ports import Page, UnitOfWork
 from ..domain.models import CANONICAL_EVENT_TYPES, AuditEvent, Base
+from ..domain.settlement import OPEN_JOB_STATUSES, SETTLEMENT_STATUSES
 from ..domain.wallet import from_milli
 from .context import Services
 from .pages import numbered_page
-
-SETTLEMENT_STATUSES = ("pending", "processing", "retry_scheduled", "settled", "disputed", "failed")
 
 
 class Dashboard(Base, kw_only=True):
@@ -84,7 +83,7 @@ async def dashboard(svc: Services) -> Dashboard:
             event_counts=counts,
             settlement_count=sum(by_status.values()),
             settlements_by_status=by_status,
-            retry_jobs_open=int(sum(jobs.get(st, 0) for st in ("queued", "processing", "retry_scheduled"))),
+            retry_jobs_open=int(sum(jobs.get(st, 0) for st in OPEN_JOB_STATUSES)),
             dlq_open=int(dlq.get("open", 0)),
             unverified_receipts=int(receipts.get("unverified", 0)),
             receipts_not_billed={

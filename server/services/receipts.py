@@ -26,12 +26,17 @@ import asyncio
 
 import msgspec
 
-from ..adapters.hot_state import RECEIPT_LOCK_LEASE_MS, RECEIPT_RESULT_TTL_MS
 from ..adapters.store.ports import UnitOfWork
 from ..domain import receipts as rules
 from ..domain.errors import ServiceUnavailable, Unprocessable
 from ..domain.models import Base, EventReceipt, SettlementReceipt
-from ..domain.receipts import NOT_REQUIRED, NotBillableReason, Verification
+from ..domain.receipts import (
+    NOT_REQUIRED,
+    RECEIPT_LOCK_LEASE_MS,
+    RECEIPT_RESULT_TTL_MS,
+    NotBillableReason,
+    Verification,
+)
 from . import exchange
 from . import wallet as wallets
 from .context import Services, new_id

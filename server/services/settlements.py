@@ -137,7 +137,7 @@ async def _claim(
             return "Another claim holds this job until its lease expires."
     elif epoch_ms(job.next_run_at) > now_ms:
         return "The job is not due yet."
-    if settlement.status not in ("pending", "processing", "retry_scheduled"):
+    if settlement.status not in rules.PAYABLE:
         await uow.retry_jobs.save_job(job, rules.cancel_job(job, "Settlement is no longer payable.", now))
         return "The settlement is no longer payable; its job was cancelled."
     started_job, started_settlement = rules.apply_attempt_start(job, settlement, now)

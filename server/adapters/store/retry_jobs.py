@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from ...domain.models import RetryJobStatus, SettlementRetryJob
+from ...domain.settlement import DUE_JOB_STATUSES
 from . import schema as s
 from . import statements as st
 from .codec import decode, encode, epoch_ms
@@ -28,13 +29,11 @@ from .paging import keyset_page, unique
 from .ports import MAX_SEQ, JobRow, KeysetPage
 from .session import Repository, Session
 
-DUE_STATUSES = ("queued", "retry_scheduled")
-
 
 def _due(now_ms: int) -> Any:
     t = s.retry_jobs
     return or_(
-        and_(t.c.status.in_(DUE_STATUSES), t.c.next_run_at_ms <= now_ms),
+        and_(t.c.status.in_(DUE_JOB_STATUSES), t.c.next_run_at_ms <= now_ms),
         and_(t.c.status == "processing", or_(t.c.lease_until_ms.is_(None), t.c.lease_until_ms <= now_ms)),
     )
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.domain.settlement import DLQ_STATUSES, RETRY_JOB_STATUSES, SETTLEMENT_STATUSES
 from workbench.app.client import ApiClient, Page
 from workbench.app.widgets.paged_list import ListSpec
 from workbench.engine.units import fmt_money
 
-SETTLEMENT_STATUSES = ("pending", "processing", "retry_scheduled", "settled", "disputed", "failed")
-RETRY_JOB_STATUSES = ("queued", "processing", "retry_scheduled", "completed", "failed", "cancelled")
 OPEN_JOB_STATUSES = "queued,processing,retry_scheduled"
-DLQ_STATUSES = ("open", "replayed", "resolved", "ignored")
 AUDIT_ENTITY_TYPES = (
     "campaign", "policy_check", "opportunity", "delivery", "receipt", "settlement", "idempotency", "cache",
 )
