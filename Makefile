@@ -5,7 +5,7 @@ UV_VERSION ?= 0.13.9
 UV := .tools/bin/uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: run test serve worker venv clean bench
+.PHONY: run test lint serve worker venv clean bench
 
 run: $(VENV_STAMP)
 	.venv/bin/workbench
@@ -18,6 +18,11 @@ worker: $(VENV_STAMP)
 
 test: $(VENV_STAMP)
 	.venv/bin/python -m pytest -q
+
+# ruff (the rules in pyproject.toml) and pyright (strict on server/domain and server/services).
+lint: $(VENV_STAMP)
+	.venv/bin/ruff check
+	.venv/bin/pyright
 
 venv: $(VENV_STAMP)
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ EVENTS = ("shortlisted", "presented", "viewed", "interacted")
 
 
 def write_file(path: Path, n: int) -> None:
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     with path.open("w", encoding="utf-8") as out:
         for i in range(n):
             item = {

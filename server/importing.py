@@ -45,7 +45,7 @@ async def _run(settings: Settings, kind: imports.Kind, path: Path | None, skip_i
     from .app import build_services
 
     summary = imports.ImportSummary(kind=kind)
-    raws = imports.split_items(path.read_bytes(), kind) if path else []
+    raws = imports.split_items(await asyncio.to_thread(path.read_bytes), kind) if path else []
     decoded, errors = imports.decode_items(raws, kind)
     svc = await build_services(settings)
     try:

@@ -15,7 +15,7 @@ refusal happens before anything is opened or touched.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 MODES = ("default", "demo", "real_test")
 DEFAULT_PORTS = {"default": 3000, "demo": 3001, "real_test": 3002}

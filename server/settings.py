@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from .domain.errors import ValidationFailed
 from .domain.ranking_config import DEFAULT_RANKING, RankingConfig
@@ -99,7 +100,7 @@ class StripeSettings:
         return self.secret_key is not None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "StripeSettings":
+    def from_env(cls, env: Mapping[str, str]) -> StripeSettings:
         currency = (env.get("STRIPE_CURRENCY") or "usd").strip().lower()
         if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
             raise SettingsError(f"STRIPE_CURRENCY must be a three-letter ISO currency code, got {currency!r}")
@@ -248,7 +249,7 @@ class Settings:
         return []
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         mode = resolve_mode(env)  # APP_MODE, or its alias PROMOTION_AGENT_MODE
         billable_raw = env.get("CPQR_BILLABLE_EVENT", "offer.shortlisted") or "offer.shortlisted"

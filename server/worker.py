@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -69,7 +70,7 @@ class WorkerSettings:
     alert_timeout_ms: int = 5000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "WorkerSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
         env = os.environ if env is None else env
         interval = env_int(env, "SETTLEMENT_WORKER_INTERVAL_MS", 5000, minimum=10)
         lease = env_int(env, "SETTLEMENT_WORKER_LEADER_LEASE_MS", WORKER_LEADER_LEASE_MS, minimum=100)
@@ -153,9 +154,9 @@ class SettlementWorker:
             for _ in range(self.config.batch_size):
                 if self.stopping.is_set():
                     break
-                if time.monotonic() - self._last_lease_check >= self.config.interval_ms / 1000:
-                    if not await self.hold_lease():
-                        break
+                lease_due = time.monotonic() - self._last_lease_check >= self.config.interval_ms / 1000
+                if lease_due and not await self.hold_lease():
+                    break
                 # One job per call, so a stop request is honoured between jobs.
                 result = await settlements.process_queue(self.svc, 1)
                 if not result.items:
@@ -231,10 +232,8 @@ class SettlementWorker:
                 log.warning("abandoned the job in hand; it is taken again once its claim expires")
                 break
             self._tick_task = None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.config.interval_ms / 1000)
-            except TimeoutError:
-                pass
         await self.step_down()
 
     def request_stop(self, signame: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_asgi_app
 
@@ -83,7 +84,7 @@ class MetricsServer:
         self.server.should_exit = True
         try:
             await asyncio.wait_for(self.task, 5)
-        except (asyncio.TimeoutError, Exception):
+        except (TimeoutError, Exception):
             self.task.cancel()
 
 
@@ -96,7 +97,7 @@ async def start_metrics_server(sock: socket.socket, registry: CollectorRegistry,
         ready_message=f"worker metrics on {bound_url(sock)}/metrics and {bound_url(sock)}/healthz",
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn's Server has no started event
         await asyncio.sleep(0.01)
     if task.done():
         task.result()  # startup failed: raise its error

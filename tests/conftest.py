@@ -15,4 +15,4 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 # Real PostgreSQL and Redis servers (session fixtures ``postgres``, ``postgres_url``, ``redis_url``).
-pytest_plugins = ["tests.backends"]
+pytest_plugins = ["tests.backends", "tests.support.worker_fixtures"]  # backends; the `processes` fixture

@@ -13,9 +13,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -136,7 +136,7 @@ def _whole(table: Table) -> Table:
     """Every column at least as wide as its widest cell: on a narrow terminal the table grows past the
     edge (and the terminal wraps it) rather than cutting a name or a figure."""
     for column in table.columns:
-        cells = [column.header, *column._cells]  # noqa: SLF001 - rich keeps a column's cells there
+        cells = [column.header, *column._cells]
         column.min_width = max(Text.from_markup(c).cell_len if isinstance(c, str) else 1 for c in cells)
         column.no_wrap = True
     return table
@@ -149,9 +149,7 @@ def _kpi_table(title: str, kpis: dict) -> Table:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name in KPI_NAMES + ("requests", "shortlisted", "presented", "conversions", "spend", "settled", "failed",
-                             "billing_refused", "dead_letters", "campaigns_out_of_budget", "workspaces_out_of_credits",
-                             "slots_tied_at_priority_cap"):
+    for name in (*KPI_NAMES, "requests", "shortlisted", "presented", "conversions", "spend", "settled", "failed", "billing_refused", "dead_letters", "campaigns_out_of_budget", "workspaces_out_of_credits", "slots_tied_at_priority_cap"):
         table.add_row(name, fmt_value(name, kpis[name], kpis["currency"]))
     return table
 
@@ -394,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         err_console.print(f"workbench: {err.strerror or err}: {err.filename or ''}".rstrip(": "), markup=False)
         return 1
-    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, exit 1
+    except Exception as err:
         if os.environ.get("WORKBENCH_DEBUG"):
             traceback.print_exc()
         err_console.print(f"workbench: internal error: {type(err).__name__}: {err}", markup=False)

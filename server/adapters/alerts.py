@@ -156,7 +156,7 @@ class Alerter:
             log.info("alert %r suppressed (sent within the last %d s)", alert.title, self.suppression_ms // 1000)
             return outcome
         results = await asyncio.gather(*(self._send(sink, alert) for sink in self.sinks))
-        for sink, ok in zip(self.sinks, results):
+        for sink, ok in zip(self.sinks, results, strict=True):
             (outcome.sent if ok else outcome.failed).append(sink.name)
         if not outcome.sent and token is not None:
             try:

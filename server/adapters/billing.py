@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 import msgspec
@@ -69,7 +70,7 @@ class HttpGateway:
         self.hmac_secret = hmac_secret
         self.signature_header = signature_header
         self.timestamp_header = timestamp_header
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.timeout_ms = timeout_ms
         self.shown_url = redact_url(url)  # what errors and logs may show
         self.client = client or httpx.AsyncClient(timeout=timeout_ms / 1000)
@@ -123,7 +124,7 @@ class HttpGateway:
         await self.client.aclose()
 
 
-def gateway_from_settings(settings: "Settings", clock: Callable[[], datetime] | None = None):
+def gateway_from_settings(settings: Settings, clock: Callable[[], datetime] | None = None):
     if not settings.billing_adapter_url:
         return SimulatedGateway()
     return HttpGateway(

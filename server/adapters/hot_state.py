@@ -16,7 +16,8 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 
 class HotState(Protocol):

@@ -15,10 +15,9 @@ requests after Redis returns do not fail on a dead socket.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
-from typing import Iterator
+from collections.abc import Iterator
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -75,7 +74,7 @@ class RedisHotState:
     def _available(self) -> Iterator[None]:
         try:
             yield
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             reason = redact_text(str(exc)).strip().rstrip(".") or type(exc).__name__
             raise HotStateUnavailable(
                 f"The hot state (Redis at {self.shown_url}) is unavailable: {reason}. "

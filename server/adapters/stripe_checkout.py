@@ -12,8 +12,9 @@ turns the library's errors into three plain ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import stripe
 
@@ -46,7 +47,7 @@ class CheckoutSession:
     metadata: dict[str, str]
 
     @classmethod
-    def from_stripe(cls, obj: Mapping[str, Any]) -> "CheckoutSession":
+    def from_stripe(cls, obj: Mapping[str, Any]) -> CheckoutSession:
         metadata = obj.get("metadata") or {}
         return cls(
             session_id=str(obj.get("id")),

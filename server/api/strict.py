@@ -17,8 +17,9 @@ part in responses. Query and path parameters keep Litestar's lax parsing.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Collection, Generator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from litestar.dto import AbstractDTO

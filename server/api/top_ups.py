@@ -32,7 +32,7 @@ class PlansController(Controller):
     tags = ["wallet"]
 
     @get("/plans", description="The four plans (trial, starter, growth, enterprise) and their limits "
-         "(`null`: no limit).")  # fmt: skip
+         "(`null`: no limit).")
     async def plans(self) -> list[Plan]:
         return list(PLANS)
 
@@ -60,7 +60,7 @@ class TopUpController(Controller):
         responses={
             **documented(404),
             409: _error("The session is not paid, tops up another workspace, or is not a wallet top-up; "
-                        "nothing was credited."),  # fmt: skip
+                        "nothing was credited."),
             503: STRIPE_DOWN,
         },
         description="On the buyer's return from Checkout: reads the session from Stripe and credits the "
@@ -76,7 +76,7 @@ class TopUpController(Controller):
             str,
             Parameter(query="sessionId", description="the Checkout Session id (`cs_…`)", min_length=1,
                       max_length=ID_MAX_LENGTH, pattern=NO_NUL),
-        ],  # fmt: skip
+        ],
         workspace_id: WorkspaceIdQuery = DEFAULT_WORKSPACE_ID,
     ) -> top_ups.TopUpConfirmation:
         return await top_ups.confirm(svc, session_id, workspace_id)
@@ -90,7 +90,7 @@ class StripeWebhookController(Controller):
         status_code=200,
         responses={
             400: _error("The `Stripe-Signature` does not verify against STRIPE_WEBHOOK_SECRET, or the "
-                        "body is not a JSON event."),  # fmt: skip
+                        "body is not a JSON event."),
             404: _error("This server takes no Stripe webhooks (STRIPE_WEBHOOK_SECRET is not set)."),
             413: documented(413)[413],
         },

@@ -9,11 +9,12 @@ state machine (``settlement.apply_gateway_result``) consumes it.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import msgspec
 
@@ -112,7 +113,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if when is None or now is None:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         seconds = (when - now).total_seconds()
     if seconds != seconds:  # NaN
         return None

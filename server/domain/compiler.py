@@ -6,7 +6,7 @@ the contract and is built here exactly as the spec writes it.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .models import NarrativeVariants, OfferCard, ProductDraft
 

@@ -10,8 +10,9 @@ checks explicit and refuse, with the missing items named, when they are not met.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping, get_args
+from typing import get_args
 
 import msgspec
 

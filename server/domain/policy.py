@@ -13,8 +13,8 @@ The evaluation clock is a parameter, so the stale-proof rule is reproducible.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from .errors import ValidationFailed

@@ -62,10 +62,10 @@ class RankingConfig:
     floors: Floors = field(default_factory=Floors)
     factors: FactorConstants = field(default_factory=FactorConstants)
 
-    def with_weights(self, **changes: float) -> "RankingConfig":
+    def with_weights(self, **changes: float) -> RankingConfig:
         return replace(self, weights=replace(self.weights, **changes))
 
-    def with_floors(self, **changes: float) -> "RankingConfig":
+    def with_floors(self, **changes: float) -> RankingConfig:
         return replace(self, floors=replace(self.floors, **changes))
 
 

@@ -10,9 +10,10 @@ contract (§8) is in ``billing.py`` and re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -131,11 +132,11 @@ def apply_gateway_result(
 ) -> tuple[SettlementRetryJob, SettlementReceipt, Outcome]:
     """Finish an attempt. ok → settled/completed; retryable with attempts left → both retry_scheduled,
     due after the backoff (or the provider's ``Retry-After``, when that is later); otherwise both failed (the caller then opens the dead letter)."""
-    provider = dict(
-        provider_state=result.provider_state,
-        provider_response_code=result.code,
-        updated_at=clock,
-    )
+    provider = {
+        "provider_state": result.provider_state,
+        "provider_response_code": result.code,
+        "updated_at": clock,
+    }
     if result.ok:
         settlement = transition(settlement, "settled", clock)
         settlement = msgspec.structs.replace(
@@ -187,16 +188,16 @@ def open_dead_letter(
     When ``existing`` is given it is reused (its id and ``createdAt`` kept,
     ``dlq_entry_id`` ignored): status back to ``open``, ``resolvedAt`` cleared.
     """
-    fields = dict(
-        retry_job_id=job.retry_job_id if job else None,
-        trace_id=settlement.trace_id or settlement.intent_id,
-        status="open",
-        reason=reason,
-        last_error=last_error,
-        payload=_snapshot(settlement, job),
-        updated_at=clock,
-        resolved_at=None,
-    )
+    fields = {
+        "retry_job_id": job.retry_job_id if job else None,
+        "trace_id": settlement.trace_id or settlement.intent_id,
+        "status": "open",
+        "reason": reason,
+        "last_error": last_error,
+        "payload": _snapshot(settlement, job),
+        "updated_at": clock,
+        "resolved_at": None,
+    }
     if existing is not None:
         if existing.settlement_id != settlement.settlement_id:
             raise ValueError("a dead-letter entry belongs to one settlement")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from litestar import Litestar, Request, Response, delete, get, route
 
@@ -32,7 +33,7 @@ def create_app(status_code: int = 200) -> Litestar:
             body = raw.decode("utf-8", errors="replace")
         events.append(
             {
-                "receivedAt": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "receivedAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "path": request.url.path,
                 "headers": {k.lower(): v for k, v in request.headers.items()},
                 "body": body,

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -56,9 +57,10 @@ import random
 import socket
 import struct
 from collections import Counter
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from litestar import Litestar, Request, Response, delete, get, post
 from litestar.response import Stream
@@ -96,7 +98,7 @@ def check_rates(retryable: Any, terminal: Any) -> str | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -217,10 +219,8 @@ async def _reset_connection() -> bool:
         return False
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        try:  # linger 0: close() sends RST instead of FIN
+        with contextlib.suppress(OSError):  # linger 0: close() sends RST instead of FIN
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
     transport.abort()
     for _ in range(100):  # until the server has seen the connection go: what we send next goes nowhere
         if getattr(cycle, "disconnected", True):
@@ -311,7 +311,7 @@ def create_app(mock: BillingMock) -> Litestar:
         body = {
             "mode": mock.mode,
             "submissionsByKey": dict(mock.submissions),
-            "settledByKey": {key: 1 for key in mock.settled},
+            "settledByKey": dict.fromkeys(mock.settled, 1),
             "duplicatesByKey": dict(mock.duplicates),
             "overlappingSubmissions": mock.overlaps,
             "inFlight": sum(mock.in_flight.values()),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import re
@@ -28,8 +29,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 SESSION_PATH = re.compile(r"^/v1/checkout/sessions/([^/?]+)$")
@@ -67,7 +69,7 @@ def decode_form(body: str) -> dict[str, Any]:
         head = key.split("[", 1)[0]
         path = [head, *_KEY_PART.findall(key[len(head):])]
         node: Any = root
-        for part, nxt in zip(path, path[1:]):
+        for part, _nxt in itertools.pairwise(path):
             child = node.get(part) if isinstance(node, dict) else None
             if child is None:
                 child = {}
@@ -165,7 +167,7 @@ class StripeMock:
             return exc.code
 
     # -- serving ----------------------------------------------------------------------------------
-    def serve(self) -> "StripeMock":
+    def serve(self) -> StripeMock:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _handler(self))
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="stripe-mock", daemon=True)
@@ -214,7 +216,7 @@ def _handler(mock: StripeMock) -> type[BaseHTTPRequestHandler]:
             self._send(*_stripe_error(401, "Invalid API Key provided."))
             return False
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path = urlsplit(self.path).path
             body = self._body()
             if path == "/v1/checkout/sessions":
@@ -239,7 +241,7 @@ def _handler(mock: StripeMock) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(*_stripe_error(404, f"Unrecognized request URL (POST: {path})."))
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = urlsplit(self.path).path
             match = SESSION_PATH.match(path)
             if match:

@@ -25,10 +25,11 @@ import hmac
 import ipaddress
 import json
 import tomllib
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from ..settings import Settings, SettingsError
 

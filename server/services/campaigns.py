@@ -69,7 +69,7 @@ async def _existing(
     kept = {name: getattr(stored, name) for name in _LIFE_FIELDS}
     if msgspec.structs.replace(again, **kept) != stored:
         differ = [  # as the wire spells them
-            wire for name, wire in zip(stored.__struct_fields__, stored.__struct_encode_fields__)
+            wire for name, wire in zip(stored.__struct_fields__, stored.__struct_encode_fields__, strict=True)
             if name not in _LIFE_FIELDS and getattr(again, name) != getattr(stored, name)
         ]
         raise Conflict(

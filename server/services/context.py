@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from ..adapters.hot_state import HotState
 from ..adapters.store.ports import Store
@@ -19,7 +20,7 @@ from .access import current_caller
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def evaluation_clock(

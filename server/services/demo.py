@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from ..domain.billing import GatewayResult
 from ..domain.models import EventReceipt, OpportunityRequest, SettlementReceipt, SettlementRetryJob
@@ -25,7 +25,7 @@ from .context import Services, audit_provenance, seeded_ids
 from .seed import load_seed, read_seed
 
 DEMO_SEED_PATH = "data/demo-seed.json"
-DEMO_EPOCH = datetime(2026, 3, 11, 12, 0, tzinfo=timezone.utc)
+DEMO_EPOCH = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
 DEMO_ID_SEED = 20260311
 
 # (intent, campaign, offer, event type): CPQR bills shortlisted, CPA bills conversions.

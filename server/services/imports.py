@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 

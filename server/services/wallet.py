@@ -8,8 +8,9 @@ committed (``exchange.invalidate_responses``), so the next evaluation sees the g
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Iterable
+from typing import Annotated
 
 import msgspec
 

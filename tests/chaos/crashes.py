@@ -98,7 +98,7 @@ def prove_worker_kills(stack: Stack, backend: str, kills: int, seed: int = 3) ->
             time.sleep(rng.uniform(0.0, 2.0))
             killed_starting += 1
         else:
-            victim = wait_for(lambda: next((w for w in workers if _role(w) == "leader"), None),
+            victim = wait_for(lambda workers=workers: next((w for w in workers if _role(w) == "leader"), None),
                               "a worker to lead", 90, 0.05)
             time.sleep(rng.uniform(0.05, 1.2))
             killed_leaders += 1
@@ -175,7 +175,7 @@ class Sender:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def start(self) -> "Sender":
+    def start(self) -> Sender:
         self._thread.start()
         return self
 
@@ -210,7 +210,7 @@ def prove_server_kills(stack: Stack, backend: str, kills: int, seed: int = 5) ->
     try:
         for _ in range(kills):
             before = len(sender.acknowledged)
-            wait_for(lambda: len(sender.acknowledged) > before + 20, "receipts to be acknowledged", 90, 0.05)
+            wait_for(lambda before=before: len(sender.acknowledged) > before + 20, "receipts to be acknowledged", 90, 0.05)
             time.sleep(rng.uniform(0.0, 1.0))
             server.process.send_signal(signal.SIGKILL)
             server.process.wait(timeout=10)

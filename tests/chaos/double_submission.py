@@ -160,18 +160,18 @@ def _paused_claimant(servers: list[Any], mock: Any, db: Db, campaign: dict[str, 
         (sid,) = _post(other.base_url, campaign, 1)
         answer: dict[str, Any] = {}
 
-        def claim_on_frozen() -> None:
+        def claim_on_frozen(answer: dict[str, Any] = answer) -> None:
             response = httpx.post(f"{frozen.base_url}/settlements/retry-queue/process", json={"limit": 1}, timeout=60)
             answer.update(response.json())
 
         caller = threading.Thread(target=claim_on_frozen)
         caller.start()
-        wait_for(lambda: summary(mock)["submissionsByKey"].get(sid), "server 1 to submit", 30, 0.02)
+        wait_for(lambda sid=sid: summary(mock)["submissionsByKey"].get(sid), "server 1 to submit", 30, 0.02)
         frozen.process.send_signal(signal.SIGSTOP)
         try:
             time.sleep(lease_s + 0.5)
 
-            def settled_by_other() -> bool:
+            def settled_by_other(sid: str = sid) -> bool:
                 body = httpx.post(f"{other.base_url}/settlements/retry-queue/process", json={"limit": 1},
                                   timeout=30).json()
                 return any(i["settlementId"] == sid and i["outcome"] == "settled" for i in body["items"])

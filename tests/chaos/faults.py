@@ -67,7 +67,7 @@ class JobWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "JobWatch":
+    def __enter__(self) -> JobWatch:
         self._thread.start()
         return self
 
@@ -118,7 +118,7 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
     events = mock.events()
     dlq = httpx.get(f"{api}/settlements/dlq", params={"status": "open", "pageSize": 100}, timeout=30).json()
     in_dlq = {e["settlementId"] for e in dlq["items"]}
-    before_replay = {s: st for s, st in db.rows("SELECT settlement_id, status FROM settlements")}
+    before_replay = dict(db.rows("SELECT settlement_id, status FROM settlements"))
     found = {s["settlementId"]: s for s in httpx.get(f"{api}/settlements", timeout=30).json()}
 
     schedule_errors: list[str] = []
@@ -128,7 +128,7 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
                           if found[s]["providerResponseCode"] != FAULTS[fault_of[s]][0]})
 
     # Replay every dead letter with the provider back to settled; the worker settles each once.
-    httpx.post(f"{mock.url}/mode", json={"mode": "settled", "byKey": {i: None for i in by_intent}},
+    httpx.post(f"{mock.url}/mode", json={"mode": "settled", "byKey": dict.fromkeys(by_intent)},
                timeout=10).raise_for_status()
     replayed = 0
     for entry in dlq["items"]:
@@ -166,7 +166,7 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
 
 def _check_schedule(sid: str, fault: str, steps: dict[int, tuple[str, str, str]], events: list[dict]) -> list[str]:
     """The spec's schedule for one settlement, from its job's steps and its arrivals at the provider."""
-    code, retryable = FAULTS[fault]
+    _code, retryable = FAULTS[fault]
     arrivals = [_ts(e["receivedAt"]) for e in events if e["idempotencyKey"] == sid]
     errors: list[str] = []
     expected_attempts = 3 if retryable else 1

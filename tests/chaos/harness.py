@@ -24,9 +24,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -71,7 +72,7 @@ class RedisProcess:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisProcess":
+    def start(self) -> RedisProcess:
         argv = redis_argv(self.port, self.workdir)
         if self.password:
             argv += ["--requirepass", self.password]
@@ -256,7 +257,7 @@ class Stack:
         self._redises: list[RedisProcess] = []
         self._count = 0
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -446,7 +447,7 @@ class Background:
             self._pool.shutdown(wait=False)
 
 
-def with_output(stack: "Stack", prove: Callable[[], T]) -> T:
+def with_output(stack: Stack, prove: Callable[[], T]) -> T:
     """Run a proof; if it fails, the error carries the last output of the stack's processes."""
     try:
         return prove()

@@ -52,7 +52,7 @@ class Load:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         self._thread.start()
         return self
 
@@ -98,12 +98,12 @@ def prove(stack: Stack, counts: dict[str, Any]) -> dict[str, Any]:
             for how in ("stopped", "hung"):
                 begin = time.monotonic()
                 redis.kill() if how == "stopped" else redis.pause()
-                wait_for(lambda: load.count_since(begin) >= 10, f"refusals while Redis is {how}", 30, 0.05)
+                wait_for(lambda begin=begin: load.count_since(begin) >= 10, f"refusals while Redis is {how}", 30, 0.05)
                 time.sleep(counts["outage_s"])
                 redis.start() if how == "stopped" else redis.resume()
                 end = time.monotonic()
                 outages.append((how, begin, end))
-                recovered_at = wait_for(lambda: _recovered(load, end), f"recovery after Redis {how}", 30, 0.05)
+                recovered_at = wait_for(lambda end=end: _recovered(load, end), f"recovery after Redis {how}", 30, 0.05)
                 recovered_after.append(recovered_at - end)
         time.sleep(1.0)
     finally:

@@ -15,13 +15,15 @@ not run (the message says why).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import crashes, double_submission, faults, redis_outage, storms
 from .harness import SharedPostgres, Stack, cannot_run
@@ -32,17 +34,16 @@ Proof = tuple[str, str, Callable[[Stack], dict[str, Any]], Callable[[dict[str, A
 def _machine() -> str:
     cpu = "unknown"
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     uname = " ".join(platform.uname())
-    try:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
         uname = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
     return f"nproc {os.cpu_count()}, CPU {cpu}, Python {platform.python_version()}; `{uname}`"
 
 
@@ -167,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
             with Stack(postgres=postgres) as stack:
                 try:
                     figures = run(stack)
-                except BaseException as exc:  # noqa: BLE001
+                except BaseException as exc:
                     reason = cannot_run(exc)
                     if reason is None:
                         raise

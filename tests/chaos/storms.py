@@ -88,7 +88,7 @@ def prove(
     statuses = Counter(a.status for a in answers)
     created: Counter = Counter()
     named: dict[str, set[Any]] = defaultdict(set)
-    for (_, _, body), answer in zip(requests, answers):
+    for (_, _, body), answer in zip(requests, answers, strict=True):
         if answer.status in (200, 201):
             created[body["receiptId"]] += answer.status == 201
             settlement = answer.body.get("settlement")

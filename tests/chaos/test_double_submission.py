@@ -7,8 +7,9 @@ processes) and each test reads its run's figures.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -33,10 +34,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> 
         yield started
     finally:
         for backend, run in started.items():
-            try:
+            with contextlib.suppress(BaseException):
                 run.result(timeout=300)
-            except BaseException:  # noqa: BLE001  (reported by the test)
-                pass
             stacks[backend].close()
 
 
@@ -51,7 +50,7 @@ def test_three_claimants_without_redis_never_submit_a_settlement_twice_at_once(
     assert f["overlappingSubmissions"] == 0, f
     assert f["settlements"] == total
     # Settled exactly once at the provider, and recorded with the provider's one booking.
-    assert f["_settledByKey"] == {key: 1 for key in f["_keys"]}
+    assert f["_settledByKey"] == dict.fromkeys(f["_keys"], 1)
     assert (f["settledInDb"], f["wrongProviderId"], f["stillProcessing"]) == (total, 0, 0), f
     # A settlement answered in time was submitted once; a dripped one twice: the attempt cut at its
     # deadline (the provider had booked it) and the retry, which the provider answered as a duplicate.

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -98,7 +98,7 @@ async def test_concurrent_receipts_never_take_a_campaign_past_its_budget(server:
 
 
 def test_a_receipt_from_the_future_is_refused(api: httpx.Client) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     late = receipt(occurredAt=_iso(now + timedelta(minutes=6)))
     refused = api.post("/events/receipts", json=late)
     assert refused.status_code == 400
@@ -167,7 +167,7 @@ def test_signed_verification_needs_the_partners_hmac(start_server, tmp_path: Pat
         intent, slot = _shortlisted(api)
         # occurredAt with milliseconds, eventType as an alias: signed exactly as sent.
         body = receipt(intentId=intent, partnerId=slot["partnerId"], eventType="shortlisted",
-                       occurredAt=_iso(datetime.now(timezone.utc)))
+                       occurredAt=_iso(datetime.now(UTC)))
         forged = dict(body, receiptId=uid("rcpt"), signature="0" * 64)
         refused = expect(api.post("/events/receipts", json=forged), 201)
         assert refused["settlement"] is None and refused["verification"]["status"] == "failed"

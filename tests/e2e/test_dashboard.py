@@ -39,7 +39,7 @@ def _check_dashboard_rates(api: httpx.Client) -> None:
     assert empty["mode"] == "default"
     assert empty["activePartners"] == 2
     assert empty["activeCampaigns"] == 2
-    assert empty["eventCounts"] == {t: 0 for t in CANONICAL}
+    assert empty["eventCounts"] == dict.fromkeys(CANONICAL, 0)
     for key in ("qualifiedRecommendationRate", "detailViewRate", "handoffRate", "actionConversionRate",
                 "disclosureShownRate"):
         assert empty[key] == 0, key  # zero denominators give 0

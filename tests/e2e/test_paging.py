@@ -7,8 +7,8 @@ rel="next"`` (the same filters and limit, the next cursor) until the last page.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import REPO_ROOT, error_body, expect, opportunity, receipt, start_server, uid
 from tests.support.cli import import_file, run_cli, write_jsonl
-from tests.support.worker_fixtures import Processes, processes  # noqa: F401  (fixture)
+from tests.support.worker_fixtures import Processes
 from workbench.app.client import ApiClient
 from workbench.app.server_mode import ReplayRefused, check_replay_target
 from workbench.cli import main as workbench_main
@@ -54,7 +54,7 @@ def test_demo_records_stop_real_test_before_anything_changes(postgres_url: str, 
 
 
 def test_the_real_test_lane_end_to_end(
-    postgres_url: str, redis_url: str, processes: Processes, tmp_path: Path,  # noqa: F811
+    postgres_url: str, redis_url: str, processes: Processes, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     mock = processes.mock_billing()

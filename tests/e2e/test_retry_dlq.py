@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
 import httpx
 import pytest

@@ -10,14 +10,14 @@ submissions of one key in flight at the same time.
 from __future__ import annotations
 
 import signal
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from tests.backends import redis_server
 from tests.support import ServerProcess, expect, receipt
-from tests.support.worker_fixtures import Processes, Worker, processes, wait_until  # noqa: F401  (fixture)
+from tests.support.worker_fixtures import Processes, Worker, wait_until
 
 SECRET = "whsec_e2e_5d1c"
 
@@ -78,10 +78,10 @@ def test_the_worker_settles_queued_jobs_against_the_mock_adapter(
     found = settlements_by_id(api)
     assert [found[i]["providerSettlementId"] for i in ids] == [f"mock_{i}" for i in ids]
     events = mock.events()
-    assert events["submissionsByKey"] == {i: 1 for i in ids} and events["overlappingSubmissions"] == 0
+    assert events["submissionsByKey"] == dict.fromkeys(ids, 1) and events["overlappingSubmissions"] == 0
     assert {(e["profile"], e["signature"]) for e in events["events"]} == {("ledger_api_v2", "valid")}
 
-    wait_until(lambda: worker.metric("retry_jobs_open") == 0, "the open-jobs gauge to drop to 0")
+    wait_until(lambda worker=worker: worker.metric("retry_jobs_open") == 0, "the open-jobs gauge to drop to 0")
     m = worker.metrics()
     p = "promotion_agent_worker_"
     assert m[p + "jobs_processed_total"] == 4 and m[p + "jobs_settled_total"] == 4
@@ -151,7 +151,7 @@ def test_two_workers_at_once_one_leader_each_job_once(
     )
     wait_until(all_settled(api, ids), "the 30 settlements to settle")
     for worker in workers:
-        wait_until(lambda: worker.metric("retry_jobs_open") == 0, "both workers' gauges to catch up")
+        wait_until(lambda worker=worker: worker.metric("retry_jobs_open") == 0, "both workers' gauges to catch up")
     leader, standby = sorted(workers, key=lambda w: -w.metric("leadership_acquired_total"))
     wait_until(metric_reaches(standby, "leadership_skipped_total", 3), "the standby to keep standing by")
 
@@ -161,7 +161,7 @@ def test_two_workers_at_once_one_leader_each_job_once(
     assert leader.metric("runs_total") >= 6  # batches of 5
     assert standby.health().json()["role"] == "standby" and standby.health().status_code == 200
     events = mock.events()
-    assert events["submissionsByKey"] == {i: 1 for i in ids}
+    assert events["submissionsByKey"] == dict.fromkeys(ids, 1)
     assert events["overlappingSubmissions"] == 0
 
 
@@ -185,7 +185,7 @@ def test_sigkill_of_the_leader_mid_batch_the_standby_takes_over(
 
     assert second.metric("leadership_acquired_total") == 1
     events = mock.events()
-    assert events["settledByKey"] == {i: 1 for i in ids}  # each settled exactly once at the adapter
+    assert events["settledByKey"] == dict.fromkeys(ids, 1)  # each settled exactly once at the adapter
     submissions = events["submissionsByKey"]
     assert set(submissions) == set(ids) and events["overlappingSubmissions"] == 0
     # Only the job in flight when the leader died can have been sent twice (after its claim expired).
@@ -214,4 +214,4 @@ def test_sigterm_finishes_the_job_in_hand_releases_the_lease_and_exits_0(
     # With a 60 s lease, only the release lets the standby lead before the test's deadline.
     wait_until(lambda: second.metric("is_leader") == 1, "the standby to take the released lease", timeout=30)
     wait_until(all_settled(api, ids), "the remaining settlements to settle")
-    assert mock.events()["submissionsByKey"] == {i: 1 for i in ids}  # the job in hand was finished, not redone
+    assert mock.events()["submissionsByKey"] == dict.fromkeys(ids, 1)  # the job in hand was finished, not redone

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -26,7 +26,7 @@ class MovableClock:
 
 @pytest.fixture
 def clock() -> MovableClock:
-    return MovableClock(datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc))
+    return MovableClock(datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC))
 
 
 @pytest.fixture(params=["sqlite", "postgres", "postgres+redis"])

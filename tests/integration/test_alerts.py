@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from server.adapters.hot_state import MemoryHotState
 from server.adapters.redis_hot_state import RedisHotState
 from tests.support.worker_fixtures import MockAlerts, Processes
 
-AT = datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC)
 
 
 def an_alert(codes: list[str] | None = None, ids: list[str] | None = None) -> Alert:
@@ -169,7 +170,7 @@ class BarrierServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 outer.paths.append(self.path)
                 if self.path == "/slack":

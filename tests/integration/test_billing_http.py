@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import socket
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -21,7 +21,7 @@ from server.domain.billing import GatewayResult
 from server.domain.models import SettlementReceipt, SettlementRetryJob
 from tests.support import BillingStub
 
-SENT_AT = datetime(2026, 3, 11, 12, 30, 5, 250000, tzinfo=timezone.utc)
+SENT_AT = datetime(2026, 3, 11, 12, 30, 5, 250000, tzinfo=UTC)
 SECRET = "whsec_test_7f3a"
 
 
@@ -40,13 +40,13 @@ def a_settlement(amount: float = 120.0, settlement_id: str = "set_1a2b3c4d") -> 
         currency="USD",
         attribution_window="session",
         status="processing",
-        generated_at=datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc),
-        updated_at=datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc),
+        generated_at=datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC),
+        updated_at=datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC),
     )
 
 
 def a_job(settlement_id: str = "set_1a2b3c4d", attempts: int = 2) -> SettlementRetryJob:
-    at = datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC)
     return SettlementRetryJob(
         retry_job_id="retry_9f8e7d6c", settlement_id=settlement_id, trace_id="trace_http_1", status="processing",
         attempts=attempts, next_run_at=at, created_at=at, updated_at=at,

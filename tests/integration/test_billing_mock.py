@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 

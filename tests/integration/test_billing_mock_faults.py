@@ -7,7 +7,7 @@ mode (``POST /mode``) and submits through ``HttpGateway`` with a 1 s deadline.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

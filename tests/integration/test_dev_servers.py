@@ -11,7 +11,7 @@ from pathlib import Path
 
 from server.dev import pg_bin, wait_for_port
 from tests.backends import free_port, unavailable
-from tests.support.worker_fixtures import Processes, processes, wait_until  # noqa: F401  (fixture)
+from tests.support.worker_fixtures import Processes, wait_until
 
 
 def gone(pid: int) -> bool:
@@ -23,7 +23,7 @@ def gone(pid: int) -> bool:
     return re.search(r"^State:\s+Z", status, re.M) is not None
 
 
-def start(processes: Processes, service: str, data_dir: Path, port: int):  # noqa: F811
+def start(processes: Processes, service: str, data_dir: Path, port: int):
     command = processes._launch(["dev", service, "--port", str(port), "--data-dir", str(data_dir)], service, {})
     found = wait_until(
         lambda: re.search(r"server pid (\d+)", command.output()) or command.process.poll() is not None,
@@ -35,14 +35,14 @@ def start(processes: Processes, service: str, data_dir: Path, port: int):  # noq
     return command, int(found.group(1))
 
 
-def test_sigterm_to_dev_redis_stops_redis_too(processes: Processes, tmp_path: Path) -> None:  # noqa: F811
+def test_sigterm_to_dev_redis_stops_redis_too(processes: Processes, tmp_path: Path) -> None:
     command, pid = start(processes, "redis", tmp_path / "redis", free_port())
     command.process.send_signal(signal.SIGTERM)
     assert command.process.wait(timeout=30) == 0
     wait_until(lambda: gone(pid), "redis-server to stop", timeout=30)
 
 
-def test_a_second_server_on_the_same_data_folder_is_refused(processes: Processes, tmp_path: Path) -> None:  # noqa: F811
+def test_a_second_server_on_the_same_data_folder_is_refused(processes: Processes, tmp_path: Path) -> None:
     first, pid = start(processes, "redis", tmp_path / "redis", free_port())
     second = processes._launch(["dev", "redis", "--port", str(free_port()), "--data-dir", str(tmp_path / "redis")],
                                "second", {})
@@ -51,7 +51,7 @@ def test_a_second_server_on_the_same_data_folder_is_refused(processes: Processes
     assert not gone(pid) and first.process.poll() is None
 
 
-def test_sigkill_of_the_wrapper_still_stops_postgres(processes: Processes, tmp_path: Path) -> None:  # noqa: F811
+def test_sigkill_of_the_wrapper_still_stops_postgres(processes: Processes, tmp_path: Path) -> None:
     if pg_bin("initdb") is None:
         unavailable("PostgreSQL binaries (initdb, postgres) are not installed")
     # Under /tmp as in tests/backends.py: as root, PostgreSQL runs as a user who cannot enter pytest's folders.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+import re
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -70,6 +71,6 @@ async def test_two_clients_racing_for_one_lock(redis_url: str) -> None:
 
 async def test_unreachable_redis_fails_with_a_clear_message() -> None:
     state = RedisHotState("redis://127.0.0.1:1/0")
-    with pytest.raises(HotStateUnavailable, match="redis://127.0.0.1:1/0 cannot be reached"):
+    with pytest.raises(HotStateUnavailable, match=re.escape("redis://127.0.0.1:1/0 cannot be reached")):
         await state.ping()
     await state.close()

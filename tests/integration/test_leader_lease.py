@@ -5,9 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine

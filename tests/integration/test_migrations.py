@@ -60,5 +60,5 @@ async def test_a_column_without_a_migration_is_a_difference(tmp_path: Path, monk
     try:
         differences = await migrated_differences(f"sqlite:///{tmp_path}/m.sqlite3")
     finally:
-        schema.partners._columns.remove(column)  # noqa: SLF001 - undo the test's own change
+        schema.partners._columns.remove(column)
     assert [d[0] for d in differences] == ["add_column"] and differences[0][3].name == "not_migrated"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +15,7 @@ from server.domain.models import AuditEvent, EventReceipt, SettlementReceipt, Se
 from server.services.access import Caller, current_caller
 from server.services.context import Services
 
-T0 = datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC)
 
 
 def receipt(receipt_id: str = "r1", intent: str = "int1") -> EventReceipt:
@@ -105,13 +105,13 @@ async def test_a_failing_transaction_leaves_nothing_behind(services: Services) -
 
 async def test_counters_sum_their_increments(services: Services) -> None:
     for delta in (1, 1, 5, -2):
-        await services.store.write(lambda uow: uow.counters.bump("things", delta))
+        await services.store.write(lambda uow, delta=delta: uow.counters.bump("things", delta))
     assert await services.store.read(lambda uow: uow.counters.counter("things")) == 5
     assert await services.store.read(lambda uow: uow.counters.counters_with_prefix("thi")) == {"ngs": 5}
 
 
 async def test_due_jobs_oldest_first_and_abandoned_claims_after_their_lease(services: Services) -> None:
-    later = datetime(2026, 3, 11, 12, 5, tzinfo=timezone.utc)
+    later = datetime(2026, 3, 11, 12, 5, tzinfo=UTC)
 
     async def setup(uow: UnitOfWork) -> None:
         await uow.retry_jobs.insert_retry_job(job("retry_late", "set_1", next_run=later))
@@ -233,7 +233,7 @@ async def test_each_write_keeps_its_callers_identity_even_when_another_request_c
         assert len(seen_tasks) == 1, "the three writes were expected to share one group commit"
     actors = {}
     for trace in callers:
-        page = await services.store.read(lambda uow: uow.audit.page_audit(trace, None, None, [], 1, 10))
+        page = await services.store.read(lambda uow, trace=trace: uow.audit.page_audit(trace, None, None, [], 1, 10))
         actors[trace] = [e.actor_id for e in page.items]
     assert actors == {"t_ops": ["ops-alice"], "t_bot": ["buyer-bot"], "t_anon": ["promotion-agent"]}
     assert current_caller.get() is None  # nothing leaked into this task

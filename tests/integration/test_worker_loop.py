@@ -8,8 +8,8 @@ test holds and lets go, so that "in the middle of a job" is exact, not timed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 

@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tests.support import REPO_ROOT
 from tests.support.worker_fixtures import COMMAND_ENV_VARS

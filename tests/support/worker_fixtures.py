@@ -14,9 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -27,21 +28,7 @@ from tests.support import REPO_ROOT, SERVER_ENV_VARS
 T = TypeVar("T")
 
 # Everything the worker and the mocks read: a developer's shell must not leak into a test.
-COMMAND_ENV_VARS = SERVER_ENV_VARS + (
-    "SETTLEMENT_WORKER_INTERVAL_MS",
-    "SETTLEMENT_WORKER_LEADER_LEASE_MS",
-    "SETTLEMENT_WORKER_BATCH_SIZE",
-    "SETTLEMENT_WORKER_METRICS_PORT",
-    "SETTLEMENT_WORKER_SHUTDOWN_GRACE_MS",
-    "ALERT_WEBHOOK_API_KEY",
-    "ALERT_SUPPRESSION_SECONDS",
-    "ALERT_TIMEOUT_MS",
-    "BILLING_ADAPTER_PORT",
-    "BILLING_ADAPTER_MODE",
-    "BILLING_ADAPTER_DELAY_MS",
-    "ALERT_MOCK_PORT",
-    "ALERT_MOCK_STATUS",
-)
+COMMAND_ENV_VARS = (*SERVER_ENV_VARS, "SETTLEMENT_WORKER_INTERVAL_MS", "SETTLEMENT_WORKER_LEADER_LEASE_MS", "SETTLEMENT_WORKER_BATCH_SIZE", "SETTLEMENT_WORKER_METRICS_PORT", "SETTLEMENT_WORKER_SHUTDOWN_GRACE_MS", "ALERT_WEBHOOK_API_KEY", "ALERT_SUPPRESSION_SECONDS", "ALERT_TIMEOUT_MS", "BILLING_ADAPTER_PORT", "BILLING_ADAPTER_MODE", "BILLING_ADAPTER_DELAY_MS", "ALERT_MOCK_PORT", "ALERT_MOCK_STATUS")
 START_TIMEOUT_S = 30.0
 URL = re.compile(r"http://127\.0\.0\.1:\d+")
 

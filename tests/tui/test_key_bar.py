@@ -16,7 +16,7 @@ async def test_the_key_bar_shows_the_keys_of_the_screen_in_front() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await pilot.pause()
-        lab_keys = [key for key, _shown, _description, _enabled in app.screen.query_one(KeyBar).keys()]
+        lab_keys = [key for key, _shown, _description, _enabled in app.screen.query_one(KeyBar).shown_keys()]
         bottom = screen_lines(app)[-1]
         # the lab's own keys first, then the app's; what does not fit in 120 columns ends in an ellipsis
         assert bottom.startswith(" o Sort  w Weights  f Floors ") and "1 Scenario  2 Lab  3 Live" in bottom
@@ -26,10 +26,10 @@ async def test_the_key_bar_shows_the_keys_of_the_screen_in_front() -> None:
         await pilot.pause()
         live = app.screen
         assert isinstance(live, LiveScreen)
-        live_keys = [key for key, _shown, _description, _enabled in live.query_one(KeyBar).keys()]
+        live_keys = [key for key, _shown, _description, _enabled in live.query_one(KeyBar).shown_keys()]
         bottom = screen_lines(app)[-1]
         assert "r" in live_keys and "r" not in lab_keys  # the live screen's replay key, not on the lab's bar
-        drawn = "".join(f" {shown} {description} " for _key, shown, description, _on in live.query_one(KeyBar).keys())
+        drawn = "".join(f" {shown} {description} " for _key, shown, description, _on in live.query_one(KeyBar).shown_keys())
         assert bottom.rstrip("… ") and drawn.startswith(bottom.rstrip("… ").rstrip())
         assert " r Replay " in bottom
 

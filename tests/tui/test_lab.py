@@ -71,7 +71,7 @@ async def test_a_changed_floor_updates_the_kpis_and_the_chart() -> None:
         await wait_for(pilot, lambda: lab.outcome.run.cfg.floors.relevance == 0.98, "the re-ranked result")
 
         assert lab.outcome.baseline is first.run  # the baseline stays pinned
-        metric, baseline, current, delta = kpi_row(lab, "fill rate")
+        _metric, baseline, current, delta = kpi_row(lab, "fill rate")
         assert (baseline, current, delta) == ("39.6%", "28.9%", "-10.7 pp")
         cell = lab.query_one("#lab-kpis", KpiTable).get_row_at(5)[3]
         assert cell.style == "red"

@@ -9,8 +9,8 @@ Update after an intended change with ``pytest tests/tui --snapshot-update`` and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 from textual.pilot import Pilot
@@ -67,7 +67,7 @@ def settled(*keys: str, then: Iterable = ()):
         for key in keys:
             await pilot.press(key)
         for what, condition in then:
-            await wait_for(pilot, lambda: condition(workbench), what)
+            await wait_for(pilot, lambda condition=condition: condition(workbench), what)
         await pilot.pause(0.2)
         workbench.clear_notifications()
         await laid_out(pilot)

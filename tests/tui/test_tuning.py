@@ -49,9 +49,9 @@ def test_evaluate_compares_with_the_baseline() -> None:
     assert same.gates["delta"].abs().max() == 0
 
     stricter = evaluate(baseline, scenario.ranking.with_floors(relevance=0.98))
-    kpis = dict(zip(stricter.comparison.kpis["metric"], stricter.comparison.kpis["delta"]))
+    kpis = dict(zip(stricter.comparison.kpis["metric"], stricter.comparison.kpis["delta"], strict=True))
     assert kpis["fill_rate"] < 0 and kpis["shortlisted"] < 0
-    gates = dict(zip(stricter.gates["gate"], stricter.gates["delta"]))
+    gates = dict(zip(stricter.gates["gate"], stricter.gates["delta"], strict=True))
     assert gates["relevance"] > 0
     assert stricter.losers["campaign_id"].to_list() == ["cmp_signalstack"]
     assert stricter.scores.current.sum() < stricter.scores.baseline.sum()  # fewer eligible evaluations

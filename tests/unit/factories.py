@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,11 @@ TEMPLATE_PATH = ROOT / "data" / "original-format" / "campaigns.template.json"
 SHARED_TEMPLATE_PATH = ROOT.parent / "shared" / "fixtures" / "original-format" / "campaigns.template.json"
 
 # The evaluation clock of spec §11.
-SEED_CLOCK = datetime(2026, 3, 11, 12, 0, 0, tzinfo=timezone.utc)
+SEED_CLOCK = datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC)
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def seed() -> dict[str, Any]:
@@ -123,38 +123,38 @@ def receipt(**overrides: Any) -> EventReceipt:
 
 
 def settlement(**overrides: Any) -> SettlementReceipt:
-    base: dict[str, Any] = dict(
-        settlement_id="set_0000abcd",
-        data_provenance="real_event",
-        campaign_id="cmp_hubflow",
-        offer_id="offer_hubflow",
-        partner_id="partner_procure_pilot",
-        intent_id="intent_1",
-        billing_model="CPQR",
-        event_type="offer.shortlisted",
-        amount=120.0,
-        currency="USD",
-        attribution_window="session",
-        status="pending",
-        trace_id="trace_1",
-        generated_at=SEED_CLOCK,
-        updated_at=SEED_CLOCK,
-    )
+    base: dict[str, Any] = {
+        "settlement_id": "set_0000abcd",
+        "data_provenance": "real_event",
+        "campaign_id": "cmp_hubflow",
+        "offer_id": "offer_hubflow",
+        "partner_id": "partner_procure_pilot",
+        "intent_id": "intent_1",
+        "billing_model": "CPQR",
+        "event_type": "offer.shortlisted",
+        "amount": 120.0,
+        "currency": "USD",
+        "attribution_window": "session",
+        "status": "pending",
+        "trace_id": "trace_1",
+        "generated_at": SEED_CLOCK,
+        "updated_at": SEED_CLOCK,
+    }
     base.update(overrides)
     return SettlementReceipt(**base)
 
 
 def retry_job(**overrides: Any) -> SettlementRetryJob:
-    base: dict[str, Any] = dict(
-        retry_job_id="retry_0000abcd",
-        settlement_id="set_0000abcd",
-        trace_id="trace_1",
-        status="queued",
-        attempts=0,
-        max_attempts=3,
-        next_run_at=SEED_CLOCK,
-        created_at=SEED_CLOCK,
-        updated_at=SEED_CLOCK,
-    )
+    base: dict[str, Any] = {
+        "retry_job_id": "retry_0000abcd",
+        "settlement_id": "set_0000abcd",
+        "trace_id": "trace_1",
+        "status": "queued",
+        "attempts": 0,
+        "max_attempts": 3,
+        "next_run_at": SEED_CLOCK,
+        "created_at": SEED_CLOCK,
+        "updated_at": SEED_CLOCK,
+    }
     base.update(overrides)
     return SettlementRetryJob(**base)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -205,7 +205,7 @@ def test_a_429_carries_its_retry_after():
      (None, None), ("Wed, 11 Mar 2026 12:02:00 GMT", 120.0), ("Wed, 11 Mar 2026 11:00:00 GMT", 0.0), ("nan", None)],
 )
 def test_retry_after_header(header, seconds):
-    assert parse_retry_after(header, datetime(2026, 3, 11, 12, 0, tzinfo=timezone.utc)) == seconds
+    assert parse_retry_after(header, datetime(2026, 3, 11, 12, 0, tzinfo=UTC)) == seconds
 
 
 def test_lower_case_codes_are_read():

@@ -14,17 +14,17 @@ from .factories import TEMPLATE_PATH
 
 
 def product(**overrides) -> ProductDraft:
-    fields = dict(
-        name="Acme CRM",
-        description="A CRM for small teams.",
-        price=49.0,
-        currency="USD",
-        intended_for=["compare_and_shortlist", "vendor_discovery"],
-        constraints={"company_size": "10-50"},
-        claims=["SOC 2 Type II"],
-        action_endpoints=["https://acme-analytics.io/demo"],
-        positioning_bullets=["fast setup", "clear pricing", "local support"],
-    )
+    fields = {
+        "name": "Acme CRM",
+        "description": "A CRM for small teams.",
+        "price": 49.0,
+        "currency": "USD",
+        "intended_for": ["compare_and_shortlist", "vendor_discovery"],
+        "constraints": {"company_size": "10-50"},
+        "claims": ["SOC 2 Type II"],
+        "action_endpoints": ["https://acme-analytics.io/demo"],
+        "positioning_bullets": ["fast setup", "clear pricing", "local support"],
+    }
     fields.update(overrides)
     return ProductDraft(**fields)
 

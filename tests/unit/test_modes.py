@@ -93,7 +93,7 @@ def test_real_test_refuses_a_ranking_config_file() -> None:
 
 
 def test_demo_ignores_the_backends_and_says_which() -> None:
-    env, mode, ignored = environment_for({"APP_MODE": "demo", **VALUES, "WEB_CONCURRENCY": "4"})
+    env, _mode, ignored = environment_for({"APP_MODE": "demo", **VALUES, "WEB_CONCURRENCY": "4"})
     settings = Settings.from_env(env)
     assert ignored == list(BACKENDS)
     assert (settings.database_url, settings.redis_url, settings.billing_mode) == (DEMO_DATABASE_URL, None, "simulated")
@@ -101,7 +101,7 @@ def test_demo_ignores_the_backends_and_says_which() -> None:
 
 
 def test_db_init_real_test_needs_only_the_database() -> None:
-    env, mode, _ = environment_for({"DATABASE_URL": VALUES["DATABASE_URL"]}, "real_test", purpose="db")
+    env, _mode, _ = environment_for({"DATABASE_URL": VALUES["DATABASE_URL"]}, "real_test", purpose="db")
     assert Settings.from_env(env).mode == "real_test"
     with pytest.raises(ModeError, match="needs DATABASE_URL"):
         environment_for({}, "real_test", purpose="db")

@@ -51,13 +51,13 @@ CFG = DEFAULT_RANKING
 
 
 def seed_request(**overrides) -> OpportunityRequest:
-    fields = dict(
-        intent_id="intent_seed",
-        category="crm_software",
-        task_type="compare_and_shortlist",
-        constraints={"geo": ["UK"]},
-        sponsored_slots=4,
-    )
+    fields = {
+        "intent_id": "intent_seed",
+        "category": "crm_software",
+        "task_type": "compare_and_shortlist",
+        "constraints": {"geo": ["UK"]},
+        "sponsored_slots": 4,
+    }
     fields.update(overrides)
     return OpportunityRequest(**fields)
 
@@ -158,7 +158,7 @@ def test_sponsored_slots_cut_the_shortlist():
 
 def test_total_candidates_counts_active_partners_only():
     suspended = replace(procure_pilot(), partner_id="partner_suspended", status="suspended")
-    market = seed_market(partners=seed_partners() + [suspended])
+    market = seed_market(partners=[*seed_partners(), suspended])
     assert rank(CFG, seed_request(), market, SEED_CLOCK).total_candidates == 4
 
 

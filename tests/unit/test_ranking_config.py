@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import pytest
@@ -69,6 +70,6 @@ def test_every_problem_is_listed_and_the_prefix_names_where_the_config_lives() -
 def test_the_server_refuses_to_serve_with_an_invalid_ranking() -> None:
     stub = object()
     assert Services(store=stub, hot=stub, gateway=stub, settings=stub).ranking is DEFAULT_RANKING  # type: ignore[arg-type]
-    with pytest.raises(ValidationFailed, match="ranking.weights.bid: a weight cannot be negative"):
+    with pytest.raises(ValidationFailed, match=re.escape("ranking.weights.bid: a weight cannot be negative")):
         Services(store=stub, hot=stub, gateway=stub, settings=stub,  # type: ignore[arg-type]
                  ranking=DEFAULT_RANKING.with_weights(bid=-0.5))

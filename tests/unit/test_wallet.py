@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -11,7 +11,7 @@ from server.domain import wallet as rules
 from server.domain.errors import ValidationFailed
 from server.domain.wallet import WalletBalance
 
-CLOCK = datetime(2026, 3, 11, 12, 0, tzinfo=timezone.utc)
+CLOCK = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

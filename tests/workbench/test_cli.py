@@ -25,8 +25,8 @@ def files(folder: Path) -> dict[str, bytes]:
 
 def test_same_scenario_and_seed_give_identical_bytes(tmp_path):
     args = ["run", CROWDED, "--set", "traffic.requests=3000", "--no-progress"]
-    assert main(args + ["--out", str(tmp_path / "a")]) == 0
-    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
     a, b = files(tmp_path / "a"), files(tmp_path / "b")
     expected = {f"{name}.{ext}" for name in ("ranking_report", "settlements", "receipts", "outcomes_campaign",
                                              "outcomes_partner",
@@ -37,7 +37,7 @@ def test_same_scenario_and_seed_give_identical_bytes(tmp_path):
     for name in a:
         assert a[name] == b[name], name
     # another seed is another day
-    assert main(args + ["--set", "seed=99", "--out", str(tmp_path / "c")]) == 0
+    assert main([*args, "--set", "seed=99", "--out", str(tmp_path / "c")]) == 0
     assert files(tmp_path / "c")["ranking_report.csv"] != a["ranking_report.csv"]
 
 

@@ -166,7 +166,7 @@ def test_batch_engine_agrees_with_per_request_ranking(market, floors, reqs, cfg,
         assert [(r["campaign_id"], r["partner_id"]) for r in rows] == [
             (c.campaign.campaign.campaign_id, c.partner.partner.partner_id) for c in ranking.candidates
         ]
-        for row, cand in zip(rows, ranking.candidates):
+        for row, cand in zip(rows, ranking.candidates, strict=True):
             assert row["failed_gates"] == cand.failed_gates
             assert row["eligible"] == cand.eligible
             for name in SCORES:
@@ -210,7 +210,7 @@ def test_ties_keep_enumeration_order_like_the_server():
     ranked = result.long_frame().collect().filter(pl.col("eligible")).sort("rank")
     expected = [(c.campaign.campaign.campaign_id, c.partner.partner.partner_id)
                 for c in reference_run(result)[0].ranking.ordered]
-    assert list(zip(ranked["campaign_id"], ranked["partner_id"])) == expected == [
+    assert list(zip(ranked["campaign_id"], ranked["partner_id"], strict=True)) == expected == [
         ("cmp_0", "p_0"), ("cmp_0", "p_1"), ("cmp_1", "p_0"), ("cmp_1", "p_1"), ("cmp_2", "p_0"), ("cmp_2", "p_1")
     ]
 

@@ -125,7 +125,7 @@ def test_more_traffic_after_the_last_budget_ran_out_only_lowers_the_rates() -> N
     doubled = run_tables(run_scenario(doubled_scenario))
     assert doubled["_kpis"]["spend"] > small["_kpis"]["spend"]
     assert doubled["_kpis"]["last_exhausted_at_request"] > last
-    budgets = dict(zip(small["outcomes_campaign"]["campaign_id"], small["outcomes_campaign"]["budget"]))
+    budgets = dict(zip(small["outcomes_campaign"]["campaign_id"], small["outcomes_campaign"]["budget"], strict=True))
     for row in doubled["outcomes_campaign"].iter_rows(named=True):
         assert row["budget"] == 2 * budgets[row["campaign_id"]]
         assert row["budget_left"] >= 0

@@ -9,7 +9,7 @@ nothing), then sends the traffic.
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -90,7 +90,7 @@ def test_a_server_without_the_ranking_report_is_said_so(capsys: pytest.CaptureFi
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Old(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = b'{"message": "Not Found"}'
             self.send_response(404)
             self.send_header("content-type", "application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def test_overrides_set_nested_values_and_list_items():
     table = {"traffic": {"segments": [{"weight": 1}]}}
     apply_overrides(table, ["ranking.weights.bid=0.2", "traffic.segments.0.weight=3"])
     assert table == {"traffic": {"segments": [{"weight": 3}]}, "ranking": {"weights": {"bid": 0.2}}}
-    with pytest.raises(ScenarioError, match="traffic.segments.0.weight is a value, not a table"):
+    with pytest.raises(ScenarioError, match=re.escape("traffic.segments.0.weight is a value, not a table")):
         apply_overrides(table, ["traffic.segments.0.weight.x=1"])
     with pytest.raises(ScenarioError, match="must be an index below 1"):
         apply_overrides(table, ["traffic.segments.4.weight=1"])

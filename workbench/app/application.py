@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from textual import work
 from textual.app import App, SystemCommand

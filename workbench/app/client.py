@@ -9,8 +9,9 @@ Every request carries the key in ``PROMOTION_AGENT_API_KEY`` (when set) as
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -95,7 +96,7 @@ class ApiClient:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def __aenter__(self) -> "ApiClient":
+    async def __aenter__(self) -> ApiClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -13,6 +13,7 @@ waits until it is stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -20,9 +21,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,10 +54,8 @@ class LocalServer:
     def release(self) -> None:
         """Close our end of the guard's pipe: the guard stops the server (without waiting for it here)."""
         if self.process is not None and self.process.stdin is not None and not self.process.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):
                 self.process.stdin.close()
-            except OSError:
-                pass
 
     def stop(self, timeout: float = STOP_WAIT_S) -> None:
         """Stop the server and wait until it (and so its port) is gone."""
@@ -117,7 +116,7 @@ def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, 
     env["DATABASE_URL"] = database_url or env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data}/promotion-agent.sqlite3"
     process = launch_guarded([sys.executable, "-m", "server", "serve"], env, log_path)
     server = LocalServer(base_url, process, log_path, started=True)
-    return _wait(server, lambda: answers(base_url), f"the local server at {base_url}", timeout)
+    return _wait(server, lambda base_url=base_url: answers(base_url), f"the local server at {base_url}", timeout)
 
 
 def free_port() -> int:
@@ -139,7 +138,7 @@ def start_private_server(
                                                                            "PORT": str(port)}, log_path)
         server = LocalServer(base_url, process, log_path, started=True)
         try:
-            return _wait(server, lambda: answers(base_url), f"the private server at {base_url}", timeout)
+            return _wait(server, lambda base_url=base_url: answers(base_url), f"the private server at {base_url}", timeout)
         except LocalServerError:
             server.stop()
             lost_race = "address already in use" in log_path.read_text(errors="replace").lower()

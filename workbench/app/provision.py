@@ -12,9 +12,10 @@ operator). Both need an operator key on a server with API keys.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 

@@ -35,14 +35,14 @@ def batch_shortlists(result: RunResult, n: int) -> list[list[Slot]]:
     pids = result.market.partners["partner_id"].to_list()
     priority = result.batch.groups["priority_score"].to_numpy()
     out: list[list[Slot]] = [[] for _ in range(n)]
-    for idx, ci, pi, grow in zip(*(slots[c].to_list() for c in ("idx", "ci", "pi", "grow"))):
+    for idx, ci, pi, grow in zip(*(slots[c].to_list() for c in ("idx", "ci", "pi", "grow")), strict=True):
         out[idx].append((cids[ci], pids[pi], float(priority[grow])))
     return out
 
 
 def same_shortlist(live: list[Slot], batch: list[Slot]) -> bool:
     return [s[:2] for s in live] == [s[:2] for s in batch] and all(
-        math.isclose(a[2], b[2], rel_tol=0.0, abs_tol=SCORE_TOLERANCE) for a, b in zip(live, batch)
+        math.isclose(a[2], b[2], rel_tol=0.0, abs_tol=SCORE_TOLERANCE) for a, b in zip(live, batch, strict=True)
     )
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -74,7 +75,7 @@ class ReplaySummary:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def planned_requests(scenario: Scenario, run_id: str, limit: int | None = None) -> tuple[list[dict], np.ndarray]:

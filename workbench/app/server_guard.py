@@ -12,6 +12,7 @@ code when the server ends by itself (the workbench reads that as a failed start)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -27,17 +28,13 @@ def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> in
     """SIGTERM to the server's process group, SIGKILL if it is still there after ``timeout``; its code."""
     if process.poll() is not None:
         return process.returncode
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     try:
         return process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return process.wait()
 
 

@@ -51,8 +51,9 @@ epoch there. There are at most (campaigns + workspaces + 1) epochs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import polars as pl

@@ -7,9 +7,10 @@ differences are the ranking's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import polars as pl
 
@@ -20,10 +21,7 @@ from workbench.engine.units import currency_of, unit_of
 
 C = pl.col
 
-DELTA_METRICS = KPI_NAMES + (
-    "requests_with_eligible", "shortlisted", "presented", "viewed", "interacted", "conversions", "spend",
-    "settled_amount", "campaigns_out_of_budget", "slots_tied_at_priority_cap",
-)
+DELTA_METRICS = (*KPI_NAMES, "requests_with_eligible", "shortlisted", "presented", "viewed", "interacted", "conversions", "spend", "settled_amount", "campaigns_out_of_budget", "slots_tied_at_priority_cap")
 
 
 @dataclass(frozen=True)

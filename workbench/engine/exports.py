@@ -18,8 +18,9 @@ carries the same information without multiplying it by the traffic.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import msgspec
 import numpy as np

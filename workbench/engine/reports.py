@@ -207,12 +207,7 @@ class Facts:
         return pl.DataFrame({"sig": self.sig_of, "intent_code": self.intent_code})
 
 
-ORDER = (
-    "opportunities", "intents", "eligible", "slots_requested", "slots_won", "presented", "viewed", "interacted",
-    "conversions", "presented_with_disclosure", "presented_intents", "billable_events", "billing_refused", "spend",
-    "settled_amount",
-    "failed_amount", "settlements", "settled", "failed", "retries", "dead_letters",
-) + KPI_NAMES
+ORDER = ("opportunities", "intents", "eligible", "slots_requested", "slots_won", "presented", "viewed", "interacted", "conversions", "presented_with_disclosure", "presented_intents", "billable_events", "billing_refused", "spend", "settled_amount", "failed_amount", "settlements", "settled", "failed", "retries", "dead_letters", *KPI_NAMES)
 
 
 def _finish(frame: pl.DataFrame) -> pl.DataFrame:

@@ -29,7 +29,7 @@ up for each settlement by its drawn outcome code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import msgspec
@@ -101,7 +101,7 @@ class SettlementPath:
 @lru_cache(maxsize=8)
 def settlement_paths(max_attempts: int = RETRY_MAX_ATTEMPTS) -> tuple[SettlementPath, ...]:
     """Every outcome code (base-3 digits: attempt a's outcome) played through the server's state machine."""
-    clock0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    clock0 = datetime(2026, 1, 1, tzinfo=UTC)
     paths = []
     for code in range(3**max_attempts):
         digits = [(code // 3**a) % 3 for a in range(max_attempts)]

@@ -11,7 +11,8 @@ values; this is only how they are written for reading.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 COUNT, MONEY, RATE, SCORE, SECONDS = "count", "money", "rate", "score", "seconds"
 
@@ -73,7 +74,7 @@ def fmt_value(name: str, value: Any, currency: str = "", *, percent: bool = Fals
         return str(value)
     unit = unit_of(name, value)
     if unit == COUNT:
-        number = int(round(value))
+        number = round(value)
         return f"{number:+,}" if signed else f"{number:,}"
     if unit == MONEY:
         return fmt_money(float(value), currency, signed)

@@ -75,7 +75,7 @@ class LabRequest:
     baseline: RunResult | None
     cfg: RankingConfig
 
-    def same(self, other: "LabRequest | None") -> bool:
+    def same(self, other: LabRequest | None) -> bool:
         return (other is not None and self.scenario is other.scenario and self.baseline is other.baseline
                 and self.cfg == other.cfg)
 

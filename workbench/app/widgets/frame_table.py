@@ -69,7 +69,7 @@ class FrameTable(DataTable):
     def __init__(
         self,
         *,
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         classes: str | None = None,
         headers: dict[str, str] | None = None,
         formats: dict[str, str] | None = None,
@@ -158,7 +158,7 @@ class FrameTable(DataTable):
         # Widths given up front: a DataTable left to size its columns does so when it is next idle, and
         # keeps a header or a row drawn before that at the old widths until something else changes.
         labels = [self._label(name) for name in shown]
-        for i, (name, label) in enumerate(zip(shown, labels)):
+        for i, (name, label) in enumerate(zip(shown, labels, strict=True)):
             width = max([cell_len(label), *(_width(cells[i]) for cells in rows)])
             self.add_column(label, key=name, width=width)
         self.add_rows(rows)

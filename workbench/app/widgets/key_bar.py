@@ -46,7 +46,7 @@ class KeyBar(Static):
         if self.is_attached and screen is self.screen:
             self.redraw()
 
-    def keys(self) -> list[tuple[str, str, str, bool]]:
+    def shown_keys(self) -> list[tuple[str, str, str, bool]]:
         """(key, key as shown, description, enabled) of each shown binding, one per action, in order."""
         seen: set[str] = set()
         keys: list[tuple[str, str, str, bool]] = []
@@ -59,7 +59,7 @@ class KeyBar(Static):
 
     def redraw(self) -> None:
         parts: list[Content] = []
-        for key, shown, description, enabled in self.keys():
+        for key, shown, description, enabled in self.shown_keys():
             action = f"app.simulate_key({key!r})"
             key_style = "bold $footer-key-foreground" if enabled else "dim"
             text_style = "" if enabled else "dim"

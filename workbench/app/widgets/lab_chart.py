@@ -17,7 +17,7 @@ class LabChart(PlotextPlot):
     mode: reactive[str] = reactive("scores")
     """``scores``: the eligible candidates' priority-score distribution; ``share``: slot share per campaign."""
 
-    def __init__(self, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.outcome: LabOutcome | None = None
 

@@ -61,7 +61,7 @@ class SettingField(Input):
         self.screen.focus_next("DataTable")
 
     @property
-    def parent_editor(self) -> "RankingEditor":
+    def parent_editor(self) -> RankingEditor:
         return self.query_ancestor(RankingEditor)
 
 
@@ -71,16 +71,16 @@ class RankingEditor(Vertical):
     class Changed(Message):
         """Valid settings were applied (or enter was pressed on a valid value: the lab may re-run)."""
 
-        def __init__(self, editor: "RankingEditor", cfg: RankingConfig) -> None:
+        def __init__(self, editor: RankingEditor, cfg: RankingConfig) -> None:
             super().__init__()
             self.editor = editor
             self.cfg = cfg
 
         @property
-        def control(self) -> "RankingEditor":
+        def control(self) -> RankingEditor:
             return self.editor
 
-    def __init__(self, cfg: RankingConfig | None = None, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, cfg: RankingConfig | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
         self.cfg = cfg or RankingConfig()
 

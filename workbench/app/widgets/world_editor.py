@@ -57,7 +57,7 @@ class WorldEditor(Vertical):
     """Traffic size and budget multiplier of the lab's scenario."""
 
     class Changed(Message):
-        def __init__(self, editor: "WorldEditor", key: str, requests: int | None, budgets: float | None) -> None:
+        def __init__(self, editor: WorldEditor, key: str, requests: int | None, budgets: float | None) -> None:
             super().__init__()
             self.editor = editor
             self.key = key
@@ -65,10 +65,10 @@ class WorldEditor(Vertical):
             self.budgets = budgets
 
         @property
-        def control(self) -> "WorldEditor":
+        def control(self) -> WorldEditor:
             return self.editor
 
-    def __init__(self, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.requests = 0
         self.budgets = 1.0
