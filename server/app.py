@@ -23,6 +23,7 @@ from .api.auth import document_security, key_guard, security_components
 from .api.dashboard import DASHBOARD_CONTROLLERS
 from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
 from .api.exchange import EXCHANGE_CONTROLLERS
+from .api.outreach import OUTREACH_CONTROLLERS
 from .api.pages import PAGE_HANDLERS
 from .api.settlements import SETTLEMENT_CONTROLLERS
 from .api.strict import StrictJsonBody
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Litestar(
         route_handlers=[
             *EXCHANGE_CONTROLLERS, *SETTLEMENT_CONTROLLERS, *DASHBOARD_CONTROLLERS, *WALLET_CONTROLLERS,
-            *TOP_UP_CONTROLLERS, *PAGE_HANDLERS,
+            *TOP_UP_CONTROLLERS, *PAGE_HANDLERS, *OUTREACH_CONTROLLERS,
         ],
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ from . import statements as st
 from .engine import Engines, insert_ignoring
 from .billing_guard import BillingGuardQueries
 from .discovery import DiscoveryQueries
+from .outreach import OutreachQueries
 from .paging import ListingQueries
 from .queue import RetryQueueQueries
 from .wallet import WalletQueries
@@ -58,7 +59,9 @@ class Page(msgspec.Struct, rename="camel", kw_only=True):
     has_previous_page: bool
 
 
-class Tx(RetryQueueQueries, BillingGuardQueries, ListingQueries, WalletQueries, DiscoveryQueries):
+class Tx(
+    RetryQueueQueries, BillingGuardQueries, ListingQueries, WalletQueries, DiscoveryQueries, OutreachQueries
+):
     """One connection in one transaction, with the exchange's queries (the listings of
     settlements and retry jobs are in ``paging.py``, the retry queue's claims in ``queue.py``,
     served slots and the budget guard in ``billing_guard.py``, wallets and the credit ledger
