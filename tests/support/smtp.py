@@ -88,8 +88,8 @@ class SmtpServer:
             else:
                 kwargs.update(tls_context=server_context, require_starttls=True)
         if user is not None:
-            # AUTH over a plain connection only where the test has no TLS at all.
-            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=secure != "none")
+            # STARTTLS: AUTH only once encrypted (aiosmtpd cannot tell implicit TLS, so not there).
+            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=secure == "starttls")
             if mechanism is not None:  # advertise only this one, so the client must use it
                 kwargs["auth_exclude_mechanism"] = [m for m in ("LOGIN", "PLAIN") if m != mechanism]
         self.controller = Controller(
