@@ -101,7 +101,7 @@ async def _db_init(settings: Settings) -> int:
 
 
 async def _outreach_send(settings: Settings, lead_id: str) -> int:
-    """``outreach send --lead ID``: send the lead's due targets (drafts, retries whose time came) once each."""
+    """``outreach send --lead ID``: send the lead's due targets (drafts, retries now due) once each."""
     from .app import build_services
     from .services import outreach
 

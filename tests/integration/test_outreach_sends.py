@@ -5,9 +5,9 @@ message; the outcome and every status change are stored; real_test without SMTP 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 
@@ -61,7 +61,10 @@ async def test_concurrent_sends_of_one_target_deliver_one_message(
     target = await outreach.create_target(first, "lead_crm_eu", DRAFT)
     smtp.answer(delay_s=0.3)  # the winner's SMTP exchange is still going while the others try
     results = await asyncio.gather(
-        *(outreach.send_target(svc, target.target_id) for svc in (first, second, first, second, first, second)),
+        *(
+            outreach.send_target(svc, target.target_id)
+            for svc in (first, second, first, second, first, second)
+        ),
         return_exceptions=True,
     )
     sent = [r for r in results if not isinstance(r, BaseException)]
@@ -76,10 +79,16 @@ async def test_concurrent_sends_of_one_target_deliver_one_message(
         await outreach.send_target(first, target.target_id)
     assert len(smtp.messages) == 1
     page = await first.store.read(lambda tx: tx.page_audit(None, target.target_id, None, [], 1, 20))
-    assert sorted(e.action for e in page.items) == ["outreach.sending", "outreach.sent", "outreach.target_created"]
+    assert sorted(e.action for e in page.items) == [
+        "outreach.sending",
+        "outreach.sent",
+        "outreach.target_created",
+    ]
 
 
-async def test_a_retry_then_a_send_and_opens_counted(two_servers: tuple[Services, Services], smtp: SmtpServer) -> None:
+async def test_a_retry_then_a_send_and_opens_counted(
+    two_servers: tuple[Services, Services], smtp: SmtpServer
+) -> None:
     first, second = two_servers
     target = await outreach.create_target(first, "lead_crm_eu", DRAFT)
     await outreach.record_open(first, target.target_id)  # a draft was never sent: no open to count

@@ -4,9 +4,9 @@ header injection neutralised; the password in no result."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -20,7 +20,7 @@ from tests.unit.test_outreach import PIXEL, campaign_with_proof, lead, target
 # The plain-connection AUTH cases: aiosmtpd warns that a real server should require TLS first.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
-AT = datetime(2026, 3, 11, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
 PASSWORD = "auth-code-9f8e7d6c5b"
 
 
@@ -59,14 +59,28 @@ def the_message(providerOrg: str = "ProcurePilot") -> tuple[RenderedMessage, str
 async def test_a_message_arrives_whole_over_each_transport(
     smtp_servers: list[SmtpServer], tmp_path: Path, secure: str, mechanism: str | None
 ) -> None:
-    auth = {"user": "outreach@promotion-agent.test", "password": PASSWORD, "mechanism": mechanism} if mechanism else {}
+    auth = (
+        {"user": "outreach@promotion-agent.test", "password": PASSWORD, "mechanism": mechanism}
+        if mechanism
+        else {}
+    )
     server = serve(smtp_servers, secure, **auth)
     sender = SmtpSender(settings_for(server, tmp_path))
     rendered, target_id = the_message()
-    envelope = build_message(rendered, to="bizdev@procurepilot.ai", from_address=sender.settings.from_address or "",
-                             reply_to=sender.settings.reply_to, at=AT, target_id=target_id)  # fmt: skip
+    envelope = build_message(
+        rendered,
+        to="bizdev@procurepilot.ai",
+        from_address=sender.settings.from_address or "",
+        reply_to=sender.settings.reply_to,
+        at=AT,
+        target_id=target_id,
+    )
     delivery = await sender.send(envelope)
-    assert (delivery.outcome, delivery.result_code, delivery.message_id) == ("sent", "SMTP_SENT", envelope.message_id)
+    assert (delivery.outcome, delivery.result_code, delivery.message_id) == (
+        "sent",
+        "SMTP_SENT",
+        envelope.message_id,
+    )
     assert server.auth_mechanisms == ([mechanism] if mechanism else [])
     [received] = server.messages
     assert received.rcpt_tos == ["bizdev@procurepilot.ai"]
@@ -90,8 +104,14 @@ async def test_a_451_is_retryable_and_a_550_a_bounce_with_the_servers_words(
     server = serve(smtp_servers)
     sender = SmtpSender(settings_for(server, tmp_path))
     rendered, target_id = the_message()
-    envelope = build_message(rendered, to="bizdev@procurepilot.ai", from_address="outreach@promotion-agent.test",
-                             reply_to=None, at=AT, target_id=target_id)  # fmt: skip
+    envelope = build_message(
+        rendered,
+        to="bizdev@procurepilot.ai",
+        from_address="outreach@promotion-agent.test",
+        reply_to=None,
+        at=AT,
+        target_id=target_id,
+    )
     server.answer(rcpt="451 4.7.1 Greylisted, try again later")
     retry = await sender.send(envelope)
     assert (retry.outcome, retry.result_code, retry.smtp_code) == ("retry", "SMTP_RETRYABLE", 451)
@@ -113,8 +133,14 @@ async def test_a_refused_login_and_an_unreachable_server_are_retryable_and_never
 ) -> None:
     server = serve(smtp_servers, "none", user="outreach@promotion-agent.test", password="the-right-code")
     rendered, target_id = the_message()
-    envelope = build_message(rendered, to="bizdev@procurepilot.ai", from_address="outreach@promotion-agent.test",
-                             reply_to=None, at=AT, target_id=target_id)  # fmt: skip
+    envelope = build_message(
+        rendered,
+        to="bizdev@procurepilot.ai",
+        from_address="outreach@promotion-agent.test",
+        reply_to=None,
+        at=AT,
+        target_id=target_id,
+    )
     wrong = SmtpSender(settings_for(server, tmp_path, password=PASSWORD))
     refused = await wrong.send(envelope)
     assert (refused.outcome, refused.smtp_code) == ("retry", 535) and "refused the login" in refused.reply
@@ -125,12 +151,20 @@ async def test_a_refused_login_and_an_unreachable_server_are_retryable_and_never
     assert server.messages == []
 
 
-async def test_header_injection_through_a_field_is_neutralised(smtp_servers: list[SmtpServer], tmp_path: Path) -> None:
+async def test_header_injection_through_a_field_is_neutralised(
+    smtp_servers: list[SmtpServer], tmp_path: Path
+) -> None:
     server = serve(smtp_servers)
     sender = SmtpSender(settings_for(server, tmp_path))
     rendered, target_id = the_message(providerOrg="Evil\r\nBcc: victim@elsewhere.test\r\nX-Injected: yes")
-    envelope = build_message(rendered, to="bizdev@procurepilot.ai", from_address="outreach@promotion-agent.test",
-                             reply_to=None, at=AT, target_id=target_id)  # fmt: skip
+    envelope = build_message(
+        rendered,
+        to="bizdev@procurepilot.ai",
+        from_address="outreach@promotion-agent.test",
+        reply_to=None,
+        at=AT,
+        target_id=target_id,
+    )
     assert (await sender.send(envelope)).outcome == "sent"
     [received] = server.messages
     assert received.rcpt_tos == ["bizdev@procurepilot.ai"]
@@ -138,5 +172,11 @@ async def test_header_injection_through_a_field_is_neutralised(smtp_servers: lis
     assert received.message["Subject"] == "Partnering with Evil Bcc: victim@elsewhere.test X-Injected: yes"
     # And a header value with a line break never gets as far as the SMTP server.
     with pytest.raises(ValueError):
-        build_message(RenderedMessage("Hi\r\nBcc: x@y.test", "t", "<p>h</p>"), to="a@b.test",
-                      from_address="o@p.test", reply_to=None, at=AT, target_id="otg_1")  # fmt: skip
+        build_message(
+            RenderedMessage("Hi\r\nBcc: x@y.test", "t", "<p>h</p>"),
+            to="a@b.test",
+            from_address="o@p.test",
+            reply_to=None,
+            at=AT,
+            target_id="otg_1",
+        )

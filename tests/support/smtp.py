@@ -89,14 +89,18 @@ class SmtpServer:
                 kwargs.update(tls_context=server_context, require_starttls=True)
         if user is not None:
             # STARTTLS: AUTH only once encrypted (aiosmtpd cannot tell implicit TLS, so not there).
-            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=secure == "starttls")
+            kwargs.update(
+                authenticator=self._authenticate, auth_required=True, auth_require_tls=secure == "starttls"
+            )
             if mechanism is not None:  # advertise only this one, so the client must use it
                 kwargs["auth_exclude_mechanism"] = [m for m in ("LOGIN", "PLAIN") if m != mechanism]
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, ssl_context=ssl_context, **kwargs
         )
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         self.auth_mechanisms.append(mechanism)
         ok = (
             isinstance(auth_data, LoginPassword)
@@ -144,4 +148,4 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     assert text is not None and html is not None, "the message needs a text and an HTML part"
-    return text.get_content(), html.get_content()
+    return text.get_content().replace("\r\n", "\n"), html.get_content().replace("\r\n", "\n")

@@ -55,13 +55,18 @@ def target(**changes: Any) -> OutreachTarget:
 
 
 def draft(**changes: Any) -> OutreachDraft:
-    body = {"channel": "email", "contactPoint": "bizdev@procurepilot.ai", "subjectLine": "Hello",
-            "messageTemplate": "Dear {{providerOrg}}"} | changes  # fmt: skip
+    body = {
+        "channel": "email",
+        "contactPoint": "bizdev@procurepilot.ai",
+        "subjectLine": "Hello",
+        "messageTemplate": "Dear {{providerOrg}}",
+    } | changes
     return msgspec.convert(body, OutreachDraft)
 
 
 @pytest.mark.parametrize(
-    "contact", ["", "   ", "someone@example.com", "ops@mail.example.com", "bizdev@example.org", "a@example.net"]
+    "contact",
+    ["", "   ", "someone@example.com", "ops@mail.example.com", "bizdev@example.org", "a@example.net"],
 )
 def test_placeholder_contacts_are_refused_naming_the_field(contact: str) -> None:
     with pytest.raises(ValidationFailed) as refused:
@@ -72,9 +77,9 @@ def test_placeholder_contacts_are_refused_naming_the_field(contact: str) -> None
 def test_placeholder_urls_are_refused_for_other_channels_and_real_ones_kept() -> None:
     with pytest.raises(ValidationFailed):
         check_draft(draft(channel="partner_form", contactPoint="https://example.org/contact"), None)
-    assert check_draft(draft(channel="partner_form", contactPoint=" https://procurepilot.ai/partners "), None) == (
-        "https://procurepilot.ai/partners"
-    )
+    assert check_draft(
+        draft(channel="partner_form", contactPoint=" https://procurepilot.ai/partners "), None
+    ) == ("https://procurepilot.ai/partners")
 
 
 def test_email_channels_need_an_address() -> None:
@@ -115,7 +120,7 @@ def test_the_message_has_both_parts_the_disclosure_proof_and_pixel() -> None:
 
 
 def test_no_field_can_inject_html_or_headers() -> None:
-    evil = lead(provider_org='Evil</p><script>alert(1)</script>\r\nBcc: x@y.test')
+    evil = lead(provider_org="Evil</p><script>alert(1)</script>\r\nBcc: x@y.test")
     t = target(message_template="<b>Hi</b> {{providerOrg}}", subject_line="To {{providerOrg}}")
     message = render_message(t, evil, None, PIXEL)
     assert "\r" not in message.subject and "\n" not in message.subject
@@ -130,15 +135,23 @@ def test_a_send_claims_then_ends_in_sent_retry_or_bounced() -> None:
     taken = claimed(draft_target, NOW)
     assert (taken.status, taken.attempts) == ("sending", 1)
     assert "being sent" in (send_refusal(taken, NOW, NOW + timedelta(seconds=30)) or "")
-    assert send_refusal(taken, NOW + timedelta(seconds=31), NOW + timedelta(seconds=30)) is None  # a crashed send
+    assert (
+        send_refusal(taken, NOW + timedelta(seconds=31), NOW + timedelta(seconds=30)) is None
+    )  # a crashed send
     sent = delivered(taken, Delivery("sent", "SMTP_SENT", 250, "250 OK", "<m@x>", "smtp"), NOW)
     assert (sent.status, sent.message_id, sent.sent_at, sent.next_attempt_at) == ("sent", "<m@x>", NOW, None)
     assert "not sent twice" in (send_refusal(sent, NOW, None) or "")
     retry = delivered(taken, Delivery("retry", "SMTP_RETRYABLE", 451, "451 later", None, "smtp"), NOW)
-    assert (retry.status, retry.smtp_code, retry.next_attempt_at) == ("retry_scheduled", 451, NOW + timedelta(minutes=5))
+    assert (retry.status, retry.smtp_code, retry.next_attempt_at) == (
+        "retry_scheduled",
+        451,
+        NOW + timedelta(minutes=5),
+    )
     assert send_refusal(retry, NOW, None) is None
     assert not is_due(retry, NOW) and is_due(retry, NOW + timedelta(minutes=5))
-    bounced = delivered(taken, Delivery("bounced", "SMTP_BOUNCED", 550, "550 no such user", None, "smtp"), NOW)
+    bounced = delivered(
+        taken, Delivery("bounced", "SMTP_BOUNCED", 550, "550 no such user", None, "smtp"), NOW
+    )
     assert bounced.status == "bounced" and send_refusal(bounced, NOW, None) is not None
     other = target(channel="linkedin", contact_point="https://linkedin.com/in/procurepilot")
     assert "not sent by this server" in (send_refusal(other, NOW, None) or "") and not is_due(other, NOW)
@@ -159,11 +172,20 @@ def test_simulated_is_the_default() -> None:
 
 
 def test_the_163_preset_and_the_password_kept_out_of_repr() -> None:
-    env = {"OUTREACH_SENDER_MODE": "smtp", "OUTREACH_SMTP_PROVIDER": "163", "OUTREACH_SMTP_USER": "shop@163.com",
-           "OUTREACH_SMTP_PASS": "AUTHCODE1234", "OUTREACH_SMTP_FROM": "shop@163.com"}  # fmt: skip
+    env = {
+        "OUTREACH_SENDER_MODE": "smtp",
+        "OUTREACH_SMTP_PROVIDER": "163",
+        "OUTREACH_SMTP_USER": "shop@163.com",
+        "OUTREACH_SMTP_PASS": "AUTHCODE1234",
+        "OUTREACH_SMTP_FROM": "shop@163.com",
+    }
     cfg = OutreachSettings.from_env(env)
     assert (cfg.host, cfg.port, cfg.secure, cfg.user, cfg.password) == (
-        "smtp.163.com", 465, "tls", "shop@163.com", "AUTHCODE1234"
+        "smtp.163.com",
+        465,
+        "tls",
+        "shop@163.com",
+        "AUTHCODE1234",
     )
     assert "AUTHCODE1234" not in repr(cfg) and "AUTHCODE1234" not in repr(Settings.from_env(env))
 
@@ -180,8 +202,14 @@ def test_the_163_preset_and_the_password_kept_out_of_repr() -> None:
         ({"OUTREACH_TRACKING_BASE_URL": "track.me"}, "OUTREACH_TRACKING_BASE_URL"),
         ({"OUTREACH_SENDER_MODE": "smtp", "OUTREACH_SMTP_FROM": "a@b.ai"}, "OUTREACH_SMTP_HOST"),
         ({"OUTREACH_SENDER_MODE": "smtp", "OUTREACH_SMTP_HOST": "mx.b.ai"}, "OUTREACH_SMTP_FROM"),
-        ({"OUTREACH_SENDER_MODE": "smtp", "OUTREACH_SMTP_PROVIDER": "163", "OUTREACH_SMTP_FROM": "a@163.com"},
-         "OUTREACH_SMTP_PASS"),
+        (
+            {
+                "OUTREACH_SENDER_MODE": "smtp",
+                "OUTREACH_SMTP_PROVIDER": "163",
+                "OUTREACH_SMTP_FROM": "a@163.com",
+            },
+            "OUTREACH_SMTP_PASS",
+        ),
         ({"OUTREACH_SMTP_USER": "a@b.ai"}, "OUTREACH_SMTP_PASS"),
         ({"OUTREACH_SMTP_HOST": "mx.b.ai\r\nX: y"}, "OUTREACH_SMTP_HOST"),
     ],
