@@ -9,8 +9,9 @@ Every request carries the key in ``PROMOTION_AGENT_API_KEY`` (when set) as
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -95,7 +96,7 @@ class ApiClient:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def __aenter__(self) -> "ApiClient":
+    async def __aenter__(self) -> ApiClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -206,6 +207,14 @@ class ApiClient:
     async def wallet(self, workspace_id: str) -> dict[str, Any]:
         """``GET /wallet``: the workspace's credits (the server creates the wallet on its first read)."""
         return await self._call("GET", "/wallet", params={"workspaceId": workspace_id})
+
+    # -- outreach ------------------------------------------------------------
+    async def outreach_targets(
+        self, lead_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``GET /outreach-targets``: the outreach targets (of one lead, in some statuses), oldest first."""
+        params = {k: v for k, v in (("leadId", lead_id), ("status", status)) if v}
+        return await self._call("GET", "/outreach-targets", params=params)
 
     # -- settlements ---------------------------------------------------------
     async def settlements(
