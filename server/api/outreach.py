@@ -7,13 +7,13 @@ from typing import Annotated, Any, ClassVar
 
 from litestar import Controller, Response, get, post
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from ..domain.outreach import OutreachDraft, OutreachTarget
 from ..services import outreach
 from ..services.context import Services
 from .errors import ErrorBody, documented
-from .params import IdFilter, IdPath, LeadId, StatusQuery
+from .params import IdFilter, IdPath, LeadId
 
 
 def comma_list(value: str | None) -> list[str]:
@@ -22,6 +22,16 @@ def comma_list(value: str | None) -> list[str]:
 
 TargetId = Annotated[str, IdPath("outreach target")]
 LeadIdQuery = Annotated[str | None, IdFilter("leadId", "lead")]
+_STATUS = "(?:" + "|".join(outreach.STATUSES) + ")"
+OutreachStatusQuery = Annotated[
+    str | None,
+    QueryParameter(
+        name="status",
+        description=f"comma-separated statuses: {', '.join(outreach.STATUSES)}",
+        max_length=200,
+        pattern=f"^{_STATUS}(?:,{_STATUS})*$",
+    ),
+]
 # The smallest transparent GIF (1x1, one transparent colour).
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_CACHE = {
@@ -73,7 +83,7 @@ class OutreachController(Controller):
 
     @get("/outreach-targets", responses=documented())
     async def list_targets(
-        self, svc: Services, lead_id: LeadIdQuery = None, status: StatusQuery = None
+        self, svc: Services, lead_id: LeadIdQuery = None, status: OutreachStatusQuery = None
     ) -> list[OutreachTarget]:
         return await outreach.list_targets(svc, lead_id, comma_list(status))
 
@@ -84,6 +94,7 @@ class OutreachController(Controller):
     @get(
         "/outreach/open/{target_id:str}/pixel.gif",
         media_type="image/gif",
+        responses=documented(),
         description="A 1x1 transparent GIF, the same for any id, never cached; counts an open of a sent "
         "target. Needs no API key (mail clients fetch it).",
     )
