@@ -205,6 +205,9 @@ class Delivery:
     sender_mode: str
 
 
+AFTER_DELIVERY: dict[str, OutreachStatus] = {"sent": "sent", "retry": "retry_scheduled", "bounced": "bounced"}
+
+
 def retry_wait(attempts: int) -> timedelta:
     index = min(max(attempts, 1), len(RETRY_WAITS_MIN)) - 1
     return timedelta(minutes=RETRY_WAITS_MIN[index])
@@ -216,9 +219,7 @@ def claimed(target: OutreachTarget, now: datetime) -> OutreachTarget:
 
 def delivered(target: OutreachTarget, delivery: Delivery, now: datetime) -> OutreachTarget:
     """The target after an attempt: sent, retry_scheduled (with its next attempt) or bounced."""
-    status: OutreachStatus = {"sent": "sent", "retry": "retry_scheduled", "bounced": "bounced"}[
-        delivery.outcome
-    ]
+    status = AFTER_DELIVERY[delivery.outcome]
     return msgspec.structs.replace(
         target,
         status=status,

@@ -131,13 +131,17 @@ async def send_target(svc: Services, target_id: str) -> OutreachTarget:
     token = new_id("", 32)
     lease = timedelta(seconds=out.settings.timeout_s) + CLAIM_MARGIN
 
+    previous = "draft"
+
     async def claim(tx: Tx) -> tuple[OutreachTarget, AgentLead, Campaign | None]:
+        nonlocal previous
         target, lease_until = await _target(tx, target_id)
         now = svc.clock()
         refusal = rules.send_refusal(target, now, lease_until)
         if refusal:
             raise Conflict(refusal, body={"target": _wire(target)})
         taken = rules.claimed(target, now)
+        previous = target.status if target.status != "sending" else "draft"
         if not await tx.claim_outreach_target(taken, token, now, now + lease):
             raise Conflict(
                 f"Outreach target {target_id} is being sent by another request.",
@@ -159,15 +163,22 @@ async def send_target(svc: Services, target_id: str) -> OutreachTarget:
         return taken, lead, campaign
 
     taken, lead, campaign = await svc.store.write(claim)
-    rendered = rules.render_message(taken, lead, campaign, pixel_url(svc, taken.target_id))
-    envelope = build_message(
-        rendered,
-        to=taken.contact_point,
-        from_address=out.settings.from_address or "outreach@promotion-agent.local",
-        reply_to=out.settings.reply_to,
-        at=svc.clock(),
-        target_id=taken.target_id,
-    )
+    try:
+        rendered = rules.render_message(taken, lead, campaign, pixel_url(svc, taken.target_id))
+        envelope = build_message(
+            rendered,
+            to=taken.contact_point,
+            from_address=out.settings.from_address or "outreach@promotion-agent.local",
+            reply_to=out.settings.reply_to,
+            at=svc.clock(),
+            target_id=taken.target_id,
+        )
+    except Exception:
+        # Nothing went out: give the target back as it was rather than leave it claimed until the lease
+        # runs out. (Once the SMTP exchange starts, a failure keeps the claim: the message may be out.)
+        before = msgspec.structs.replace(taken, status=previous, attempts=taken.attempts - 1)
+        await svc.store.write(lambda tx: tx.finish_outreach_target(before, token))
+        raise
     delivery = await out.send(envelope)
 
     async def finish(tx: Tx) -> OutreachTarget:
