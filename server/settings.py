@@ -145,7 +145,6 @@ class OutreachSettings:
     tracking_base_url: str | None = None
     ca_file: str | None = None  # another CA bundle to verify the SMTP server's certificate with
     timeout_s: float = 20.0
-    explicit_mode: bool = False  # OUTREACH_SENDER_MODE was set (real_test refuses an explicit simulated)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], mode: str = "default") -> "OutreachSettings":
@@ -158,8 +157,7 @@ class OutreachSettings:
         sender_mode = (text("OUTREACH_SENDER_MODE") or "simulated").lower()
         if sender_mode not in ("smtp", "simulated"):
             raise SettingsError(f"OUTREACH_SENDER_MODE must be smtp or simulated, got {sender_mode!r}")
-        explicit = text("OUTREACH_SENDER_MODE") is not None
-        if mode == "real_test" and explicit and sender_mode == "simulated":
+        if mode == "real_test" and text("OUTREACH_SENDER_MODE") is not None and sender_mode == "simulated":
             raise SettingsError(
                 "OUTREACH_SENDER_MODE=simulated is refused in real_test mode: outreach there is real e-mail "
                 "(set OUTREACH_SENDER_MODE=smtp and OUTREACH_SMTP_*, or leave it unset: sends then answer 503)"
@@ -212,7 +210,6 @@ class OutreachSettings:
             tracking_base_url=tracking,
             ca_file=text("OUTREACH_SMTP_CA_FILE"),
             timeout_s=_int(env, "OUTREACH_SMTP_TIMEOUT_MS", 20_000, minimum=1) / 1000,
-            explicit_mode=explicit,
         )
 
 
