@@ -284,3 +284,30 @@ def test_the_cli_sends_a_leads_due_targets(
         and unknown.stderr.strip() == "promotion-agent: Agent lead lead_nobody was not found."
     )
     assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_real_test_refuses_an_explicit_simulated_sender_at_start(tmp_path: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_VARS}
+    env.update(
+        APP_MODE="real_test",
+        OUTREACH_SENDER_MODE="simulated",
+        HOST="127.0.0.1",
+        PORT="0",
+        DATABASE_URL=f"sqlite:///{tmp_path}/rt.sqlite3",
+        REDIS_URL="redis://127.0.0.1:9/0",
+        BILLING_ADAPTER_URL="http://127.0.0.1:9",
+    )
+    refused = subprocess.run(
+        [sys.executable, "-m", "server", "serve"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.strip()
+        .splitlines()[-1]
+        .startswith("promotion-agent: OUTREACH_SENDER_MODE=simulated is refused in real_test mode")
+    )

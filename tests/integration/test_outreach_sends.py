@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from server.app import build_services
 from server.domain.errors import Conflict, ServiceUnavailable
-from server.domain.outreach import OutreachDraft
+from server.domain.outreach import OutreachDraft, claimed
 from server.services import outreach
 from server.services.context import Services
 from server.settings import OutreachSettings, Settings
@@ -116,3 +118,25 @@ async def test_real_test_without_smtp_sends_nothing(tmp_path: Path) -> None:
         assert (await outreach.get_target(svc, target.target_id)).status == "draft"
     finally:
         await svc.close()
+
+
+async def test_a_send_that_crashed_holds_the_target_until_its_lease_runs_out(
+    two_servers: tuple[Services, Services], smtp: SmtpServer
+) -> None:
+    first, second = two_servers
+    target = await outreach.create_target(first, "lead_crm_eu", DRAFT)
+    now = first.clock()
+    crashed = claimed(target, now)  # a process claimed it, then died before its SMTP exchange ended
+    lease_until = now + timedelta(seconds=50)
+    assert await first.store.write(
+        lambda tx: tx.claim_outreach_target(crashed, "dead-token", now, lease_until)
+    )
+    with pytest.raises(Conflict, match="being sent right now"):
+        await outreach.send_target(second, target.target_id)
+    second.clock = lambda: lease_until + timedelta(seconds=1)
+    taken_over = await outreach.send_target(second, target.target_id)
+    assert (taken_over.status, taken_over.attempts) == ("sent", 2) and len(smtp.messages) == 1
+    # The crashed send's outcome, should it still come, is not stored: its claim is gone.
+    late = msgspec.structs.replace(crashed, status="bounced")
+    assert not await first.store.write(lambda tx: tx.finish_outreach_target(late, "dead-token"))
+    assert (await outreach.get_target(first, target.target_id)).status == "sent"
