@@ -12,7 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .adapters.redis_hot_state import HotStateUnavailable
 from .adapters.store.engine import DatabaseUnavailable
-from .modes import ModeError, demo_ignored_line, environment_for
+from .domain.errors import DomainError
+from .modes import ModeError, demo_ignored_line, environment_for, resolve_mode
 from .redaction import RedactingFilter, redact_text
 from .settings import Settings, SettingsError
 
@@ -24,6 +25,7 @@ SECRET_SETTINGS = (
     "SLACK_WEBHOOK_URL",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
+    "OUTREACH_SMTP_PASS",
     "OUTREACH_SMTP_PASSWORD",
 )
 
@@ -97,6 +99,41 @@ async def _db_init(settings: Settings) -> int:
     return 0
 
 
+async def _outreach_send(settings: Settings, lead_id: str) -> int:
+    """``outreach send --lead ID``: send the lead's due targets (drafts, retries now due) once each."""
+    from .app import build_services
+    from .services import outreach
+
+    svc = await build_services(settings, load_seed=False)
+    try:
+        results = await outreach.send_due_for_lead(svc, lead_id)
+    finally:
+        await svc.close()
+    if not results:
+        print(f"{lead_id}: no outreach target is due (drafts and retries whose time came are sent)")
+        return 0
+    counts: dict[str, int] = {}
+    for target, refusal in results:
+        if refusal is not None:
+            state, line = "skipped", f"skipped: {refusal}"
+        else:
+            state = target.status
+            line = f"{target.status} {target.result_code}"
+            if target.smtp_code is not None:
+                line += f" {target.smtp_code}"
+            if target.status == "sent":
+                line += f" {target.message_id}"
+            elif target.next_attempt_at is not None:
+                line += f" next attempt {target.next_attempt_at.isoformat().replace('+00:00', 'Z')}"
+            if target.status != "sent" and target.smtp_reply:
+                line += f" ({target.smtp_reply})"
+        counts[state] = counts.get(state, 0) + 1
+        print(f"{target.target_id} {target.channel} {target.contact_point}: {redact_text(line)}")
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    print(f"{lead_id}: {summary} ({settings.outreach.sender_mode} sender)")
+    return 0 if set(counts) == {"sent"} else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="promotion-agent", description="The promotion exchange server.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     init = db_sub.add_parser("init", help="create the schema and load the mode's seed (safe to run twice)")
     init.add_argument("--mode", choices=MODE_CHOICES, help="default | demo | real_test (else APP_MODE)")
+    outreach = sub.add_parser("outreach", help="partner outreach by e-mail (OUTREACH_SENDER_MODE, ...)")
+    outreach_sub = outreach.add_subparsers(dest="outreach_command", required=True)
+    send = outreach_sub.add_parser(
+        "send", help="send a lead's due outreach targets once each (exit 1 if any was not sent)"
+    )
+    send.add_argument("--lead", required=True, metavar="ID", help="the agent lead's id")
+    send.add_argument("--mode", choices=MODE_CHOICES, help="default | real_test (else APP_MODE)")
     sub.add_parser("import", help="import receipts | partners | campaigns from a file", add_help=False)
     # Long-running helpers live in their own modules; each takes the rest of the command line.
     sub.add_parser("worker", help="run the settlement worker (leader lease, retry queue, metrics)", add_help=False)
@@ -115,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("service", choices=["postgres", "redis"])
     args, rest = parser.parse_known_args(argv)
     _configure_logging()
-    if rest and args.command in ("serve", "db"):
+    if rest and args.command in ("serve", "db", "outreach"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "import":
@@ -131,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             from .dev import run as run_dev
 
             return run_dev(args.service, rest)
+        if args.command == "outreach" and (getattr(args, "mode", None) or resolve_mode(os.environ)) == "demo":
+            raise ModeError("demo mode keeps its data in the server's memory: send outreach through the API "
+                            "(POST /outreach-targets/{targetId}/send)")
         env, mode, ignored = environment_for(os.environ, getattr(args, "mode", None), purpose=args.command)
         settings = Settings.from_env(env)
         if args.command == "serve":
@@ -140,10 +187,15 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "db" and args.db_command == "init":
             return asyncio.run(_db_init(settings))
+        if args.command == "outreach":
+            return asyncio.run(_outreach_send(settings, args.lead))
         if args.command == "worker":
             from .worker import run as run_worker
 
             return run_worker(rest, settings)
+    except DomainError as exc:  # an unknown lead, ...
+        print(f"promotion-agent: {redact_text(exc.message)}", file=sys.stderr)
+        return 2
     except (ModeError, SettingsError, ValueError, OSError, HotStateUnavailable, DatabaseUnavailable) as exc:
         print(f"promotion-agent: {redact_text(str(exc))}", file=sys.stderr)
         return 2

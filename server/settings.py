@@ -121,6 +121,97 @@ class StripeSettings:
         )
 
 
+# --- Partner outreach by e-mail (README "Partner outreach") -----------------------------------------
+
+OUTREACH_SECURE = ("tls", "starttls", "none")
+# OUTREACH_SMTP_PROVIDER=163: NetEase 163 Mail's SMTP server, implicit TLS on 465.
+SMTP_PRESETS = {"163": ("smtp.163.com", 465, "tls")}
+
+
+@dataclass(frozen=True)
+class OutreachSettings:
+    """``OUTREACH_*``: how outreach e-mail leaves (``simulated``, the default, records and sends nothing)."""
+
+    sender_mode: str = "simulated"  # smtp | simulated
+    provider: str = "generic"  # 163 | generic
+    host: str | None = None
+    port: int = 587
+    secure: str = "starttls"  # tls | starttls | none
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)  # for 163: the client authorisation code
+    from_address: str | None = None
+    reply_to: str | None = None
+    tracking_base_url: str | None = None
+    ca_file: str | None = None  # another CA bundle to verify the SMTP server's certificate with
+    timeout_s: float = 20.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], mode: str = "default") -> OutreachSettings:
+        def text(name: str) -> str | None:
+            value = (env.get(name) or "").strip()
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                raise SettingsError(f"{name} must be one line of text without control characters")
+            return value or None
+
+        sender_mode = (text("OUTREACH_SENDER_MODE") or "simulated").lower()
+        if sender_mode not in ("smtp", "simulated"):
+            raise SettingsError(f"OUTREACH_SENDER_MODE must be smtp or simulated, got {sender_mode!r}")
+        if mode == "real_test" and text("OUTREACH_SENDER_MODE") is not None and sender_mode == "simulated":
+            raise SettingsError(
+                "OUTREACH_SENDER_MODE=simulated is refused in real_test mode: outreach there is real e-mail "
+                "(set OUTREACH_SENDER_MODE=smtp and OUTREACH_SMTP_*, or leave it unset: sends then answer 503)"
+            )
+        provider = (text("OUTREACH_SMTP_PROVIDER") or "generic").lower()
+        if provider not in ("generic", *SMTP_PRESETS):
+            raise SettingsError(f"OUTREACH_SMTP_PROVIDER must be 163 or generic, got {provider!r}")
+        preset_host, preset_port, preset_secure = SMTP_PRESETS.get(provider, (None, None, None))
+        secure = (text("OUTREACH_SMTP_SECURE") or preset_secure or "starttls").lower()
+        if secure not in OUTREACH_SECURE:
+            raise SettingsError(f"OUTREACH_SMTP_SECURE must be tls, starttls or none, got {secure!r}")
+        default_port = preset_port or {"tls": 465, "starttls": 587, "none": 25}[secure]
+        port = env_int(env, "OUTREACH_SMTP_PORT", default_port, minimum=1, maximum=65535)
+        if port > 65535:
+            raise SettingsError(f"OUTREACH_SMTP_PORT must be at most 65535, got {port}")
+        password = (env.get("OUTREACH_SMTP_PASS") or env.get("OUTREACH_SMTP_PASSWORD") or "") or None
+        user = text("OUTREACH_SMTP_USER")
+        from_address = text("OUTREACH_SMTP_FROM")
+        reply_to = text("OUTREACH_SMTP_REPLY_TO")
+        for name, value in (("OUTREACH_SMTP_FROM", from_address), ("OUTREACH_SMTP_REPLY_TO", reply_to)):
+            if value is not None and "@" not in value:
+                raise SettingsError(f"{name} must be an e-mail address, got {value!r}")
+        tracking = (text("OUTREACH_TRACKING_BASE_URL") or "").rstrip("/") or None
+        if tracking is not None and not tracking.startswith(("http://", "https://")):
+            raise SettingsError(f"OUTREACH_TRACKING_BASE_URL must be an http:// or https:// URL, got {tracking!r}")
+        host = text("OUTREACH_SMTP_HOST") or preset_host
+        if sender_mode == "smtp":
+            if host is None:
+                raise SettingsError("OUTREACH_SENDER_MODE=smtp needs OUTREACH_SMTP_HOST (or OUTREACH_SMTP_PROVIDER=163)")
+            if from_address is None:
+                raise SettingsError("OUTREACH_SENDER_MODE=smtp needs OUTREACH_SMTP_FROM (the sender's address)")
+            if provider == "163" and (user is None or password is None):
+                raise SettingsError(
+                    "OUTREACH_SMTP_PROVIDER=163 needs OUTREACH_SMTP_USER (the 163 address) and OUTREACH_SMTP_PASS "
+                    "(the client authorisation code from 163's settings, not the login password)"
+                )
+        if (user is None) != (password is None):
+            missing = "OUTREACH_SMTP_PASS" if password is None else "OUTREACH_SMTP_USER"
+            raise SettingsError(f"OUTREACH_SMTP_USER and OUTREACH_SMTP_PASS go together: {missing} is not set")
+        return cls(
+            sender_mode=sender_mode,
+            provider=provider,
+            host=host,
+            port=port,
+            secure=secure,
+            user=user,
+            password=password,
+            from_address=from_address,
+            reply_to=reply_to,
+            tracking_base_url=tracking,
+            ca_file=text("OUTREACH_SMTP_CA_FILE"),
+            timeout_s=env_int(env, "OUTREACH_SMTP_TIMEOUT_MS", 20_000, minimum=1) / 1000,
+        )
+
+
 @dataclass(frozen=True)
 class ExchangeClock:
     """``EXCHANGE_CLOCK``: the time ranking evaluates against (proof freshness).
@@ -228,6 +319,7 @@ class Settings:
     ranking: RankingConfig = DEFAULT_RANKING  # from RANKING_CONFIG_FILE, else spec §5's defaults
     exchange_clock: ExchangeClock = field(default_factory=ExchangeClock)
     stripe: StripeSettings = field(default_factory=StripeSettings)
+    outreach: OutreachSettings = field(default_factory=OutreachSettings)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -294,6 +386,7 @@ class Settings:
             ranking=load_ranking_config(ranking_file) if ranking_file else DEFAULT_RANKING,
             exchange_clock=_exchange_clock(env, mode),
             stripe=StripeSettings.from_env(env),
+            outreach=OutreachSettings.from_env(env, mode),
         )
 
 

@@ -10,6 +10,7 @@ from .dashboard import DashboardController
 from .dlq import DeadLetterController
 from .leads import LeadsController
 from .opportunities import OpportunitiesController
+from .outreach import OutreachController
 from .pages import PAGE_HANDLERS
 from .partners import PartnersController
 from .ranking_config import RankingConfigController
@@ -22,6 +23,7 @@ ROUTES: list[Any] = [
     SystemController,
     RankingConfigController,
     LeadsController,
+    OutreachController,
     PartnersController,
     CampaignsController,
     OpportunitiesController,

@@ -6,8 +6,8 @@ The rules (``../shared/spec/api.md``, "Keys"):
   need an ``agent`` or ``operator`` key, and every other endpoint that is not a read needs
   an ``operator`` key; reads (GET/HEAD) stay open unless ``API_KEYS_PROTECT_READS`` is set
   (then any valid key); ``/health``, the OpenAPI document (``/schema…``) and the operator
-  pages (``/dlq.html``, ``/audit.html``, ``/plans-wallet`` and their ``/static/`` files) are
-  always open;
+  pages (``/dlq.html``, ``/audit.html``, ``/plans-wallet`` and their ``/static/`` files) and the
+  outreach open-tracking pixel (``/outreach/open/{targetId}/pixel.gif``) are always open;
 - ``POST /webhooks/stripe`` needs no key: it is authenticated by its ``Stripe-Signature``;
 - without keys the server listens on loopback only.
 
@@ -43,7 +43,8 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # The operator pages and their scripts hold no data (they read it from the API with the operator's key).
 OPERATOR_PAGES = frozenset({"/dlq.html", "/audit.html", "/plans-wallet"})
 ALWAYS_OPEN_PATHS = frozenset({"/health", "/schema", *OPERATOR_PAGES})
-ALWAYS_OPEN_PREFIXES = ("/schema/", "/static/")
+# The outreach open-tracking pixel is fetched by mail clients, which carry no key (it counts opens only).
+ALWAYS_OPEN_PREFIXES = ("/schema/", "/static/", "/outreach/open/")
 LOOPBACK_NAMES = frozenset({"localhost"})
 # Endpoints that authenticate themselves by a signature over the body, never by an API key:
 # Stripe cannot send one (the webhook answers 400 to a bad ``Stripe-Signature``).

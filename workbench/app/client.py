@@ -208,6 +208,14 @@ class ApiClient:
         """``GET /wallet``: the workspace's credits (the server creates the wallet on its first read)."""
         return await self._call("GET", "/wallet", params={"workspaceId": workspace_id})
 
+    # -- outreach ------------------------------------------------------------
+    async def outreach_targets(
+        self, lead_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """``GET /outreach-targets``: the outreach targets (of one lead, in some statuses), oldest first."""
+        params = {k: v for k, v in (("leadId", lead_id), ("status", status)) if v}
+        return await self._call("GET", "/outreach-targets", params=params)
+
     # -- settlements ---------------------------------------------------------
     async def settlements(
         self,

@@ -56,7 +56,9 @@ Progress = Callable[[str, int, int | None], None]
 
 # A settings variable the private processes must not inherit from the shell (a developer's DATABASE_URL,
 # REDIS_URL, API keys or billing adapter would turn the private server into someone else's).
-_INHERITED_PREFIXES = ("BILLING_", "SETTLEMENT_", "HOT_STATE_", "ALERT_", "API_KEYS_", "RECEIPT_", "STRIPE_")
+_INHERITED_PREFIXES = (
+    "BILLING_", "SETTLEMENT_", "HOT_STATE_", "ALERT_", "API_KEYS_", "RECEIPT_", "STRIPE_", "OUTREACH_",
+)
 _INHERITED_NAMES = {
     "HOST", "PORT", "DATABASE_URL", "REDIS_URL", "PROMOTION_AGENT_MODE", "CPQR_BILLABLE_EVENT", "SEED_PATH",
     "RANKING_CONFIG_FILE", "EXCHANGE_CLOCK", "WEB_CONCURRENCY", "SLACK_WEBHOOK_URL", "OUTREACH_SENDER_MODE",

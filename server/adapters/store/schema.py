@@ -252,3 +252,23 @@ discovery_sources = Table(
     Column("source_id", String(_ID), nullable=False, unique=True),
     Column("doc", Text, nullable=False),
 )
+
+# Partner outreach (``outreach.py``): one row per target. ``status`` is what sends compare-and-set
+# on (a send claims the row with ``claim_token`` until ``lease_until_ms``); the opens are counted in
+# their own columns by one atomic update each, outside the document.
+outreach_targets = Table(
+    "outreach_targets",
+    metadata,
+    _seq(),
+    Column("target_id", String(_ID), nullable=False, unique=True),
+    Column("lead_id", String(_ID), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("claim_token", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("open_count", Integer, nullable=False, server_default="0"),
+    Column("first_opened_at_ms", BigInteger, nullable=True),
+    Column("last_opened_at_ms", BigInteger, nullable=True),
+    Column("doc", Text, nullable=False),
+    Index("ix_outreach_targets_lead", "lead_id", "seq"),
+    Index("ix_outreach_targets_status", "status", "seq"),
+)

@@ -17,6 +17,7 @@ from .dead_letters import SqlDeadLetters
 from .discovery import SqlDiscovery
 from .leads import SqlLeads
 from .market import SqlMarket
+from .outreach import SqlOutreach
 from .receipts import SqlReceipts
 from .retry_jobs import SqlRetryJobs
 from .session import Session
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
         self.discovery = SqlDiscovery(session)
         self.audit = SqlAudit(session, self.counters)
         self.wallets = SqlWallets(session)
+        self.outreach = SqlOutreach(session)
 
     async def flush(self) -> None:
         """Write what the repositories kept for the commit (the counters' bumps)."""

@@ -1,5 +1,6 @@
-"""Live: replay the scenario against the server and watch settlements, queues, dead letters, audit and
-the wallets of the scenario's workspaces (``live_wallets.py``).
+"""Live: replay the scenario against the server and watch settlements, queues, dead letters, audit,
+partner outreach per lead on one line (``live_outreach.py``) and the wallets of the scenario's workspaces
+(``live_wallets.py``).
 
 Panes refresh about once a second in a worker, so the interface never waits on
 the network. A server that stops answering shows a banner; refreshing simply
@@ -40,6 +41,7 @@ from workbench.app.replay_process import ReplayProcess
 from workbench.app.screens.base import WorkbenchScreen
 from workbench.app.screens.confirm import ConfirmScreen
 from workbench.app.screens.live_lists import AUDIT, DEAD_LETTERS, RETRY_JOBS, SETTLEMENT_STATUSES, SETTLEMENTS
+from workbench.app.screens.live_outreach import OutreachLine
 from workbench.app.screens.live_wallets import WalletPane
 from workbench.app.widgets.key_bar import KeyBar
 from workbench.app.widgets.paged_list import PagedList, fill_table, set_text
@@ -112,6 +114,8 @@ class LiveScreen(WorkbenchScreen):
         with Horizontal(id="live-progress-row"):
             yield Label("Replay: idle", id="live-replay-status")
             yield ProgressBar(id="live-progress", show_eta=False)
+        self.outreach_line = OutreachLine("Outreach — reading…", id="live-outreach")
+        yield self.outreach_line
         with Horizontal(id="live-top", classes="live-row"):
             with Vertical(id="live-summary-pane", classes="pane"):
                 yield Label(SUMMARY_TITLE, id="live-settlements-title", classes="pane-title")
@@ -154,9 +158,10 @@ class LiveScreen(WorkbenchScreen):
         workspaces = scenario_workspaces(self.app.scenario)  # type: ignore[attr-defined]
         try:
             dashboard = await self.client.dashboard()
-            pages, wallets = await asyncio.gather(
+            pages, wallets, outreach = await asyncio.gather(
                 asyncio.gather(*(pane.load(self.client) for pane in self.lists)),
                 self.wallet_pane.load(self.client, workspaces),
+                self.outreach_line.load(self.client),
             )
         except ApiError as exc:
             if self.is_attached:
@@ -171,6 +176,7 @@ class LiveScreen(WorkbenchScreen):
             for pane, (page, asked) in zip(self.lists, pages, strict=True):
                 pane.show(page, asked)
             self.wallet_pane.show(workspaces, wallets)
+            self.outreach_line.show(outreach)
         except NoMatches:  # the app is closing: its widgets are going
             return
         self._maybe_read_amounts()
