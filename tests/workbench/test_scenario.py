@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.engine.scenario import ScenarioError, apply_overrides, load_scenario, parse_override
+from workbench.engine.overrides import apply_overrides, parse_override
+from workbench.engine.scenario import ScenarioError, load_scenario
 from workbench.engine.traffic import build_traffic
 
 from .helpers import ROOT

@@ -31,15 +31,17 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from server.domain.errors import ValidationFailed
 from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
-from server.domain.ranking_config import FLOOR_NAMES, WEIGHT_NAMES, RankingConfig
+from server.domain.ranking_config import RankingConfig
 from server.domain.ranking_table import FloorsTable, RankingTable, WeightsTable, config_from_tables
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
+from workbench.engine.errors import ScenarioError
+from workbench.engine.overrides import apply_overrides, ranking_overrides
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
@@ -144,10 +146,6 @@ class ReplayRequest(OpportunityRequest, kw_only=True):
     utility_floor: Probability | None = None  # type: ignore[assignment]
 
 
-class ScenarioError(Exception):
-    """A scenario (or an override) that cannot be used; ``str()`` is the one-line message."""
-
-
 @dataclass(frozen=True)
 class Scenario:
     """A validated scenario with everything resolved (entities loaded, replay decoded)."""
@@ -197,61 +195,8 @@ def _display(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------
-# --set overrides
+# --set overrides (parsing and applying them: ``overrides``)
 # ---------------------------------------------------------------------------
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"ranking.weights.bid=0.2"`` → (["ranking", "weights", "bid"], 0.2); ScenarioError if malformed."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. ranking.weights.bid=0.2")
-    parts = key.split(".")
-    if any(not p.strip() for p in parts):
-        raise ScenarioError(f"--set {text!r}: the key {key!r} has an empty part; use dotted names like ranking.weights.bid")
-    raw = raw.strip()
-    if raw == "":
-        raise ScenarioError(f"--set {text!r}: no value after '='")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw  # not a TOML value: take it as a string (names, paths)
-    return [p.strip() for p in parts], value
-
-
-def apply_overrides(table: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Set each dotted key in the raw table (creating tables as needed; list items by index)."""
-    for text in overrides:
-        parts, value = parse_override(text)
-        node: Any = table
-        for i, part in enumerate(parts[:-1]):
-            here = ".".join(parts[: i + 1])
-            if isinstance(node, list):
-                node = node[_index(text, here, part, node)]
-            elif isinstance(node, dict):
-                node = node.setdefault(part, {})
-            else:
-                raise ScenarioError(f"--set {text!r}: {'.'.join(parts[:i]) or 'the scenario'} is not a table")
-            if not isinstance(node, (dict, list)):
-                raise ScenarioError(f"--set {text!r}: {here} is a value, not a table")
-        last = parts[-1]
-        if isinstance(node, list):
-            node[_index(text, ".".join(parts), last, node)] = value
-        else:
-            node[last] = value
-    return table
-
-
-def ranking_overrides(base: RankingConfig, cfg: RankingConfig) -> list[str]:
-    """The ``--set`` overrides that turn ``base``'s weights and floors into ``cfg``'s (6 decimals, as saved)."""
-    out = []
-    for table, names in (("weights", WEIGHT_NAMES), ("floors", FLOOR_NAMES)):
-        for name in names:
-            old, new = getattr(getattr(base, table), name), getattr(getattr(cfg, table), name)
-            if old != new:
-                out.append(f"ranking.{table}.{name}={round(float(new), 6) + 0.0!r}")
-    return out
 
 
 def effective_overrides(scenario: Scenario, cfg: RankingConfig) -> list[str]:
@@ -288,12 +233,6 @@ def rescaled(scenario: Scenario, requests: int | None = None, budget_multiplier:
         changes[BUDGET_KEY] = repr(round(float(budget_multiplier), 6) + 0.0)
     kept = [o for o in scenario.overrides if o.partition("=")[0].strip() not in changes]
     return load_scenario(scenario.path, kept + [f"{key}={value}" for key, value in changes.items()])
-
-
-def _index(text: str, here: str, part: str, items: list) -> int:
-    if not part.isdigit() or int(part) >= len(items):
-        raise ScenarioError(f"--set {text!r}: {here} must be an index below {len(items)} of a list")
-    return int(part)
 
 
 # ---------------------------------------------------------------------------
