@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
+from workbench.cli_tables import exhaustion_table, kpi_table, whole
 from workbench.engine.scenario import ScenarioError, load_scenario
 
 USAGE = """\
@@ -132,26 +132,11 @@ def _writing(enabled: bool) -> Iterator:
         yield lambda name: status.update(f"writing {name}")
 
 
-def _whole(table: Table) -> Table:
-    """Every column at least as wide as its widest cell: on a narrow terminal the table grows past the
-    edge (and the terminal wraps it) rather than cutting a name or a figure."""
-    for column in table.columns:
-        cells = [column.header, *column._cells]
-        column.min_width = max(Text.from_markup(c).cell_len if isinstance(c, str) else 1 for c in cells)
-        column.no_wrap = True
-    return table
-
-
-def _kpi_table(title: str, kpis: dict) -> Table:
-    from workbench.engine.reports import KPI_NAMES
-    from workbench.engine.units import fmt_value
-
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name in (*KPI_NAMES, "requests", "shortlisted", "presented", "conversions", "spend", "settled", "failed", "billing_refused", "dead_letters", "campaigns_out_of_budget", "workspaces_out_of_credits", "slots_tied_at_priority_cap"):
-        table.add_row(name, fmt_value(name, kpis[name], kpis["currency"]))
-    return table
+def _print_exhaustion(result, table) -> None:
+    summary, ran_out = exhaustion_table(result, table)
+    out_console.print(summary, markup=False)
+    if ran_out is not None:
+        out_console.print(ran_out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -161,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = _run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
     tables = run_tables(result)
-    out_console.print(_whole(_kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"])))
+    out_console.print(whole(kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"])))
     _print_exhaustion(result, tables["exhaustion"])
     if args.out:
         with _writing(not args.no_progress and _is_big(result)) as step:
@@ -169,26 +154,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
     return 0
-
-
-def _print_exhaustion(result, table) -> None:
-    """When each budget and credit balance ran out (``limits.exhaustion``): after the last, more traffic
-    adds requests but no spend, so only the rates fall."""
-    from workbench.engine.limits import exhaustion_summary, fmt_after
-    from workbench.engine.units import fmt_value
-
-    out_console.print(exhaustion_summary(result, table), markup=False)
-    if not table.height:
-        return
-    ran_out = Table(title="budgets and credit balances that ran out", header_style="bold")
-    for col in ("ran out", "id", "at request", "of traffic", "time (UTC)", "into the traffic", "limit"):
-        ran_out.add_column(col, justify="right" if col in ("at request", "of traffic", "limit") else "left")
-    for r in table.iter_rows(named=True):
-        limit = (f"{r['limit']:,.0f} credits" if r["currency"] == "credits"
-                 else fmt_value("budget", r["limit"], r["currency"]))
-        ran_out.add_row(str(r["kind"]), r["id"], f"{r['request_no']:,}", f"{100 * r['share_of_traffic']:.1f}%",
-                        f"{r['at']:%Y-%m-%d %H:%M:%S}", fmt_after(r["after_seconds"]), limit)
-    out_console.print(_whole(ran_out))
 
 
 def _num(value: float | None) -> str:
@@ -217,7 +182,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         shown = fmt_value(metric, delta, currency, signed=True)
         table.add_row(metric, fmt_value(metric, row["baseline"], currency), fmt_value(metric, row["variant"], currency),
                       f"[{style}]{shown}[/]" if style else shown)
-    out_console.print(_whole(table))
+    out_console.print(whole(table))
     moved = comparison.slot_share.filter(comparison.slot_share["slots_delta"] != 0)
     shifts = Table(title="campaigns that gained or lost slots", header_style="bold")
     for col in ("campaign", "baseline", "variant", "delta", "share Δ"):
@@ -226,7 +191,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         shifts.add_row(row["campaign_id"], f"{row['slots_baseline']:,}", f"{row['slots_variant']:,}",
                        f"{row['slots_delta']:+,}", f"{row['share_delta']:+.4f}")
     if moved.height:
-        out_console.print(_whole(shifts))
+        out_console.print(whole(shifts))
     else:
         out_console.print("no campaign gained or lost slots")
     moved_rank = comparison.rank_shifts.filter(
@@ -240,7 +205,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for row in moved_rank.iter_rows(named=True):
             ranks.add_row(row["campaign_id"], _num(row['mean_position_baseline']),
                           _num(row['mean_position_variant']), str(row["moved_up"]), str(row["moved_down"]))
-        out_console.print(_whole(ranks))
+        out_console.print(whole(ranks))
     out_console.print(f"requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}")
     if args.out:
         with _writing(not args.no_progress and _is_big(base)):

@@ -1,0 +1,48 @@
+"""The command line's tables (rich): KPIs and what ran out, every column as wide as its widest cell."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+
+def whole(table: Table) -> Table:
+    """Every column at least as wide as its widest cell: on a narrow terminal the table grows past the
+    edge (and the terminal wraps it) rather than cutting a name or a figure."""
+    for column in table.columns:
+        cells = [column.header, *column._cells]
+        column.min_width = max(Text.from_markup(c).cell_len if isinstance(c, str) else 1 for c in cells)
+        column.no_wrap = True
+    return table
+
+
+def kpi_table(title: str, kpis: dict) -> Table:
+    from workbench.engine.reports import KPI_NAMES
+    from workbench.engine.units import fmt_value
+
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in (*KPI_NAMES, "requests", "shortlisted", "presented", "conversions", "spend", "settled", "failed", "billing_refused", "dead_letters", "campaigns_out_of_budget", "workspaces_out_of_credits", "slots_tied_at_priority_cap"):
+        table.add_row(name, fmt_value(name, kpis[name], kpis["currency"]))
+    return table
+
+
+def exhaustion_table(result, table) -> tuple[str, Table | None]:
+    """When each budget and credit balance ran out (``limits.exhaustion``), as a line and a table (None when
+    nothing ran out): after the last, more traffic adds requests but no spend, so only the rates fall."""
+    from workbench.engine.limits import exhaustion_summary, fmt_after
+    from workbench.engine.units import fmt_value
+
+    summary = exhaustion_summary(result, table)
+    if not table.height:
+        return summary, None
+    ran_out = Table(title="budgets and credit balances that ran out", header_style="bold")
+    for col in ("ran out", "id", "at request", "of traffic", "time (UTC)", "into the traffic", "limit"):
+        ran_out.add_column(col, justify="right" if col in ("at request", "of traffic", "limit") else "left")
+    for r in table.iter_rows(named=True):
+        limit = (f"{r['limit']:,.0f} credits" if r["currency"] == "credits"
+                 else fmt_value("budget", r["limit"], r["currency"]))
+        ran_out.add_row(str(r["kind"]), r["id"], f"{r['request_no']:,}", f"{100 * r['share_of_traffic']:.1f}%",
+                        f"{r['at']:%Y-%m-%d %H:%M:%S}", fmt_after(r["after_seconds"]), limit)
+    return summary, whole(ran_out)
