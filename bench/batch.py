@@ -38,7 +38,8 @@ import polars as pl  # noqa: E402
 from workbench.engine.exports import receipts_table, run_tables, settlements_table, write_table  # noqa: E402
 from workbench.engine.markdown import run_summary  # noqa: E402
 from workbench.engine.pipeline import rerank, run_scenario  # noqa: E402
-from workbench.engine.reports import Facts, overall_kpis, ranking_report  # noqa: E402
+from workbench.engine.ranking_report import ranking_report  # noqa: E402
+from workbench.engine.reports import Facts, overall_kpis  # noqa: E402
 from workbench.engine.scenario import load_scenario  # noqa: E402
 
 SEGMENTS = (

@@ -197,7 +197,7 @@ def test_batch_engine_agrees_with_per_request_ranking(market, floors, reqs, cfg,
 
 
 def test_gate_names_are_the_servers():
-    from workbench.engine.batch import failed_gates_expr
+    from workbench.engine.candidates import failed_gates_expr
 
     assert "gate_budget" in str(failed_gates_expr()) and len(GATES) == 8
 

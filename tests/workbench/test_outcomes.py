@@ -8,12 +8,12 @@ import pytest
 from workbench.engine.batch import run_batch
 from workbench.engine.market import market_for
 from workbench.engine.pipeline import RunResult, run_scenario
+from workbench.engine.ranking_report import ranking_report
 from workbench.engine.reports import (
     Facts,
     campaign_outcomes,
     category_outcomes,
     overall_kpis,
-    ranking_report,
     region_outcomes,
 )
 from workbench.engine.simulate import rngs, settlement_paths, simulate

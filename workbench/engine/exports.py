@@ -28,19 +28,18 @@ import polars as pl
 import polars.selectors as cs
 
 from server.domain.ranking_config import RankingConfig, weight_sum
-from workbench.engine.batch import with_failed_gates
+from workbench.engine.candidates import with_failed_gates
 from workbench.engine.limits import exhaustion
 from workbench.engine.markdown import run_summary
 from workbench.engine.pipeline import RunResult
+from workbench.engine.ranking_report import enum_series, ranking_report
 from workbench.engine.reports import (
     LONG_FRAME_LIMIT,
     Facts,
     campaign_outcomes,
     category_outcomes,
-    enum_series,
     overall_kpis,
     partner_outcomes,
-    ranking_report,
     region_outcomes,
 )
 from workbench.engine.scenario import effective_overrides

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from server.domain.ranking_config import RankingConfig
-from workbench.engine.batch import BatchResult, Progress, long_frame, run_batch
+from workbench.engine.batch import BatchResult, Progress, run_batch
+from workbench.engine.candidates import long_frame
 from workbench.engine.market import MarketTables, market_for
 from workbench.engine.scenario import Scenario
 from workbench.engine.simulate import Simulation, draw_stages, rngs, simulate

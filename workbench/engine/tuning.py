@@ -24,7 +24,7 @@ from workbench.engine.compare import Comparison, compare_runs
 from workbench.engine.exports import gate_breakdown
 from workbench.engine.limits import CapTies
 from workbench.engine.pipeline import RunResult, rerank
-from workbench.engine.reports import ranking_report
+from workbench.engine.ranking_report import ranking_report
 from workbench.engine.scenario import ScenarioError, load_scenario
 
 C = pl.col
