@@ -254,7 +254,7 @@ class LabScreen(WorkbenchScreen):
         self.baseline = message.outcome.baseline
         self.requested = self.shown = LabRequest(message.outcome.run.scenario, self.baseline, message.outcome.run.cfg)
         self._show(message.outcome)
-        self.app.lab_result = message.outcome  # type: ignore[attr-defined]
+        self.host.lab_result = message.outcome
 
     # -- showing ---------------------------------------------------------------
     def _status(self) -> None:
@@ -342,7 +342,7 @@ class LabScreen(WorkbenchScreen):
         self.baseline_cfg = self.baseline.cfg if self.pinned and self.baseline is not None else scaled.ranking
         self.scenario, self.baseline = scaled, None
         self._show_world(scaled)
-        self.app.scenario = scaled  # type: ignore[attr-defined]  # reports and exports follow the lab
+        self.host.scenario = scaled  # reports and exports follow the lab
         self.start_run(self.editor.cfg)
 
     def action_edit(self, table: str) -> None:

@@ -88,7 +88,7 @@ class ReportsScreen(WorkbenchScreen):
     # -- which run ----------------------------------------------------------------
     @property
     def scenario(self) -> Scenario | None:
-        return self.app.scenario  # type: ignore[attr-defined]
+        return self.host.scenario
 
     def _lab_result(self, outcome: Any) -> None:
         if outcome is not None and outcome.run.scenario is self.scenario:
@@ -107,7 +107,7 @@ class ReportsScreen(WorkbenchScreen):
             return
         if self.result is not None and self.result.scenario is scenario:
             return
-        outcome = self.app.lab_result  # type: ignore[attr-defined]
+        outcome = self.host.lab_result
         if outcome is not None and outcome.run.scenario is scenario:
             self.show(outcome.run, outcome.tables)
             return

@@ -74,7 +74,7 @@ class ScenarioScreen(WorkbenchScreen):
         self.folder = folder
 
     def compose(self) -> ComposeResult:
-        folder = self.folder or self.app.scenarios_dir  # type: ignore[attr-defined]
+        folder = self.folder or self.host.scenarios_dir
         yield Header()
         with Horizontal():
             yield ScenarioTree(str(folder), id="scenario-tree")
@@ -84,13 +84,13 @@ class ScenarioScreen(WorkbenchScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        current = self.app.scenario  # type: ignore[attr-defined]
+        current = self.host.scenario
         if current is not None:
             self.show(current.path)
 
     def on_screen_resume(self) -> None:
         self.action_reload()
-        current = self.app.scenario  # type: ignore[attr-defined]
+        current = self.host.scenario
         if current is not None:
             self.show(current.path)  # it may have changed (another file, or the lab's traffic and budgets)
 
@@ -99,14 +99,14 @@ class ScenarioScreen(WorkbenchScreen):
         self.query_one(ScenarioTree).reload()
 
     def _working(self, path: Path) -> bool:
-        current = self.app.scenario  # type: ignore[attr-defined]
+        current = self.host.scenario
         return current is not None and Path(current.path).resolve() == path.resolve()
 
     def show(self, path: Path, fresh: bool = False) -> Scenario | None:
         """Summarise ``path`` (or say why it does not load); the working scenario is not changed here."""
         summary = self.query_one("#scenario-summary", Static)
         errors = self.query_one("#scenario-errors", Static)
-        current = self.app.scenario  # type: ignore[attr-defined]
+        current = self.host.scenario
         try:
             # the working scenario as it is run (with the lab's overrides); any other file as written
             scenario = current if self._working(path) and not fresh else load_scenario(path)
@@ -129,7 +129,7 @@ class ScenarioScreen(WorkbenchScreen):
     def file_selected(self, event: DirectoryTree.FileSelected) -> None:
         scenario = self.show(Path(event.path), fresh=True)  # loading reads the file again (no overrides)
         if scenario is not None:
-            self.app.set_scenario(scenario)  # type: ignore[attr-defined]
+            self.host.set_scenario(scenario)
             self.show(Path(event.path))  # now it reads "the working scenario"
 
     def action_load_selected(self) -> None:
@@ -138,5 +138,5 @@ class ScenarioScreen(WorkbenchScreen):
         if node is not None and node.data is not None and Path(node.data.path).is_file():
             scenario = self.show(Path(node.data.path), fresh=True)
             if scenario is not None:
-                self.app.set_scenario(scenario)  # type: ignore[attr-defined]
+                self.host.set_scenario(scenario)
                 self.show(Path(node.data.path))
