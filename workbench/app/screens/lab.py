@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,9 +21,10 @@ from textual.message import Message
 from textual.widgets import Header, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from server.domain.ranking_config import RankingConfig, weight_sum, weights_sum_to_one
+from server.domain.ranking_config import RankingConfig
 from workbench.app.screens.base import WorkbenchScreen
 from workbench.app.screens.export import export_run, shown
+from workbench.app.screens.lab_text import cap_note, movers_text, outcome_lines, ran_out_rows, stale_note
 from workbench.app.screens.save_scenario import SaveScenarioScreen
 from workbench.app.widgets.frame_table import FrameTable
 from workbench.app.widgets.key_bar import KeyBar
@@ -32,16 +32,14 @@ from workbench.app.widgets.kpi_table import KpiTable
 from workbench.app.widgets.lab_chart import LabChart
 from workbench.app.widgets.ranking_editor import RankingEditor
 from workbench.app.widgets.world_editor import WorldEditor
-from workbench.engine.limits import exhaustion_summary, fmt_after, normalise
+from workbench.engine.limits import exhaustion_summary, normalise
 from workbench.engine.pipeline import RunResult, run_scenario
 from workbench.engine.scenario import Scenario, ScenarioError, rescaled, traffic_requests
 from workbench.engine.tuning import (
     LabOutcome,
     describe_settings,
     evaluate,
-    fmt_setting,
     save_tuned_scenario,
-    settings_diff,
     tuned_name,
 )
 
@@ -59,7 +57,6 @@ RAN_OUT_HEADERS = {
     "kind": "ran out", "id": "campaign / workspace", "request_no": "at request", "share_of_traffic": "of traffic",
     "at": "time (UTC)", "into": "into the traffic", "limit": "budget / credits",
 }
-MOVERS = 4
 KPI_TITLE = "KPIs: current settings against the pinned baseline"
 
 
@@ -258,22 +255,7 @@ class LabScreen(WorkbenchScreen):
 
     # -- showing ---------------------------------------------------------------
     def _status(self) -> None:
-        lines = []
-        if self.outcome is not None:
-            o = self.outcome
-            changes = settings_diff(o.baseline.cfg, o.run.cfg)
-            source = "pinned" if self.pinned else "the scenario's own"
-            lines.append(f"[b]Baseline[/b]: {source}")
-            lines += ["[b]Changed[/b]:", *changes] if changes else ["No change against it."]
-            changed, total = o.comparison.changed_requests, o.run.traffic.size
-            lines.append(f"{changed:,} of {total:,} requests get another shortlist.")
-            ran_out = o.tables["exhaustion"]
-            if ran_out.height:
-                last = ran_out.row(-1, named=True)
-                budgets = int((ran_out["kind"] == "budget").sum())
-                what = [plural(budgets, "budget"), plural(ran_out.height - budgets, "credit balance")]
-                lines += ["", f"[b]Ran out[/b]: {' and '.join(w for w in what if w)}, the last at request "
-                              f"{last['request_no']:,} of {total:,} ({last['at']:%H:%M}); see the Ran out tab (t)."]
+        lines = outcome_lines(self.outcome, self.pinned) if self.outcome is not None else []
         stale = self.stale
         if self.running:
             lines.append("[yellow]running…[/yellow] (x cancels)")
@@ -282,17 +264,7 @@ class LabScreen(WorkbenchScreen):
         note = self.query_one("#lab-stale", Static)
         note.set_class(not stale, "hidden")
         if stale and self.outcome is not None and self.requested is not None:
-            run, wanted = self.outcome.run, self.requested
-            differences = settings_diff(run.cfg, wanted.cfg)
-            if wanted.scenario is not run.scenario:
-                size, want = run.traffic.size, traffic_requests(wanted.scenario)
-                differences += [f"requests {size:,}→{want:,}"] if size != want else ["traffic and budgets"]
-            note.update("\n".join([
-                "[b reverse yellow] STALE [/] the results are not of the inputs (the last run was cancelled "
-                "or failed). On screen → inputs:",
-                *(differences or ["the baseline"]),
-                "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
-            ]))
+            note.update(stale_note(self.outcome, self.requested.scenario, self.requested.cfg))
         self.query_one("#lab-status", Static).update("\n".join(lines))
         self.query_one("#lab-kpis", KpiTable).border_title = (
             "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs" if stale else KPI_TITLE
@@ -421,52 +393,3 @@ class LabScreen(WorkbenchScreen):
             self.notify("Nothing to export yet: wait for the first result.", severity="warning")
             return
         export_run(self, self.outcome.run, self.outcome.tables)
-
-
-def plural(n: int, noun: str) -> str:
-    return "" if not n else f"1 {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def ran_out_rows(table: pl.DataFrame) -> pl.DataFrame:
-    """``limits.exhaustion`` as the lab lists it (time of day, how far into the traffic)."""
-    return table.select(
-        "kind", "id", "request_no", "share_of_traffic",
-        pl.col("at").dt.strftime("%Y-%m-%d %H:%M:%S"),
-        pl.col("after_seconds").map_elements(fmt_after, return_dtype=pl.String).alias("into"),
-        pl.col("limit"), "currency",
-    )
-
-
-def cap_note(cfg: RankingConfig, outcome: LabOutcome | None) -> str | None:
-    """Why a weight sum other than 1 matters, with the engine's count of slots tied at the 1.0 cap."""
-    ties = outcome.cap_ties if outcome is not None and outcome.run.cfg == cfg else None
-    if weights_sum_to_one(cfg.weights) and (ties is None or not ties.tied):
-        return None
-    lines = [f"[b $warning]⚠ weights sum to {fmt_setting(weight_sum(cfg.weights))}, not 1[/]"]
-    if ties is None:
-        lines.append("[dim]slots tied at the 1.0 cap: counted when the run ends[/dim]")
-    elif ties.tied:
-        lines.append(f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at "
-                     "the 1.0 cap: their order is creation order, not score.")
-    else:
-        lines.append(f"no shortlisted slot ties at the 1.0 cap ({ties.at_cap:,} reach it).")
-    lines.append("[b]n[/b] normalises the weights to 1.")
-    return "\n".join(lines)
-
-
-def movers_text(outcome: LabOutcome) -> str:
-    """One line each for the campaigns that gained and lost slots against the baseline."""
-
-    def names(frame: pl.DataFrame) -> str:
-        rows = frame.head(MOVERS).iter_rows(named=True)
-        items = [f"{row['campaign_id']} {row['slots_delta']:+,}" for row in rows]
-        more = frame.height - MOVERS
-        return ", ".join(items) + (f" and {more} more" if more > 0 else "")
-
-    gained, lost = outcome.gainers, outcome.losers
-    if not gained.height and not lost.height:
-        return "[dim]No campaign gained or lost slots against the baseline.[/dim]"
-    return "\n".join([
-        f"[green]▲ gained[/green] {names(gained) if gained.height else '—'}",
-        f"[red]▼ lost[/red]   {names(lost) if lost.height else '—'}",
-    ])
