@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def run(service: str, rest_args: list[str]) -> int:
     if service == "billing":
-        from .billing import run as run_billing
+        from .billing_cli import run as run_billing
 
         return run_billing(rest_args)
     if service == "alerts":
