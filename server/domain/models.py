@@ -4,6 +4,10 @@ These are both the domain types and the wire types (spec/exchange.md §1). Field
 constraints that the spec states (0..1 scores, positive amounts, non-empty lists)
 are declared with ``msgspec.Meta`` so that decoding bad input fails with a
 message naming the field path.
+
+Longer than 400 lines on purpose: the wire contract in the spec's order, read top to bottom
+(enumerations and constrained field types, then each entity); split by resource, one
+contract would be spread over many files that all import each other's types.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """A billing provider to settle against on a developer machine (spec §8): ``promotion-agent mock billing``.
 
+(``create_app`` and its ``submit`` handler are long on purpose: the fault modes are one ``match`` over
+the mock's state, each case a few lines, kept side by side so that a test's mode reads in one place.)
+
 ``POST /settlements`` accepts both request profiles (``generic_v1`` nested,
 ``ledger_api_v2`` flat) and answers in the provider format the HTTP gateway
 reads. Like a real provider it is idempotent on the ``idempotency-key`` header:

@@ -47,6 +47,9 @@ in arrival-ordered chunks under the current set of closed gates; when a chunk's
 cumulative billable counts show a gate closing, it finds the first request that
 sees it closed, accepts everything before, closes the gate and starts a new
 epoch there. There are at most (campaigns + workspaces + 1) epochs.
+
+``run_batch`` is that loop in one function on purpose (its chunk, its closing gates and its
+epoch boundaries share a dozen running arrays); ``static_frame`` is one lazy polars query.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ Python, with the server's own functions (``governed_trust``, ``age_in_days``,
 ``non_empty_variants``, ``policy_pass``, ``disclosure_ready``,
 ``partner_passes_prefilter``), so the batch path cannot drift from the
 per-request path on those rules; only what depends on the request is left to
-the polars expressions of ``engine``.
+the polars expressions of ``batch``.
+
+``build_market`` is one long function on purpose: it lays out the market's tables column by
+column in one pass over the campaigns and partners, each column next to the rule it applies.
 """
 
 from __future__ import annotations

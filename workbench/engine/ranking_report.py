@@ -1,5 +1,6 @@
 """The ranking report: every request of a run in arrival order with its shortlist, one row per slot and
-every score (the ``ranking_report`` export and the lab's shortlist sample)."""
+every score (the ``ranking_report`` export and the lab's shortlist sample). ``ranking_report`` is one
+function on purpose: each column is one gather by the same row arithmetic, listed in export order."""
 
 from __future__ import annotations
 
