@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,13 +44,13 @@ class WorkbenchApp(App):
     TITLE = "promotion-agent workbench"
     MODES = {"scenario": ScenarioScreen, "lab": LabScreen, "live": LiveScreen, "reports": ReportsScreen}
     BINDINGS = [
-        Binding("1", "switch_mode('scenario')", "Scenario", tooltip="Pick the working scenario"),
-        Binding("2", "switch_mode('lab')", "Lab", tooltip="Tune ranking weights and floors"),
-        Binding("3", "switch_mode('live')", "Live", tooltip="Replay against the server; queues and audit"),
-        Binding("4", "switch_mode('reports')", "Reports", tooltip="Outcome tables and export"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-        Binding("escape", "leave_input", "Leave the field", show=False),
+        Binding("1", "switch_mode('scenario')", "Scenario", tooltip="Pick the working scenario", id="app.switch_mode_scenario"),
+        Binding("2", "switch_mode('lab')", "Lab", tooltip="Tune ranking weights and floors", id="app.switch_mode_lab"),
+        Binding("3", "switch_mode('live')", "Live", tooltip="Replay against the server; queues and audit", id="app.switch_mode_live"),
+        Binding("4", "switch_mode('reports')", "Reports", tooltip="Outcome tables and export", id="app.switch_mode_reports"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("escape", "leave_input", "Leave the field", show=False, id="app.leave_input"),
     ]
 
     scenario: reactive[Scenario | None] = reactive(None, init=False)
@@ -82,6 +83,7 @@ class WorkbenchApp(App):
     # -- start-up and shutdown ---------------------------------------------------
     def on_mount(self) -> None:
         self._watch_signals()
+        self._apply_keymap(os.environ.get("WORKBENCH_KEYMAP", ""))
         try:
             self.set_scenario(load_scenario(self.scenario_path))
         except ScenarioError as exc:
@@ -143,6 +145,17 @@ class WorkbenchApp(App):
             loop.remove_signal_handler(signum)
         await self.client.close()
         self.stop_server()
+
+    def _apply_keymap(self, text: str) -> None:
+        """``WORKBENCH_KEYMAP="app.quit=ctrl+q;lab.save=ctrl+s"``: other keys for bindings, by their ids
+        (``?`` lists every key; the ids are ``<screen>.<action>``, see the README)."""
+        try:
+            keymap = parse_keymap(text)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", timeout=15)
+            return
+        if keymap:
+            self.set_keymap(keymap)
 
     # -- the working scenario -------------------------------------------------
     def set_scenario(self, scenario: Scenario) -> None:
@@ -226,3 +239,14 @@ class WorkbenchApp(App):
                     binding.tooltip or binding.description,
                     lambda action=action, screen=screen: screen.run_action(action),
                 )
+
+
+def parse_keymap(text: str) -> dict[str, str]:
+    """``"id=keys;id=keys"`` as a keymap; ValueError naming the entry that is not ``id=keys``."""
+    keymap: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in text.split(";"))):
+        binding_id, sep, keys = entry.partition("=")
+        if not sep or not binding_id.strip() or not keys.strip():
+            raise ValueError(f"WORKBENCH_KEYMAP: {entry!r} is not binding-id=keys (e.g. app.quit=ctrl+q)")
+        keymap[binding_id.strip()] = keys.strip()
+    return keymap

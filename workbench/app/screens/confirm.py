@@ -13,8 +13,8 @@ class ConfirmScreen(ModalScreen[bool]):
     """Answers True (confirm) or False (cancel)."""
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes", show=True),
-        Binding("n,escape", "answer(False)", "No", show=True),
+        Binding("y", "answer(True)", "Yes", show=True, id="confirm.answer_true"),
+        Binding("n,escape", "answer(False)", "No", show=True, id="confirm.answer_false"),
     ]
 
     def __init__(self, question: str, confirm_label: str = "Yes") -> None:

@@ -49,7 +49,7 @@ def shown(path: Path) -> str:
 class ExportScreen(ModalScreen[ExportRequest | None]):
     """Ask where to write the reports and in which formats."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
     def __init__(self, folder: Path, what: str) -> None:
         super().__init__()

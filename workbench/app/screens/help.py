@@ -58,7 +58,7 @@ work again); in a dialog it cancels.
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.dismiss")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog"):

@@ -84,19 +84,19 @@ class LabScreen(WorkbenchScreen):
     # Below 120 columns the settings go above the results, below 100 the chart is left out (app.tcss).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
     BINDINGS = [
-        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)"),
-        Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor"),
-        Binding("b", "pin", "Pin baseline", tooltip="Pin the current settings as the baseline to compare with"),
-        Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share"),
-        Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file"),
-        Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder"),
-        Binding("n", "normalise", "Normalise", tooltip="Scale the weights to sum to 1 (keeping their proportions)"),
-        Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors"),
+        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)", id="lab.edit_weights"),
+        Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor", id="lab.edit_floors"),
+        Binding("b", "pin", "Pin baseline", tooltip="Pin the current settings as the baseline to compare with", id="lab.pin"),
+        Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share", id="lab.chart"),
+        Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file", id="lab.save"),
+        Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder", id="lab.export"),
+        Binding("n", "normalise", "Normalise", tooltip="Scale the weights to sum to 1 (keeping their proportions)", id="lab.normalise"),
+        Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors", id="lab.reset"),
         Binding("t", "next_tab", "Next table", show=False,
-                tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out"),
-        Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress"),
+                tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out", id="lab.next_tab"),
+        Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress", id="lab.cancel_run"),
         Binding("ctrl+r", "rerun", "Re-run", show=False,
-                tooltip="Run the settings the inputs show (after a cancelled or failed run)"),
+                tooltip="Run the settings the inputs show (after a cancelled or failed run)", id="lab.rerun"),
     ]
 
     class Ran(Message):

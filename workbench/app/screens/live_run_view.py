@@ -18,7 +18,7 @@ from workbench.app.reconcile import Reconciliation, render
 class LiveRunScreen(ModalScreen[None]):
     """Shows one reconciliation; esc or enter closes it."""
 
-    BINDINGS = [Binding("escape,enter,q", "close", "Close", show=True)]
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", show=True, id="live_run_view.close")]
 
     def __init__(self, result: Reconciliation) -> None:
         super().__init__()

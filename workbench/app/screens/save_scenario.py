@@ -19,7 +19,7 @@ from workbench.engine.scenario import ScenarioError
 class SaveScenarioScreen(ModalScreen[Path | None]):
     """Ask for a file name; ``save(name)`` writes it (ScenarioError keeps the dialog open with the message)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="save_scenario.cancel")]
 
     def __init__(self, source: Path, proposed: str, settings: str, save: Callable[[str], Path]) -> None:
         super().__init__()

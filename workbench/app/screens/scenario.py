@@ -65,8 +65,8 @@ class ScenarioScreen(WorkbenchScreen):
 
     BINDINGS = [
         Binding("enter", "load_selected", "Load scenario", show=True, tooltip="Make the highlighted file the "
-                "working scenario"),
-        Binding("ctrl+r", "reload", "Reload folder", tooltip="Read the scenarios folder again"),
+                "working scenario", id="scenario.load_selected"),
+        Binding("ctrl+r", "reload", "Reload folder", tooltip="Read the scenarios folder again", id="scenario.reload"),
     ]
 
     def __init__(self, folder: Path | None = None) -> None:

@@ -63,7 +63,7 @@ class FrameTable(DataTable):
     """A DataTable filled from a polars DataFrame, sortable by column."""
 
     BINDINGS = [
-        Binding("o", "sort_column", "Sort", tooltip="Sort by the column under the cursor (again: reverse)"),
+        Binding("o", "sort_column", "Sort", tooltip="Sort by the column under the cursor (again: reverse)", id="frame_table.sort_column"),
     ]
 
     def __init__(

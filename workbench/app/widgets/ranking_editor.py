@@ -37,10 +37,10 @@ class SettingField(Input):
     # Not + and -: those are typed as part of a number ("-0.1", "1e-3").
     BINDINGS = [
         Binding("right_square_bracket,ctrl+up", "step(1)", "Step up", key_display="]", priority=True,
-                tooltip="Raise this setting one step and apply it"),
+                tooltip="Raise this setting one step and apply it", id="ranking_editor.step_1"),
         Binding("left_square_bracket,ctrl+down", "step(-1)", "Step down", key_display="[", priority=True,
-                tooltip="Lower this setting one step and apply it"),
-        Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)"),
+                tooltip="Lower this setting one step and apply it", id="ranking_editor.step_1"),
+        Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)", id="ranking_editor.leave"),
     ]
 
     def __init__(self, table: str, key: str, value: float) -> None:

@@ -42,7 +42,7 @@ def parse_multiplier(text: str) -> float:
 
 
 class WorldField(Input):
-    BINDINGS = [Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)")]
+    BINDINGS = [Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)", id="world_editor.leave")]
 
     def __init__(self, key: str, value: str, tooltip: str) -> None:
         super().__init__(value=value, id=f"lab-world-{key}", compact=True, tooltip=tooltip)
