@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Header, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -118,17 +119,39 @@ class LabScreen(WorkbenchScreen):
             self.done = done
             self.total = total
 
+    # The lab's state. Each change redraws what depends on it (the watchers below): a new result its
+    # tables and status, the others the status pane (running, stale, baseline).
+    outcome: reactive[LabOutcome | None] = reactive(None, init=False, always_update=True)
+    """The latest result (on screen)."""
+    running: reactive[bool] = reactive(False, init=False)
+    pinned: reactive[bool] = reactive(False, init=False)
+    """Whether the baseline is pinned (else it is the scenario's own settings)."""
+    requested: reactive[LabRequest | None] = reactive(None, init=False, always_update=True)
+    """The latest run asked for; ``stale`` when it is not the one on screen."""
+
     def __init__(self) -> None:
         super().__init__()
         self.scenario: Scenario | None = None
         self.baseline: RunResult | None = None
-        self.outcome: LabOutcome | None = None
         self.seq = 0
-        self.running = False
-        self.pinned = False
-        self.requested: LabRequest | None = None  # the latest run asked for
         self.shown: LabRequest | None = None  # the run whose results are on screen
         self.baseline_cfg: RankingConfig | None = None  # the settings the baseline is run with when it must be
+
+    def watch_outcome(self, outcome: LabOutcome | None) -> None:
+        if outcome is None:
+            self._status()
+            return
+        self._show(outcome)
+        self.host.lab_result = outcome
+
+    def watch_running(self) -> None:
+        self._status()
+
+    def watch_pinned(self) -> None:
+        self._status()
+
+    def watch_requested(self) -> None:
+        self._status()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -179,8 +202,8 @@ class LabScreen(WorkbenchScreen):
     def _scenario_changed(self, scenario: Scenario | None) -> None:
         if scenario is None or scenario is self.scenario:
             return
-        self.scenario, self.baseline, self.outcome, self.pinned = scenario, None, None, False
-        self.requested = self.shown = self.baseline_cfg = None
+        self.scenario, self.baseline, self.shown, self.baseline_cfg = scenario, None, None, None
+        self.outcome, self.pinned, self.requested = None, False, None
         self.editor.set_config(scenario.ranking)
         self._show_world(scenario)
         self.start_run(scenario.ranking)
@@ -199,9 +222,8 @@ class LabScreen(WorkbenchScreen):
             self.notify("Load a scenario first (screen 1).", severity="warning")
             return
         self.seq += 1
-        self.running = True
         self.requested = LabRequest(self.scenario, self.baseline, cfg)
-        self._status()
+        self.running = True
         self.run_lab(self.seq, self.scenario, self.baseline, self.baseline_cfg, cfg)
 
     @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False)
@@ -239,19 +261,17 @@ class LabScreen(WorkbenchScreen):
     def _failed(self, message: Failed) -> None:
         if message.seq == self.seq:
             self.running = False
-            self._status()
             self.notify(f"The run failed: {message.error}", title="Ranking lab", severity="error")
 
     @on(Ran)
     def _ran(self, message: Ran) -> None:
         if message.seq != self.seq:
             return  # an answer to an older change
-        self.running = False
-        self.outcome = message.outcome
         self.baseline = message.outcome.baseline
-        self.requested = self.shown = LabRequest(message.outcome.run.scenario, self.baseline, message.outcome.run.cfg)
-        self._show(message.outcome)
-        self.host.lab_result = message.outcome
+        self.shown = LabRequest(message.outcome.run.scenario, self.baseline, message.outcome.run.cfg)
+        self.requested = self.shown
+        self.running = False
+        self.outcome = message.outcome  # redraws the tables and the status (watch_outcome)
 
     # -- showing ---------------------------------------------------------------
     def _status(self) -> None:
@@ -365,7 +385,6 @@ class LabScreen(WorkbenchScreen):
         self.workers.cancel_group(self, "lab-run")
         self.seq += 1  # whatever the cancelled run still posts is ignored
         self.running = False
-        self._status()
         self.notify("Run cancelled; the previous result stays on screen, marked stale "
                     "(enter in a field or ctrl+r re-runs).", title="Ranking lab")
 
