@@ -13,7 +13,7 @@ contract would be spread over many files that all import each other's types.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
@@ -127,6 +127,20 @@ def constrained_list(item: Any, *, min_length: int | None = None) -> Any:
             min_length=min_length, extra_json_schema={"extra": {"items": msgspec.json.schema(item)}}
         ),
     ]
+
+
+# Lists whose items carry constraints (above). To a type checker each is the plain list; at runtime the
+# annotation also carries the items' JSON schema for the OpenAPI document (``constrained_list``).
+if TYPE_CHECKING:
+    TextList = list[str]
+    UrlList = list[str]
+    NameList = list[str]
+    IdList = list[str]
+else:
+    TextList = constrained_list(Text, min_length=1)
+    UrlList = constrained_list(HttpUrl, min_length=1)
+    NameList = constrained_list(NonEmptyStr, min_length=1)
+    IdList = constrained_list(Id)
 
 
 class Base(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=False):
@@ -282,10 +296,10 @@ class ProductDraft(Base, kw_only=True):
     description: str = ""
     price: Price
     currency: CurrencyCode
-    intended_for: constrained_list(Text, min_length=1)
+    intended_for: TextList
     constraints: dict[str, Any] = {}
-    claims: constrained_list(Text, min_length=1)
-    action_endpoints: constrained_list(HttpUrl, min_length=1)
+    claims: TextList
+    action_endpoints: UrlList
     positioning_bullets: list[str] = []
 
 
@@ -304,14 +318,14 @@ class CampaignDraft(Base, kw_only=True):
     external_ref: str | None = None
     source_document_url: str | None = None
     category: NonEmptyStr
-    regions: constrained_list(NonEmptyStr, min_length=1)
+    regions: NameList
     billing_model: BillingModel
     payout_amount: Amount
     currency: CurrencyCode
     budget: Amount
     disclosure_text: Text
     min_trust: UnitInterval = 0.65
-    targeting_partner_ids: constrained_list(Id) = []
+    targeting_partner_ids: IdList = []
     link_bundle: LinkBundle | None = None
     data_provenance: DataProvenance = "real_campaign"
     product: ProductDraft
@@ -366,7 +380,7 @@ class OpportunityRequest(Base, kw_only=True):
         if isinstance(value, str):
             return [value]
         if isinstance(value, list):
-            return [str(v) for v in value]
+            return [str(v) for v in value]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType] - a decoded JSON list
         return []
 
 

@@ -196,9 +196,12 @@ def read_ids(body: Any) -> tuple[str, dict[str, Any]]:
     if body.get("schema_version") == "ledger.settlement.v2" or "gross_amount_minor" in body:
         keys = ("settlement_id", "trace_id", "campaign_id", "offer_id", "partner_id", "intent_id")
         return "ledger_api_v2", {k: body.get(k) for k in keys}
-    settlement = body.get("settlement") if isinstance(body.get("settlement"), dict) else {}
-    context = body.get("context") if isinstance(body.get("context"), dict) else {}
-    delivery = body.get("delivery") if isinstance(body.get("delivery"), dict) else {}
+
+    def table(name: str) -> dict[str, Any]:
+        value = body.get(name)
+        return value if isinstance(value, dict) else {}
+
+    settlement, context, delivery = table("settlement"), table("context"), table("delivery")
     ids = {
         "settlement_id": settlement.get("settlement_id"),
         "trace_id": settlement.get("trace_id"),
@@ -369,4 +372,4 @@ def create_app(mock: BillingMock) -> Litestar:
         finally:
             _RAW_SEND.reset(token)
 
-    return asgi  # type: ignore[return-value]
+    return asgi  # type: ignore[return-value] - a plain ASGI callable, which uvicorn serves as it does Litestar

@@ -359,7 +359,9 @@ def first_bill_per_campaign(reaches: np.ndarray, cidx: np.ndarray) -> np.ndarray
     return out
 
 
-def budget_closed_one(spend0: float, payout: float, budget: float, count: np.ndarray) -> np.ndarray:
+def budget_closed_one(
+    spend0: float | np.ndarray, payout: float | np.ndarray, budget: float | np.ndarray, count: np.ndarray
+) -> np.ndarray:
     return ~budget_gate(spend0 + count * payout, payout, budget)
 
 

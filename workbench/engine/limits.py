@@ -129,7 +129,7 @@ def exhaustion(result: RunResult) -> pl.DataFrame:
             share_of_traffic=C("start") / n,
         )
         .select(list(EXHAUSTION_SCHEMA))
-        .cast(EXHAUSTION_SCHEMA)  # type: ignore[arg-type]
+        .cast(EXHAUSTION_SCHEMA)  # type: ignore[arg-type] - polars' stub wants DataType instances; classes work
         .sort("request_no", "kind", "id")
     )
 

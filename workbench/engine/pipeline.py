@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from server.domain.ranking_config import RankingConfig
@@ -29,7 +30,7 @@ class RunResult:
     traffic: Traffic
     batch: BatchResult
     simulation: Simulation
-    stages: object  # numpy int8 (requests × positions): the funnel stage drawn for each slot position
+    stages: np.ndarray  # numpy int8 (requests × positions): the funnel stage drawn for each slot position
     timings: dict[str, float] = field(default_factory=dict)
 
     def long_frame(self) -> pl.LazyFrame:

@@ -26,7 +26,7 @@ does not fit the budget is refused, ``billing_refused``, as the server refuses i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -189,7 +189,7 @@ class Facts:
             # a request has one signature: its first presented slot counts its intent
             first = _first_in_request(self.idx, np.zeros(len(self.idx), dtype=np.int8), self.presented,
                                       self.max_slots)
-            cols = {"sig": np.arange(self.n_sig, dtype=np.int32)}
+            cols: dict[str, np.ndarray] = {"sig": np.arange(self.n_sig, dtype=np.int32)}
             cols.update(self.sums(self.sig, self.s_sig, self.n_sig, first))
             cols["intents"] = np.bincount(self.sig_of, minlength=self.n_sig).astype(np.int64)
             self._per_signature = pl.DataFrame(cols).join(
@@ -339,7 +339,8 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
     )
     out["currency"] = currency_of(r.market.campaigns["currency"].to_list())
     ran_out = exhaustion(r)
-    out["last_exhausted_at_request"] = int(ran_out["request_no"].max()) if ran_out.height else None
+    last = ran_out["request_no"].max() if ran_out.height else None
+    out["last_exhausted_at_request"] = None if last is None else int(cast(int, last))  # request_no is an integer column
     ties = cap_ties(r)
     out.update(weight_sum=ties.weight_sum, slots_at_priority_cap=ties.at_cap, slots_tied_at_priority_cap=ties.tied)
     return out

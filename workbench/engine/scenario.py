@@ -123,7 +123,7 @@ class ScenarioFile(_Table, kw_only=True):
     description: str = ""
     seed: Annotated[int, msgspec.Meta(ge=0)] = 0
     as_of: AwareDatetime
-    cpqr_billable_event: Literal["offer.shortlisted", "offer.presented"] = DEFAULT_CPQR_BILLABLE_EVENT  # type: ignore[assignment]
+    cpqr_billable_event: Literal["offer.shortlisted", "offer.presented"] = DEFAULT_CPQR_BILLABLE_EVENT  # type: ignore[assignment] - a str constant, one of the two
     ranking: RankingSpec = msgspec.field(default_factory=RankingSpec)
     entities: EntitiesSpec = msgspec.field(default_factory=EntitiesSpec)
     traffic: TrafficSpec
@@ -142,8 +142,8 @@ class SeedFile(msgspec.Struct, rename="camel", kw_only=True):
 class ReplayRequest(OpportunityRequest, kw_only=True):
     """A recorded OpportunityRequest; floors are optional so that "stated" can be told from "default"."""
 
-    relevance_floor: Probability | None = None  # type: ignore[assignment]
-    utility_floor: Probability | None = None  # type: ignore[assignment]
+    relevance_floor: Probability | None = None  # type: ignore[assignment] - optional here: stated or not
+    utility_floor: Probability | None = None  # type: ignore[assignment] - optional here: stated or not
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ file's order, spread evenly over the window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -50,7 +51,7 @@ class Traffic:
 
     @property
     def max_slots(self) -> int:
-        return int(self.signatures["slots"].max() or 1)
+        return int(cast(int, self.signatures["slots"].max()) or 1)  # slots is an integer column
 
 
 def _geo_key(geo: list[str]) -> tuple[str, ...]:

@@ -29,9 +29,11 @@ class ReplayActions(_Base):
 
     replay: ReplayProcess | None
     last_live_run: Any
-    client: ApiClient
 
     if TYPE_CHECKING:
+
+        @property
+        def client(self) -> ApiClient: ...
 
         def refresh_panes(self) -> Any: ...
 
@@ -156,10 +158,12 @@ class ReplayActions(_Base):
 class DeadLetterActions(_Base):
     """``p`` processes due retry jobs once; Replay / Resolve / Ignore answer the selected dead letter."""
 
-    client: ApiClient
     dlq_list: PagedList
 
     if TYPE_CHECKING:
+
+        @property
+        def client(self) -> ApiClient: ...
 
         def refresh_panes(self) -> Any: ...
 

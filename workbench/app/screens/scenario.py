@@ -8,6 +8,7 @@ is there) and with ``ctrl+r``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on
@@ -24,7 +25,7 @@ from workbench.engine.scenario import Scenario, ScenarioError, load_scenario
 class ScenarioTree(DirectoryTree):
     """Only folders and ``.toml`` files."""
 
-    def filter_paths(self, paths):  # type: ignore[no-untyped-def]
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [p for p in paths if p.is_dir() or p.suffix == ".toml"]
 
 
@@ -109,7 +110,8 @@ class ScenarioScreen(WorkbenchScreen):
         current = self.host.scenario
         try:
             # the working scenario as it is run (with the lab's overrides); any other file as written
-            scenario = current if self._working(path) and not fresh else load_scenario(path)
+            working = current is not None and self._working(path) and not fresh
+            scenario = current if working and current is not None else load_scenario(path)
         except ScenarioError as exc:
             summary.update(f"[b]{path.name}[/b]")
             errors.update(f"This file has a problem:\n{exc}")

@@ -39,7 +39,7 @@ class KpiTable(FrameTable):
     def cell(self, column: str, value: Any, row: dict[str, Any]) -> str | Text:
         metric = row["metric"]
         if column == "metric":
-            name = SHORT.get(metric, metric.replace("_", " "))
+            name = SHORT.get(metric) or metric.replace("_", " ")
             # money: the currency once, in the row's name, so the figures stay narrow
             return f"{name} ({self.currency})" if unit_of(metric) == MONEY and self.currency else name
         if column == "delta":

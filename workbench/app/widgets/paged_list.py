@@ -48,7 +48,7 @@ def set_text(label: Label, text: str) -> None:
     """Change a one-line label of a fixed size: only when the text differs, and without a new layout
     (a layout pass redraws the whole screen; a live screen changing titles every second paid it)."""
     if getattr(label, "_shown_text", None) != text:
-        label._shown_text = text  # type: ignore[attr-defined]
+        label._shown_text = text  # type: ignore[attr-defined] - the text last shown, kept on the label itself
         label.update(text, layout=False)
 
 
