@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Litestar(
         route_handlers=ROUTES,
         dependencies={"svc": Provide(_provide_services, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         before_request=screen_raw_input,
         guards=[key_guard(policy)] if policy else None,
         dto=StrictJsonBody,  # every JSON body decoded strictly, into the handler's type (api/strict.py)

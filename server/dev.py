@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 
@@ -51,7 +52,22 @@ def unprivileged_user() -> str | None:
     raise RuntimeError("running as root and no unprivileged user (postgres, nobody) exists to run PostgreSQL")
 
 
-def as_user(user: str | None) -> dict:
+class UserOptions(TypedDict, total=False):
+    """``subprocess`` arguments that run a command as another user (``as_user``)."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+    env: dict[str, str]
+
+
+class PopenOptions(UserOptions, total=False):
+    """The further ``subprocess.Popen`` arguments a dev server is started with."""
+
+    cwd: str
+
+
+def as_user(user: str | None) -> UserOptions:
     """``subprocess`` arguments that run a command as ``user`` (exec'd directly, so signals reach it)."""
     if user is None:
         return {}
@@ -176,7 +192,7 @@ def data_folder_lock(folder: Path, what: str) -> Iterator[None]:
         handle.close()
 
 
-def _foreground(argv: list[str], banner: str, stop_signal: int, **popen: object) -> int:
+def _foreground(argv: list[str], banner: str, stop_signal: int, **popen: Unpack[PopenOptions]) -> int:
     """Run a server until it ends or the wrapper gets any stop signal, which stops the server too."""
     received: list[int] = []
 
@@ -187,7 +203,7 @@ def _foreground(argv: list[str], banner: str, stop_signal: int, **popen: object)
 
     previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}  # none lost while starting
     try:
-        proc = subprocess.Popen(argv, preexec_fn=_die_with_parent(stop_signal), **popen)  # type: ignore[call-overload]
+        proc = subprocess.Popen(argv, preexec_fn=_die_with_parent(stop_signal), **popen)
         for sig in STOP_SIGNALS:
             signal.signal(sig, forward)
         print(f"{banner}\n(server pid {proc.pid})", flush=True)

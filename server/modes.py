@@ -16,6 +16,12 @@ refusal happens before anything is opened or touched.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from .adapters.store.engine import Engines
 
 MODES = ("default", "demo", "real_test")
 DEFAULT_PORTS = {"default": 3000, "demo": 3001, "real_test": 3002}
@@ -129,7 +135,7 @@ _PROVENANCE_COLUMN_TABLES = ("agent_leads", "partners", "campaigns", "settlement
 _PROVENANCE_DOC_TABLES = ("receipts", "reputation_records")
 
 
-def count_demo_records(sync_conn) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def count_demo_records(sync_conn: Connection) -> dict[str, int]:
     """Rows whose provenance starts with ``demo_``, per table (tables that do not exist yet count 0).
 
     Reads only: no schema change, no write.
@@ -159,7 +165,7 @@ def demo_records_refusal(counts: Mapping[str, int]) -> str | None:
     )
 
 
-async def refuse_demo_records(engines) -> None:  # type: ignore[no-untyped-def]
+async def refuse_demo_records(engines: Engines) -> None:
     """real_test: stop (``ModeError`` naming each table and count) if the database holds demo records.
 
     Runs on a read connection before the migrations, so a refused database is left exactly as it was.
@@ -168,6 +174,7 @@ async def refuse_demo_records(engines) -> None:  # type: ignore[no-untyped-def]
         with engines.sync_read.connect() as conn:
             counts = count_demo_records(conn)
     else:
+        assert engines.read is not None  # create_engines sets the async pair when there is no sync one
         async with engines.read.connect() as conn:
             counts = await conn.run_sync(count_demo_records)
     refusal = demo_records_refusal(counts)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LifespanType
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,7 +44,7 @@ class LoopbackServer(uvicorn.Server):
     (uvicorn itself re-raises the signal after shutting down, which would end the process with it)."""
 
     def __init__(
-        self, app: Any, *, handle_signals: bool, ready_message: str | None = None, lifespan: str = "on"
+        self, app: Any, *, handle_signals: bool, ready_message: str | None = None, lifespan: LifespanType = "on"
     ) -> None:
         config = uvicorn.Config(
             app,

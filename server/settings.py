@@ -96,7 +96,7 @@ def _exchange_clock(env: Mapping[str, str], mode: str) -> ExchangeClock:
             f"EXCHANGE_CLOCK={raw} is refused in real_test mode: real traffic is ranked at the wall clock "
             "(unset EXCHANGE_CLOCK)"
         )
-    return ExchangeClock(kind, at)  # type: ignore[arg-type]
+    return ExchangeClock(kind, at)
 
 
 def _decode_document(text: str, path: str) -> Any:

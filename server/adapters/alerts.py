@@ -46,7 +46,8 @@ def fingerprint(alert: Alert) -> str:
 
 
 class AlertSink(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def send(self, client: httpx.AsyncClient, alert: Alert) -> None:
         """Deliver the alert; raise on failure (an HTTP error status counts as one)."""

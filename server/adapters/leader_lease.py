@@ -38,6 +38,7 @@ class LeaderLease(Protocol):
 
     async def acquire_or_renew(self) -> bool:
         """True while this process holds the lease (taking it when free, renewing it when held)."""
+        ...
 
     async def release(self) -> None:
         """Give the lease up now (on shutdown), so a standby need not wait for it to run out."""

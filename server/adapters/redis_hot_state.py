@@ -93,7 +93,7 @@ class RedisHotState:
 
     async def get(self, key: str) -> bytes | None:
         with self._available():
-            return await self.client.get(key)
+            return await self.client.get(key)  # pyright: ignore[reportReturnType] - redis-py types get() as bytes | str whatever decode_responses; off here, so bytes
 
     async def set(self, key: str, value: bytes, ttl_ms: int) -> None:
         with self._available():

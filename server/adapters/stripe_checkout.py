@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from stripe.params.checkout import SessionCreateParams
 
 from ..settings import StripeSettings
 
@@ -82,7 +83,7 @@ class StripeCheckout:
     ) -> CheckoutSession:
         """A payment-mode session with one line item of ``credits × price per credit``."""
         s = self.settings
-        params: dict[str, Any] = {
+        params: SessionCreateParams = {
             "mode": "payment",
             "line_items": [
                 {
@@ -101,7 +102,7 @@ class StripeCheckout:
         }
         try:
             sessions = self._client.v1.checkout.sessions
-            session = await sessions.create_async(params=params)  # type: ignore[arg-type]
+            session = await sessions.create_async(params=params)
         except stripe.StripeError as exc:
             raise StripeUnavailable(f"Stripe did not create the Checkout Session: {_reason(exc)}") from None
         return CheckoutSession.from_stripe(session.to_dict())

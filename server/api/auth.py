@@ -78,8 +78,11 @@ def key_guard(policy: AccessPolicy):
     """The app-wide guard: checks the key against the endpoint's requirement and sets ``current_caller``."""
 
     async def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        template = connection.scope.get("path_template") or connection.scope["path"]
-        needed = policy.requirement(connection.scope["method"], template)
+        scope = connection.scope
+        template = scope.get("path_template") or scope["path"]
+        # Only HTTP scopes carry a method; a WebSocket handshake (the app has no WebSocket routes) is a GET.
+        method = scope["method"] if scope["type"] == "http" else "GET"
+        needed = policy.requirement(method, template)
         key, problem = presented_key(connection.headers)
         caller: Caller | None = policy.keys.identify(key) if key is not None else None
         current_caller.set(caller)  # for this request only: each request runs in its own context

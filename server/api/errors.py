@@ -46,7 +46,7 @@ def _camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _field_from(message: str, key: str | None) -> str | None:
+def field_from(message: str, key: str | None) -> str | None:
     """The offending field's camelCase path (msgspec's ``at `$.a.b```, ``missing required field `c```)."""
     match = _PATH.search(message)
     where = match.group(1) if match else ""
@@ -75,7 +75,7 @@ def validation_error(request: Request, exc: ValidationException) -> Response[dic
             message = str(err.get("message", ""))
             source = err.get("source")
             source = getattr(source, "value", source)
-            details.append({"message": message, "field": _field_from(message, err.get("key")), "source": source})
+            details.append({"message": message, "field": field_from(message, err.get("key")), "source": source})
     if details:
         first = details[0]
         if first["field"] == "data" and first["source"] in ("body", None):  # nothing was sent at all

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.openapi import ResponseSpec
@@ -54,7 +54,7 @@ SEND_UNAVAILABLE = ResponseSpec(
 
 
 class OutreachController(Controller):
-    tags: ClassVar[list[str]] = ["outreach"]
+    tags = ["outreach"]
 
     @post(
         "/agent-leads/{lead_id:str}/outreach",

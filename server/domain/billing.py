@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 
@@ -110,7 +110,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        if when is None or now is None:
+        if now is None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
@@ -144,7 +144,8 @@ def map_provider_response(
     except (ValueError, RecursionError):
         parsed = None
     is_object = isinstance(parsed, dict)
-    data: dict[str, Any] = parsed if is_object else {}
+    # cast: a JSON object decodes to a dict whose keys are all strings.
+    data: dict[str, Any] = cast("dict[str, Any]", parsed) if is_object else {}
     code = (_text(data.get("code")) or "").strip().upper()
     status = (_text(data.get("status")) or "").strip().upper()
     state: ProviderState | None = None

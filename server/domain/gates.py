@@ -31,7 +31,7 @@ DYNAMIC_GATES: tuple[str, ...] = ("budget", "credits")
 STATIC_GATES: tuple[str, ...] = tuple(g for g in GATES if g not in DYNAMIC_GATES)
 
 
-def disclosure_gate(ops: Ops, required: Any, ready: Any) -> Any:
+def disclosure_gate(ops: Ops[Any], required: Any, ready: Any) -> Any:
     """A request that requires disclosure needs the pair to be ready for it (``ranking.disclosure_ready``:
     the campaign has disclosure text and the partner shows it); one that does not passes."""
     return ops.where(required, ready, True)
@@ -58,7 +58,7 @@ def credits_gate(credits_left: Any) -> Any:
 
 
 def static_gates(
-    ops: Ops,
+    ops: Ops[Any],
     *,
     policy: Any,
     disclosure_required: Any,

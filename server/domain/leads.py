@@ -39,9 +39,10 @@ def missing_checklist_items(checklist: VerificationChecklist | Mapping[str, bool
     """The checklist items (wire names) not confirmed as true; all of them when there is no checklist."""
     if checklist is None:
         return list(CHECKLIST_ITEMS)
-    if isinstance(checklist, VerificationChecklist):
-        checklist = msgspec.to_builtins(checklist)
-    return [item for item in CHECKLIST_ITEMS if checklist.get(item) is not True]
+    confirmed: Mapping[str, object] = (
+        msgspec.to_builtins(checklist) if isinstance(checklist, VerificationChecklist) else checklist
+    )
+    return [item for item in CHECKLIST_ITEMS if confirmed.get(item) is not True]
 
 
 def change_status(

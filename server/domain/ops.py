@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Generic, Protocol, TypeVar
 
-T = TypeVar("T")
-
-
+T = TypeVar("T", covariant=True)
+"""What ``where`` and ``clamp`` produce (a float on ``PY``, a polars expression on the workbench's batch);
+covariant because ``Ops`` only returns it."""
 
 
 class Ops(Protocol, Generic[T]):

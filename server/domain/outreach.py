@@ -302,7 +302,8 @@ def _fill(template: str, fields: dict[str, str], escape: bool, one_line: bool = 
     if not escape:
         return _PLACEHOLDER.sub(value, template)
     # HTML: the template's own text is escaped too; each value once.
-    parts, last = [], 0
+    parts: list[str] = []
+    last = 0
     for match in _PLACEHOLDER.finditer(template):
         parts.append(html.escape(template[last : match.start()], quote=True))
         parts.append(value(match))
@@ -344,7 +345,7 @@ def render_message(
     )
     html_parts = ["<!DOCTYPE html>\n<html><body>\n", paragraphs]
     if highlights:
-        items = []
+        items: list[str] = []
         for h in highlights:
             label = html.escape(h.label, quote=True)
             href = _safe_href(h.url)

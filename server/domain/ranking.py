@@ -39,56 +39,56 @@ from .ranking_config import RankingConfig
 # ---------------------------------------------------------------------------
 
 
-def category_factor(cfg: RankingConfig, ops: Ops, category_matches: Any) -> Any:
+def category_factor(cfg: RankingConfig, ops: Ops[Any], category_matches: Any) -> Any:
     return ops.where(category_matches, 1.0, cfg.factors.category_mismatch)
 
 
-def task_factor(cfg: RankingConfig, ops: Ops, task_matches: Any) -> Any:
+def task_factor(cfg: RankingConfig, ops: Ops[Any], task_matches: Any) -> Any:
     return ops.where(task_matches, 1.0, cfg.factors.task_mismatch)
 
 
-def region_factor(cfg: RankingConfig, ops: Ops, region_matches: Any) -> Any:
+def region_factor(cfg: RankingConfig, ops: Ops[Any], region_matches: Any) -> Any:
     """``region_matches`` is true when the request names no geo or shares a code with the campaign."""
     return ops.where(region_matches, 1.0, cfg.factors.region_mismatch)
 
 
-def targeting_factor(cfg: RankingConfig, ops: Ops, targeting_matches: Any) -> Any:
+def targeting_factor(cfg: RankingConfig, ops: Ops[Any], targeting_matches: Any) -> Any:
     return ops.where(targeting_matches, 1.0, cfg.factors.targeting_mismatch)
 
 
-def freshness_factor(cfg: RankingConfig, ops: Ops, age_days: Any) -> Any:
+def freshness_factor(cfg: RankingConfig, ops: Ops[Any], age_days: Any) -> Any:
     result = cfg.factors.freshness_stale
     for max_age, value in reversed(cfg.factors.freshness_tiers):
         result = ops.where(age_days <= max_age, value, result)
     return result
 
 
-def trust_score(cfg: RankingConfig, ops: Ops, governed_trust: Any, freshness: Any) -> Any:
+def trust_score(cfg: RankingConfig, ops: Ops[Any], governed_trust: Any, freshness: Any) -> Any:
     return ops.clamp((governed_trust + freshness) / 2)
 
 
-def relevance_score(cfg: RankingConfig, ops: Ops, cat: Any, task: Any, region: Any, targeting: Any) -> Any:
+def relevance_score(cfg: RankingConfig, ops: Ops[Any], cat: Any, task: Any, region: Any, targeting: Any) -> Any:
     a, b, c, d = cfg.factors.relevance_mix
     return ops.clamp(a * cat + b * task + c * region + d * targeting)
 
 
-def utility_score(cfg: RankingConfig, ops: Ops, relevance: Any, region: Any, freshness: Any, task: Any) -> Any:
+def utility_score(cfg: RankingConfig, ops: Ops[Any], relevance: Any, region: Any, freshness: Any, task: Any) -> Any:
     a, b, c, d = cfg.factors.utility_mix
     return ops.clamp(a * relevance + b * region + c * freshness + d * task)
 
 
-def affective_fit_score(cfg: RankingConfig, ops: Ops, variant_count: Any, task: Any) -> Any:
+def affective_fit_score(cfg: RankingConfig, ops: Ops[Any], variant_count: Any, task: Any) -> Any:
     a, b = cfg.factors.affective_mix
     return ops.clamp(a * (variant_count / 3) + b * task)
 
 
-def bid_norm(ops: Ops, bid: Any, max_eligible_bid: Any) -> Any:
+def bid_norm(ops: Ops[Any], bid: Any, max_eligible_bid: Any) -> Any:
     """``max_eligible_bid`` is already ``max(1, max bid among the eligible of this request)``."""
     return ops.clamp(bid / max_eligible_bid)
 
 
 def priority_score(
-    cfg: RankingConfig, ops: Ops, relevance: Any, utility: Any, trust: Any, affective_fit: Any, bid_n: Any
+    cfg: RankingConfig, ops: Ops[Any], relevance: Any, utility: Any, trust: Any, affective_fit: Any, bid_n: Any
 ) -> Any:
     w = cfg.weights
     return ops.clamp(

@@ -200,7 +200,7 @@ NotBillableReason = Literal[
 ]
 
 
-class Verification(Base, kw_only=True, frozen=True):
+class Verification(Base, kw_only=True, frozen=True):  # pyright: ignore[reportGeneralTypeIssues] - msgspec allows a frozen Struct on a non-frozen base; pyright applies dataclass rules
     """What receipt verification found: ``not_required`` (off), ``verified`` or ``failed`` (with why)."""
 
     status: Literal["not_required", "verified", "failed"]

@@ -13,23 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, get_args
 
 import msgspec
 
 # The gateway contract lives in billing.py; re-exported so callers find every settlement rule here.
-from .billing import (  # noqa: F401
-    CONTRACT_VERSIONS,
-    GENERIC_V1_CODES,
-    LEDGER_V2_CODES,
-    GatewayResult,
-    build_generic_v1_body,
-    build_ledger_v2_body,
-    map_provider_response,
-    minor_units,
-    network_error,
-    simulated_outcome,
-)
+from .billing import CONTRACT_VERSIONS as CONTRACT_VERSIONS
+from .billing import GENERIC_V1_CODES as GENERIC_V1_CODES
+from .billing import LEDGER_V2_CODES as LEDGER_V2_CODES
+from .billing import GatewayResult
+from .billing import build_generic_v1_body as build_generic_v1_body
+from .billing import build_ledger_v2_body as build_ledger_v2_body
+from .billing import map_provider_response as map_provider_response
+from .billing import minor_units as minor_units
+from .billing import network_error as network_error
+from .billing import simulated_outcome as simulated_outcome
 from .errors import Conflict, ValidationFailed
 from .models import (
     DeadLetterEntry,
@@ -170,6 +168,19 @@ def apply_gateway_result(
 # ---------------------------------------------------------------------------
 
 
+class _DlqFields(TypedDict):
+    """The fields ``open_dead_letter`` sets on a new or reopened ``DeadLetterEntry``."""
+
+    retry_job_id: str | None
+    trace_id: str
+    status: DlqStatus
+    reason: str
+    last_error: str
+    payload: dict[str, Any]
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
 def _snapshot(settlement: SettlementReceipt, job: SettlementRetryJob | None) -> dict[str, Any]:
     return {"settlement": msgspec.to_builtins(settlement), "retryJob": msgspec.to_builtins(job)}
 
@@ -188,7 +199,7 @@ def open_dead_letter(
     When ``existing`` is given it is reused (its id and ``createdAt`` kept,
     ``dlq_entry_id`` ignored): status back to ``open``, ``resolvedAt`` cleared.
     """
-    fields = {
+    fields: _DlqFields = {
         "retry_job_id": job.retry_job_id if job else None,
         "trace_id": settlement.trace_id or settlement.intent_id,
         "status": "open",

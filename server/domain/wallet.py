@@ -83,7 +83,7 @@ class WalletBalance:
         )
 
 
-def to_milli(credits: float, field: str = "credits") -> int:
+def to_milli(credits: object, field: str = "credits") -> int:
     """Credits as millicredits (rounded to the nearest thousandth); a clear error for what is not a number."""
     if isinstance(credits, bool) or not isinstance(credits, (int, float)) or not math.isfinite(credits):
         raise ValidationFailed(f"{field} must be a finite number of credits, got {credits!r}.", field=field)

@@ -54,7 +54,7 @@ def create_app(status_code: int = 200) -> Litestar:
 
 def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="promotion-agent mock alerts", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="promotion-agent mock alerts", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (ALERT_MOCK_PORT, 8790)")
     parser.add_argument("--status", type=int, default=None, help="HTTP status to answer with (ALERT_MOCK_STATUS, 200)")
     args = parser.parse_args(rest_args)

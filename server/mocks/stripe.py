@@ -190,7 +190,7 @@ def _handler(mock: StripeMock) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, *args: Any) -> None:  # quiet
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
         def _send(self, status: int, body: Any, content_type: str = JSON, **headers: str) -> None:
@@ -277,7 +277,7 @@ def _handler(mock: StripeMock) -> type[BaseHTTPRequestHandler]:
 
 def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="promotion-agent mock stripe", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="promotion-agent mock stripe", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--port", type=int, default=int(env.get("STRIPE_MOCK_PORT") or 12111),
                         help="port on 127.0.0.1 (STRIPE_MOCK_PORT, 12111)")  # fmt: skip
     parser.add_argument("--webhook-url", default=env.get("STRIPE_MOCK_WEBHOOK_URL") or None,

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from ..settings import Settings, SettingsError
 
@@ -172,15 +172,24 @@ def _decode(text: str, path: str) -> Any:
         raise KeysFileError(path, f"neither valid JSON nor valid TOML ({exc})") from None
 
 
-def _entries(data: Any, path: str) -> list[Any]:
-    if isinstance(data, dict):
+def _is_table(value: object) -> TypeGuard[dict[str, object]]:
+    """A JSON object or a TOML table: a dict, whose keys both formats make strings."""
+    return isinstance(value, dict)
+
+
+def _is_list(value: object) -> TypeGuard[list[object]]:
+    return isinstance(value, list)
+
+
+def _entries(data: object, path: str) -> list[object]:
+    if _is_table(data):
         unknown = sorted(set(data) - {"keys"})
         if unknown:
             raise KeysFileError(path, f"unknown top-level field {unknown[0]!r}; {_FORMAT_HINT}")
         if "keys" not in data:
             raise KeysFileError(path, f"no keys; {_FORMAT_HINT}")
         data = data["keys"]
-    if not isinstance(data, list):
+    if not _is_list(data):
         raise KeysFileError(path, f"`keys` is not a list; {_FORMAT_HINT}")
     if not data:
         raise KeysFileError(path, "the list of keys is empty")
@@ -198,7 +207,7 @@ def parse_keys(text: str, path: str) -> KeyRing:
     digests: dict[bytes, tuple[int, str]] = {}
     for number, entry in enumerate(_entries(_decode(text, path), path), start=1):
         where = f"key #{number}"
-        if not isinstance(entry, dict):
+        if not _is_table(entry):
             raise KeysFileError(path, f"{where} is not a table/object with name, key and role")
         unknown = sorted(set(entry) - {"name", "key", "role"})
         if unknown:

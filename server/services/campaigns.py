@@ -9,7 +9,15 @@ import msgspec
 from ..adapters.store.ports import UnitOfWork
 from ..domain import lifecycle, policy
 from ..domain.errors import Conflict, NotFound, ValidationFailed
-from ..domain.models import Base, Campaign, CampaignDraft, OptionalId, PolicyCheckResult
+from ..domain.models import (
+    ActorType,
+    AuditEvent,
+    Base,
+    Campaign,
+    CampaignDraft,
+    OptionalId,
+    PolicyCheckResult,
+)
 from .context import Services, new_id
 
 
@@ -31,7 +39,7 @@ class OperatorReview(Base, kw_only=True):
     actor_id: OptionalId = "operator"
 
 
-def _policy_audit(svc: Services, campaign: Campaign, check: PolicyCheckResult, actor: str = "api"):
+def _policy_audit(svc: Services, campaign: Campaign, check: PolicyCheckResult, actor: ActorType = "api") -> AuditEvent:
     return svc.audit(
         trace_id=campaign.campaign_id,
         entity_type="policy_check",

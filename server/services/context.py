@@ -8,12 +8,20 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from ..adapters.hot_state import HotState
 from ..adapters.store.ports import Store
 from ..domain.billing import GatewayResult
-from ..domain.models import AuditEvent, SettlementReceipt, SettlementRetryJob
+from ..domain.models import (
+    ActorType,
+    AuditEntityType,
+    AuditEvent,
+    AuditStatus,
+    DataProvenance,
+    SettlementReceipt,
+    SettlementRetryJob,
+)
 from ..domain.ranking_config import DEFAULT_RANKING, RankingConfig, validate_ranking_config
 from ..settings import ExchangeClock, Settings
 from .access import current_caller
@@ -39,7 +47,7 @@ def evaluation_clock(
     started = wall()
     return lambda: at + (wall() - started)
 # The provenance of audit events whose writer does not name one (the demo bootstrap sets demo_bootstrap).
-audit_provenance: ContextVar[str] = ContextVar("audit_provenance", default="ops_manual")
+audit_provenance: ContextVar[DataProvenance] = ContextVar("audit_provenance", default="ops_manual")
 # A seeded source of ids for code that must produce the same ids every time (the demo bootstrap).
 seeded_ids: ContextVar[random.Random | None] = ContextVar("seeded_ids", default=None)
 
@@ -60,6 +68,14 @@ class BillingGateway(Protocol):
     async def close(self) -> None: ...
 
 
+class AuditActor(TypedDict, total=False):
+    """Who an audit event names and when it happened, as passed through to ``Services.audit``."""
+
+    actor_type: ActorType
+    actor_id: str
+    at: datetime | None
+
+
 @dataclass
 class Services:
     """The collaborators of the use cases; built once per process (``server.app``)."""
@@ -72,7 +88,7 @@ class Services:
     ranking: RankingConfig = DEFAULT_RANKING
     # EXCHANGE_CLOCK: what ranking measures proof freshness against (None: ``clock``).
     evaluation_clock: Callable[[], datetime] | None = None
-    state: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
         # The ranking the exchange serves with passes the same validation as the workbench's
@@ -87,14 +103,14 @@ class Services:
         self,
         *,
         trace_id: str,
-        entity_type: str,
+        entity_type: AuditEntityType,
         entity_id: str,
         action: str,
-        status: str,
-        actor_type: str = "system",
+        status: AuditStatus,
+        actor_type: ActorType = "system",
         actor_id: str = "promotion-agent",
         details: dict[str, Any] | None = None,
-        provenance: str | None = None,
+        provenance: DataProvenance | None = None,
         at: datetime | None = None,
     ) -> AuditEvent:
         caller = current_caller.get()
@@ -102,13 +118,13 @@ class Services:
             actor_id = caller.name
         return AuditEvent(
             audit_event_id=new_id("aud_", 16),
-            data_provenance=provenance or audit_provenance.get(),  # type: ignore[arg-type]
+            data_provenance=provenance or audit_provenance.get(),
             trace_id=trace_id,
-            entity_type=entity_type,  # type: ignore[arg-type]
+            entity_type=entity_type,
             entity_id=entity_id,
             action=action,
-            status=status,  # type: ignore[arg-type]
-            actor_type=actor_type,  # type: ignore[arg-type]
+            status=status,
+            actor_type=actor_type,
             actor_id=actor_id,
             details=details or {},
             occurred_at=at or self.clock(),

@@ -19,7 +19,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from ..domain.billing import GatewayResult
-from ..domain.models import EventReceipt, OpportunityRequest, SettlementReceipt, SettlementRetryJob
+from ..domain.models import (
+    EventReceipt,
+    EventType,
+    OpportunityRequest,
+    SettlementReceipt,
+    SettlementRetryJob,
+)
 from . import exchange, receipts, settlements
 from .context import Services, audit_provenance, seeded_ids
 from .seed import load_seed, read_seed
@@ -31,7 +37,7 @@ DEMO_ID_SEED = 20260311
 # (intent, campaign, offer, event type): CPQR bills shortlisted, CPA bills conversions.
 _HUBFLOW = ("cmp_hubflow", "offer_hubflow")
 _SIGNALSTACK = ("cmp_signalstack", "offer_signalstack")
-BOOTSTRAP_RECEIPTS: tuple[tuple[str, tuple[str, str], str], ...] = (
+BOOTSTRAP_RECEIPTS: tuple[tuple[str, tuple[str, str], EventType], ...] = (
     ("demo-intent-01", _HUBFLOW, "offer.shortlisted"),
     ("demo-intent-01", _HUBFLOW, "offer.presented"),
     ("demo-intent-01", _HUBFLOW, "owner.viewed"),
@@ -93,7 +99,7 @@ def demo_clock(started: float | None = None) -> Callable[[], datetime]:
     return lambda: base + timedelta(seconds=time.monotonic() - origin)
 
 
-def _receipt(index: int, intent: str, target: tuple[str, str], event_type: str, at: datetime) -> EventReceipt:
+def _receipt(index: int, intent: str, target: tuple[str, str], event_type: EventType, at: datetime) -> EventReceipt:
     campaign_id, offer_id = target
     return EventReceipt(
         receipt_id=f"demo-receipt-{index:02d}",

@@ -22,7 +22,7 @@ import msgspec
 from ..adapters.hot_state import OPPORTUNITY_CACHE_TTL_MS
 from ..adapters.store.codec import epoch_ms
 from ..adapters.store.ports import UnitOfWork
-from ..domain.models import OpportunityRequest, OpportunityResponse
+from ..domain.models import OpportunityRequest, OpportunityResponse, ReputationRecord
 from ..domain.ranking import CampaignState, Market, PartnerState, evaluate, governed_trust
 from ..domain.ranking_config import RankingConfig
 from ..domain.wallet import credits_ok
@@ -59,7 +59,7 @@ class MarketCache:
         if snap is None or snap.version != version:
             snap = self._snapshot = _Snapshot(version, await _load_market(uow, cfg))
         gates = await uow.wallets.campaign_gates()
-        states = []
+        states: list[CampaignState] = []
         for state in snap.market.campaigns:
             spend, available = gates.get(state.campaign.campaign_id, (0.0, None))
             states.append(
@@ -75,7 +75,7 @@ async def _load_market(uow: UnitOfWork, cfg: RankingConfig) -> Market:
     campaigns = await uow.market.list_campaigns()
     partners = await uow.market.list_partners()
     records = await uow.market.list_reputation()
-    by_partner: dict[str, list] = {}
+    by_partner: dict[str, list[ReputationRecord]] = {}
     for record in records:
         by_partner.setdefault(record.partner_id, []).append(record)
     return Market(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -43,6 +43,7 @@ from . import receipts as receipt_service
 from .context import Services
 
 Kind = Literal["receipts", "campaigns", "partners"]
+_S = TypeVar("_S", bound=msgspec.Struct)
 KINDS: tuple[Kind, ...] = ("receipts", "campaigns", "partners")
 RECEIPT_CONCURRENCY = 32  # receipts in flight at once: the store commits concurrent writes together
 REAL_PROVENANCE = {"receipts": "real_event", "campaigns": "real_campaign", "partners": "real_partner"}
@@ -88,7 +89,7 @@ class _OccurredAtText(Base, kw_only=True):
     occurred_at: Any = None
 
 
-_ITEM_TYPES: dict[str, type] = {"receipts": ReceiptItem, "campaigns": CampaignItem, "partners": PartnerItem}
+_ITEM_TYPES: dict[str, type[Base]] = {"receipts": ReceiptItem, "campaigns": CampaignItem, "partners": PartnerItem}
 
 
 class _Wrapped(Base, kw_only=True):
@@ -107,7 +108,7 @@ def split_items(data: bytes, kind: Kind) -> list[msgspec.Raw | ItemError]:
         raise ImportFileError("the file is empty: expected a JSON array or JSON Lines")
     if text[:1] == b"[":
         try:
-            array = list(msgspec.json.decode(data, type=list[msgspec.Raw]))
+            array: list[msgspec.Raw | ItemError] = list(msgspec.json.decode(data, type=list[msgspec.Raw]))
         except msgspec.DecodeError as exc:
             raise ImportFileError(f"the file is not a valid JSON array: {exc}") from None
         if not array:
@@ -119,9 +120,9 @@ def split_items(data: bytes, kind: Kind) -> list[msgspec.Raw | ItemError]:
         except (msgspec.DecodeError, msgspec.ValidationError):
             wrapped = None  # several lines of JSON: JSON Lines
         else:
-            items = getattr(wrapped, kind)
-            if items is not None:
-                return list(items)
+            found: list[msgspec.Raw] | None = getattr(wrapped, kind)
+            if found is not None:
+                return list(found)
             if data.strip().count(b"\n") == 0:
                 return [msgspec.Raw(data.strip())]  # one item on one line
     items: list[msgspec.Raw | ItemError] = []
@@ -140,9 +141,9 @@ def split_items(data: bytes, kind: Kind) -> list[msgspec.Raw | ItemError]:
 
 
 def _field_of(message: str) -> str | None:
-    from ..api.errors import _field_from  # the API's reading of msgspec's messages: the same field names
+    from ..api.errors import field_from  # the API's reading of msgspec's messages: the same field names
 
-    return _field_from(message, None)
+    return field_from(message, None)
 
 
 class Validated(Base, kw_only=True):
@@ -177,7 +178,7 @@ def decode_items(raws: list[msgspec.Raw | ItemError], kind: Kind) -> tuple[list[
 # --- checking against the exchange's rules and records ------------------------------------------------
 
 
-def _as(struct_type: type, item: Any, **changes: Any) -> Any:
+def _as(struct_type: type[_S], item: Any, **changes: Any) -> _S:
     fields = {f: getattr(item, f) for f in struct_type.__struct_fields__}
     fields.update(changes)
     return struct_type(**fields)
@@ -273,7 +274,7 @@ def _count(summary: ImportSummary, new: bool) -> None:
         summary.duplicate_count += 1
 
 
-async def _import_receipts(svc: Services, items: list[Validated], summary: ImportSummary, progress) -> None:
+async def _import_receipts(svc: Services, items: list[Validated], summary: ImportSummary, progress: Progress | None) -> None:
     gate = asyncio.Semaphore(RECEIPT_CONCURRENCY)
 
     async def one(v: Validated) -> None:

@@ -22,7 +22,7 @@ from ..adapters.smtp_sender import OutreachSender, build_message, sender_from_se
 from ..adapters.store.ports import UnitOfWork
 from ..domain import outreach as rules
 from ..domain.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from ..domain.models import AgentLead, AuditEvent, Campaign
+from ..domain.models import AgentLead, AuditEvent, AuditStatus, Campaign
 from ..domain.outreach import OutreachDraft, OutreachTarget
 from ..redaction import redact_text
 from .context import Services, new_id
@@ -30,6 +30,8 @@ from .context import Services, new_id
 # A claim outlives the longest SMTP exchange by this much before another send may take it over.
 CLAIM_MARGIN = timedelta(seconds=30)
 SENDER_KEY = "outreach_sender"
+# The audit status of a finished send, by the target's new status.
+_AUDIT_STATUS: dict[str, AuditStatus] = {"sent": "success", "retry_scheduled": "failure", "bounced": "failure"}
 STATUSES = ("draft", "sending", "sent", "retry_scheduled", "bounced")
 
 
@@ -51,7 +53,7 @@ def pixel_url(svc: Services, target_id: str) -> str | None:
 
 
 def _event(
-    svc: Services, target: OutreachTarget, action: str, status: str, details: dict[str, Any]
+    svc: Services, target: OutreachTarget, action: str, status: AuditStatus, details: dict[str, Any]
 ) -> AuditEvent:
     return svc.audit(
         trace_id=target.lead_id,
@@ -188,7 +190,7 @@ async def send_target(svc: Services, target_id: str) -> OutreachTarget:
                 f"Outreach target {target_id}: this send's claim ran out and another send took it "
                 "over; its outcome was not stored."
             )
-        status = {"sent": "success", "retry_scheduled": "failure", "bounced": "failure"}[done.status]
+        status = _AUDIT_STATUS[done.status]
         await uow.audit.insert_audit(
             [
                 _event(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -23,9 +23,18 @@ from .context import Services
 
 T = TypeVar("T")
 P = TypeVar("P")
+P_co = TypeVar("P_co", covariant=True)
 
 
-def numbered_page(page_type: type[P], page: Page) -> P:
+class NumberedPageType(Protocol[P_co]):
+    """A page type built from a numbered page's items and position (``AuditPage``, ``DeadLetterPage``)."""
+
+    def __call__(
+        self, *, items: Any, total: int, page: int, page_size: int, has_next_page: bool, has_previous_page: bool
+    ) -> P_co: ...
+
+
+def numbered_page(page_type: NumberedPageType[P], page: Page) -> P:
     """A service's own page type (items and the page's position) filled from the store's page."""
     return page_type(
         items=page.items,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypedDict, Unpack
+
 import msgspec
 
 from ..adapters.store.ports import UnitOfWork
@@ -174,7 +176,7 @@ async def list_partners(svc: Services, provenances: list[str]) -> list[PartnerVi
     async def work(uow: UnitOfWork) -> list[PartnerView]:
         partners = await uow.market.list_partners(provenances)
         records = await uow.market.list_reputation()
-        views = []
+        views: list[PartnerView] = []
         for partner, disputes in partners:
             mine = [r for r in records if r.partner_id == partner.partner_id]
             trust = governed_trust(svc.ranking, partner.trust_score, mine, disputes)
@@ -199,7 +201,13 @@ async def save_partner(svc: Services, partner: PartnerAgent, *, action: str = "p
     return await svc.store.write(work)
 
 
-def _partner_event(svc: Services, partner: PartnerAgent, action: str, details: dict, **actor: str) -> AuditEvent:
+class _Actor(TypedDict, total=False):
+    actor_id: str
+
+
+def _partner_event(
+    svc: Services, partner: PartnerAgent, action: str, details: dict[str, Any], **actor: Unpack[_Actor]
+) -> AuditEvent:
     """The audit event of a partner stored by an operator (the upsert endpoint, an import)."""
     return svc.audit(
         trace_id=partner.partner_id,

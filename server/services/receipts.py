@@ -23,6 +23,7 @@ still stored, with the reason, and audited; it just creates no settlement.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 
@@ -173,7 +174,7 @@ async def _store_receipt(
 
     trace_id = receipt.trace_id or receipt.intent_id
     actor = receipt.buyer_agent_id or receipt.partner_id
-    details = {"campaignId": receipt.campaign_id, "offerId": receipt.offer_id, "eventType": receipt.event_type}
+    details: dict[str, Any] = {"campaignId": receipt.campaign_id, "offerId": receipt.offer_id, "eventType": receipt.event_type}
     if verification.status != "not_required":
         details["verification"] = msgspec.to_builtins(verification)
     events = [

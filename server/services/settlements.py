@@ -16,7 +16,7 @@ first (PostgreSQL), so the queue, disputes and replays never deadlock each other
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Unpack
 
 from ..adapters.store.codec import epoch_ms
 from ..adapters.store.ports import Page, UnitOfWork
@@ -24,6 +24,8 @@ from ..domain import settlement as rules
 from ..domain.billing import GatewayResult
 from ..domain.errors import Conflict, NotFound, ValidationFailed
 from ..domain.models import (
+    AuditEvent,
+    AuditStatus,
     Base,
     DeadLetterEntry,
     ReputationRecord,
@@ -31,7 +33,7 @@ from ..domain.models import (
     SettlementRetryJob,
 )
 from ..domain.settlement import OPEN_JOB_STATUSES
-from .context import Services, new_id
+from .context import AuditActor, Services, new_id
 from .pages import numbered_page
 
 
@@ -61,7 +63,14 @@ class ReplayResult(Base, kw_only=True):
     settlement: SettlementReceipt
 
 
-def _audit_settlement(svc: Services, s: SettlementReceipt, action: str, status: str, details: dict[str, Any], **kw):
+def _audit_settlement(
+    svc: Services,
+    s: SettlementReceipt,
+    action: str,
+    status: AuditStatus,
+    details: dict[str, Any],
+    **kw: Unpack[AuditActor],
+) -> AuditEvent:
     return svc.audit(
         trace_id=s.trace_id or s.intent_id,
         entity_type="settlement",
@@ -155,12 +164,12 @@ async def _record_outcome(
     now = svc.clock()
     item = ProcessedItem(retry_job_id=claimed.retry_job_id, settlement_id=claimed.settlement_id, outcome="skipped")
     settlement = await uow.settlements.lock_settlement(claimed.settlement_id)
-    lost = settlement is None or settlement.status != "processing"
-    if not lost:
-        assert settlement is not None
+    applied: tuple[SettlementReceipt, SettlementRetryJob, SettlementReceipt, rules.Outcome] | None = None
+    if settlement is not None and settlement.status == "processing":
         new_job, new_settlement, outcome = rules.apply_gateway_result(claimed, settlement, result, now)
-        lost = not await uow.retry_jobs.finish_job(claimed, new_job, token)
-    if lost:
+        if await uow.retry_jobs.finish_job(claimed, new_job, token):
+            applied = (settlement, new_job, new_settlement, outcome)
+    if applied is None:
         # The claim expired and was taken again, or the settlement was disputed meanwhile: the
         # answer is kept in the audit trail, never applied over what happened since.
         await uow.audit.insert_audit([
@@ -186,6 +195,7 @@ async def _record_outcome(
         item.message = "The claim on this job was lost before the outcome was recorded; the answer was audited."
         item.provider_response_code = result.code
         return item
+    settlement, new_job, new_settlement, outcome = applied
     await uow.settlements.save_settlement(settlement, new_settlement)
     events = [
         _audit_settlement(

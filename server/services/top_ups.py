@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -190,7 +191,8 @@ async def handle_webhook(svc: Services, payload: bytes, signature: str) -> Webho
     except BadSignature as exc:
         raise ValidationFailed(f"Refused: {exc}.", field="Stripe-Signature") from None
     event_type = str(event.get("type"))
-    obj = (event.get("data") or {}).get("object") or {}
+    data: Mapping[str, Any] = event.get("data") or {}
+    obj: Mapping[str, Any] = data.get("object") or {}
     if event_type not in CREDITING_EVENTS or obj.get("object", "checkout.session") != "checkout.session":
         return WebhookReceipt(event_type=event_type, ignored_reason="not a completed Checkout Session")
     session = CheckoutSession.from_stripe(obj)

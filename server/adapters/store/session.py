@@ -19,15 +19,15 @@ class Session:
     def __init__(self, conn: AsyncConnection | Connection, kind: str) -> None:
         self.conn = conn
         self.kind = kind
-        self._sync = isinstance(conn, Connection)
 
     async def exec(self, stmt: Any, params: Any = None) -> Any:
         # SQLite runs inline on the event loop's thread: its point queries take microseconds,
         # far less than a hop to a driver thread per statement (measured: ~1.3 ms per
         # transaction through aiosqlite against ~0.05 ms inline). PostgreSQL goes through asyncpg.
-        if self._sync:
-            return self.conn.execute(stmt, params) if params is not None else self.conn.execute(stmt)
-        return await (self.conn.execute(stmt, params) if params is not None else self.conn.execute(stmt))
+        conn = self.conn
+        if isinstance(conn, Connection):
+            return conn.execute(stmt, params) if params is not None else conn.execute(stmt)
+        return await (conn.execute(stmt, params) if params is not None else conn.execute(stmt))
 
     async def docs(self, stmt: Any, type_: type[T]) -> list[T]:
         result = await self.exec(stmt)

@@ -99,7 +99,9 @@ class SqlStore:
             else:
                 future.set_result(result)
 
-    async def _run_unit(self, conn: Connection, fn: Callable[[UnitOfWork], Awaitable[Any]], retries: int):
+    async def _run_unit(
+        self, conn: Connection, fn: Callable[[UnitOfWork], Awaitable[Any]], retries: int
+    ) -> tuple[Any, Exception | None]:
         for attempt in range(retries):
             savepoint = conn.begin_nested()
             try:
@@ -126,6 +128,7 @@ class SqlStore:
         if self.engines.sync_read is not None:
             with self.engines.sync_read.connect() as conn:
                 return await fn(SqlUnitOfWork(conn, self.kind))
+        assert self.engines.read is not None  # create_engines sets the async pair when there is no sync one
         async with self.engines.read.connect() as conn:
             return await fn(SqlUnitOfWork(conn, self.kind))
 
