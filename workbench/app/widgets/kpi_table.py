@@ -29,7 +29,7 @@ class KpiTable(FrameTable):
 
     currency: str = ""
 
-    def show(self, frame: pl.DataFrame, currency: str = "") -> None:  # type: ignore[override]
+    def show(self, frame: pl.DataFrame, currency: str = "") -> None:  # type: ignore[override] - adds the currency
         self.currency = currency
         super().show(frame.select(COLUMNS))
 
