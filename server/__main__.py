@@ -1,4 +1,7 @@
-"""``promotion-agent``: the server's command line (serve, db init)."""
+"""``promotion-agent``: the server's command line (serve, worker, db init, import, outreach, mock, dev).
+
+``main`` is long on purpose: it is the table of subcommands and how each one's errors become one
+line and an exit code."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Settings of the outside services the server talks to: Stripe (wallet top-ups) and an SMTP server
-(partner outreach). Each reads its own variables and is refused as a whole, naming the variable."""
+(partner outreach). Each reads its own variables and is refused as a whole, naming the variable.
+(``OutreachSettings.from_env`` is long on purpose: each variable's check sits next to its reading.)"""
 
 from __future__ import annotations
 

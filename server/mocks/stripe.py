@@ -13,6 +13,8 @@ marks the session paid and sends the buyer to its ``success_url`` (``{CHECKOUT_S
 filled in), and with a webhook URL and secret (``--webhook-url``/``STRIPE_MOCK_WEBHOOK_URL``,
 ``STRIPE_WEBHOOK_SECRET``) first delivers ``checkout.session.completed`` signed as Stripe
 signs (``Stripe-Signature: t=…,v1=HMAC-SHA256(secret, "{t}.{payload}")``).
+
+``_handler`` is long on purpose: one route table of Stripe's wire format (create, retrieve, pay).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ commit (``invalidate_responses``), so the next evaluation ranks afresh. The gene
 the hot state: with Redis every server process sees the move; with the in-memory hot state
 each process has its own cache and generation (several processes without Redis may each serve
 a response cached before the move for the rest of its 12 s).
+
+``evaluate_opportunity`` is long on purpose: cache lookup, ranking, recording the served slots and
+the audit are one request's path, in the order it runs.
 """
 
 from __future__ import annotations

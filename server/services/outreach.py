@@ -8,6 +8,9 @@ and answers 409: it never reaches the SMTP server. Every status change is in the
 
 In real_test mode a server without ``OUTREACH_SENDER_MODE=smtp`` answers 503 to a send: a real
 lane does not pretend to have written to a real provider.
+
+``send_target`` is long on purpose: claim, send and record are three transactions around one SMTP
+exchange, and the claim token that ties them together is easiest to follow in one place.
 """
 
 from __future__ import annotations

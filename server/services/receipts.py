@@ -18,6 +18,10 @@ A receipt bills only what was earned: it must pass verification
 partner's HMAC), name an active campaign, and fit the campaign's budget (a
 guarded update in the same transaction). A receipt that fails any of these is
 still stored, with the reason, and audited; it just creates no settlement.
+
+``_store_receipt`` is one function on purpose: it is the one transaction of the money path, and
+its steps (receipt, verification, billing rule, settlement, retry job, credits, audit) read in the
+order they commit; cut into helpers, that order would have to be pieced back together.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ job abandoned by a crash is claimed again once its lease runs out.
 
 Every transaction that changes a settlement and its job locks the settlement row
 first (PostgreSQL), so the queue, disputes and replays never deadlock each other.
+
+``_record_outcome`` is long on purpose: every provider answer's effect on the settlement, its job
+and the dead-letter queue is decided in the one transaction that still holds the claim.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ pins the current settings instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
@@ -25,6 +24,7 @@ from textual.worker import get_current_worker
 from server.domain.ranking_config import RankingConfig
 from workbench.app.screens.base import WorkbenchScreen
 from workbench.app.screens.export import export_run, shown
+from workbench.app.screens.lab_run import LabRequest, RunCancelled
 from workbench.app.screens.lab_text import cap_note, movers_text, outcome_lines, ran_out_rows, stale_note
 from workbench.app.screens.save_scenario import SaveScenarioScreen
 from workbench.app.widgets.frame_table import FrameTable
@@ -59,23 +59,6 @@ RAN_OUT_HEADERS = {
     "at": "time (UTC)", "into": "into the traffic", "limit": "budget / credits",
 }
 KPI_TITLE = "KPIs: current settings against the pinned baseline"
-
-
-class RunCancelled(Exception):
-    """Raised inside the engine's progress callback when the worker was cancelled."""
-
-
-@dataclass(frozen=True, eq=False)
-class LabRequest:
-    """What one run was asked for: a scenario, a pinned baseline (None: run it too) and the settings."""
-
-    scenario: Scenario
-    baseline: RunResult | None
-    cfg: RankingConfig
-
-    def same(self, other: LabRequest | None) -> bool:
-        return (other is not None and self.scenario is other.scenario and self.baseline is other.baseline
-                and self.cfg == other.cfg)
 
 
 class LabScreen(WorkbenchScreen):
