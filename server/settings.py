@@ -161,7 +161,6 @@ class Settings:
     exchange_clock: ExchangeClock = field(default_factory=ExchangeClock)
     stripe: StripeSettings = field(default_factory=StripeSettings)
     outreach: OutreachSettings = field(default_factory=OutreachSettings)
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def billing_mode(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,4 +139,3 @@ class Services:
         await self.store.close()
 
 
-AsyncFn = Callable[..., Awaitable[Any]]
