@@ -28,7 +28,8 @@ USAGE = """\
 workbench — the promotion exchange analyst's workbench
 
 usage:
-  workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md]
+  workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md] [--explain]
+  workbench explain SCENARIO --intent ID [--campaign ID] [--set key=value ...]
   workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
   workbench validate SCENARIO [SCENARIO ...]
   workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
@@ -39,6 +40,9 @@ usage:
                     ranking.floors.relevance=0.65, traffic.requests=100000, seed=7
   --out DIR         write the reports (ranking report, outcome tables, settlements, summary.md)
   --format LIST     which export formats (default: csv,parquet,json,md)
+  --explain         run: also write every candidate of every request (factors, scores, failed gates,
+                    rank) as the `candidates` table, whatever the run's size (Parquet unless --format)
+  --intent ID       explain: the request (intent id); --campaign ID: why that campaign won or lost it
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
                     on embedded SQLite there when nothing answers (unless --no-server)
@@ -51,6 +55,7 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or validation error.
 """
 
 PROGRESS_MIN_REQUESTS = 50_000
+DEFAULT_FORMATS = "csv,parquet,json,md"
 
 out_console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -73,8 +78,15 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("scenario")
         p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
         p.add_argument("--out", type=Path)
-        p.add_argument("--format", default="csv,parquet,json,md")
+        p.add_argument("--format")
         p.add_argument("--no-progress", action="store_true")
+        if name == "run":
+            p.add_argument("--explain", action="store_true")
+    ex = sub.add_parser("explain", add_help=False)
+    ex.add_argument("scenario")
+    ex.add_argument("--intent", required=True)
+    ex.add_argument("--campaign")
+    ex.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     v = sub.add_parser("validate", add_help=False)
     v.add_argument("scenarios", nargs="+")
     r = sub.add_parser("replay", add_help=False)
@@ -142,7 +154,14 @@ def _print_exhaustion(result, table) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.engine.exports import parse_formats, run_tables, write_run
 
-    formats = _formats(args.format, parse_formats)
+    formats = _formats(args.format or DEFAULT_FORMATS, parse_formats)
+    if args.explain and not args.out:
+        raise UsageError("--explain writes the candidates table: give --out DIR")
+    explain_formats = None
+    if args.explain:
+        explain_formats = tuple(f for f in formats if f != "md") if args.format else ("parquet",)
+        if not explain_formats:
+            raise UsageError("--explain: the candidates table needs csv, parquet or json in --format")
     started = time.perf_counter()
     result = _run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
     tables = run_tables(result)
@@ -150,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_exhaustion(result, tables["exhaustion"])
     if args.out:
         with _writing(not args.no_progress and _is_big(result)) as step:
-            written = write_run(result, args.out, formats, tables, step)
+            written = write_run(result, args.out, formats, tables, step, explain_formats)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
     return 0
@@ -167,7 +186,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if not args.sets:
         raise UsageError("compare needs at least one --set key=value (the variant)")
-    formats = _formats(args.format, parse_formats)
+    formats = _formats(args.format or DEFAULT_FORMATS, parse_formats)
     started = time.perf_counter()
     base = _run_one(args.scenario, [], not args.no_progress, "baseline")
     variant = _run_one(args.scenario, args.sets, not args.no_progress, "variant")
@@ -212,6 +231,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
             written = write_comparison(base, variant, comparison, args.out, formats)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from workbench.cli_tables import candidates_table
+    from workbench.engine.explain import explain, explain_lines
+
+    result = _run_one(args.scenario, args.sets, True, Path(args.scenario).stem)
+    ex = explain(result, args.intent, args.campaign)
+    lines = explain_lines(result, ex, args.campaign)
+    out_console.print(lines[0], markup=False)
+    shown = ex.candidates if args.campaign is None else ex.candidates.filter(
+        ex.candidates["shortlisted"] | (ex.candidates["campaign_id"] == args.campaign))
+    title = "candidates (enumeration order; * shortlisted)" if args.campaign is None else \
+        f"the shortlist and {args.campaign}'s candidates (* shortlisted)"
+    table = whole(candidates_table(shown, title))
+    # at its natural width, never squeezed (``Console.print`` caps ``width`` at the console's own)
+    wide = Console(highlight=False, soft_wrap=True, width=max(out_console.width, 240), file=out_console.file)
+    wide.print(table)
+    for line in lines[1:]:
+        out_console.print(line, markup=False)
     return 0
 
 
@@ -326,6 +366,7 @@ def _formats(text: str, parse) -> tuple[str, ...]:
 COMMANDS = {
     "run": cmd_run,
     "compare": cmd_compare,
+    "explain": cmd_explain,
     "validate": cmd_validate,
     "replay": cmd_replay,
     "live": cmd_live,

@@ -46,3 +46,21 @@ def exhaustion_table(result, table) -> tuple[str, Table | None]:
         ran_out.add_row(str(r["kind"]), r["id"], f"{r['request_no']:,}", f"{100 * r['share_of_traffic']:.1f}%",
                         f"{r['at']:%Y-%m-%d %H:%M:%S}", fmt_after(r["after_seconds"]), limit)
     return summary, whole(ran_out)
+
+
+def candidates_table(frame, title: str) -> Table:
+    """A request's candidates (``explain.COLUMNS``): rank, scores, priority and the gates failed."""
+    table = Table(title=title, header_style="bold")
+    for col in ("campaign", "partner", "rank", "relevance", "utility", "trust", "affective", "bid_norm",
+                "priority", "failed gates"):
+        table.add_column(col, justify="left" if col in ("campaign", "partner", "failed gates") else "right", no_wrap=True)
+
+    def num(value) -> str:
+        return "–" if value is None else f"{value:.4f}"
+
+    for r in frame.iter_rows(named=True):
+        rank = "–" if r["rank"] is None else (f"{r['rank']}*" if r["shortlisted"] else str(r["rank"]))
+        table.add_row(r["campaign_id"], r["partner_id"], rank, num(r["relevance"]), num(r["utility"]),
+                      num(r["trust"]), num(r["affective_fit"]), num(r["bid_norm"]), num(r["priority_score"]),
+                      ", ".join(r["failed_gates"]) or "–")
+    return table
