@@ -31,6 +31,8 @@ usage:
   workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md] [--explain]
   workbench explain SCENARIO --intent ID [--campaign ID] [--set key=value ...]
   workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
+  workbench sweep SCENARIO --grid key=START:STOP:STEP|V1,V2 [--grid ...] [--normalise] [--jobs N]
+                 [--set key=value ...] [--out DIR] [--format csv,parquet,md]
   workbench validate SCENARIO [SCENARIO ...]
   workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
   workbench live SCENARIO [--limit N] [--json] [--set key=value ...]
@@ -42,6 +44,10 @@ usage:
   --format LIST     which export formats (default: csv,parquet,json,md)
   --explain         run: also write every candidate of every request (factors, scores, failed gates,
                     rank) as the `candidates` table, whatever the run's size (Parquet unless --format)
+  --grid KEY=RANGE  sweep: one axis, an inclusive range START:STOP:STEP or a list V1,V2,…; every
+                    combination of the axes runs on the same traffic and draws (one row per variant)
+  --normalise       sweep: scale each variant's weights to sum to 1
+  --jobs N          sweep: worker processes (default 1: polars already ranks each variant on every core)
   --intent ID       explain: the request (intent id); --campaign ID: why that campaign won or lost it
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
@@ -58,7 +64,8 @@ PROGRESS_MIN_REQUESTS = 50_000
 DEFAULT_FORMATS = "csv,parquet,json,md"
 
 out_console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: a message quoting user input (``0:x:1``) is printed as typed
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class UsageError(Exception):
@@ -82,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true")
         if name == "run":
             p.add_argument("--explain", action="store_true")
+    sw = sub.add_parser("sweep", add_help=False)
+    sw.add_argument("scenario")
+    sw.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=RANGE")
+    sw.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    sw.add_argument("--normalise", "--normalize", action="store_true")
+    sw.add_argument("--jobs", type=int)
+    sw.add_argument("--out", type=Path)
+    sw.add_argument("--format", default="csv,parquet,md")
+    sw.add_argument("--no-progress", action="store_true")
     ex = sub.add_parser("explain", add_help=False)
     ex.add_argument("scenario")
     ex.add_argument("--intent", required=True)
@@ -142,6 +158,11 @@ def _writing(enabled: bool) -> Iterator:
         return
     with err_console.status("writing reports") as status:
         yield lambda name: status.update(f"writing {name}")
+
+
+def _print_wide(table: Table) -> None:
+    """A table at its natural width, never squeezed (``Console.print`` caps ``width`` at the console's own)."""
+    Console(highlight=False, soft_wrap=True, width=max(out_console.width, 240), file=out_console.file).print(table)
 
 
 def _print_exhaustion(result, table) -> None:
@@ -246,12 +267,44 @@ def cmd_explain(args: argparse.Namespace) -> int:
         ex.candidates["shortlisted"] | (ex.candidates["campaign_id"] == args.campaign))
     title = "candidates (enumeration order; * shortlisted)" if args.campaign is None else \
         f"the shortlist and {args.campaign}'s candidates (* shortlisted)"
-    table = whole(candidates_table(shown, title))
-    # at its natural width, never squeezed (``Console.print`` caps ``width`` at the console's own)
-    wide = Console(highlight=False, soft_wrap=True, width=max(out_console.width, 240), file=out_console.file)
-    wide.print(table)
+    _print_wide(whole(candidates_table(shown, title)))
     for line in lines[1:]:
         out_console.print(line, markup=False)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from workbench.cli_tables import sweep_table
+    from workbench.engine.exports import parse_formats
+    from workbench.engine.sweep import (
+        default_jobs,
+        parse_axis,
+        prepare,
+        run_sweep,
+        sweep_summary,
+        write_sweep,
+    )
+
+    if not args.grids:
+        raise UsageError("sweep needs at least one --grid KEY=START:STOP:STEP or KEY=V1,V2")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    formats = _formats(args.format, parse_formats)
+    scenario = load_scenario(args.scenario, args.sets)
+    axes = [parse_axis(text) for text in args.grids]
+    started = time.perf_counter()
+    sets_list = prepare(args.scenario, args.sets, axes, args.normalise)
+    n = len(sets_list)
+    jobs = default_jobs(n) if args.jobs is None else args.jobs
+    with _progress(not args.no_progress, f"sweeping {n} variants") as update:
+        frame = run_sweep(args.scenario, args.sets, axes, args.normalise, jobs, update, sets_list)
+    seconds = time.perf_counter() - started
+    _print_wide(whole(sweep_table(frame, axes, f"{scenario.name}: {n} variants, "
+                                  f"{frame['requests'][0]:,} requests each")))
+    if args.out:
+        written = write_sweep(frame, args.out, formats, sweep_summary(scenario.name, frame, axes, seconds, jobs))
+        out_console.print(f"wrote {len(written)} files to {args.out}")
+    out_console.print(f"done in {seconds:.2f} s ({jobs} job{'s' if jobs > 1 else ''})")
     return 0
 
 
@@ -367,6 +420,7 @@ COMMANDS = {
     "run": cmd_run,
     "compare": cmd_compare,
     "explain": cmd_explain,
+    "sweep": cmd_sweep,
     "validate": cmd_validate,
     "replay": cmd_replay,
     "live": cmd_live,

@@ -64,3 +64,25 @@ def candidates_table(frame, title: str) -> Table:
                       num(r["trust"]), num(r["affective_fit"]), num(r["bid_norm"]), num(r["priority_score"]),
                       ", ".join(r["failed_gates"]) or "–")
     return table
+
+
+def sweep_table(frame, axes, title: str) -> Table:
+    """One line per variant: its settings and the headline figures (the file has every KPI)."""
+    table = Table(title=title, header_style="bold")
+    cols = [("#", "variant"), *[(a.key.removeprefix("ranking."), a.key) for a in axes], ("revenue", "revenue"),
+            ("fill", "fill_rate"), ("qualified", "qualified_recommendation_rate"),
+            ("relevance shown", "mean_relevance_shown"), ("surplus", "advertiser_surplus"), ("slot HHI", "slot_hhi")]
+    for label, _ in cols:
+        table.add_column(label, justify="right")
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for _, key in cols:
+            value = row[key]
+            if key in ("revenue", "advertiser_surplus"):
+                cells.append(f"{value:,.2f}")
+            elif isinstance(value, float):
+                cells.append(f"{value:.4f}")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    return table
