@@ -33,6 +33,8 @@ usage:
   workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
   workbench sweep SCENARIO --grid key=START:STOP:STEP|V1,V2 [--grid ...] [--normalise] [--jobs N]
                  [--set key=value ...] [--out DIR] [--format csv,parquet,md]
+  workbench optimise SCENARIO --objective NAME [--constraint "KPI>=X" ...] [--trials N] [--seed S]
+                 [--set key=value ...] [--out FILE] [--trials-out FILE.csv|.parquet]
   workbench validate SCENARIO [SCENARIO ...]
   workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
   workbench live SCENARIO [--limit N] [--json] [--set key=value ...]
@@ -48,6 +50,10 @@ usage:
                     combination of the axes runs on the same traffic and draws (one row per variant)
   --normalise       sweep: scale each variant's weights to sum to 1
   --jobs N          sweep: worker processes (default 1: polars already ranks each variant on every core)
+  --objective NAME  optimise: revenue, fill_rate, qualified_recommendation_rate, mean_relevance or
+                    advertiser_surplus (maximised); --constraint "KPI>=X" (or <=, >, <) on any KPI
+  --trials N        optimise: how many settings to try (default 100); --seed S seeds Optuna's TPE
+  --out FILE        optimise: the winner's scenario file, next to SCENARIO (default SCENARIO-optimised.toml)
   --intent ID       explain: the request (intent id); --campaign ID: why that campaign won or lost it
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
@@ -98,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", type=Path)
     sw.add_argument("--format", default="csv,parquet,md")
     sw.add_argument("--no-progress", action="store_true")
+    op = sub.add_parser("optimise", aliases=["optimize"], add_help=False)
+    op.add_argument("scenario")
+    op.add_argument("--objective", required=True)
+    op.add_argument("--constraint", dest="constraints", action="append", default=[], metavar="KPI>=X")
+    op.add_argument("--trials", type=int, default=100)
+    op.add_argument("--seed", type=int, default=0)
+    op.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    op.add_argument("--out", type=Path)
+    op.add_argument("--trials-out", type=Path)
+    op.add_argument("--no-progress", action="store_true")
     ex = sub.add_parser("explain", add_help=False)
     ex.add_argument("scenario")
     ex.add_argument("--intent", required=True)
@@ -308,6 +324,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimise(args: argparse.Namespace) -> int:
+    from workbench.cli_tables import optimisation_tables
+    from workbench.engine.optimise import optimise, parse_objective, save_winner, winner_path
+
+    if args.trials < 1:
+        raise UsageError("--trials must be at least 1")
+    if args.trials_out is not None and args.trials_out.suffix not in (".csv", ".parquet"):
+        raise UsageError(f"--trials-out {args.trials_out}: give a .csv or .parquet file")
+    parse_objective(args.objective)  # a bad name is refused before anything runs
+    scenario = load_scenario(args.scenario, args.sets)
+    winner_path(scenario, args.out)  # a bad --out is refused before the search
+    started = time.perf_counter()
+    with _progress(not args.no_progress, f"optimising over {args.trials} trials") as update:
+        result = optimise(scenario, args.objective, args.constraints, args.trials, args.seed, update)
+    seconds = time.perf_counter() - started
+    for table in optimisation_tables(result, scenario.name):
+        _print_wide(whole(table))
+    if args.trials_out is not None:
+        if args.trials_out.suffix == ".csv":
+            result.trials.write_csv(args.trials_out, float_precision=9)
+        else:
+            result.trials.write_parquet(args.trials_out)
+        out_console.print(f"wrote the trials to {args.trials_out}")
+    feasible = int(result.trials["feasible"].sum())
+    if result.best_cfg is None:
+        err_console.print(f"workbench optimise: none of the {args.trials} trials met every constraint "
+                          f"({', '.join(c.text for c in result.constraints)}); nothing saved", markup=False)
+        return 1
+    constraints = "".join(f" --constraint '{c.text}'" for c in result.constraints)
+    origin = f"`workbench optimise --objective {args.objective}{constraints} --trials {args.trials} --seed {args.seed}`"
+    path = save_winner(scenario, result.best_cfg, args.out, origin)
+    out_console.print(f"{feasible} of {args.trials} trials feasible; saved the best as {path}")
+    out_console.print(f"done in {seconds:.2f} s (seed {args.seed})")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.scenarios:
@@ -421,6 +473,8 @@ COMMANDS = {
     "compare": cmd_compare,
     "explain": cmd_explain,
     "sweep": cmd_sweep,
+    "optimise": cmd_optimise,
+    "optimize": cmd_optimise,
     "validate": cmd_validate,
     "replay": cmd_replay,
     "live": cmd_live,

@@ -86,3 +86,39 @@ def sweep_table(frame, axes, title: str) -> Table:
                 cells.append(str(value))
         table.add_row(*cells)
     return table
+
+
+def optimisation_tables(result, name: str) -> list[Table]:
+    """The best feasible setting against the baseline, and the best trials."""
+    from server.domain.ranking_config import FLOOR_NAMES, WEIGHT_NAMES
+    from workbench.engine.reports import KPI_NAMES
+
+    metrics = list(dict.fromkeys([result.objective, *(c.column for c in result.constraints), "revenue",
+                                  "advertiser_surplus", *KPI_NAMES, "slot_hhi"]))
+    versus = Table(title=f"{name}: best feasible setting (maximising {result.objective}) against the baseline",
+                   header_style="bold")
+    for col in ("metric", "baseline", "best", "delta"):
+        versus.add_column(col, justify="left" if col == "metric" else "right")
+
+    def fmt(value) -> str:
+        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}"
+
+    best = result.best or {}
+    for m in metrics:
+        b = float(result.baseline[m])
+        v = best.get(m)
+        versus.add_row(m, fmt(b), "–" if v is None else fmt(float(v)), "–" if v is None else fmt(float(v) - b))
+    cfg = result.best_cfg
+    if cfg is not None:
+        for n in WEIGHT_NAMES:
+            versus.add_row(f"weight {n}", "", f"{getattr(cfg.weights, n):.6f}", "")
+        for n in FLOOR_NAMES:
+            versus.add_row(f"floor {n}", "", f"{getattr(cfg.floors, n):.2f}", "")
+    trials = Table(title=f"the best of {result.trials.height} trials (seed {result.seed})", header_style="bold")
+    frame = result.trials.sort(["feasible", result.objective, "trial"], descending=[True, True, False]).head(10)
+    for col in frame.columns:
+        trials.add_column(col, justify="right")
+    for row in frame.iter_rows():
+        trials.add_row(*[("yes" if v else "no") if isinstance(v, bool) else fmt(v) if isinstance(v, float)
+                         else str(v) for v in row])
+    return [versus, trials]
