@@ -128,3 +128,19 @@ def test_bad_objectives_and_constraints_are_one_line_and_exit_2(market: Path, ca
     assert main(["optimise", str(market), "--no-progress", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_no_feasible_trial_saves_nothing_and_exits_1(market: Path, capsys) -> None:
+    assert main(["optimise", str(market), "--objective", "revenue", "--constraint", "fill_rate>1",
+                 "--trials", "5", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "none of the 5 trials met every constraint (fill_rate>1); nothing saved" in err
+    assert err.count("\n") == 1 and not (market.parent / "two-offers-optimised.toml").exists()
+
+
+def test_a_bare_out_name_is_next_to_the_scenario(market: Path) -> None:
+    from workbench.engine.optimise import winner_path
+
+    scenario = load_scenario(market)
+    assert winner_path(scenario, Path("best.toml")) == market.parent / "best.toml"
+    assert winner_path(scenario, None) == market.parent / "two-offers-optimised.toml"

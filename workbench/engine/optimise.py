@@ -194,10 +194,12 @@ def run_row(base_run: RunResult, cfg: RankingConfig) -> dict[str, Any]:
 
 
 def winner_path(scenario: Scenario, out: Path | None) -> Path:
-    """Where the winner goes: next to the source (its seed and replay paths are relative to it)."""
+    """Where the winner goes: next to the source (its seed and replay paths are relative to it); ``out`` is a
+    bare file name or a path in that folder."""
     source = scenario.path
     name = f"{source.stem}-optimised.toml" if out is None else out.name
-    if out is not None and out.parent.resolve() != source.parent.resolve():
+    # a bare file name means next to the scenario
+    if out is not None and out.parent != Path(".") and out.parent.resolve() != source.parent.resolve():
         raise ScenarioError(f"--out {out}: the winner is saved next to {source.name} (its seed and replay paths "
                             f"are relative to it); give a file name there, e.g. {source.parent / name}")
     return source.parent / name
