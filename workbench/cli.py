@@ -17,10 +17,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from workbench.cli_analysis import add_analysis_parsers, cmd_explain, cmd_optimise, cmd_sweep
+from workbench.cli_common import (
+    DEFAULT_FORMATS,
+    PROGRESS_MIN_REQUESTS,
+    UsageError,
+    err_console,
+    formats_arg,
+    out_console,
+    run_one,
+)
 from workbench.cli_tables import exhaustion_table, kpi_table, whole
 from workbench.engine.scenario import ScenarioError, load_scenario
 
@@ -66,18 +75,6 @@ Without arguments, opens the terminal application on scenarios/baseline.toml.
 Exit codes: 0 success, 1 runtime failure, 2 usage or validation error.
 """
 
-PROGRESS_MIN_REQUESTS = 50_000
-DEFAULT_FORMATS = "csv,parquet,json,md"
-
-out_console = Console(highlight=False, soft_wrap=True)
-# emoji=False: a message quoting user input (``0:x:1``) is printed as typed
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-
-
-class UsageError(Exception):
-    """Bad command-line usage: exit code 2."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse would print usage and exit; we want one line and code 2
         raise UsageError(message)
@@ -95,30 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true")
         if name == "run":
             p.add_argument("--explain", action="store_true")
-    sw = sub.add_parser("sweep", add_help=False)
-    sw.add_argument("scenario")
-    sw.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=RANGE")
-    sw.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    sw.add_argument("--normalise", "--normalize", action="store_true")
-    sw.add_argument("--jobs", type=int)
-    sw.add_argument("--out", type=Path)
-    sw.add_argument("--format", default="csv,parquet,md")
-    sw.add_argument("--no-progress", action="store_true")
-    op = sub.add_parser("optimise", aliases=["optimize"], add_help=False)
-    op.add_argument("scenario")
-    op.add_argument("--objective", required=True)
-    op.add_argument("--constraint", dest="constraints", action="append", default=[], metavar="KPI>=X")
-    op.add_argument("--trials", type=int, default=100)
-    op.add_argument("--seed", type=int, default=0)
-    op.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    op.add_argument("--out", type=Path)
-    op.add_argument("--trials-out", type=Path)
-    op.add_argument("--no-progress", action="store_true")
-    ex = sub.add_parser("explain", add_help=False)
-    ex.add_argument("scenario")
-    ex.add_argument("--intent", required=True)
-    ex.add_argument("--campaign")
-    ex.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    add_analysis_parsers(sub)
     v = sub.add_parser("validate", add_help=False)
     v.add_argument("scenarios", nargs="+")
     r = sub.add_parser("replay", add_help=False)
@@ -138,32 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def _progress(enabled: bool, label: str) -> Iterator:
-    if not enabled:
-        yield None
-        return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def _is_big(result) -> bool:
     return result.traffic.size >= PROGRESS_MIN_REQUESTS
-
-
-def _run_one(path: str, sets: list[str], show_progress: bool, label: str):
-    from workbench.engine.pipeline import run_scenario
-
-    scenario = load_scenario(path, sets)
-    big = (scenario.spec.traffic.requests or len(scenario.replay_requests or ())) >= PROGRESS_MIN_REQUESTS
-    with _progress(show_progress and big, f"ranking {label}") as update:
-        return run_scenario(scenario, progress=update)
 
 
 @contextmanager
@@ -176,11 +126,6 @@ def _writing(enabled: bool) -> Iterator:
         yield lambda name: status.update(f"writing {name}")
 
 
-def _print_wide(table: Table) -> None:
-    """A table at its natural width, never squeezed (``Console.print`` caps ``width`` at the console's own)."""
-    Console(highlight=False, soft_wrap=True, width=max(out_console.width, 240), file=out_console.file).print(table)
-
-
 def _print_exhaustion(result, table) -> None:
     summary, ran_out = exhaustion_table(result, table)
     out_console.print(summary, markup=False)
@@ -191,7 +136,7 @@ def _print_exhaustion(result, table) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.engine.exports import parse_formats, run_tables, write_run
 
-    formats = _formats(args.format or DEFAULT_FORMATS, parse_formats)
+    formats = formats_arg(args.format or DEFAULT_FORMATS, parse_formats)
     if args.explain and not args.out:
         raise UsageError("--explain writes the candidates table: give --out DIR")
     explain_formats = None
@@ -200,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not explain_formats:
             raise UsageError("--explain: the candidates table needs csv, parquet or json in --format")
     started = time.perf_counter()
-    result = _run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
+    result = run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
     tables = run_tables(result)
     out_console.print(whole(kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"])))
     _print_exhaustion(result, tables["exhaustion"])
@@ -223,10 +168,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if not args.sets:
         raise UsageError("compare needs at least one --set key=value (the variant)")
-    formats = _formats(args.format or DEFAULT_FORMATS, parse_formats)
+    formats = formats_arg(args.format or DEFAULT_FORMATS, parse_formats)
     started = time.perf_counter()
-    base = _run_one(args.scenario, [], not args.no_progress, "baseline")
-    variant = _run_one(args.scenario, args.sets, not args.no_progress, "variant")
+    base = run_one(args.scenario, [], not args.no_progress, "baseline")
+    variant = run_one(args.scenario, args.sets, not args.no_progress, "variant")
     comparison = compare_runs(base, variant)
     table = Table(title=f"{base.scenario.name}: baseline vs --set {' '.join(args.sets)}", header_style="bold")
     for col in ("metric", "baseline", "variant", "delta"):
@@ -268,95 +213,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
             written = write_comparison(base, variant, comparison, args.out, formats)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
-    return 0
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from workbench.cli_tables import candidates_table
-    from workbench.engine.explain import explain, explain_lines
-
-    result = _run_one(args.scenario, args.sets, True, Path(args.scenario).stem)
-    ex = explain(result, args.intent, args.campaign)
-    lines = explain_lines(result, ex, args.campaign)
-    out_console.print(lines[0], markup=False)
-    shown = ex.candidates if args.campaign is None else ex.candidates.filter(
-        ex.candidates["shortlisted"] | (ex.candidates["campaign_id"] == args.campaign))
-    title = "candidates (enumeration order; * shortlisted)" if args.campaign is None else \
-        f"the shortlist and {args.campaign}'s candidates (* shortlisted)"
-    _print_wide(whole(candidates_table(shown, title)))
-    for line in lines[1:]:
-        out_console.print(line, markup=False)
-    return 0
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from workbench.cli_tables import sweep_table
-    from workbench.engine.exports import parse_formats
-    from workbench.engine.sweep import (
-        default_jobs,
-        parse_axis,
-        prepare,
-        run_sweep,
-        sweep_summary,
-        write_sweep,
-    )
-
-    if not args.grids:
-        raise UsageError("sweep needs at least one --grid KEY=START:STOP:STEP or KEY=V1,V2")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    formats = _formats(args.format, parse_formats)
-    scenario = load_scenario(args.scenario, args.sets)
-    axes = [parse_axis(text) for text in args.grids]
-    started = time.perf_counter()
-    sets_list = prepare(args.scenario, args.sets, axes, args.normalise)
-    n = len(sets_list)
-    jobs = default_jobs(n) if args.jobs is None else args.jobs
-    with _progress(not args.no_progress, f"sweeping {n} variants") as update:
-        frame = run_sweep(args.scenario, args.sets, axes, args.normalise, jobs, update, sets_list)
-    seconds = time.perf_counter() - started
-    _print_wide(whole(sweep_table(frame, axes, f"{scenario.name}: {n} variants, "
-                                  f"{frame['requests'][0]:,} requests each")))
-    if args.out:
-        written = write_sweep(frame, args.out, formats, sweep_summary(scenario.name, frame, axes, seconds, jobs))
-        out_console.print(f"wrote {len(written)} files to {args.out}")
-    out_console.print(f"done in {seconds:.2f} s ({jobs} job{'s' if jobs > 1 else ''})")
-    return 0
-
-
-def cmd_optimise(args: argparse.Namespace) -> int:
-    from workbench.cli_tables import optimisation_tables
-    from workbench.engine.optimise import optimise, parse_objective, save_winner, winner_path
-
-    if args.trials < 1:
-        raise UsageError("--trials must be at least 1")
-    if args.trials_out is not None and args.trials_out.suffix not in (".csv", ".parquet"):
-        raise UsageError(f"--trials-out {args.trials_out}: give a .csv or .parquet file")
-    parse_objective(args.objective)  # a bad name is refused before anything runs
-    scenario = load_scenario(args.scenario, args.sets)
-    winner_path(scenario, args.out)  # a bad --out is refused before the search
-    started = time.perf_counter()
-    with _progress(not args.no_progress, f"optimising over {args.trials} trials") as update:
-        result = optimise(scenario, args.objective, args.constraints, args.trials, args.seed, update)
-    seconds = time.perf_counter() - started
-    for table in optimisation_tables(result, scenario.name):
-        _print_wide(whole(table))
-    if args.trials_out is not None:
-        if args.trials_out.suffix == ".csv":
-            result.trials.write_csv(args.trials_out, float_precision=9)
-        else:
-            result.trials.write_parquet(args.trials_out)
-        out_console.print(f"wrote the trials to {args.trials_out}")
-    feasible = int(result.trials["feasible"].sum())
-    if result.best_cfg is None:
-        err_console.print(f"workbench optimise: none of the {args.trials} trials met every constraint "
-                          f"({', '.join(c.text for c in result.constraints)}); nothing saved", markup=False)
-        return 1
-    constraints = "".join(f" --constraint '{c.text}'" for c in result.constraints)
-    origin = f"`workbench optimise --objective {args.objective}{constraints} --trials {args.trials} --seed {args.seed}`"
-    path = save_winner(scenario, result.best_cfg, args.out, origin)
-    out_console.print(f"{feasible} of {args.trials} trials feasible; saved the best as {path}")
-    out_console.print(f"done in {seconds:.2f} s (seed {args.seed})")
     return 0
 
 
@@ -459,13 +315,6 @@ def cmd_open(args: argparse.Namespace) -> int:
     finally:
         app.stop_server()  # already done on a normal exit; after a crash it must still happen
     return app.return_code or 0  # 128 + the signal after SIGTERM or SIGHUP
-
-
-def _formats(text: str, parse) -> tuple[str, ...]:
-    try:
-        return parse(text)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
 
 
 COMMANDS = {
