@@ -3,7 +3,8 @@
 One run writes: ``ranking_report`` (every request's shortlist with every score), ``settlements``,
 ``receipts``, ``outcomes_{campaign,partner,category,region}``, ``gate_failures``, ``exhaustion`` (the
 budgets and credit balances that ran out, with the request and time they did),
-``candidate_groups`` and, for small runs, ``candidates`` (the long frame); plus ``kpis.json`` and
+``candidate_groups`` and, for small runs or with ``workbench run --explain`` whatever the size (in the
+formats it asks for, Parquet by default), ``candidates`` (the long frame); plus ``kpis.json`` and
 ``summary.md``.
 
 Every table is written in a fixed row order (the frames are built sorted) with
