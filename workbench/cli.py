@@ -18,10 +18,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from workbench.cli_analysis import add_analysis_parsers, cmd_explain, cmd_optimise, cmd_sweep
+from workbench.cli_common import (
+    DEFAULT_FORMATS,
+    PROGRESS_MIN_REQUESTS,
+    UsageError,
+    err_console,
+    formats_arg,
+    out_console,
+    run_one,
+)
 from workbench.cli_tables import exhaustion_table, kpi_table, whole
 from workbench.engine.scenario import ScenarioError, load_scenario
 
@@ -29,8 +38,13 @@ USAGE = """\
 workbench — the promotion exchange analyst's workbench
 
 usage:
-  workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md]
+  workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md] [--explain]
+  workbench explain SCENARIO --intent ID [--campaign ID] [--set key=value ...]
   workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
+  workbench sweep SCENARIO --grid key=START:STOP:STEP|V1,V2 [--grid ...] [--normalise] [--jobs N]
+                 [--set key=value ...] [--out DIR] [--format csv,parquet,md]
+  workbench optimise SCENARIO --objective NAME [--constraint "KPI>=X" ...] [--trials N] [--seed S]
+                 [--set key=value ...] [--out FILE] [--trials-out FILE.csv|.parquet]
   workbench validate SCENARIO [SCENARIO ...]
   workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
   workbench live SCENARIO [--limit N] [--json] [--set key=value ...]
@@ -40,6 +54,17 @@ usage:
                     ranking.floors.relevance=0.65, traffic.requests=100000, seed=7
   --out DIR         write the reports (ranking report, outcome tables, settlements, summary.md)
   --format LIST     which export formats (default: csv,parquet,json,md)
+  --explain         run: also write every candidate of every request (factors, scores, failed gates,
+                    rank) as the `candidates` table, whatever the run's size (Parquet unless --format)
+  --grid KEY=RANGE  sweep: one axis, an inclusive range START:STOP:STEP or a list V1,V2,…; every
+                    combination of the axes runs on the same traffic and draws (one row per variant)
+  --normalise       sweep: scale each variant's weights to sum to 1
+  --jobs N          sweep: worker processes (default 1: polars already ranks each variant on every core)
+  --objective NAME  optimise: revenue, fill_rate, qualified_recommendation_rate, mean_relevance or
+                    advertiser_surplus (maximised); --constraint "KPI>=X" (or <=, >, <) on any KPI
+  --trials N        optimise: how many settings to try (default 100); --seed S seeds Optuna's TPE
+  --out FILE        optimise: the winner's scenario file, next to SCENARIO (default SCENARIO-optimised.toml)
+  --intent ID       explain: the request (intent id); --campaign ID: why that campaign won or lost it
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
                     on embedded SQLite there when nothing answers (unless --no-server)
@@ -50,16 +75,6 @@ usage:
 Without arguments, opens the terminal application on scenarios/baseline.toml.
 Exit codes: 0 success, 1 runtime failure, 2 usage or validation error.
 """
-
-PROGRESS_MIN_REQUESTS = 50_000
-
-out_console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class UsageError(Exception):
-    """Bad command-line usage: exit code 2."""
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse would print usage and exit; we want one line and code 2
@@ -74,8 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("scenario")
         p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
         p.add_argument("--out", type=Path)
-        p.add_argument("--format", default="csv,parquet,json,md")
+        p.add_argument("--format")
         p.add_argument("--no-progress", action="store_true")
+        if name == "run":
+            p.add_argument("--explain", action="store_true")
+    add_analysis_parsers(sub)
     v = sub.add_parser("validate", add_help=False)
     v.add_argument("scenarios", nargs="+")
     r = sub.add_parser("replay", add_help=False)
@@ -95,32 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def _progress(enabled: bool, label: str) -> Iterator:
-    if not enabled:
-        yield None
-        return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def _is_big(result) -> bool:
     return result.traffic.size >= PROGRESS_MIN_REQUESTS
-
-
-def _run_one(path: str, sets: list[str], show_progress: bool, label: str):
-    from workbench.engine.pipeline import run_scenario
-
-    scenario = load_scenario(path, sets)
-    big = (scenario.spec.traffic.requests or len(scenario.replay_requests or ())) >= PROGRESS_MIN_REQUESTS
-    with _progress(show_progress and big, f"ranking {label}") as update:
-        return run_scenario(scenario, progress=update)
 
 
 @contextmanager
@@ -143,15 +137,22 @@ def _print_exhaustion(result, table) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.engine.exports import parse_formats, run_tables, write_run
 
-    formats = _formats(args.format, parse_formats)
+    formats = formats_arg(args.format or DEFAULT_FORMATS, parse_formats)
+    if args.explain and not args.out:
+        raise UsageError("--explain writes the candidates table: give --out DIR")
+    explain_formats = None
+    if args.explain:
+        explain_formats = tuple(f for f in formats if f != "md") if args.format else ("parquet",)
+        if not explain_formats:
+            raise UsageError("--explain: the candidates table needs csv, parquet or json in --format")
     started = time.perf_counter()
-    result = _run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
+    result = run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
     tables = run_tables(result)
     out_console.print(whole(kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"])))
     _print_exhaustion(result, tables["exhaustion"])
     if args.out:
         with _writing(not args.no_progress and _is_big(result)) as step:
-            written = write_run(result, args.out, formats, tables, step)
+            written = write_run(result, args.out, formats, tables, step, explain_formats)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
     return 0
@@ -168,10 +169,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if not args.sets:
         raise UsageError("compare needs at least one --set key=value (the variant)")
-    formats = _formats(args.format, parse_formats)
+    formats = formats_arg(args.format or DEFAULT_FORMATS, parse_formats)
     started = time.perf_counter()
-    base = _run_one(args.scenario, [], not args.no_progress, "baseline")
-    variant = _run_one(args.scenario, args.sets, not args.no_progress, "variant")
+    base = run_one(args.scenario, [], not args.no_progress, "baseline")
+    variant = run_one(args.scenario, args.sets, not args.no_progress, "variant")
     comparison = compare_runs(base, variant)
     table = Table(title=f"{base.scenario.name}: baseline vs --set {' '.join(args.sets)}", header_style="bold")
     for col in ("metric", "baseline", "variant", "delta"):
@@ -317,16 +318,13 @@ def cmd_open(args: argparse.Namespace) -> int:
     return app.return_code or 0  # 128 + the signal after SIGTERM or SIGHUP
 
 
-def _formats(text: str, parse) -> tuple[str, ...]:
-    try:
-        return parse(text)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-
-
 COMMANDS = {
     "run": cmd_run,
     "compare": cmd_compare,
+    "explain": cmd_explain,
+    "sweep": cmd_sweep,
+    "optimise": cmd_optimise,
+    "optimize": cmd_optimise,
     "validate": cmd_validate,
     "replay": cmd_replay,
     "live": cmd_live,

@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 
 from server.domain.models import Campaign, OpportunityRequest, PartnerAgent, ReputationRecord
-from server.domain.ranking import Ranking, rank
+from server.domain.ranking import Market, Ranking, rank
 from server.domain.ranking_config import RankingConfig
 from workbench.engine.batch import CREDITS_BY_STAGE
 from workbench.engine.pipeline import RunResult
@@ -108,6 +108,7 @@ def scenario(
 class ReferenceStep:
     request: OpportunityRequest
     ranking: Ranking
+    market: Market  # what the request was ranked against (spend and credits as the requests before left them)
 
 
 def reference_run(result: RunResult) -> list[ReferenceStep]:
@@ -135,7 +136,8 @@ def reference_run(result: RunResult) -> list[ReferenceStep]:
         )
         committed = np.array([market.spend0[i] + billed[i] * market.payout[i] for i in range(len(billed))])
         credits_ok = np.array([(market.credits0[w] - used[w]) > 0 for w in range(len(used))])
-        ranking = rank(result.cfg, req, market.market(committed, credits_ok), result.scenario.spec.as_of)
+        state = market.market(committed, credits_ok)
+        ranking = rank(result.cfg, req, state, result.scenario.spec.as_of)
         settled_here: set[int] = set()  # one settlement per (intent, offer, event), as the server keeps
         for k, cand in enumerate(ranking.shortlisted):
             ci = index[cand.campaign.campaign.campaign_id]
@@ -144,5 +146,5 @@ def reference_run(result: RunResult) -> list[ReferenceStep]:
                 settled_here.add(ci)
                 billed[ci] += 1
             used[market.workspace_of[ci]] += CREDITS_BY_STAGE[stage]
-        steps.append(ReferenceStep(req, ranking))
+        steps.append(ReferenceStep(req, ranking, state))
     return steps

@@ -3,7 +3,8 @@
 One run writes: ``ranking_report`` (every request's shortlist with every score), ``settlements``,
 ``receipts``, ``outcomes_{campaign,partner,category,region}``, ``gate_failures``, ``exhaustion`` (the
 budgets and credit balances that ran out, with the request and time they did),
-``candidate_groups`` and, for small runs, ``candidates`` (the long frame); plus ``kpis.json`` and
+``candidate_groups`` and, for small runs or with ``workbench run --explain`` whatever the size (in the
+formats it asks for, Parquet by default), ``candidates`` (the long frame); plus ``kpis.json`` and
 ``summary.md``.
 
 Every table is written in a fixed row order (the frames are built sorted) with
@@ -223,8 +224,13 @@ def write_run(
     formats: Iterable[str] = FORMATS,
     tables: dict[str, Any] | None = None,
     step: Callable[[str], None] | None = None,
+    explain_formats: Iterable[str] | None = None,
 ) -> list[Path]:
-    """Write every report of one run into ``out`` (created if needed); the paths written, sorted."""
+    """Write every report of one run into ``out`` (created if needed); the paths written, sorted.
+
+    ``explain_formats`` (``workbench run --explain``): write the ``candidates`` table (every candidate
+    of every request, joined on ``intent_id``) in those formats whatever the run's size.
+    """
     formats = tuple(formats)
     out.mkdir(parents=True, exist_ok=True)
     tables = run_tables(result) if tables is None else tables
@@ -243,7 +249,9 @@ def write_run(
     note("candidates")
     n_long = int(np.bincount(result.batch.group_of_request, minlength=result.batch.shortlist.shape[0])
                  @ np.bincount(result.batch.groups["group"].to_numpy(), minlength=result.batch.shortlist.shape[0]))
-    if n_long <= LONG_FRAME_LIMIT:
+    if explain_formats is not None:
+        written += write_table(long_table(result), out, "candidates", tuple(explain_formats))
+    elif n_long <= LONG_FRAME_LIMIT:
         written += write_table(long_table(result), out, "candidates", formats)
     written += write_table(candidate_groups(result), out, "candidate_groups", formats)
     kpis = {"scenario": scenario_info(result), "kpis": tables["_kpis"], "longFrameRows": n_long}

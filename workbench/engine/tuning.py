@@ -237,14 +237,14 @@ def _set_name(lines: list[str], name: str) -> list[str]:
     return out
 
 
-def tuned_text(original: str, cfg: RankingConfig, name: str, source: str) -> str:
+def tuned_text(original: str, cfg: RankingConfig, name: str, source: str, origin: str = "the workbench's lab") -> str:
     """The original scenario text with the ranking weights and floors (and ``name``) replaced."""
     lines = original.splitlines()
     w, f = cfg.weights, cfg.floors
     lines = _set_name(lines, name)
     lines = _set_keys(lines, "ranking.weights", {k: fmt_setting(getattr(w, k)) for k in WEIGHTS})
     lines = _set_keys(lines, "ranking.floors", {k: fmt_setting(getattr(f, k)) for k in FLOORS})
-    note = f"# Ranking weights and floors tuned in the workbench's lab (from {source})."
+    note = f"# Ranking weights and floors tuned in {origin} (from {source})."
     return "\n".join([note, *lines]) + "\n"
 
 
@@ -257,7 +257,9 @@ def _expected(original: dict[str, Any], cfg: RankingConfig, name: str) -> dict[s
     return data
 
 
-def save_tuned_scenario(source: Path, cfg: RankingConfig, file_name: str) -> Path:
+def save_tuned_scenario(
+    source: Path, cfg: RankingConfig, file_name: str, origin: str = "the workbench's lab"
+) -> Path:
     """Write ``source`` with ``cfg``'s weights and floors as ``file_name`` in the same folder; its path.
 
     Same folder, so the relative paths of the file (seed file, replay log) still resolve.
@@ -275,7 +277,7 @@ def save_tuned_scenario(source: Path, cfg: RankingConfig, file_name: str) -> Pat
         raise ScenarioError(f"{name}: choose a new name; the lab does not overwrite the scenario it loaded")
     original_text = source.read_text(encoding="utf-8")
     original = tomllib.loads(original_text)
-    text = tuned_text(original_text, cfg, target.stem, source.name)
+    text = tuned_text(original_text, cfg, target.stem, source.name, origin)
     try:
         written = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -1,0 +1,137 @@
+"""The analysis commands: ``explain`` (why a candidate lost a request), ``sweep`` (every combination of a
+few settings) and ``optimise`` (Optuna over weights and floors under constraints)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from workbench.cli_common import (
+    UsageError,
+    err_console,
+    formats_arg,
+    out_console,
+    print_wide,
+    progress_bar,
+    run_one,
+)
+from workbench.cli_tables import whole
+from workbench.engine.scenario import load_scenario
+
+
+def add_analysis_parsers(sub) -> None:
+    """The three commands' arguments (``sub``: the main parser's subparsers)."""
+    sw = sub.add_parser("sweep", add_help=False)
+    sw.add_argument("scenario")
+    sw.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=RANGE")
+    sw.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    sw.add_argument("--normalise", "--normalize", action="store_true")
+    sw.add_argument("--jobs", type=int)
+    sw.add_argument("--out", type=Path)
+    sw.add_argument("--format", default="csv,parquet,md")
+    sw.add_argument("--no-progress", action="store_true")
+    op = sub.add_parser("optimise", aliases=["optimize"], add_help=False)
+    op.add_argument("scenario")
+    op.add_argument("--objective", required=True)
+    op.add_argument("--constraint", dest="constraints", action="append", default=[], metavar="KPI>=X")
+    op.add_argument("--trials", type=int, default=100)
+    op.add_argument("--seed", type=int, default=0)
+    op.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    op.add_argument("--out", type=Path)
+    op.add_argument("--trials-out", type=Path)
+    op.add_argument("--no-progress", action="store_true")
+    ex = sub.add_parser("explain", add_help=False)
+    ex.add_argument("scenario")
+    ex.add_argument("--intent", required=True)
+    ex.add_argument("--campaign")
+    ex.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from workbench.cli_tables import candidates_table
+    from workbench.engine.explain import explain, explain_lines
+
+    result = run_one(args.scenario, args.sets, True, Path(args.scenario).stem)
+    ex = explain(result, args.intent, args.campaign)
+    lines = explain_lines(result, ex, args.campaign)
+    out_console.print(lines[0], markup=False)
+    shown = ex.candidates if args.campaign is None else ex.candidates.filter(
+        ex.candidates["shortlisted"] | (ex.candidates["campaign_id"] == args.campaign))
+    title = "candidates (enumeration order; * shortlisted)" if args.campaign is None else \
+        f"the shortlist and {args.campaign}'s candidates (* shortlisted)"
+    print_wide(whole(candidates_table(shown, title)))
+    for line in lines[1:]:
+        out_console.print(line, markup=False)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from workbench.cli_tables import sweep_table
+    from workbench.engine.exports import parse_formats
+    from workbench.engine.sweep import (
+        default_jobs,
+        parse_axis,
+        prepare,
+        run_sweep,
+        sweep_summary,
+        write_sweep,
+    )
+
+    if not args.grids:
+        raise UsageError("sweep needs at least one --grid KEY=START:STOP:STEP or KEY=V1,V2")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    formats = formats_arg(args.format, parse_formats)
+    scenario = load_scenario(args.scenario, args.sets)
+    axes = [parse_axis(text) for text in args.grids]
+    started = time.perf_counter()
+    sets_list = prepare(args.scenario, args.sets, axes, args.normalise)
+    n = len(sets_list)
+    jobs = default_jobs(n) if args.jobs is None else args.jobs
+    with progress_bar(not args.no_progress, f"sweeping {n} variants") as update:
+        frame = run_sweep(args.scenario, args.sets, axes, args.normalise, jobs, update, sets_list)
+    seconds = time.perf_counter() - started
+    print_wide(whole(sweep_table(frame, axes, f"{scenario.name}: {n} variants, "
+                                  f"{frame['requests'][0]:,} requests each")))
+    if args.out:
+        written = write_sweep(frame, args.out, formats, sweep_summary(scenario.name, frame, axes, seconds, jobs))
+        out_console.print(f"wrote {len(written)} files to {args.out}")
+    out_console.print(f"done in {seconds:.2f} s ({jobs} job{'s' if jobs > 1 else ''})")
+    return 0
+
+
+def cmd_optimise(args: argparse.Namespace) -> int:
+    from workbench.cli_tables import optimisation_tables
+    from workbench.engine.optimise import optimise, parse_objective, save_winner, winner_path
+
+    if args.trials < 1:
+        raise UsageError("--trials must be at least 1")
+    if args.trials_out is not None and args.trials_out.suffix not in (".csv", ".parquet"):
+        raise UsageError(f"--trials-out {args.trials_out}: give a .csv or .parquet file")
+    parse_objective(args.objective)  # a bad name is refused before anything runs
+    scenario = load_scenario(args.scenario, args.sets)
+    winner_path(scenario, args.out)  # a bad --out is refused before the search
+    started = time.perf_counter()
+    with progress_bar(not args.no_progress, f"optimising over {args.trials} trials") as update:
+        result = optimise(scenario, args.objective, args.constraints, args.trials, args.seed, update)
+    seconds = time.perf_counter() - started
+    for table in optimisation_tables(result, scenario.name):
+        print_wide(whole(table))
+    if args.trials_out is not None:
+        if args.trials_out.suffix == ".csv":
+            result.trials.write_csv(args.trials_out, float_precision=9)
+        else:
+            result.trials.write_parquet(args.trials_out)
+        out_console.print(f"wrote the trials to {args.trials_out}")
+    feasible = int(result.trials["feasible"].sum())
+    if result.best_cfg is None:
+        err_console.print(f"workbench optimise: none of the {args.trials} trials met every constraint "
+                          f"({', '.join(c.text for c in result.constraints)}); nothing saved", markup=False)
+        return 1
+    constraints = "".join(f" --constraint '{c.text}'" for c in result.constraints)
+    origin = f"`workbench optimise --objective {args.objective}{constraints} --trials {args.trials} --seed {args.seed}`"
+    path = save_winner(scenario, result.best_cfg, args.out, origin)
+    out_console.print(f"{feasible} of {args.trials} trials feasible; saved the best as {path}")
+    out_console.print(f"done in {seconds:.2f} s (seed {args.seed})")
+    return 0
