@@ -19,9 +19,11 @@ worker: $(VENV_STAMP)
 test: $(VENV_STAMP)
 	.venv/bin/python -m pytest -q
 
-# ruff (the rules in pyproject.toml) and pyright (strict on server/domain and server/services).
+# ruff (the rules in pyproject.toml, and its formatter) and pyright (strict on server/domain and
+# server/services, standard elsewhere).
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check
+	.venv/bin/ruff format --check
 	.venv/bin/pyright
 
 venv: $(VENV_STAMP)

@@ -42,19 +42,26 @@ from workbench.engine.ranking_report import ranking_report  # noqa: E402
 from workbench.engine.reports import Facts, overall_kpis  # noqa: E402
 from workbench.engine.scenario import load_scenario  # noqa: E402
 
-SEGMENTS = (
-    [("crm_software", "compare_and_shortlist", ["UK"], 6, 3), ("crm_software", "compare_and_shortlist", ["US"], 5, 3),
-     ("crm_software", "vendor_discovery", ["EU"], 4, 2), ("crm_software", "pricing_analysis", ["US", "UK"], 3, 3),
-     ("crm_software", "compare_and_shortlist", [], 2, 4), ("hr_software", "compare_and_shortlist", ["EU"], 4, 3),
-     ("hr_software", "vendor_discovery", ["UK"], 3, 2), ("hr_software", "pricing_analysis", ["SG"], 2, 2),
-     ("analytics", "compare_and_shortlist", ["US"], 5, 3), ("analytics", "vendor_discovery", ["JP"], 2, 2),
-     ("analytics", "pricing_analysis", ["EU", "UK"], 3, 3), ("security_software", "security_review", ["US"], 4, 3),
-     ("security_software", "compare_and_shortlist", ["EU"], 3, 2),
-     ("security_software", "security_review", ["CN", "SG"], 2, 2),
-     ("marketing_automation", "compare_and_shortlist", ["UK"], 3, 3),
-     ("marketing_automation", "vendor_discovery", ["US"], 3, 2),
-     ("marketing_automation", "pricing_analysis", ["CN"], 1, 2), ("analytics", "security_review", [], 1, 1)]
-)
+SEGMENTS = [
+    ("crm_software", "compare_and_shortlist", ["UK"], 6, 3),
+    ("crm_software", "compare_and_shortlist", ["US"], 5, 3),
+    ("crm_software", "vendor_discovery", ["EU"], 4, 2),
+    ("crm_software", "pricing_analysis", ["US", "UK"], 3, 3),
+    ("crm_software", "compare_and_shortlist", [], 2, 4),
+    ("hr_software", "compare_and_shortlist", ["EU"], 4, 3),
+    ("hr_software", "vendor_discovery", ["UK"], 3, 2),
+    ("hr_software", "pricing_analysis", ["SG"], 2, 2),
+    ("analytics", "compare_and_shortlist", ["US"], 5, 3),
+    ("analytics", "vendor_discovery", ["JP"], 2, 2),
+    ("analytics", "pricing_analysis", ["EU", "UK"], 3, 3),
+    ("security_software", "security_review", ["US"], 4, 3),
+    ("security_software", "compare_and_shortlist", ["EU"], 3, 2),
+    ("security_software", "security_review", ["CN", "SG"], 2, 2),
+    ("marketing_automation", "compare_and_shortlist", ["UK"], 3, 3),
+    ("marketing_automation", "vendor_discovery", ["US"], 3, 2),
+    ("marketing_automation", "pricing_analysis", ["CN"], 1, 2),
+    ("analytics", "security_review", [], 1, 1),
+]
 
 
 def write_scenario(folder: Path, requests: int, budget_scale: float) -> Path:
@@ -80,8 +87,14 @@ def write_scenario(folder: Path, requests: int, budget_scale: float) -> Path:
         "retryable_failure_rate = 0.08\nterminal_failure_rate = 0.015",
     ]
     for cat, task, geo, weight, slots in SEGMENTS:
-        lines += ["[[traffic.segments]]", f"weight = {weight}", f'category = "{cat}"', f'task_type = "{task}"',
-                  f"geo = {json.dumps(geo)}", f"sponsored_slots = {slots}"]
+        lines += [
+            "[[traffic.segments]]",
+            f"weight = {weight}",
+            f'category = "{cat}"',
+            f'task_type = "{task}"',
+            f"geo = {json.dumps(geo)}",
+            f"sponsored_slots = {slots}",
+        ]
     path = folder / "bench.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -143,23 +156,37 @@ def main() -> int:
 
         t_rr, (variant, vk), rrs = best(rerank_step, args.repeat)
 
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"polars {pl.__version__}, {pl.thread_pool_size()} threads")
-    print(f"{args.requests} requests: {result.traffic.signatures.height} signatures, "
-          f"{len(result.batch.epochs)} budget epochs, {result.batch.static.height} signature×candidate rows, "
-          f"{result.simulation.slots.height} slots, {result.simulation.settlements.height} settlements, "
-          f"{kpis['campaigns_out_of_budget']} campaigns out of budget")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"polars {pl.__version__}, {pl.thread_pool_size()} threads"
+    )
+    print(
+        f"{args.requests} requests: {result.traffic.signatures.height} signatures, "
+        f"{len(result.batch.epochs)} budget epochs, {result.batch.static.height} signature×candidate rows, "
+        f"{result.simulation.slots.height} slots, {result.simulation.settlements.height} settlements, "
+        f"{kpis['campaigns_out_of_budget']} campaigns out of budget"
+    )
     print(f"load average before the runs: {load[0]:.2f}")
-    print(f"rank + simulate : best {t_run:.3f} s, median {median(runs):.3f} s  "
-          f"(runs: {', '.join(f'{t:.3f}' for t in runs)}; last: "
-          f"{', '.join(f'{k} {v:.3f}' for k, v in result.timings.items())})")
-    print(f"report          : best {t_rep:.3f} s, median {median(reps):.3f} s  "
-          f"(runs: {', '.join(f'{t:.3f}' for t in reps)})")
-    print(f"total           : best {t_run + t_rep:.3f} s, median {median(runs) + median(reps):.3f} s  (target < 3 s)")
-    print(f"ranking_report ({rr.height} rows) as CSV: {t_csv:.3f} s, as JSON: {t_json:.3f} s (outside the target)")
-    print(f"re-rank {args.rerank} after bid 0.10 -> 0.20: best {t_rr:.3f} s, median {median(rrs):.3f} s "
-          f"(runs: {', '.join(f'{t:.3f}' for t in rrs)}; target < 0.5 s); epochs {len(variant.batch.epochs)}, "
-          f"shortlisted {vk['shortlisted']}")
+    print(
+        f"rank + simulate : best {t_run:.3f} s, median {median(runs):.3f} s  "
+        f"(runs: {', '.join(f'{t:.3f}' for t in runs)}; last: "
+        f"{', '.join(f'{k} {v:.3f}' for k, v in result.timings.items())})"
+    )
+    print(
+        f"report          : best {t_rep:.3f} s, median {median(reps):.3f} s  "
+        f"(runs: {', '.join(f'{t:.3f}' for t in reps)})"
+    )
+    print(
+        f"total           : best {t_run + t_rep:.3f} s, median {median(runs) + median(reps):.3f} s  (target < 3 s)"
+    )
+    print(
+        f"ranking_report ({rr.height} rows) as CSV: {t_csv:.3f} s, as JSON: {t_json:.3f} s (outside the target)"
+    )
+    print(
+        f"re-rank {args.rerank} after bid 0.10 -> 0.20: best {t_rr:.3f} s, median {median(rrs):.3f} s "
+        f"(runs: {', '.join(f'{t:.3f}' for t in rrs)}; target < 0.5 s); epochs {len(variant.batch.epochs)}, "
+        f"shortlisted {vk['shortlisted']}"
+    )
     return 0
 
 

@@ -29,33 +29,92 @@ def main() -> int:
         receipts, settlements, jobs, audits = [], [], [], []
         for i in range(start, min(start + BATCH, total)):
             rid, iid, sid, jid = f"rcpt_fill_{i}", f"int_fill_{i}", f"set_f{i:08x}", f"retry_f{i:08x}"
-            receipt = {"receiptId": rid, "dataProvenance": "demo_bootstrap", "intentId": iid,
-                       "offerId": "offer_hubflow", "campaignId": "cmp_hubflow", "partnerId": "partner_procure_pilot",
-                       "eventType": "offer.shortlisted", "occurredAt": "2026-03-11T10:00:00Z", "signature": "sig"}
-            settlement = {"settlementId": sid, "dataProvenance": "demo_bootstrap", "campaignId": "cmp_hubflow",
-                          "offerId": "offer_hubflow", "partnerId": "partner_procure_pilot", "intentId": iid,
-                          "billingModel": "CPQR", "eventType": "offer.shortlisted", "amount": 120.0,
-                          "currency": "USD", "attributionWindow": "session", "status": "settled",
-                          "disputeFlag": False, "traceId": iid, "generatedAt": "2026-03-11T10:00:00Z",
-                          "updatedAt": "2026-03-11T10:00:00Z"}
-            job = {"retryJobId": jid, "settlementId": sid, "traceId": iid, "status": "completed", "attempts": 1,
-                   "maxAttempts": 3, "nextRunAt": "2026-03-11T10:00:00Z", "createdAt": "2026-03-11T10:00:00Z",
-                   "updatedAt": "2026-03-11T10:00:00Z"}
+            receipt = {
+                "receiptId": rid,
+                "dataProvenance": "demo_bootstrap",
+                "intentId": iid,
+                "offerId": "offer_hubflow",
+                "campaignId": "cmp_hubflow",
+                "partnerId": "partner_procure_pilot",
+                "eventType": "offer.shortlisted",
+                "occurredAt": "2026-03-11T10:00:00Z",
+                "signature": "sig",
+            }
+            settlement = {
+                "settlementId": sid,
+                "dataProvenance": "demo_bootstrap",
+                "campaignId": "cmp_hubflow",
+                "offerId": "offer_hubflow",
+                "partnerId": "partner_procure_pilot",
+                "intentId": iid,
+                "billingModel": "CPQR",
+                "eventType": "offer.shortlisted",
+                "amount": 120.0,
+                "currency": "USD",
+                "attributionWindow": "session",
+                "status": "settled",
+                "disputeFlag": False,
+                "traceId": iid,
+                "generatedAt": "2026-03-11T10:00:00Z",
+                "updatedAt": "2026-03-11T10:00:00Z",
+            }
+            job = {
+                "retryJobId": jid,
+                "settlementId": sid,
+                "traceId": iid,
+                "status": "completed",
+                "attempts": 1,
+                "maxAttempts": 3,
+                "nextRunAt": "2026-03-11T10:00:00Z",
+                "createdAt": "2026-03-11T10:00:00Z",
+                "updatedAt": "2026-03-11T10:00:00Z",
+            }
             receipts.append((rid, iid, "cmp_hubflow", "offer.shortlisted", sid, enc(receipt).decode()))
-            settlements.append((sid, iid, "offer_hubflow", "offer.shortlisted", "cmp_hubflow",
-                                "partner_procure_pilot", "settled", "demo_bootstrap", enc(settlement).decode()))
+            settlements.append(
+                (
+                    sid,
+                    iid,
+                    "offer_hubflow",
+                    "offer.shortlisted",
+                    "cmp_hubflow",
+                    "partner_procure_pilot",
+                    "settled",
+                    "demo_bootstrap",
+                    enc(settlement).decode(),
+                )
+            )
             jobs.append((jid, sid, iid, "completed", 0, enc(job).decode()))
             for kind in ("receipt", "settlement"):
-                audits.append((f"aud_fill_{kind}_{i}", iid, kind, rid if kind == "receipt" else sid,
-                               "demo_bootstrap", enc({"action": kind}).decode()))
-        db.executemany("INSERT INTO receipts (receipt_id, intent_id, campaign_id, event_type, settlement_id, doc) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", receipts)
-        db.executemany("INSERT INTO settlements (settlement_id, intent_id, offer_id, event_type, campaign_id, "
-                       "partner_id, status, provenance, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", settlements)
-        db.executemany("INSERT INTO retry_jobs (retry_job_id, settlement_id, trace_id, status, next_run_at_ms, doc) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", jobs)
-        db.executemany("INSERT INTO audit_events (audit_event_id, trace_id, entity_type, entity_id, provenance, doc) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", audits)
+                audits.append(
+                    (
+                        f"aud_fill_{kind}_{i}",
+                        iid,
+                        kind,
+                        rid if kind == "receipt" else sid,
+                        "demo_bootstrap",
+                        enc({"action": kind}).decode(),
+                    )
+                )
+        db.executemany(
+            "INSERT INTO receipts (receipt_id, intent_id, campaign_id, event_type, settlement_id, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            receipts,
+        )
+        db.executemany(
+            "INSERT INTO settlements (settlement_id, intent_id, offer_id, event_type, campaign_id, "
+            "partner_id, status, provenance, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            settlements,
+        )
+        db.executemany(
+            "INSERT INTO retry_jobs (retry_job_id, settlement_id, trace_id, status, next_run_at_ms, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            jobs,
+        )
+        db.executemany(
+            "INSERT INTO audit_events (audit_event_id, trace_id, entity_type, entity_id, provenance, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            audits,
+        )
         db.commit()
         print(f"\r{min(start + BATCH, total):,} receipts", end="", file=sys.stderr, flush=True)
     print(f"\nfilled {total:,} receipts in {time.perf_counter() - started:.0f} s", file=sys.stderr)

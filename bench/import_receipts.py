@@ -58,8 +58,10 @@ def main() -> int:
         env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
         for label in ("first import", "same file again"):
             seconds, summary = run(path, env)
-            print(f"{label}: {n} receipts in {seconds:.1f} s ({n / seconds:,.0f}/s): "
-                  f"imported {summary['importedCount']}, duplicates {summary['duplicateCount']}")
+            print(
+                f"{label}: {n} receipts in {seconds:.1f} s ({n / seconds:,.0f}/s): "
+                f"imported {summary['importedCount']}, duplicates {summary['duplicateCount']}"
+            )
     return 0
 
 

@@ -191,10 +191,14 @@ def main() -> int:
     args = parser.parse_args()
     if args.switch_cpu:
         fig = asyncio.run(switch_cpu(ROOT / "scenarios" / "baseline.toml", args.switch_cpu))["switch_cpu_ms"]
-        print(json.dumps(fig) if args.json else (
-            f"CPU per screen switch: n={fig['count']} median {fig['median']} ms, p90 {fig['p90']} ms, "
-            f"max {fig['max']} ms (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
-        ))
+        print(
+            json.dumps(fig)
+            if args.json
+            else (
+                f"CPU per screen switch: n={fig['count']} median {fig['median']} ms, p90 {fig['p90']} ms, "
+                f"max {fig['max']} ms (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
+            )
+        )
         return 0
     with tempfile.TemporaryDirectory(prefix="tui-latency-") as tmp:
         folder = Path(tmp)

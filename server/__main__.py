@@ -140,7 +140,9 @@ async def _outreach_send(settings: Settings, lead_id: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="promotion-agent", description="The promotion exchange server.")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP API (APP_MODE, HOST, PORT, DATABASE_URL, REDIS_URL, ...)")
+    serve = sub.add_parser(
+        "serve", help="run the HTTP API (APP_MODE, HOST, PORT, DATABASE_URL, REDIS_URL, ...)"
+    )
     serve.add_argument("--mode", choices=MODE_CHOICES, help="default | demo | real_test (else APP_MODE)")
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -155,10 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--mode", choices=MODE_CHOICES, help="default | real_test (else APP_MODE)")
     sub.add_parser("import", help="import receipts | partners | campaigns from a file", add_help=False)
     # Long-running helpers live in their own modules; each takes the rest of the command line.
-    sub.add_parser("worker", help="run the settlement worker (leader lease, retry queue, metrics)", add_help=False)
+    sub.add_parser(
+        "worker", help="run the settlement worker (leader lease, retry queue, metrics)", add_help=False
+    )
     mock = sub.add_parser("mock", help="local mock services: billing | alerts | stripe", add_help=False)
     mock.add_argument("service", choices=["billing", "alerts", "stripe"])
-    dev = sub.add_parser("dev", help="private local servers for development: postgres | redis", add_help=False)
+    dev = sub.add_parser(
+        "dev", help="private local servers for development: postgres | redis", add_help=False
+    )
     dev.add_argument("service", choices=["postgres", "redis"])
     args, rest = parser.parse_known_args(argv)
     _configure_logging()
@@ -179,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dev(args.service, rest)
         if args.command == "outreach" and (getattr(args, "mode", None) or resolve_mode(os.environ)) == "demo":
-            raise ModeError("demo mode keeps its data in the server's memory: send outreach through the API "
-                            "(POST /outreach-targets/{targetId}/send)")
+            raise ModeError(
+                "demo mode keeps its data in the server's memory: send outreach through the API "
+                "(POST /outreach-targets/{targetId}/send)"
+            )
         env, mode, ignored = environment_for(os.environ, getattr(args, "mode", None), purpose=args.command)
         settings = Settings.from_env(env)
         if args.command == "serve":

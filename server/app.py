@@ -44,7 +44,9 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
     except (OSError, SQLAlchemyError) as exc:
         await store.close()
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise DatabaseUnavailable(f"the database at {redacted(engines.url)} cannot be used: {reason}") from None
+        raise DatabaseUnavailable(
+            f"the database at {redacted(engines.url)} cannot be used: {reason}"
+        ) from None
     except BaseException:
         await store.close()
         raise
@@ -54,7 +56,9 @@ async def build_services(settings: Settings, *, load_seed: bool = True) -> Servi
         await store.close()
         raise
     try:
-        secrets = load_signing_secrets(settings.receipt_signing_secrets) if settings.receipt_signing_secrets else {}
+        secrets = (
+            load_signing_secrets(settings.receipt_signing_secrets) if settings.receipt_signing_secrets else {}
+        )
     except Exception:
         await hot.close()
         await store.close()

@@ -72,7 +72,12 @@ def as_user(user: str | None) -> UserOptions:
     if user is None:
         return {}
     entry = pwd.getpwnam(user)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [], "env": {**os.environ, "HOME": entry.pw_dir}}
+    return {
+        "user": entry.pw_uid,
+        "group": entry.pw_gid,
+        "extra_groups": [],
+        "env": {**os.environ, "HOME": entry.pw_dir},
+    }
 
 
 def unreachable_ancestor(user: str, path: Path) -> Path | None:
@@ -116,8 +121,18 @@ def init_postgres(datadir: Path, user: str | None, password: str = "postgres") -
             for path in (datadir, pwfile):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         subprocess.run(
-            [initdb, "-D", str(datadir), "-U", "postgres", "--auth=md5", f"--pwfile={pwfile}", "-E", "UTF8",
-             "--no-locale"],
+            [
+                initdb,
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=md5",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ],
             check=True,
             capture_output=True,
             cwd=str(datadir),
@@ -131,8 +146,17 @@ def postgres_argv(datadir: Path, port: int, *, fast: bool = False) -> list[str]:
     postgres = pg_bin("postgres")
     if postgres is None:
         raise FileNotFoundError("PostgreSQL binaries (postgres) are not installed")
-    argv = [postgres, "-D", str(datadir), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-            "-k", str(datadir)]
+    argv = [
+        postgres,
+        "-D",
+        str(datadir),
+        "-p",
+        str(port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-k",
+        str(datadir),
+    ]
     if fast:  # throwaway test clusters: durability is not needed
         argv += ["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"]
     return argv
@@ -142,8 +166,19 @@ def redis_argv(port: int, workdir: Path) -> list[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server is not installed (Debian: apt-get install redis-server)")
-    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(workdir)]
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
 
 
 # Signals that end the wrapper; each is passed on to the server as the server's own clean-stop signal.
@@ -183,7 +218,9 @@ def data_folder_lock(folder: Path, what: str) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             owner = handle.read().strip() or "another process"
-            raise RuntimeError(f"{what} already runs on the data folder {folder} ({owner}); stop it first") from None
+            raise RuntimeError(
+                f"{what} already runs on the data folder {folder} ({owner}); stop it first"
+            ) from None
         handle.truncate(0)
         handle.write(f"pid {os.getpid()}")
         handle.flush()

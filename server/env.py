@@ -10,7 +10,9 @@ class SettingsError(ValueError):
     """A setting has a value the server cannot use; the message names the variable."""
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+def env_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     """A whole number from the environment (``default`` when unset or blank), within its bounds: the one
     integer parser of the server, the worker and the mocks; a bad value is a ``SettingsError`` naming it."""
     raw = (env.get(name) or "").strip()

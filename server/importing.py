@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run(settings: Settings, kind: imports.Kind, path: Path | None, skip_invalid: bool) -> imports.ImportSummary:
+async def _run(
+    settings: Settings, kind: imports.Kind, path: Path | None, skip_invalid: bool
+) -> imports.ImportSummary:
     from .app import build_services
 
     summary = imports.ImportSummary(kind=kind)
@@ -123,13 +125,17 @@ def run(argv: list[str]) -> int:
         return 2
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        print(f"promotion-agent: import {args.kind} failed: the database: {reason} (importing again is safe)",
-              file=sys.stderr)
+        print(
+            f"promotion-agent: import {args.kind} failed: the database: {reason} (importing again is safe)",
+            file=sys.stderr,
+        )
         return 1
     except (imports.DomainError, OSError, RuntimeError, HotStateUnavailable) as exc:
         # RuntimeError covers DatabaseUnavailable (the database cannot be reached at the start).
-        print(f"promotion-agent: import {args.kind} failed: {redact_text(str(exc))} (importing again is safe)",
-              file=sys.stderr)
+        print(
+            f"promotion-agent: import {args.kind} failed: {redact_text(str(exc))} (importing again is safe)",
+            file=sys.stderr,
+        )
         return 1
     _emit(summary)
     return 0

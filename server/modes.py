@@ -146,11 +146,17 @@ def count_demo_records(sync_conn: Connection) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in _PROVENANCE_COLUMN_TABLES:
         if table in existing:
-            n = sync_conn.execute(text(f"SELECT count(*) FROM {table} WHERE provenance LIKE 'demo\\_%' ESCAPE '\\'"))
+            n = sync_conn.execute(
+                text(f"SELECT count(*) FROM {table} WHERE provenance LIKE 'demo\\_%' ESCAPE '\\'")
+            )
             counts[table] = int(n.scalar_one())
     for table in _PROVENANCE_DOC_TABLES:
         if table in existing:
-            n = sync_conn.execute(text(f"SELECT count(*) FROM {table} WHERE doc LIKE '%\"dataProvenance\":\"demo\\_%' ESCAPE '\\'"))
+            n = sync_conn.execute(
+                text(
+                    f"SELECT count(*) FROM {table} WHERE doc LIKE '%\"dataProvenance\":\"demo\\_%' ESCAPE '\\'"
+                )
+            )
             counts[table] = int(n.scalar_one())
     return {table: n for table, n in counts.items() if n}
 

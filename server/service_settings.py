@@ -108,13 +108,19 @@ class OutreachSettings:
                 raise SettingsError(f"{name} must be an e-mail address, got {value!r}")
         tracking = (text("OUTREACH_TRACKING_BASE_URL") or "").rstrip("/") or None
         if tracking is not None and not tracking.startswith(("http://", "https://")):
-            raise SettingsError(f"OUTREACH_TRACKING_BASE_URL must be an http:// or https:// URL, got {tracking!r}")
+            raise SettingsError(
+                f"OUTREACH_TRACKING_BASE_URL must be an http:// or https:// URL, got {tracking!r}"
+            )
         host = text("OUTREACH_SMTP_HOST") or preset_host
         if sender_mode == "smtp":
             if host is None:
-                raise SettingsError("OUTREACH_SENDER_MODE=smtp needs OUTREACH_SMTP_HOST (or OUTREACH_SMTP_PROVIDER=163)")
+                raise SettingsError(
+                    "OUTREACH_SENDER_MODE=smtp needs OUTREACH_SMTP_HOST (or OUTREACH_SMTP_PROVIDER=163)"
+                )
             if from_address is None:
-                raise SettingsError("OUTREACH_SENDER_MODE=smtp needs OUTREACH_SMTP_FROM (the sender's address)")
+                raise SettingsError(
+                    "OUTREACH_SENDER_MODE=smtp needs OUTREACH_SMTP_FROM (the sender's address)"
+                )
             if provider == "163" and (user is None or password is None):
                 raise SettingsError(
                     "OUTREACH_SMTP_PROVIDER=163 needs OUTREACH_SMTP_USER (the 163 address) and OUTREACH_SMTP_PASS "
@@ -122,7 +128,9 @@ class OutreachSettings:
                 )
         if (user is None) != (password is None):
             missing = "OUTREACH_SMTP_PASS" if password is None else "OUTREACH_SMTP_USER"
-            raise SettingsError(f"OUTREACH_SMTP_USER and OUTREACH_SMTP_PASS go together: {missing} is not set")
+            raise SettingsError(
+                f"OUTREACH_SMTP_USER and OUTREACH_SMTP_PASS go together: {missing} is not set"
+            )
         return cls(
             sender_mode=sender_mode,
             provider=provider,

@@ -44,7 +44,12 @@ class LoopbackServer(uvicorn.Server):
     (uvicorn itself re-raises the signal after shutting down, which would end the process with it)."""
 
     def __init__(
-        self, app: Any, *, handle_signals: bool, ready_message: str | None = None, lifespan: LifespanType = "on"
+        self,
+        app: Any,
+        *,
+        handle_signals: bool,
+        ready_message: str | None = None,
+        lifespan: LifespanType = "on",
     ) -> None:
         config = uvicorn.Config(
             app,

@@ -192,12 +192,16 @@ class Settings:
             )
         profile = env.get("BILLING_PROVIDER_PROFILE", "generic_v1") or "generic_v1"
         if profile not in ("generic_v1", "ledger_api_v2"):
-            raise SettingsError(f"BILLING_PROVIDER_PROFILE must be generic_v1 or ledger_api_v2, got {profile!r}")
+            raise SettingsError(
+                f"BILLING_PROVIDER_PROFILE must be generic_v1 or ledger_api_v2, got {profile!r}"
+            )
         timeout_ms, lease_ms = _timeout_and_lease(env)
         verification = _verification(env, mode)
         secrets_path = env.get("RECEIPT_SIGNING_SECRETS") or None
         if verification == "signed" and not secrets_path:
-            raise SettingsError("RECEIPT_VERIFICATION=signed needs RECEIPT_SIGNING_SECRETS (a JSON file of partnerId -> secret)")
+            raise SettingsError(
+                "RECEIPT_VERIFICATION=signed needs RECEIPT_SIGNING_SECRETS (a JSON file of partnerId -> secret)"
+            )
         ranking_file = (env.get("RANKING_CONFIG_FILE") or "").strip() or None
         return cls(
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",

@@ -97,7 +97,12 @@ class SettlementWorker:
     """One worker process: the tick (lease, then a batch as leader), the loop, stopping and health."""
 
     def __init__(
-        self, svc: Services, config: WorkerSettings, lease: LeaderLease, alerter: Alerter, metrics: WorkerMetrics
+        self,
+        svc: Services,
+        config: WorkerSettings,
+        lease: LeaderLease,
+        alerter: Alerter,
+        metrics: WorkerMetrics,
     ) -> None:
         self.svc = svc
         self.config = config
@@ -217,7 +222,9 @@ class SettlementWorker:
     async def refresh_gauges(self) -> None:
         async def read(uow: UnitOfWork) -> tuple[dict[str, float], dict[str, float]]:
             counters = uow.counters
-            return await counters.counters_with_prefix("retry_jobs:"), await counters.counters_with_prefix("dlq:")
+            return await counters.counters_with_prefix("retry_jobs:"), await counters.counters_with_prefix(
+                "dlq:"
+            )
 
         jobs, dlq = await self.svc.store.read(read)
         self.metrics.retry_jobs_open.set(sum(jobs.get(s, 0) for s in OPEN_JOB_STATUSES))
@@ -293,13 +300,21 @@ async def _main(settings: Settings, config: WorkerSettings, once: bool) -> int:
         config.alert_suppression_seconds,
         config.alert_timeout_ms,
     )
-    worker = SettlementWorker(svc, config, lease_for(svc.hot, svc.store, config.leader_lease_ms), alerter, metrics)
+    worker = SettlementWorker(
+        svc, config, lease_for(svc.hot, svc.store, config.leader_lease_ms), alerter, metrics
+    )
     http = None
     try:
         log.info(
             "settlement worker %s: persistence=%s hotState=%s billing=%s lease=%s interval=%dms batch=%d alerts=%s",
-            worker.worker_id, svc.store.kind, svc.hot.kind, svc.gateway.mode, worker.lease.kind,
-            config.interval_ms, config.batch_size, ",".join(s.name for s in alerter.sinks) or "none",
+            worker.worker_id,
+            svc.store.kind,
+            svc.hot.kind,
+            svc.gateway.mode,
+            worker.lease.kind,
+            config.interval_ms,
+            config.batch_size,
+            ",".join(s.name for s in alerter.sinks) or "none",
         )
         if once:
             await worker.tick()

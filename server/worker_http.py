@@ -36,7 +36,9 @@ class WorkerMetrics:
         self.alerts_sent = counter("alerts_sent_total", "Alerts delivered, one per sink.")
         self.alerts_suppressed = counter("alerts_suppressed_total", "Alerts suppressed within their window.")
         self.alerts_failed = counter("alerts_failed_total", "Alert deliveries that failed, one per sink.")
-        self.leadership_acquired = counter("leadership_acquired_total", "Times this worker became the leader.")
+        self.leadership_acquired = counter(
+            "leadership_acquired_total", "Times this worker became the leader."
+        )
         self.leadership_skipped = counter("leadership_skipped_total", "Ticks skipped as a standby.")
         self.is_leader = gauge("is_leader", "1 while this worker holds the leader lease.")
         self.retry_jobs_open = gauge("retry_jobs_open", "Retry jobs queued, processing or rescheduled.")
@@ -67,7 +69,10 @@ def metrics_app(registry: CollectorRegistry, health: Health) -> Callable[..., Aw
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
@@ -88,7 +93,9 @@ class MetricsServer:
             self.task.cancel()
 
 
-async def start_metrics_server(sock: socket.socket, registry: CollectorRegistry, health: Health) -> MetricsServer:
+async def start_metrics_server(
+    sock: socket.socket, registry: CollectorRegistry, health: Health
+) -> MetricsServer:
     """Serve on the bound socket in this event loop; the worker keeps its own signal handlers."""
     server = LoopbackServer(
         metrics_app(registry, health),

@@ -101,8 +101,22 @@ class PostgresServer:
     def psql(self, sql: str, database: str = "postgres") -> None:
         psql = pg_bin("psql") or "psql"
         subprocess.run(
-            [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-v",
-             "ON_ERROR_STOP=1", "-q", "-c", sql],
+            [
+                psql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-c",
+                sql,
+            ],
             check=True,
             capture_output=True,
             env={**os.environ, "PGPASSWORD": "postgres"},

@@ -76,8 +76,11 @@ Without arguments, opens the terminal application on scenarios/baseline.toml.
 Exit codes: 0 success, 1 runtime failure, 2 usage or validation error.
 """
 
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse would print usage and exit; we want one line and code 2
+    def error(
+        self, message: str
+    ) -> NoReturn:  # argparse would print usage and exit; we want one line and code 2
         raise UsageError(message)
 
 
@@ -148,7 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = run_one(args.scenario, args.sets, not args.no_progress, Path(args.scenario).stem)
     tables = run_tables(result)
-    out_console.print(whole(kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"])))
+    out_console.print(
+        whole(kpi_table(f"{result.scenario.name}: {result.traffic.size:,} requests", tables["_kpis"]))
+    )
     _print_exhaustion(result, tables["exhaustion"])
     if args.out:
         with _writing(not args.no_progress and _is_big(result)) as step:
@@ -182,16 +187,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         metric, delta = row["metric"], row["delta"]
         style = "green" if delta > 0 else "red" if delta < 0 else ""
         shown = fmt_value(metric, delta, currency, signed=True)
-        table.add_row(metric, fmt_value(metric, row["baseline"], currency), fmt_value(metric, row["variant"], currency),
-                      f"[{style}]{shown}[/]" if style else shown)
+        table.add_row(
+            metric,
+            fmt_value(metric, row["baseline"], currency),
+            fmt_value(metric, row["variant"], currency),
+            f"[{style}]{shown}[/]" if style else shown,
+        )
     out_console.print(whole(table))
     moved = comparison.slot_share.filter(comparison.slot_share["slots_delta"] != 0)
     shifts = Table(title="campaigns that gained or lost slots", header_style="bold")
     for col in ("campaign", "baseline", "variant", "delta", "share Δ"):
         shifts.add_column(col, justify="left" if col == "campaign" else "right")
     for row in moved.iter_rows(named=True):
-        shifts.add_row(row["campaign_id"], f"{row['slots_baseline']:,}", f"{row['slots_variant']:,}",
-                       f"{row['slots_delta']:+,}", f"{row['share_delta']:+.4f}")
+        shifts.add_row(
+            row["campaign_id"],
+            f"{row['slots_baseline']:,}",
+            f"{row['slots_variant']:,}",
+            f"{row['slots_delta']:+,}",
+            f"{row['share_delta']:+.4f}",
+        )
     if moved.height:
         out_console.print(whole(shifts))
     else:
@@ -200,15 +214,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         (comparison.rank_shifts["moved_up"] + comparison.rank_shifts["moved_down"]) > 0
     )
     if moved_rank.height:
-        ranks = Table(title="rank shifts (slots that kept their campaign and partner but changed position)",
-                      header_style="bold")
+        ranks = Table(
+            title="rank shifts (slots that kept their campaign and partner but changed position)",
+            header_style="bold",
+        )
         for col in ("campaign", "mean position before", "after", "moved up", "moved down"):
             ranks.add_column(col, justify="left" if col == "campaign" else "right")
         for row in moved_rank.iter_rows(named=True):
-            ranks.add_row(row["campaign_id"], _num(row['mean_position_baseline']),
-                          _num(row['mean_position_variant']), str(row["moved_up"]), str(row["moved_down"]))
+            ranks.add_row(
+                row["campaign_id"],
+                _num(row["mean_position_baseline"]),
+                _num(row["mean_position_variant"]),
+                str(row["moved_up"]),
+                str(row["moved_down"]),
+            )
         out_console.print(whole(ranks))
-    out_console.print(f"requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}")
+    out_console.print(
+        f"requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}"
+    )
     if args.out:
         with _writing(not args.no_progress and _is_big(base)):
             written = write_comparison(base, variant, comparison, args.out, formats)
@@ -226,11 +249,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             err_console.print(f"invalid: {err}", markup=False)
             failed += 1
             continue
-        traffic = (f"replay of {len(s.replay_requests)} requests and {len(s.replay_receipts)} receipts"
-                   if s.replay_requests is not None
-                   else f"{s.spec.traffic.requests} generated requests in {len(s.spec.traffic.segments)} segments")
-        out_console.print(f"ok: {path} — {s.name}: {len(s.campaigns)} campaigns, {len(s.partners)} partners, "
-                          f"{traffic}", markup=False)
+        traffic = (
+            f"replay of {len(s.replay_requests)} requests and {len(s.replay_receipts)} receipts"
+            if s.replay_requests is not None
+            else f"{s.spec.traffic.requests} generated requests in {len(s.spec.traffic.segments)} segments"
+        )
+        out_console.print(
+            f"ok: {path} — {s.name}: {len(s.campaigns)} campaigns, {len(s.partners)} partners, {traffic}",
+            markup=False,
+        )
     return 2 if failed else 0
 
 
@@ -250,18 +277,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         async with ApiClient(args.api) as client:
             await check_replay_target(client)  # before provisioning: nothing goes to a real_test server
-            await prepare_server(client, scenario, not args.no_provision,
-                                 lambda line: out_console.print(line, markup=False))
+            await prepare_server(
+                client, scenario, not args.no_provision, lambda line: out_console.print(line, markup=False)
+            )
             with Progress(
-                TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=err_console, transient=True,
+                TextColumn("replaying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
             ) as bar:
                 task = bar.add_task("replay", total=None)
                 summary = await replay_scenario(
-                    client, scenario, limit=args.limit,
+                    client,
+                    scenario,
+                    limit=args.limit,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
-        out_console.print(f"replayed {scenario.name} against {args.api} (run {summary.run_id}): {summary.describe()}")
+        out_console.print(
+            f"replayed {scenario.name} against {args.api} (run {summary.run_id}): {summary.describe()}"
+        )
         for problem in summary.problems[:5]:
             err_console.print(f"  refused: {problem}", markup=False)
         return 0
@@ -285,14 +321,23 @@ def cmd_live(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.sets)
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    labels = {"starting": "starting the private exchange", "replaying": "replaying requests and receipts",
-              "settling": "settling (the worker drains the queue)", "reading": "reading the results"}
+    labels = {
+        "starting": "starting the private exchange",
+        "replaying": "replaying requests and receipts",
+        "settling": "settling (the worker drains the queue)",
+        "reading": "reading the results",
+    }
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(labels["starting"], total=None)
         try:
-            live = run_live(scenario, args.limit, lambda phase, done, total: bar.update(
-                task, description=labels[phase], completed=done, total=total))
+            live = run_live(
+                scenario,
+                args.limit,
+                lambda phase, done, total: bar.update(
+                    task, description=labels[phase], completed=done, total=total
+                ),
+            )
         except LiveRunError as err:
             err_console.print(f"workbench live: {err}", markup=False)
             return 1
@@ -354,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("workbench: interrupted", markup=False)
         return 130
     except OSError as err:
-        err_console.print(f"workbench: {err.strerror or err}: {err.filename or ''}".rstrip(": "), markup=False)
+        err_console.print(
+            f"workbench: {err.strerror or err}: {err.filename or ''}".rstrip(": "), markup=False
+        )
         return 1
     except Exception as err:
         if os.environ.get("WORKBENCH_DEBUG"):

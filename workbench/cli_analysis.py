@@ -56,10 +56,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     ex = explain(result, args.intent, args.campaign)
     lines = explain_lines(result, ex, args.campaign)
     out_console.print(lines[0], markup=False)
-    shown = ex.candidates if args.campaign is None else ex.candidates.filter(
-        ex.candidates["shortlisted"] | (ex.candidates["campaign_id"] == args.campaign))
-    title = "candidates (enumeration order; * shortlisted)" if args.campaign is None else \
-        f"the shortlist and {args.campaign}'s candidates (* shortlisted)"
+    shown = (
+        ex.candidates
+        if args.campaign is None
+        else ex.candidates.filter(
+            ex.candidates["shortlisted"] | (ex.candidates["campaign_id"] == args.campaign)
+        )
+    )
+    title = (
+        "candidates (enumeration order; * shortlisted)"
+        if args.campaign is None
+        else f"the shortlist and {args.campaign}'s candidates (* shortlisted)"
+    )
     print_wide(whole(candidates_table(shown, title)))
     for line in lines[1:]:
         out_console.print(line, markup=False)
@@ -92,10 +100,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with progress_bar(not args.no_progress, f"sweeping {n} variants") as update:
         frame = run_sweep(args.scenario, args.sets, axes, args.normalise, jobs, update, sets_list)
     seconds = time.perf_counter() - started
-    print_wide(whole(sweep_table(frame, axes, f"{scenario.name}: {n} variants, "
-                                  f"{frame['requests'][0]:,} requests each")))
+    print_wide(
+        whole(
+            sweep_table(frame, axes, f"{scenario.name}: {n} variants, {frame['requests'][0]:,} requests each")
+        )
+    )
     if args.out:
-        written = write_sweep(frame, args.out, formats, sweep_summary(scenario.name, frame, axes, seconds, jobs))
+        written = write_sweep(
+            frame, args.out, formats, sweep_summary(scenario.name, frame, axes, seconds, jobs)
+        )
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {seconds:.2f} s ({jobs} job{'s' if jobs > 1 else ''})")
     return 0
@@ -126,8 +139,11 @@ def cmd_optimise(args: argparse.Namespace) -> int:
         out_console.print(f"wrote the trials to {args.trials_out}")
     feasible = int(result.trials["feasible"].sum())
     if result.best_cfg is None:
-        err_console.print(f"workbench optimise: none of the {args.trials} trials met every constraint "
-                          f"({', '.join(c.text for c in result.constraints)}); nothing saved", markup=False)
+        err_console.print(
+            f"workbench optimise: none of the {args.trials} trials met every constraint "
+            f"({', '.join(c.text for c in result.constraints)}); nothing saved",
+            markup=False,
+        )
         return 1
     constraints = "".join(f" --constraint '{c.text}'" for c in result.constraints)
     origin = f"`workbench optimise --objective {args.objective}{constraints} --trials {args.trials} --seed {args.seed}`"

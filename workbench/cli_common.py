@@ -49,7 +49,9 @@ def run_one(path: str, sets: list[str], show_progress: bool, label: str):
 
 def print_wide(table: Table) -> None:
     """A table at its natural width, never squeezed (``Console.print`` caps ``width`` at the console's own)."""
-    Console(highlight=False, soft_wrap=True, width=max(out_console.width, 240), file=out_console.file).print(table)
+    Console(highlight=False, soft_wrap=True, width=max(out_console.width, 240), file=out_console.file).print(
+        table
+    )
 
 
 def formats_arg(text: str, parse) -> tuple[str, ...]:

@@ -70,7 +70,11 @@ class WebhookSink:
 def slack_payload(alert: Alert) -> dict[str, Any]:
     """Slack's attachment format: a one-line text and a coloured attachment with the details as fields."""
     fields = [
-        {"title": key, "value": value if isinstance(value, str) else json.dumps(value, default=str), "short": True}
+        {
+            "title": key,
+            "value": value if isinstance(value, str) else json.dumps(value, default=str),
+            "short": True,
+        }
         for key, value in sorted(alert.details.items())
     ]
     if alert.settlement_ids:
@@ -154,7 +158,9 @@ class Alerter:
         allowed, token, key = await self._take_window(alert)
         if not allowed:
             outcome.suppressed = True
-            log.info("alert %r suppressed (sent within the last %d s)", alert.title, self.suppression_ms // 1000)
+            log.info(
+                "alert %r suppressed (sent within the last %d s)", alert.title, self.suppression_ms // 1000
+            )
             return outcome
         results = await asyncio.gather(*(self._send(sink, alert) for sink in self.sinks))
         for sink, ok in zip(self.sinks, results, strict=True):

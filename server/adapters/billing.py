@@ -75,7 +75,9 @@ class HttpGateway:
         self.shown_url = redact_url(url)  # what errors and logs may show
         self.client = client or httpx.AsyncClient(timeout=timeout_ms / 1000)
 
-    def request_parts(self, settlement: SettlementReceipt, job: SettlementRetryJob) -> tuple[bytes, dict[str, str]]:
+    def request_parts(
+        self, settlement: SettlementReceipt, job: SettlementRetryJob
+    ) -> tuple[bytes, dict[str, str]]:
         now = self.clock()
         if self.profile == "ledger_api_v2":
             body = build_ledger_v2_body(settlement, job)

@@ -86,7 +86,9 @@ class RedisHotState:
         try:
             await self.client.ping()
         except (RedisError, OSError) as exc:
-            raise HotStateUnavailable(f"REDIS_URL {self.shown_url} cannot be reached: {redact_text(str(exc))}") from None
+            raise HotStateUnavailable(
+                f"REDIS_URL {self.shown_url} cannot be reached: {redact_text(str(exc))}"
+            ) from None
 
     def key(self, suffix: str) -> str:
         return self.prefix + suffix

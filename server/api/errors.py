@@ -29,7 +29,9 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 
 
-def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+def _json(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -75,7 +77,9 @@ def validation_error(request: Request, exc: ValidationException) -> Response[dic
             message = str(err.get("message", ""))
             source = err.get("source")
             source = getattr(source, "value", source)
-            details.append({"message": message, "field": field_from(message, err.get("key")), "source": source})
+            details.append(
+                {"message": message, "field": field_from(message, err.get("key")), "source": source}
+            )
     if details:
         first = details[0]
         if first["field"] == "data" and first["source"] in ("body", None):  # nothing was sent at all
@@ -111,8 +115,10 @@ def http_error(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
 
 def unexpected_error(request: Request, exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _json({"message": "Internal error: this is a bug in the server; it has been logged."},
-                 HTTP_500_INTERNAL_SERVER_ERROR)
+    return _json(
+        {"message": "Internal error: this is a bug in the server; it has been logged."},
+        HTTP_500_INTERNAL_SERVER_ERROR,
+    )
 
 
 EXCEPTION_HANDLERS = {

@@ -103,4 +103,3 @@ class OutreachController(Controller):
     ) -> Response[bytes]:
         await outreach.record_open(svc, target_id)
         return Response(PIXEL_GIF, media_type="image/gif", headers=NO_CACHE)
-

@@ -31,8 +31,11 @@ STRIPE_DOWN = _error(
 class PlansController(Controller):
     tags = ["wallet"]
 
-    @get("/plans", description="The four plans (trial, starter, growth, enterprise) and their limits "
-         "(`null`: no limit).")
+    @get(
+        "/plans",
+        description="The four plans (trial, starter, growth, enterprise) and their limits "
+        "(`null`: no limit).",
+    )
     async def plans(self) -> list[Plan]:
         return list(PLANS)
 
@@ -47,7 +50,7 @@ class TopUpController(Controller):
         responses={**documented(413), 503: STRIPE_DOWN},
         description="Buy credits for a workspace. With STRIPE_SECRET_KEY: a Stripe Checkout Session (mode "
         "payment, one line item of `credits × STRIPE_PRICE_PER_CREDIT_CENTS` in STRIPE_CURRENCY) → 201 "
-        "`{provider: \"stripe\", sessionId, checkoutUrl}`; send the buyer to `checkoutUrl`. Without Stripe, "
+        '`{provider: "stripe", sessionId, checkoutUrl}`; send the buyer to `checkoutUrl`. Without Stripe, '
         "default and demo modes credit the wallet at once → 201 with the wallet; real_test answers 503.",
     )
     async def checkout(
@@ -59,8 +62,10 @@ class TopUpController(Controller):
         "/confirm",
         responses={
             **documented(404),
-            409: _error("The session is not paid, tops up another workspace, or is not a wallet top-up; "
-                        "nothing was credited."),
+            409: _error(
+                "The session is not paid, tops up another workspace, or is not a wallet top-up; "
+                "nothing was credited."
+            ),
             503: STRIPE_DOWN,
         },
         description="On the buyer's return from Checkout: reads the session from Stripe and credits the "
@@ -74,8 +79,13 @@ class TopUpController(Controller):
         svc: Services,
         session_id: Annotated[
             str,
-            Parameter(query="sessionId", description="the Checkout Session id (`cs_…`)", min_length=1,
-                      max_length=ID_MAX_LENGTH, pattern=NO_NUL),
+            Parameter(
+                query="sessionId",
+                description="the Checkout Session id (`cs_…`)",
+                min_length=1,
+                max_length=ID_MAX_LENGTH,
+                pattern=NO_NUL,
+            ),
         ],
         workspace_id: WorkspaceIdQuery = DEFAULT_WORKSPACE_ID,
     ) -> top_ups.TopUpConfirmation:
@@ -89,8 +99,10 @@ class StripeWebhookController(Controller):
         "/webhooks/stripe",
         status_code=200,
         responses={
-            400: _error("The `Stripe-Signature` does not verify against STRIPE_WEBHOOK_SECRET, or the "
-                        "body is not a JSON event."),
+            400: _error(
+                "The `Stripe-Signature` does not verify against STRIPE_WEBHOOK_SECRET, or the "
+                "body is not a JSON event."
+            ),
             404: _error("This server takes no Stripe webhooks (STRIPE_WEBHOOK_SECRET is not set)."),
             413: documented(413)[413],
         },

@@ -63,7 +63,9 @@ _CODE_TABLES = {"generic_v1": GENERIC_V1_CODES, "ledger_api_v2": LEDGER_V2_CODES
 
 
 def _result(state: ProviderState, **fields: Any) -> GatewayResult:
-    return GatewayResult(ok=state in ("settled", "accepted"), retryable=state == "retry", provider_state=state, **fields)
+    return GatewayResult(
+        ok=state in ("settled", "accepted"), retryable=state == "retry", provider_state=state, **fields
+    )
 
 
 def simulated_outcome(settlement: SettlementReceipt) -> GatewayResult:

@@ -60,7 +60,9 @@ def change_status(
     """
     if next_status not in get_args(PartnerStatus):
         allowed = ", ".join(get_args(PartnerStatus))
-        raise ValidationFailed(f"nextStatus must be one of {allowed}, not {next_status!r}.", field="nextStatus")
+        raise ValidationFailed(
+            f"nextStatus must be one of {allowed}, not {next_status!r}.", field="nextStatus"
+        )
     if not actor_id or not actor_id.strip():
         raise ValidationFailed("actorId is required: it records who verified the lead.", field="actorId")
     if next_status == "active":

@@ -149,4 +149,6 @@ def operator_decision(campaign: Campaign, decision: str, note: str | None = None
 
 def _same_campaign(campaign: Campaign, check: PolicyCheckResult) -> None:
     if check.campaign_id != campaign.campaign_id:
-        raise ValueError(f"policy check {check.policy_check_id} is for {check.campaign_id}, not {campaign.campaign_id}")
+        raise ValueError(
+            f"policy check {check.policy_check_id} is for {check.campaign_id}, not {campaign.campaign_id}"
+        )

@@ -38,7 +38,9 @@ PLANS: tuple[Plan, ...] = (
         description=f"One campaign to try the exchange with the {PROMO_GRANT_CREDITS} promotional credits "
         "every workspace starts with; top up to keep serving.",
         limits=PlanLimits(
-            active_campaigns=1, targeted_partners_per_campaign=3, evaluations_per_minute=60,
+            active_campaigns=1,
+            targeted_partners_per_campaign=3,
+            evaluations_per_minute=60,
             included_credits_per_month=0,
         ),
     ),
@@ -48,7 +50,9 @@ PLANS: tuple[Plan, ...] = (
         monthly_price_cents=4_900,
         description="A small advertiser: a few campaigns and a monthly allowance of credits.",
         limits=PlanLimits(
-            active_campaigns=5, targeted_partners_per_campaign=10, evaluations_per_minute=600,
+            active_campaigns=5,
+            targeted_partners_per_campaign=10,
+            evaluations_per_minute=600,
             included_credits_per_month=1_000,
         ),
     ),
@@ -58,7 +62,9 @@ PLANS: tuple[Plan, ...] = (
         monthly_price_cents=19_900,
         description="A growing advertiser: many campaigns across partners, a larger allowance.",
         limits=PlanLimits(
-            active_campaigns=25, targeted_partners_per_campaign=50, evaluations_per_minute=3_000,
+            active_campaigns=25,
+            targeted_partners_per_campaign=50,
+            evaluations_per_minute=3_000,
             included_credits_per_month=5_000,
         ),
     ),
@@ -68,7 +74,9 @@ PLANS: tuple[Plan, ...] = (
         monthly_price_cents=None,
         description="Terms agreed per contract: no fixed limits.",
         limits=PlanLimits(
-            active_campaigns=None, targeted_partners_per_campaign=None, evaluations_per_minute=None,
+            active_campaigns=None,
+            targeted_partners_per_campaign=None,
+            evaluations_per_minute=None,
             included_credits_per_month=None,
         ),
     ),

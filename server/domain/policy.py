@@ -70,7 +70,10 @@ def risk_findings(campaign: Campaign, clock: datetime) -> list[tuple[str, str]]:
     if claims:
         quoted = ", ".join(f'"{c}"' for c in claims)
         findings.append(
-            (HIGH_RISK_CLAIM, f"Claim language needs an operator's review (absolute or guaranteed promises): {quoted}.")
+            (
+                HIGH_RISK_CLAIM,
+                f"Claim language needs an operator's review (absolute or guaranteed promises): {quoted}.",
+            )
         )
     age = proof_age_days(campaign, clock)
     if age > STALE_PROOF_DAYS:

@@ -67,12 +67,16 @@ def trust_score(cfg: RankingConfig, ops: Ops[Any], governed_trust: Any, freshnes
     return ops.clamp((governed_trust + freshness) / 2)
 
 
-def relevance_score(cfg: RankingConfig, ops: Ops[Any], cat: Any, task: Any, region: Any, targeting: Any) -> Any:
+def relevance_score(
+    cfg: RankingConfig, ops: Ops[Any], cat: Any, task: Any, region: Any, targeting: Any
+) -> Any:
     a, b, c, d = cfg.factors.relevance_mix
     return ops.clamp(a * cat + b * task + c * region + d * targeting)
 
 
-def utility_score(cfg: RankingConfig, ops: Ops[Any], relevance: Any, region: Any, freshness: Any, task: Any) -> Any:
+def utility_score(
+    cfg: RankingConfig, ops: Ops[Any], relevance: Any, region: Any, freshness: Any, task: Any
+) -> Any:
     a, b, c, d = cfg.factors.utility_mix
     return ops.clamp(a * relevance + b * region + c * freshness + d * task)
 
@@ -88,11 +92,21 @@ def bid_norm(ops: Ops[Any], bid: Any, max_eligible_bid: Any) -> Any:
 
 
 def priority_score(
-    cfg: RankingConfig, ops: Ops[Any], relevance: Any, utility: Any, trust: Any, affective_fit: Any, bid_n: Any
+    cfg: RankingConfig,
+    ops: Ops[Any],
+    relevance: Any,
+    utility: Any,
+    trust: Any,
+    affective_fit: Any,
+    bid_n: Any,
 ) -> Any:
     w = cfg.weights
     return ops.clamp(
-        w.relevance * relevance + w.utility * utility + w.trust * trust + w.affective_fit * affective_fit + w.bid * bid_n
+        w.relevance * relevance
+        + w.utility * utility
+        + w.trust * trust
+        + w.affective_fit * affective_fit
+        + w.bid * bid_n
     )
 
 
@@ -156,7 +170,9 @@ def round_half_up(value: float, places: int = 2) -> str:
     return str(Decimal(number).quantize(quantum, rounding=ROUND_HALF_UP))
 
 
-def ranking_reason(relevance: float, utility: float, trust: float, affective: float, bid: float, priority: float) -> str:
+def ranking_reason(
+    relevance: float, utility: float, trust: float, affective: float, bid: float, priority: float
+) -> str:
     f = round_half_up
     return (
         f"Passed gates and ranked by relevance={f(relevance)}, utility={f(utility)}, trust={f(trust)}, "
@@ -252,7 +268,9 @@ def score_candidate(
     cat = category_factor(cfg, ops, c.category == request.category)
     task = task_factor(cfg, ops, request.task_type in c.offer.intended_for)
     region = region_factor(cfg, ops, not geo or any(code in c.regions for code in geo))
-    targeting = targeting_factor(cfg, ops, not c.targeting_partner_ids or p.partner_id in c.targeting_partner_ids)
+    targeting = targeting_factor(
+        cfg, ops, not c.targeting_partner_ids or p.partner_id in c.targeting_partner_ids
+    )
     freshness = freshness_factor(cfg, ops, age_in_days(c.proof_bundle.updated_at, clock))
     gtrust = pstate.governed_trust
     trust = trust_score(cfg, ops, gtrust, freshness)
@@ -303,14 +321,18 @@ def rank(cfg: RankingConfig, request: OpportunityRequest, market: Market, clock:
     geo = request.geo()
     partners = [p for p in market.partners if partner_passes_prefilter(p.partner, request.category)]
     candidates = [
-        score_candidate(cfg, request, geo, state, pstate, clock) for state in market.campaigns for pstate in partners
+        score_candidate(cfg, request, geo, state, pstate, clock)
+        for state in market.campaigns
+        for pstate in partners
     ]
     eligible = [cand for cand in candidates if cand.eligible]
     max_bid = max([1.0] + [cand.campaign.campaign.payout_amount for cand in eligible])
     for cand in eligible:
         s = cand.scores
         s.bid_norm = bid_norm(PY, cand.campaign.campaign.payout_amount, max_bid)
-        s.priority_score = priority_score(cfg, PY, s.relevance, s.utility, s.trust, s.affective_fit, s.bid_norm)
+        s.priority_score = priority_score(
+            cfg, PY, s.relevance, s.utility, s.trust, s.affective_fit, s.bid_norm
+        )
     # Python's sort is stable: ties keep enumeration order.
     ordered = sorted(eligible, key=lambda cand: -(cand.scores.priority_score or 0.0))
     total = len(market.campaigns) * market.active_partner_count
@@ -337,7 +359,9 @@ def shortlist_item(cand: Candidate, request: OpportunityRequest) -> ShortlistedO
         relevance=s.relevance,
         priority_score=priority,
         disclosure_text=c.disclosure_text,
-        ranking_reason=ranking_reason(s.relevance, s.utility, s.trust, s.affective_fit, c.payout_amount, priority),
+        ranking_reason=ranking_reason(
+            s.relevance, s.utility, s.trust, s.affective_fit, c.payout_amount, priority
+        ),
         action_endpoints=list(c.offer.action_endpoints),
         proof_bundle_ref=c.proof_bundle.proof_bundle_id,
         audit_trace_id=request.intent_id,
@@ -373,4 +397,3 @@ def evaluate(
         shortlisted=[shortlist_item(cand, request) for cand in result.shortlisted],
         rejected=rejected,
     )
-

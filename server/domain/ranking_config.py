@@ -136,8 +136,16 @@ def ranking_config_problems(cfg: RankingConfig, prefix: str = "ranking") -> list
     f = cfg.factors
     units: list[tuple[str, Any]] = [
         (name, getattr(f, name))
-        for name in ("category_mismatch", "task_mismatch", "region_mismatch", "targeting_mismatch",
-                     "freshness_stale", "under_review_factor", "reputation_point", "dispute_penalty")
+        for name in (
+            "category_mismatch",
+            "task_mismatch",
+            "region_mismatch",
+            "targeting_mismatch",
+            "freshness_stale",
+            "under_review_factor",
+            "reputation_point",
+            "dispute_penalty",
+        )
     ]
     units += [(f"freshness_tiers.{i}", value) for i, (_, value) in enumerate(f.freshness_tiers)]
     for mix in ("relevance_mix", "utility_mix", "affective_mix"):

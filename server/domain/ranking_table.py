@@ -93,8 +93,11 @@ def ranking_table(cfg: RankingConfig) -> dict[str, dict[str, float]]:
     w, f = cfg.weights, cfg.floors
     return {
         "weights": {
-            "relevance": w.relevance, "utility": w.utility, "trust": w.trust,
-            "affective_fit": w.affective_fit, "bid": w.bid,
+            "relevance": w.relevance,
+            "utility": w.utility,
+            "trust": w.trust,
+            "affective_fit": w.affective_fit,
+            "bid": w.bid,
         },
         "floors": {"relevance": f.relevance, "utility": f.utility},
     }

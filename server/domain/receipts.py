@@ -88,7 +88,9 @@ def canonical_event_type(value: str) -> str:
     if key in EVENT_TYPE_ALIASES:
         return EVENT_TYPE_ALIASES[key]
     accepted = ", ".join(list(CANONICAL_EVENT_TYPES) + list(EXTRA_EVENT_TYPES) + list(EVENT_TYPE_ALIASES))
-    raise ValidationFailed(f"Unknown eventType {value!r}; accepted values are: {accepted}.", field="eventType")
+    raise ValidationFailed(
+        f"Unknown eventType {value!r}; accepted values are: {accepted}.", field="eventType"
+    )
 
 
 def _given(value: str | None) -> str | None:
@@ -221,7 +223,9 @@ NOT_REQUIRED = Verification(status="not_required")
 def check_occurred_at(receipt: EventReceipt, clock: datetime) -> None:
     """A receipt reports something that happened: more than 5 minutes in the future is refused (400)."""
     if receipt.occurred_at.tzinfo is None:
-        raise ValidationFailed("occurredAt must carry a time zone (an ISO-8601 time ending in Z).", field="occurredAt")
+        raise ValidationFailed(
+            "occurredAt must carry a time zone (an ISO-8601 time ending in Z).", field="occurredAt"
+        )
     if receipt.occurred_at > clock + MAX_FUTURE_SKEW:
         raise ValidationFailed(
             f"occurredAt {msgspec.to_builtins(receipt.occurred_at)} is more than 5 minutes in the future "
@@ -233,8 +237,13 @@ def check_occurred_at(receipt: EventReceipt, clock: datetime) -> None:
 def signing_message(receipt: EventReceipt, event_type: str, occurred_at: str) -> bytes:
     """``{receiptId}.{intentId}.{offerId}.{campaignId}.{partnerId}.{eventType}.{occurredAt}``."""
     parts = (
-        receipt.receipt_id, receipt.intent_id, receipt.offer_id, receipt.campaign_id, receipt.partner_id,
-        event_type, occurred_at,
+        receipt.receipt_id,
+        receipt.intent_id,
+        receipt.offer_id,
+        receipt.campaign_id,
+        receipt.partner_id,
+        event_type,
+        occurred_at,
     )
     return ".".join(parts).encode()
 
@@ -244,7 +253,9 @@ def receipt_signature(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _signed_forms(raw: EventReceipt, canonical: EventReceipt, occurred_at_text: str | None) -> Iterable[bytes]:
+def _signed_forms(
+    raw: EventReceipt, canonical: EventReceipt, occurred_at_text: str | None
+) -> Iterable[bytes]:
     """The messages a valid signature may cover: the fields as sent, or in their canonical form."""
     times = {msgspec.to_builtins(canonical.occurred_at)}
     if occurred_at_text:
@@ -275,14 +286,19 @@ def verify(
         )
     if mode == "signed":
         if not secret:
-            return Verification(status="failed", reason=f"No signing secret is configured for partner {canonical.partner_id}.")
+            return Verification(
+                status="failed", reason=f"No signing secret is configured for partner {canonical.partner_id}."
+            )
         given = canonical.signature.strip().lower()
         matched = False
         for message in _signed_forms(raw, canonical, occurred_at_text):
             # Every form is compared (no early exit) in constant time.
             matched |= hmac.compare_digest(receipt_signature(secret, message), given)
         if not matched:
-            return Verification(status="failed", reason="The signature does not match the receipt (HMAC-SHA256 with the partner's secret).")
+            return Verification(
+                status="failed",
+                reason="The signature does not match the receipt (HMAC-SHA256 with the partner's secret).",
+            )
     return Verification(status="verified")
 
 

@@ -152,7 +152,8 @@ def apply_gateway_result(
         job = msgspec.structs.replace(
             job,
             status="retry_scheduled",
-            next_run_at=clock + timedelta(seconds=max(backoff_seconds(job.attempts), result.retry_after_seconds or 0)),
+            next_run_at=clock
+            + timedelta(seconds=max(backoff_seconds(job.attempts), result.retry_after_seconds or 0)),
             last_error=error,
             updated_at=clock,
         )
@@ -213,7 +214,9 @@ def open_dead_letter(
         if existing.settlement_id != settlement.settlement_id:
             raise ValueError("a dead-letter entry belongs to one settlement")
         return msgspec.structs.replace(existing, **fields)
-    return DeadLetterEntry(dlq_entry_id=dlq_entry_id, settlement_id=settlement.settlement_id, created_at=clock, **fields)
+    return DeadLetterEntry(
+        dlq_entry_id=dlq_entry_id, settlement_id=settlement.settlement_id, created_at=clock, **fields
+    )
 
 
 def replay(
@@ -226,13 +229,17 @@ def replay(
     """An operator sends a dead settlement round again: settlement → retry_scheduled (dispute cleared),
     job → queued with 0 attempts due now, entry → replayed. Only an ``open`` entry can be replayed."""
     if entry.status != "open":
-        raise Conflict(f"Dead-letter entry {entry.dlq_entry_id} is {entry.status}; only an open entry can be replayed.")
+        raise Conflict(
+            f"Dead-letter entry {entry.dlq_entry_id} is {entry.status}; only an open entry can be replayed."
+        )
     if settlement.status not in REPLAYABLE:
         raise Conflict(
             f"Settlement {settlement.settlement_id} is {settlement.status}; only a failed or disputed "
             "settlement can be replayed."
         )
-    settlement = msgspec.structs.replace(settlement, status="retry_scheduled", dispute_flag=False, updated_at=clock)
+    settlement = msgspec.structs.replace(
+        settlement, status="retry_scheduled", dispute_flag=False, updated_at=clock
+    )
     job = msgspec.structs.replace(job, status="queued", attempts=0, next_run_at=clock, updated_at=clock)
     entry = msgspec.structs.replace(
         entry,

@@ -54,14 +54,20 @@ def create_app(status_code: int = 200) -> Litestar:
 
 def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="promotion-agent mock alerts", description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="promotion-agent mock alerts", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (ALERT_MOCK_PORT, 8790)")
-    parser.add_argument("--status", type=int, default=None, help="HTTP status to answer with (ALERT_MOCK_STATUS, 200)")
+    parser.add_argument(
+        "--status", type=int, default=None, help="HTTP status to answer with (ALERT_MOCK_STATUS, 200)"
+    )
     args = parser.parse_args(rest_args)
     port = args.port if args.port is not None else env_int(env, "ALERT_MOCK_PORT", 8790, maximum=65535)
     status = args.status if args.status is not None else env_int(env, "ALERT_MOCK_STATUS", 200)
     if not 200 <= status <= 599:
         raise ValueError(f"ALERT_MOCK_STATUS must be an HTTP status between 200 and 599, got {status}")
     sock = bind_loopback(port)
-    message = f"mock alert receiver listening on {bound_url(sock)} (POST any path, GET /events; status={status})"
+    message = (
+        f"mock alert receiver listening on {bound_url(sock)} (POST any path, GET /events; status={status})"
+    )
     return serve_blocking(create_app(status), sock, message)

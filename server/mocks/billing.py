@@ -67,7 +67,16 @@ from litestar import Litestar, Request, Response, delete, get, post
 from litestar.response import Stream
 
 MODES = (
-    "settled", "fail", "retry", "slow", "drip", "garbage", "weird", "ratelimit", "reset", "flaky",
+    "settled",
+    "fail",
+    "retry",
+    "slow",
+    "drip",
+    "garbage",
+    "weird",
+    "ratelimit",
+    "reset",
+    "flaky",
     "probabilistic",
 )
 FLAKY_CHOICES = ("settled", "retry", "garbage", "ratelimit", "reset")
@@ -142,7 +151,9 @@ class BillingMock:
         signature = headers.get(self.signature_header)
         if not timestamp or not signature:
             return "missing"
-        expected = hmac.new(self.hmac_secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            self.hmac_secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256
+        ).hexdigest()
         return "valid" if hmac.compare_digest(expected, signature) else "invalid"
 
     def mode_for(self, key: str, ids: Mapping[str, Any]) -> str:
@@ -161,19 +172,29 @@ class BillingMock:
                 mode = "settled"
         return mode
 
-    def answer(self, profile: str, key: str, ids: dict[str, Any], mode: str) -> tuple[int, dict[str, Any] | str]:
+    def answer(
+        self, profile: str, key: str, ids: dict[str, Any], mode: str
+    ) -> tuple[int, dict[str, Any] | str]:
         if key in self.settled:
             self.duplicates[key] += 1
             first = self.settled[key]
             code = "DUPLICATE_SETTLED" if profile == "ledger_api_v2" else "SETTLED"
             return 200, {**first, "code": code, "message": "Already settled under this idempotency key."}
         if mode == "fail":
-            return 422, {"status": "failed", "code": "FAILED", "message": "The mock provider refused the settlement."}
+            return 422, {
+                "status": "failed",
+                "code": "FAILED",
+                "message": "The mock provider refused the settlement.",
+            }
         if mode == "retry":
             code = "TEMP_UNAVAILABLE" if profile == "ledger_api_v2" else "RETRY"
             return 503, {"status": "retry", "code": code, "message": "The mock provider is busy; try again."}
         if mode == "ratelimit":
-            return 429, {"status": "retry", "code": "RATE_LIMITED", "message": "Too many requests; see Retry-After."}
+            return 429, {
+                "status": "retry",
+                "code": "RATE_LIMITED",
+                "message": "Too many requests; see Retry-After.",
+            }
         if mode == "garbage":
             return 200, GARBAGE_BODY
         if mode == "weird":
@@ -208,7 +229,9 @@ def read_ids(body: Any) -> tuple[str, dict[str, Any]]:
         "retry_job_id": delivery.get("retry_job_id"),
         **{k: context.get(k) for k in ("campaign_id", "offer_id", "partner_id", "intent_id")},
     }
-    profile = "generic_v1" if body.get("contract_version") == "billing.settlement.v1" or settlement else "unknown"
+    profile = (
+        "generic_v1" if body.get("contract_version") == "billing.settlement.v1" or settlement else "unknown"
+    )
     return profile, ids
 
 
@@ -277,13 +300,28 @@ def create_app(mock: BillingMock) -> Litestar:
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)
             if mock.api_key and headers.get("authorization") != f"Bearer {mock.api_key}":
-                status, answer = 401, {"status": "failed", "code": "UNAUTHORIZED", "message": "Bearer key refused."}
+                status, answer = (
+                    401,
+                    {"status": "failed", "code": "UNAUTHORIZED", "message": "Bearer key refused."},
+                )
             elif event["signature"] in ("missing", "invalid"):
-                status, answer = 401, {"status": "failed", "code": "INVALID_SIGNATURE",
-                                       "message": f"Signature {event['signature']}."}
+                status, answer = (
+                    401,
+                    {
+                        "status": "failed",
+                        "code": "INVALID_SIGNATURE",
+                        "message": f"Signature {event['signature']}.",
+                    },
+                )
             elif profile == "unknown" or not key:
-                status, answer = 400, {"status": "failed", "code": "INVALID_PAYLOAD",
-                                       "message": "Neither a generic_v1 nor a ledger_api_v2 settlement."}
+                status, answer = (
+                    400,
+                    {
+                        "status": "failed",
+                        "code": "INVALID_PAYLOAD",
+                        "message": "Neither a generic_v1 nor a ledger_api_v2 settlement.",
+                    },
+                )
             elif mode == "reset" and key not in mock.settled and await _reset_connection():
                 event["response"] = {"status": 0, "code": "RESET"}
                 mock.answers["reset"] += 1
@@ -300,8 +338,12 @@ def create_app(mock: BillingMock) -> Litestar:
             if mode == "drip" and status == 200:
                 streaming = True
                 payload = json.dumps(answer).encode()
-                return Stream(drip(payload, key), status_code=status, media_type="application/json",
-                              headers={"content-length": str(len(payload))})
+                return Stream(
+                    drip(payload, key),
+                    status_code=status,
+                    media_type="application/json",
+                    headers={"content-length": str(len(payload))},
+                )
             return Response(content=answer, status_code=status, headers=headers_out)
         finally:
             if not streaming:
@@ -329,15 +371,28 @@ def create_app(mock: BillingMock) -> Litestar:
     @post("/mode", status_code=200)
     async def set_mode(data: dict[str, Any]) -> Response:
         mode = data.get("mode", mock.mode)
-        numbers = {name: data.get(name, getattr(mock, attr)) for name, attr in
-                   (("delayMs", "delay_ms"), ("dripMs", "drip_ms"), ("retryAfterS", "retry_after_s"), ("seed", "seed"))}
+        numbers = {
+            name: data.get(name, getattr(mock, attr))
+            for name, attr in (
+                ("delayMs", "delay_ms"),
+                ("dripMs", "drip_ms"),
+                ("retryAfterS", "retry_after_s"),
+                ("seed", "seed"),
+            )
+        }
         by_key = data.get("byKey") or {}
         rates = (data.get("retryableRate", mock.retryable_rate), data.get("terminalRate", mock.terminal_rate))
-        bad_numbers = [n for n, v in numbers.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]
-        bad_keys = not isinstance(by_key, dict) or any(v is not None and v not in MODES for v in by_key.values())
+        bad_numbers = [
+            n for n, v in numbers.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0
+        ]
+        bad_keys = not isinstance(by_key, dict) or any(
+            v is not None and v not in MODES for v in by_key.values()
+        )
         if mode not in MODES or bad_numbers or bad_keys:
-            message = (f"mode (and each byKey value) must be one of {', '.join(MODES)}, and delayMs, dripMs, "
-                       "retryAfterS and seed whole numbers >= 0")
+            message = (
+                f"mode (and each byKey value) must be one of {', '.join(MODES)}, and delayMs, dripMs, "
+                "retryAfterS and seed whole numbers >= 0"
+            )
             return Response(content={"message": message}, status_code=400)
         problem = check_rates(*rates)
         if problem:
@@ -353,11 +408,19 @@ def create_app(mock: BillingMock) -> Litestar:
                 mock.by_key.pop(key, None)
             else:
                 mock.by_key[key] = value
-        return Response(content={"mode": mock.mode, "delayMs": mock.delay_ms, "dripMs": mock.drip_ms,
-                                 "retryAfterS": mock.retry_after_s, "seed": mock.seed,
-                                 "retryableRate": mock.retryable_rate, "terminalRate": mock.terminal_rate,
-                                 "byKey": mock.by_key},
-                        status_code=200)
+        return Response(
+            content={
+                "mode": mock.mode,
+                "delayMs": mock.delay_ms,
+                "dripMs": mock.drip_ms,
+                "retryAfterS": mock.retry_after_s,
+                "seed": mock.seed,
+                "retryableRate": mock.retryable_rate,
+                "terminalRate": mock.terminal_rate,
+                "byKey": mock.by_key,
+            },
+            status_code=200,
+        )
 
     @get("/healthz")
     async def health() -> dict[str, str]:

@@ -24,18 +24,33 @@ def _env_rate(env: Mapping[str, str], name: str) -> float:
 
 def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="promotion-agent mock billing", description="A local mock of the billing provider's API.")
-    parser.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (BILLING_ADAPTER_PORT, 8787)")
+    parser = argparse.ArgumentParser(
+        prog="promotion-agent mock billing", description="A local mock of the billing provider's API."
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="port on 127.0.0.1 (BILLING_ADAPTER_PORT, 8787)"
+    )
     parser.add_argument("--mode", choices=MODES, default=None, help="BILLING_ADAPTER_MODE (settled)")
     parser.add_argument("--delay-ms", type=int, default=None, help="BILLING_ADAPTER_DELAY_MS (0)")
     parser.add_argument("--drip-ms", type=int, default=None, help="BILLING_ADAPTER_DRIP_MS (20), drip mode")
-    parser.add_argument("--retry-after-s", type=int, default=None, help="BILLING_ADAPTER_RETRY_AFTER_S (20), ratelimit")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="BILLING_ADAPTER_SEED (1), flaky and probabilistic modes")
-    parser.add_argument("--retryable-rate", type=float, default=None,
-                        help="BILLING_ADAPTER_RETRYABLE_RATE (0), probabilistic mode")
-    parser.add_argument("--terminal-rate", type=float, default=None,
-                        help="BILLING_ADAPTER_TERMINAL_RATE (0), probabilistic mode")
+    parser.add_argument(
+        "--retry-after-s", type=int, default=None, help="BILLING_ADAPTER_RETRY_AFTER_S (20), ratelimit"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="BILLING_ADAPTER_SEED (1), flaky and probabilistic modes"
+    )
+    parser.add_argument(
+        "--retryable-rate",
+        type=float,
+        default=None,
+        help="BILLING_ADAPTER_RETRYABLE_RATE (0), probabilistic mode",
+    )
+    parser.add_argument(
+        "--terminal-rate",
+        type=float,
+        default=None,
+        help="BILLING_ADAPTER_TERMINAL_RATE (0), probabilistic mode",
+    )
     args = parser.parse_args(rest_args)
     mode = args.mode or env.get("BILLING_ADAPTER_MODE") or "settled"
     if mode not in MODES:
@@ -48,8 +63,10 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
         terminal = _env_rate(env, "BILLING_ADAPTER_TERMINAL_RATE")
     problem = check_rates(retryable, terminal)
     if problem:
-        raise ValueError(f"--retryable-rate / --terminal-rate (BILLING_ADAPTER_RETRYABLE_RATE, "
-                         f"BILLING_ADAPTER_TERMINAL_RATE): {problem}")
+        raise ValueError(
+            f"--retryable-rate / --terminal-rate (BILLING_ADAPTER_RETRYABLE_RATE, "
+            f"BILLING_ADAPTER_TERMINAL_RATE): {problem}"
+        )
     port = args.port if args.port is not None else env_int(env, "BILLING_ADAPTER_PORT", 8787, maximum=65535)
 
     def pick(given: int | None, name: str, default: int) -> int:
@@ -70,8 +87,11 @@ def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     )
     sock = bind_loopback(port)
     checks = ", ".join(x for x in ("hmac" if mock.hmac_secret else "", "bearer" if mock.api_key else "") if x)
-    rates = (f", retryableRate={mock.retryable_rate:g}, terminalRate={mock.terminal_rate:g}, seed={mock.seed}"
-             if mock.mode == "probabilistic" else "")
+    rates = (
+        f", retryableRate={mock.retryable_rate:g}, terminalRate={mock.terminal_rate:g}, seed={mock.seed}"
+        if mock.mode == "probabilistic"
+        else ""
+    )
     message = (
         f"mock billing adapter listening on {bound_url(sock)} (POST /settlements, GET /events; "
         f"mode={mock.mode}{rates}, checks={checks or 'none'})"

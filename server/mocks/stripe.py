@@ -69,7 +69,7 @@ def decode_form(body: str) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in parse_qsl(body, keep_blank_values=True):
         head = key.split("[", 1)[0]
-        path = [head, *_KEY_PART.findall(key[len(head):])]
+        path = [head, *_KEY_PART.findall(key[len(head) :])]
         node: Any = root
         for part, _nxt in itertools.pairwise(path):
             child = node.get(part) if isinstance(node, dict) else None
@@ -279,7 +279,9 @@ def _handler(mock: StripeMock) -> type[BaseHTTPRequestHandler]:
 
 def run(rest_args: list[str], env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="promotion-agent mock stripe", description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="promotion-agent mock stripe", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--port", type=int, default=int(env.get("STRIPE_MOCK_PORT") or 12111),
                         help="port on 127.0.0.1 (STRIPE_MOCK_PORT, 12111)")  # fmt: skip
     parser.add_argument("--webhook-url", default=env.get("STRIPE_MOCK_WEBHOOK_URL") or None,

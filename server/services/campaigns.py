@@ -39,13 +39,17 @@ class OperatorReview(Base, kw_only=True):
     actor_id: OptionalId = "operator"
 
 
-def _policy_audit(svc: Services, campaign: Campaign, check: PolicyCheckResult, actor: ActorType = "api") -> AuditEvent:
+def _policy_audit(
+    svc: Services, campaign: Campaign, check: PolicyCheckResult, actor: ActorType = "api"
+) -> AuditEvent:
     return svc.audit(
         trace_id=campaign.campaign_id,
         entity_type="policy_check",
         entity_id=check.policy_check_id,
         action="campaign.policy_check",
-        status="success" if check.decision == "pass" else ("failure" if check.decision == "fail" else "blocked"),
+        status="success"
+        if check.decision == "pass"
+        else ("failure" if check.decision == "fail" else "blocked"),
         actor_type=actor,
         details={"decision": check.decision, "reasons": check.reasons, "riskFlags": check.risk_flags},
         provenance=campaign.data_provenance,
@@ -72,12 +76,14 @@ async def _existing(
     it (whatever its status since), a 409 naming the fields that differ otherwise."""
     stored = await _require(uow, campaign_id)
     proof = stored.proof_bundle
-    again = lifecycle.campaign_from_draft(draft, campaign_id, stored.offer.offer_id, proof.proof_bundle_id,
-                                          proof.updated_at)
+    again = lifecycle.campaign_from_draft(
+        draft, campaign_id, stored.offer.offer_id, proof.proof_bundle_id, proof.updated_at
+    )
     kept = {name: getattr(stored, name) for name in _LIFE_FIELDS}
     if msgspec.structs.replace(again, **kept) != stored:
         differ = [  # as the wire spells them
-            wire for name, wire in zip(stored.__struct_fields__, stored.__struct_encode_fields__, strict=True)
+            wire
+            for name, wire in zip(stored.__struct_fields__, stored.__struct_encode_fields__, strict=True)
             if name not in _LIFE_FIELDS and getattr(again, name) != getattr(stored, name)
         ]
         raise Conflict(
@@ -123,8 +129,10 @@ async def create_campaign(
             if await uow.market.insert_campaign(campaign):
                 break
             if campaign_id:  # an import's stable id (or its offer's) is there already: a re-import
-                raise Conflict(f"Campaign {cid} (or its offer {campaign.offer.offer_id}) already exists.",
-                               field="campaignId")
+                raise Conflict(
+                    f"Campaign {cid} (or its offer {campaign.offer.offer_id}) already exists.",
+                    field="campaignId",
+                )
             if draft.campaign_id:
                 return await _existing(svc, uow, draft, cid), False
         else:

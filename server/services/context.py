@@ -46,6 +46,8 @@ def evaluation_clock(
         return lambda: at
     started = wall()
     return lambda: at + (wall() - started)
+
+
 # The provenance of audit events whose writer does not name one (the demo bootstrap sets demo_bootstrap).
 audit_provenance: ContextVar[DataProvenance] = ContextVar("audit_provenance", default="ops_manual")
 # A seeded source of ids for code that must produce the same ids every time (the demo bootstrap).
@@ -137,5 +139,3 @@ class Services:
         await self.gateway.close()
         await self.hot.close()
         await self.store.close()
-
-

@@ -79,14 +79,29 @@ class _BootstrapGateway:
     async def submit(self, settlement: SettlementReceipt, job: SettlementRetryJob) -> GatewayResult:
         answer = _PROVIDER_ANSWERS.get(settlement.intent_id, "settled")
         if answer == "retry":
-            return GatewayResult(ok=False, retryable=True, provider_state="retry", code="TEMP_UNAVAILABLE",
-                                 message="The provider asked for a later retry.")
+            return GatewayResult(
+                ok=False,
+                retryable=True,
+                provider_state="retry",
+                code="TEMP_UNAVAILABLE",
+                message="The provider asked for a later retry.",
+            )
         if answer == "failed":
-            return GatewayResult(ok=False, retryable=False, provider_state="failed", code="POLICY_BLOCKED",
-                                 message="The provider refused the settlement.")
-        return GatewayResult(ok=True, retryable=False, provider_state="settled",
-                             provider_settlement_id="sim_" + settlement.settlement_id,
-                             provider_reference=settlement.intent_id, code="OK")
+            return GatewayResult(
+                ok=False,
+                retryable=False,
+                provider_state="failed",
+                code="POLICY_BLOCKED",
+                message="The provider refused the settlement.",
+            )
+        return GatewayResult(
+            ok=True,
+            retryable=False,
+            provider_state="settled",
+            provider_settlement_id="sim_" + settlement.settlement_id,
+            provider_reference=settlement.intent_id,
+            code="OK",
+        )
 
     async def close(self) -> None:
         return None
@@ -99,7 +114,9 @@ def demo_clock(started: float | None = None) -> Callable[[], datetime]:
     return lambda: base + timedelta(seconds=time.monotonic() - origin)
 
 
-def _receipt(index: int, intent: str, target: tuple[str, str], event_type: EventType, at: datetime) -> EventReceipt:
+def _receipt(
+    index: int, intent: str, target: tuple[str, str], event_type: EventType, at: datetime
+) -> EventReceipt:
     campaign_id, offer_id = target
     return EventReceipt(
         receipt_id=f"demo-receipt-{index:02d}",
@@ -118,10 +135,17 @@ async def _bootstrap(svc: Services, clock: _ManualClock) -> dict[str, int]:
     """Write the demo activity through the services; returns what it wrote."""
     intents = sorted({intent for intent, _, _ in BOOTSTRAP_RECEIPTS} | {_PENDING_INTENT})
     for intent in intents:  # the buyer agent evaluated each opportunity before reporting receipts
-        await exchange.evaluate_opportunity(svc, OpportunityRequest(
-            intent_id=intent, category="crm_software", task_type="compare_and_shortlist",
-            placement="shortlist", constraints={"geo": ["UK"]}, sponsored_slots=2,
-        ))
+        await exchange.evaluate_opportunity(
+            svc,
+            OpportunityRequest(
+                intent_id=intent,
+                category="crm_software",
+                task_type="compare_and_shortlist",
+                placement="shortlist",
+                constraints={"geo": ["UK"]},
+                sponsored_slots=2,
+            ),
+        )
         clock.tick()
     for i, (intent, target, event_type) in enumerate(BOOTSTRAP_RECEIPTS, start=1):
         await receipts.record_receipt(svc, _receipt(i, intent, target, event_type, clock.now))
@@ -135,7 +159,9 @@ async def _bootstrap(svc: Services, clock: _ManualClock) -> dict[str, int]:
     processed = await settlements.process_queue(svc, limit=50)
     clock.tick()
     last = len(BOOTSTRAP_RECEIPTS) + 1
-    await receipts.record_receipt(svc, _receipt(last, _PENDING_INTENT, _HUBFLOW, "offer.shortlisted", clock.now))
+    await receipts.record_receipt(
+        svc, _receipt(last, _PENDING_INTENT, _HUBFLOW, "offer.shortlisted", clock.now)
+    )
     return {"receipts": last, "processed": processed.processed_count}
 
 

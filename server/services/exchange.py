@@ -162,7 +162,11 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
                 "totalCandidates": response.total_candidates,
                 "eligibleCandidates": response.eligible_candidates,
                 "shortlist": [
-                    {"campaignId": s.campaign_id, "partnerId": s.partner_id, "priorityScore": s.priority_score}
+                    {
+                        "campaignId": s.campaign_id,
+                        "partnerId": s.partner_id,
+                        "priorityScore": s.priority_score,
+                    }
                     for s in response.shortlisted
                 ],
             },

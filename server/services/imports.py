@@ -89,7 +89,11 @@ class _OccurredAtText(Base, kw_only=True):
     occurred_at: Any = None
 
 
-_ITEM_TYPES: dict[str, type[Base]] = {"receipts": ReceiptItem, "campaigns": CampaignItem, "partners": PartnerItem}
+_ITEM_TYPES: dict[str, type[Base]] = {
+    "receipts": ReceiptItem,
+    "campaigns": CampaignItem,
+    "partners": PartnerItem,
+}
 
 
 class _Wrapped(Base, kw_only=True):
@@ -184,7 +188,9 @@ def _as(struct_type: type[_S], item: Any, **changes: Any) -> _S:
     return struct_type(**fields)
 
 
-async def check_items(svc: Services, kind: Kind, items: list[Validated]) -> tuple[list[Validated], list[ItemError]]:
+async def check_items(
+    svc: Services, kind: Kind, items: list[Validated]
+) -> tuple[list[Validated], list[ItemError]]:
     """The rules the services would apply, checked up front so that a bad item stops the whole file."""
     real = svc.settings.real_data_only
     errors: list[ItemError] = []
@@ -205,11 +211,18 @@ async def check_items(svc: Services, kind: Kind, items: list[Validated]) -> tupl
                 item = msgspec.structs.replace(item, data_provenance="real_campaign")
             found = policy.find_placeholder(item)
             if found is not None:
-                errors.append(ItemError(index=v.index, field=found[0],
-                                        message=f"{found[0]} looks like placeholder data ({found[1]!r}); "
-                                        "a real value is needed."))
+                errors.append(
+                    ItemError(
+                        index=v.index,
+                        field=found[0],
+                        message=f"{found[0]} looks like placeholder data ({found[1]!r}); "
+                        "a real value is needed.",
+                    )
+                )
             elif real and item.data_provenance.startswith("demo_"):
-                errors.append(ItemError(index=v.index, field="dataProvenance", message="demo data in real_test"))
+                errors.append(
+                    ItemError(index=v.index, field="dataProvenance", message="demo data in real_test")
+                )
             else:
                 ok.append(Validated(index=v.index, item=item))
     else:
@@ -237,8 +250,10 @@ def _receipt_problem(
     if receipt.campaign_id not in offers:
         return "campaignId", f"campaignId {receipt.campaign_id!r} is not a known campaign."
     if offers[receipt.campaign_id] != receipt.offer_id:
-        return "offerId", (f"offerId {receipt.offer_id!r} is not the offer of campaign {receipt.campaign_id!r} "
-                           f"(expected {offers[receipt.campaign_id]!r}).")
+        return "offerId", (
+            f"offerId {receipt.offer_id!r} is not the offer of campaign {receipt.campaign_id!r} "
+            f"(expected {offers[receipt.campaign_id]!r})."
+        )
     if receipt.partner_id not in partners:
         return "partnerId", f"partnerId {receipt.partner_id!r} is not a known partner."
     return None
@@ -251,7 +266,11 @@ Progress = Callable[[int], None]
 
 
 async def import_items(
-    svc: Services, kind: Kind, items: list[Validated], summary: ImportSummary, progress: Progress | None = None
+    svc: Services,
+    kind: Kind,
+    items: list[Validated],
+    summary: ImportSummary,
+    progress: Progress | None = None,
 ) -> None:
     """Import checked items through the services; counts new ones and duplicates into ``summary``."""
     if kind == "receipts":
@@ -274,7 +293,9 @@ def _count(summary: ImportSummary, new: bool) -> None:
         summary.duplicate_count += 1
 
 
-async def _import_receipts(svc: Services, items: list[Validated], summary: ImportSummary, progress: Progress | None) -> None:
+async def _import_receipts(
+    svc: Services, items: list[Validated], summary: ImportSummary, progress: Progress | None
+) -> None:
     gate = asyncio.Semaphore(RECEIPT_CONCURRENCY)
 
     async def one(v: Validated) -> None:
@@ -290,7 +311,9 @@ async def _import_receipts(svc: Services, items: list[Validated], summary: Impor
 def stable_campaign_ids(item: CampaignItem) -> tuple[str, str]:
     """The campaign and offer ids of an imported campaign: given, or derived so that a re-import finds them."""
     if item.campaign_id:
-        return item.campaign_id, item.offer_id or "offer_" + hashlib.sha256(item.campaign_id.encode()).hexdigest()[:8]
+        return item.campaign_id, item.offer_id or "offer_" + hashlib.sha256(
+            item.campaign_id.encode()
+        ).hexdigest()[:8]
     if item.external_ref:
         basis = f"{item.workspace_id or ''}\x00{item.external_ref}".encode()
     else:
@@ -321,7 +344,9 @@ async def promote_discovered_leads(svc: Services, summary: ImportSummary) -> Non
         reason = _not_promotable(lead, hosts)
         if reason:
             summary.skipped_count += 1
-            summary.errors.append(ItemError(index=index, field=reason[0], message=f"{lead.agent_id}: {reason[1]}"))
+            summary.errors.append(
+                ItemError(index=index, field=reason[0], message=f"{lead.agent_id}: {reason[1]}")
+            )
             continue
         try:
             await partner_service.promote_lead(svc, lead.agent_id, None)

@@ -50,7 +50,9 @@ async def prepare(svc: Services, *, force: bool = False) -> dict[str, int]:
     as far as that is safe (the default seed is inserted record by record, existing ones kept)."""
     settings = svc.settings
     sources = approved_discovery_sources(settings.seed_path)
-    added = await load_discovery_sources(svc, sources)  # in every lane (a database made before they existed too)
+    added = await load_discovery_sources(
+        svc, sources
+    )  # in every lane (a database made before they existed too)
     if settings.mode == "real_test":
         if added or force:
             log.info(

@@ -34,7 +34,11 @@ from .context import Services, new_id
 CLAIM_MARGIN = timedelta(seconds=30)
 SENDER_KEY = "outreach_sender"
 # The audit status of a finished send, by the target's new status.
-_AUDIT_STATUS: dict[str, AuditStatus] = {"sent": "success", "retry_scheduled": "failure", "bounced": "failure"}
+_AUDIT_STATUS: dict[str, AuditStatus] = {
+    "sent": "success",
+    "retry_scheduled": "failure",
+    "bounced": "failure",
+}
 STATUSES = ("draft", "sending", "sent", "retry_scheduled", "bounced")
 
 

@@ -30,7 +30,14 @@ class NumberedPageType(Protocol[P_co]):
     """A page type built from a numbered page's items and position (``AuditPage``, ``DeadLetterPage``)."""
 
     def __call__(
-        self, *, items: Any, total: int, page: int, page_size: int, has_next_page: bool, has_previous_page: bool
+        self,
+        *,
+        items: Any,
+        total: int,
+        page: int,
+        page_size: int,
+        has_next_page: bool,
+        has_previous_page: bool,
     ) -> P_co: ...
 
 
@@ -44,6 +51,7 @@ def numbered_page(page_type: NumberedPageType[P], page: Page) -> P:
         has_next_page=page.has_next_page,
         has_previous_page=page.has_previous_page,
     )
+
 
 CURSOR_PATTERN = "^[A-Za-z0-9_-]{11}" + END
 _CURSOR = re.compile(CURSOR_PATTERN)

@@ -63,7 +63,9 @@ async def filtered_leads(svc: Services, f: LeadFilter) -> list[AgentLead]:
 
 async def list_leads(svc: Services, f: LeadFilter | None = None) -> list[AgentLead]:
     f = f or LeadFilter()
-    leads = await svc.store.read(lambda uow: uow.leads.list_leads(f.statuses, f.source_types, f.origins, f.provenances))
+    leads = await svc.store.read(
+        lambda uow: uow.leads.list_leads(f.statuses, f.source_types, f.origins, f.provenances)
+    )
     # The small in-memory filters run on what the indexed query returned.
     if f.vertical:
         leads = [lead for lead in leads if f.vertical in lead.verticals]
@@ -113,7 +115,11 @@ async def change_lead_status(svc: Services, lead_id: str, change: LeadStatusChan
                     status="success",
                     actor_type="operator",
                     actor_id=change.actor_id,
-                    details={"from": lead.verification_status, "to": change.next_status, "comment": change.comment},
+                    details={
+                        "from": lead.verification_status,
+                        "to": change.next_status,
+                        "comment": change.comment,
+                    },
                     provenance=lead.data_provenance,
                 )
             ]
@@ -165,8 +171,17 @@ async def upsert_partner(svc: Services, partner: PartnerAgent) -> tuple[PartnerA
                 return partner, False
             await uow.market.update_partner(partner)
             action, created = "partner.updated", False
-        await uow.audit.insert_audit([_partner_event(svc, partner, action, {
-            "status": partner.status, "trustScore": partner.trust_score}, actor_id="operator")])
+        await uow.audit.insert_audit(
+            [
+                _partner_event(
+                    svc,
+                    partner,
+                    action,
+                    {"status": partner.status, "trustScore": partner.trust_score},
+                    actor_id="operator",
+                )
+            ]
+        )
         return partner, created
 
     return await svc.store.write(work)
@@ -194,8 +209,13 @@ async def save_partner(svc: Services, partner: PartnerAgent, *, action: str = "p
     async def work(uow: UnitOfWork) -> bool:
         if not await uow.market.insert_partner(partner):
             return False
-        await uow.audit.insert_audit([_partner_event(svc, partner, action, {
-            "providerOrg": partner.provider_org, "status": partner.status})])
+        await uow.audit.insert_audit(
+            [
+                _partner_event(
+                    svc, partner, action, {"providerOrg": partner.provider_org, "status": partner.status}
+                )
+            ]
+        )
         return True
 
     return await svc.store.write(work)

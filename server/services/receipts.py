@@ -122,7 +122,9 @@ async def record_receipt(
 async def _validate_references(uow: UnitOfWork, receipt: EventReceipt):
     campaign = await uow.market.get_campaign(receipt.campaign_id)
     if campaign is None:
-        raise Unprocessable(f"campaignId {receipt.campaign_id!r} is not a known campaign.", field="campaignId")
+        raise Unprocessable(
+            f"campaignId {receipt.campaign_id!r} is not a known campaign.", field="campaignId"
+        )
     if campaign.offer.offer_id != receipt.offer_id:
         raise Unprocessable(
             f"offerId {receipt.offer_id!r} is not the offer of campaign {receipt.campaign_id!r} "
@@ -158,7 +160,9 @@ async def _store_receipt(
     campaign = await _validate_references(uow, receipt)
     verification = await _verify(svc, uow, raw, receipt, occurred_at_text)
     outcome = rules.decide(
-        billable_event=rules.billable(campaign.billing_model, receipt.event_type, svc.settings.cpqr_billable_event),
+        billable_event=rules.billable(
+            campaign.billing_model, receipt.event_type, svc.settings.cpqr_billable_event
+        ),
         verification=verification,
         campaign_status=campaign.status,
     )
@@ -178,7 +182,11 @@ async def _store_receipt(
 
     trace_id = receipt.trace_id or receipt.intent_id
     actor = receipt.buyer_agent_id or receipt.partner_id
-    details: dict[str, Any] = {"campaignId": receipt.campaign_id, "offerId": receipt.offer_id, "eventType": receipt.event_type}
+    details: dict[str, Any] = {
+        "campaignId": receipt.campaign_id,
+        "offerId": receipt.offer_id,
+        "eventType": receipt.event_type,
+    }
     if verification.status != "not_required":
         details["verification"] = msgspec.to_builtins(verification)
     events = [
@@ -239,7 +247,9 @@ async def _store_receipt(
             )
         else:
             settlement = None
-            outcome = rules.ReceiptOutcome(billable=False, reason="budget_exhausted", verification=verification)
+            outcome = rules.ReceiptOutcome(
+                billable=False, reason="budget_exhausted", verification=verification
+            )
             await uow.receipts.set_receipt_settlement(receipt.receipt_id, None, outcome)
     charged = await wallets.charge_receipt(uow, receipt, campaign, verification, now)
     if charged is not None:  # shown in the receipt's audit event (not written yet)
@@ -275,8 +285,11 @@ async def _store_receipt(
 
 
 def _result(
-    receipt: EventReceipt, settlement: SettlementReceipt | None, outcome: rules.ReceiptOutcome | None, *,
-    deduplicated: bool
+    receipt: EventReceipt,
+    settlement: SettlementReceipt | None,
+    outcome: rules.ReceiptOutcome | None,
+    *,
+    deduplicated: bool,
 ) -> ReceiptResult:
     if outcome is None:  # stored before outcomes were recorded
         outcome = rules.ReceiptOutcome(billable=settlement is not None, verification=rules.NOT_REQUIRED)

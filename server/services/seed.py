@@ -77,8 +77,14 @@ async def load_seed(svc: Services, seed: SeedFile) -> dict[str, int]:
     """Insert every seed record that is not stored yet (safe to run twice)."""
 
     async def work(uow: UnitOfWork) -> dict[str, int]:
-        counts = {"leads": 0, "partners": 0, "campaigns": 0, "reputationRecords": 0, "wallets": 0,
-                  "settlements": 0}
+        counts = {
+            "leads": 0,
+            "partners": 0,
+            "campaigns": 0,
+            "reputationRecords": 0,
+            "wallets": 0,
+            "settlements": 0,
+        }
         for lead in seed.leads:
             counts["leads"] += await uow.leads.insert_lead(lead)
         for partner in seed.partners:

@@ -165,7 +165,9 @@ async def _record_outcome(
     svc: Services, uow: UnitOfWork, claimed: SettlementRetryJob, token: str, result: GatewayResult
 ) -> ProcessedItem:
     now = svc.clock()
-    item = ProcessedItem(retry_job_id=claimed.retry_job_id, settlement_id=claimed.settlement_id, outcome="skipped")
+    item = ProcessedItem(
+        retry_job_id=claimed.retry_job_id, settlement_id=claimed.settlement_id, outcome="skipped"
+    )
     settlement = await uow.settlements.lock_settlement(claimed.settlement_id)
     applied: tuple[SettlementReceipt, SettlementRetryJob, SettlementReceipt, rules.Outcome] | None = None
     if settlement is not None and settlement.status == "processing":
@@ -175,27 +177,31 @@ async def _record_outcome(
     if applied is None:
         # The claim expired and was taken again, or the settlement was disputed meanwhile: the
         # answer is kept in the audit trail, never applied over what happened since.
-        await uow.audit.insert_audit([
-            svc.audit(
-                trace_id=claimed.trace_id,
-                entity_type="settlement",
-                entity_id=claimed.settlement_id,
-                action="settlement.result_discarded",
-                status="blocked",
-                details={
-                    "retryJobId": claimed.retry_job_id,
-                    "attempts": claimed.attempts,
-                    "reason": "The claim on this job was lost before the provider answered.",
-                    "providerState": result.provider_state,
-                    "code": result.code,
-                    "message": result.message,
-                    "providerSettlementId": result.provider_settlement_id,
-                    "gateway": svc.gateway.mode,
-                },
-                at=now,
-            )
-        ])
-        item.message = "The claim on this job was lost before the outcome was recorded; the answer was audited."
+        await uow.audit.insert_audit(
+            [
+                svc.audit(
+                    trace_id=claimed.trace_id,
+                    entity_type="settlement",
+                    entity_id=claimed.settlement_id,
+                    action="settlement.result_discarded",
+                    status="blocked",
+                    details={
+                        "retryJobId": claimed.retry_job_id,
+                        "attempts": claimed.attempts,
+                        "reason": "The claim on this job was lost before the provider answered.",
+                        "providerState": result.provider_state,
+                        "code": result.code,
+                        "message": result.message,
+                        "providerSettlementId": result.provider_settlement_id,
+                        "gateway": svc.gateway.mode,
+                    },
+                    at=now,
+                )
+            ]
+        )
+        item.message = (
+            "The claim on this job was lost before the outcome was recorded; the answer was audited."
+        )
         item.provider_response_code = result.code
         return item
     settlement, new_job, new_settlement, outcome = applied
@@ -265,8 +271,16 @@ async def dispute(svc: Services, settlement_id: str, reason: str | None = None) 
             )
         )
         await uow.audit.insert_audit(
-            [_audit_settlement(svc, disputed, "settlement.disputed", "success", {"reason": reason or ""},
-                               actor_type="api")]
+            [
+                _audit_settlement(
+                    svc,
+                    disputed,
+                    "settlement.disputed",
+                    "success",
+                    {"reason": reason or ""},
+                    actor_type="api",
+                )
+            ]
         )
         return disputed
 
@@ -285,7 +299,12 @@ class DeadLetterPage(Base, kw_only=True):
 
 
 async def page_dead_letters(
-    svc: Services, status: str | None, trace_id: str | None, settlement_id: str | None, page: int, page_size: int
+    svc: Services,
+    status: str | None,
+    trace_id: str | None,
+    settlement_id: str | None,
+    page: int,
+    page_size: int,
 ) -> DeadLetterPage:
     found: Page = await svc.store.read(
         lambda uow: uow.dead_letters.page_dead_letters(status, trace_id, settlement_id, page, page_size)
@@ -308,15 +327,25 @@ async def replay_dead_letter(svc: Services, dlq_entry_id: str, note: str | None)
         await uow.retry_jobs.save_job(job, new_job)
         await uow.dead_letters.save_dead_letter(entry, new_entry)
         await uow.audit.insert_audit(
-            [_audit_settlement(svc, new_settlement, "dlq.replayed", "success",
-                               {"dlqEntryId": dlq_entry_id, "note": note or ""}, actor_type="operator")]
+            [
+                _audit_settlement(
+                    svc,
+                    new_settlement,
+                    "dlq.replayed",
+                    "success",
+                    {"dlqEntryId": dlq_entry_id, "note": note or ""},
+                    actor_type="operator",
+                )
+            ]
         )
         return ReplayResult(dlq_entry=new_entry, retry_job=new_job, settlement=new_settlement)
 
     return await svc.store.write(work)
 
 
-async def resolve_dead_letter(svc: Services, dlq_entry_id: str, status: str, note: str | None) -> DeadLetterEntry:
+async def resolve_dead_letter(
+    svc: Services, dlq_entry_id: str, status: str, note: str | None
+) -> DeadLetterEntry:
     if status not in ("resolved", "ignored"):
         raise ValidationFailed(f"status must be 'resolved' or 'ignored', got {status!r}.", field="status")
 

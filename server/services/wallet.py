@@ -74,14 +74,25 @@ async def charge_receipt(
 
 
 async def _apply(
-    uow: UnitOfWork, workspace_id: str, amount: int, *, entry_type: EntryType, source: str, at: datetime,
+    uow: UnitOfWork,
+    workspace_id: str,
+    amount: int,
+    *,
+    entry_type: EntryType,
+    source: str,
+    at: datetime,
     campaign_id: str | None = None,
 ) -> Applied | None:
     """Apply a ledger amount once per source, creating the wallet first on the workspace's first use."""
     for _ in range(2):
         try:
             return await uow.wallets.apply_to_wallet(
-                workspace_id, amount, entry_type=entry_type, source=source, entry_id=new_entry_id(), at=at,
+                workspace_id,
+                amount,
+                entry_type=entry_type,
+                source=source,
+                entry_id=new_entry_id(),
+                at=at,
                 campaign_id=campaign_id,
             )
         except NoWallet:  # first use (rare): one statement fewer for every charge after it

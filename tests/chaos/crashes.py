@@ -98,8 +98,12 @@ def prove_worker_kills(stack: Stack, backend: str, kills: int, seed: int = 3) ->
             time.sleep(rng.uniform(0.0, 2.0))
             killed_starting += 1
         else:
-            victim = wait_for(lambda workers=workers: next((w for w in workers if _role(w) == "leader"), None),
-                              "a worker to lead", 90, 0.05)
+            victim = wait_for(
+                lambda workers=workers: next((w for w in workers if _role(w) == "leader"), None),
+                "a worker to lead",
+                90,
+                0.05,
+            )
             time.sleep(rng.uniform(0.05, 1.2))
             killed_leaders += 1
         victim.process.send_signal(signal.SIGKILL)
@@ -132,8 +136,8 @@ def prove_worker_kills(stack: Stack, backend: str, kills: int, seed: int = 3) ->
         "settlements": sum(in_db.values()),
         "settled": in_db.get("settled", 0),
         "failedInDlq": dlq,
-        "stuckProcessing": in_db.get("processing", 0) + len(
-            httpx.get(f"{api}/settlements", params={"status": "processing"}, timeout=30).json()),
+        "stuckProcessing": in_db.get("processing", 0)
+        + len(httpx.get(f"{api}/settlements", params={"status": "processing"}, timeout=30).json()),
         "notSettledOrDlq": sum(in_db.values()) - in_db.get("settled", 0) - dlq,
         "settledTwiceAtProvider": sum(1 for v in events["settledByKey"].values() if v > 1),
         "settlementsIssued": len(issued),
@@ -142,11 +146,17 @@ def prove_worker_kills(stack: Stack, backend: str, kills: int, seed: int = 3) ->
         "resubmissions": sum(submissions.values()) - len(submissions),
         "resubmittedAfterSettled": sum(events["duplicatesByKey"].values()),
         "overlappingSubmissions": events["overlappingSubmissions"],
-        "wrongProviderId": sum(1 for i, s in found.items()
-                               if s["status"] == "settled" and s["providerSettlementId"] != f"mock_{i}"),
-        "dashboardMatchesDb": all(dashboard.get(k, 0) == in_db.get(k, 0) for k in set(dashboard) | set(in_db)),
+        "wrongProviderId": sum(
+            1
+            for i, s in found.items()
+            if s["status"] == "settled" and s["providerSettlementId"] != f"mock_{i}"
+        ),
+        "dashboardMatchesDb": all(
+            dashboard.get(k, 0) == in_db.get(k, 0) for k in set(dashboard) | set(in_db)
+        ),
         "lostResultsAudited": db.scalar(
-            "SELECT COUNT(*) FROM audit_events WHERE doc LIKE '%\"action\":\"settlement.result_discarded\"%'"),
+            'SELECT COUNT(*) FROM audit_events WHERE doc LIKE \'%"action":"settlement.result_discarded"%\''
+        ),
         "chaosSeconds": round(chaos_seconds, 1),
         "drainSeconds": round(drain_seconds, 1),
     }
@@ -210,7 +220,12 @@ def prove_server_kills(stack: Stack, backend: str, kills: int, seed: int = 5) ->
     try:
         for _ in range(kills):
             before = len(sender.acknowledged)
-            wait_for(lambda before=before: len(sender.acknowledged) > before + 20, "receipts to be acknowledged", 90, 0.05)
+            wait_for(
+                lambda before=before: len(sender.acknowledged) > before + 20,
+                "receipts to be acknowledged",
+                90,
+                0.05,
+            )
             time.sleep(rng.uniform(0.0, 1.0))
             server.process.send_signal(signal.SIGKILL)
             server.process.wait(timeout=10)
@@ -238,7 +253,9 @@ def prove_server_kills(stack: Stack, backend: str, kills: int, seed: int = 5) ->
         "duplicatedSettlements": db.duplicated_settlements(),
         "resentAnswered201": resent_statuses[201],
         "resentAnswered200": resent_statuses[200],  # stored before the kill cut the answer
-        "sentButNotStored": sum(1 for r in (*sender.acknowledged, *sender.unanswered) if r not in stored_after),
+        "sentButNotStored": sum(
+            1 for r in (*sender.acknowledged, *sender.unanswered) if r not in stored_after
+        ),
     }
 
 

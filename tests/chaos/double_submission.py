@@ -47,7 +47,10 @@ from .harness import (
 SUITE = {"settlements": 40, "drips": 4, "pauses": 1}
 FULL = {"settlements": 1000, "drips": 40, "pauses": 5}
 SETTINGS = {"BILLING_ADAPTER_TIMEOUT_MS": "1000", "SETTLEMENT_RETRY_LEASE_MS": "3000"}
-DB_CLAIM_REFUSALS = ("Another worker claimed this job first.", "Another claim holds this job until its lease expires.")
+DB_CLAIM_REFUSALS = (
+    "Another worker claimed this job first.",
+    "Another claim holds this job until its lease expires.",
+)
 
 
 async def _process_loop(base_url: str, stop: asyncio.Event, tally: Counter) -> None:
@@ -101,7 +104,9 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
             # Phase 1: dripped answers, every attempt cut at the 1 s deadline and rescheduled.
             await asyncio.to_thread(_post, api, campaign, drips)
             rescheduled = lambda: db.job_statuses().get("retry_scheduled", 0) == drips  # noqa: E731
-            if not await wait(rescheduled, "every dripped settlement to be rescheduled after its deadline", 60 + drips):
+            if not await wait(
+                rescheduled, "every dripped settlement to be rescheduled after its deadline", 60 + drips
+            ):
                 return
             # Phase 2: the provider answers in 300 ms; new settlements and the dripped ones settle.
             await asyncio.to_thread(mock.set_mode, "settled", 300)
@@ -144,7 +149,9 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
     return figures
 
 
-def _paused_claimant(servers: list[Any], mock: Any, db: Db, campaign: dict[str, Any], rounds: int) -> dict[str, Any]:
+def _paused_claimant(
+    servers: list[Any], mock: Any, db: Db, campaign: dict[str, Any], rounds: int
+) -> dict[str, Any]:
     """Phase 3: a claimant frozen (SIGSTOP) in the middle of its billing call until its claim has expired.
 
     Server 1 claims a settlement and submits it (the provider answers in 800 ms); the process is
@@ -161,7 +168,9 @@ def _paused_claimant(servers: list[Any], mock: Any, db: Db, campaign: dict[str, 
         answer: dict[str, Any] = {}
 
         def claim_on_frozen(answer: dict[str, Any] = answer) -> None:
-            response = httpx.post(f"{frozen.base_url}/settlements/retry-queue/process", json={"limit": 1}, timeout=60)
+            response = httpx.post(
+                f"{frozen.base_url}/settlements/retry-queue/process", json={"limit": 1}, timeout=60
+            )
             answer.update(response.json())
 
         caller = threading.Thread(target=claim_on_frozen)
@@ -172,8 +181,9 @@ def _paused_claimant(servers: list[Any], mock: Any, db: Db, campaign: dict[str, 
             time.sleep(lease_s + 0.5)
 
             def settled_by_other(sid: str = sid) -> bool:
-                body = httpx.post(f"{other.base_url}/settlements/retry-queue/process", json={"limit": 1},
-                                  timeout=30).json()
+                body = httpx.post(
+                    f"{other.base_url}/settlements/retry-queue/process", json={"limit": 1}, timeout=30
+                ).json()
                 return any(i["settlementId"] == sid and i["outcome"] == "settled" for i in body["items"])
 
             wait_for(settled_by_other, "server 2 to take the expired claim and settle", 30, 0.2)
@@ -181,19 +191,27 @@ def _paused_claimant(servers: list[Any], mock: Any, db: Db, campaign: dict[str, 
             frozen.process.send_signal(signal.SIGCONT)
         caller.join(timeout=60)
         (item,) = answer.get("items") or [{}]
-        tally["lateAnswersDiscarded"] += item.get("outcome") == "skipped" and "claim on this job was lost" in (
-            item.get("message") or "")
-        audit = httpx.get(f"{other.base_url}/audit-trail", params={"entityId": sid, "pageSize": 100}, timeout=30)
+        tally["lateAnswersDiscarded"] += item.get(
+            "outcome"
+        ) == "skipped" and "claim on this job was lost" in (item.get("message") or "")
+        audit = httpx.get(
+            f"{other.base_url}/audit-trail", params={"entityId": sid, "pageSize": 100}, timeout=30
+        )
         actions = Counter(e["action"] for e in audit.json()["items"])
         tally["discardsAudited"] += actions["settlement.result_discarded"] == 1
         tally["settledOnce"] += actions["settlement.settled"] == 1
         doc = db.settlement_docs()[sid]
-        tally["recordedWithProviderId"] += doc["status"] == "settled" and doc["providerSettlementId"] == f"mock_{sid}"
+        tally["recordedWithProviderId"] += (
+            doc["status"] == "settled" and doc["providerSettlementId"] == f"mock_{sid}"
+        )
         events = summary(mock)
         tally["bookedOnceAtProvider"] += events["settledByKey"].get(sid) == 1
     events = summary(mock)
-    return {"pausedClaimants": rounds, **{f"paused{k[0].upper()}{k[1:]}": v for k, v in tally.items()},
-            "overlappingSubmissionsAfterPauses": events["overlappingSubmissions"]}
+    return {
+        "pausedClaimants": rounds,
+        **{f"paused{k[0].upper()}{k[1:]}": v for k, v in tally.items()},
+        "overlappingSubmissionsAfterPauses": events["overlappingSubmissions"],
+    }
 
 
 def _post(api: str, campaign: dict[str, Any], count: int) -> list[str]:

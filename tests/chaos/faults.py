@@ -63,7 +63,9 @@ class JobWatch:
 
     def __init__(self, api: str) -> None:
         self.api = api
-        self.steps: dict[str, dict[int, tuple[str, str, str]]] = {}  # settlementId -> attempts -> (status, last, next)
+        self.steps: dict[
+            str, dict[int, tuple[str, str, str]]
+        ] = {}  # settlementId -> attempts -> (status, last, next)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -85,7 +87,9 @@ class JobWatch:
                 for job in jobs:
                     if job["status"] in ("retry_scheduled", "failed", "completed") and job["lastAttemptAt"]:
                         seen = self.steps.setdefault(job["settlementId"], {})
-                        seen.setdefault(job["attempts"], (job["status"], job["lastAttemptAt"], job["nextRunAt"]))
+                        seen.setdefault(
+                            job["attempts"], (job["status"], job["lastAttemptAt"], job["nextRunAt"])
+                        )
                 self._stop.wait(0.3)
 
 
@@ -99,9 +103,13 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
     campaign = active_campaign(api)
     intents = {fault: [uid(f"int_{fault}") for _ in range(per)] for fault in FAULTS}
     by_intent = {i: fault for fault, ids in intents.items() for i in ids}
-    httpx.post(f"{mock.url}/mode", json={"mode": "settled", "byKey": by_intent}, timeout=10).raise_for_status()
+    httpx.post(
+        f"{mock.url}/mode", json={"mode": "settled", "byKey": by_intent}, timeout=10
+    ).raise_for_status()
     answers = post_receipts(api, [billable_receipt(campaign, intentId=i) for i in by_intent])
-    fault_of = {a.body["settlement"]["settlementId"]: by_intent[a.body["receipt"]["intentId"]] for a in answers}
+    fault_of = {
+        a.body["settlement"]["settlementId"]: by_intent[a.body["receipt"]["intentId"]] for a in answers
+    }
     exhausted = {sid for sid, fault in fault_of.items() if fault != "settled"}
     started = time.monotonic()
 
@@ -124,19 +132,30 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
     schedule_errors: list[str] = []
     for sid, fault in fault_of.items():
         schedule_errors += _check_schedule(sid, fault, watch.steps.get(sid, {}), events["events"])
-    wrong_codes = sorted({(fault_of[s], found[s]["providerResponseCode"]) for s in fault_of
-                          if found[s]["providerResponseCode"] != FAULTS[fault_of[s]][0]})
+    wrong_codes = sorted(
+        {
+            (fault_of[s], found[s]["providerResponseCode"])
+            for s in fault_of
+            if found[s]["providerResponseCode"] != FAULTS[fault_of[s]][0]
+        }
+    )
 
     # Replay every dead letter with the provider back to settled; the worker settles each once.
-    httpx.post(f"{mock.url}/mode", json={"mode": "settled", "byKey": dict.fromkeys(by_intent)},
-               timeout=10).raise_for_status()
+    httpx.post(
+        f"{mock.url}/mode", json={"mode": "settled", "byKey": dict.fromkeys(by_intent)}, timeout=10
+    ).raise_for_status()
     replayed = 0
     for entry in dlq["items"]:
-        answer = httpx.post(f"{api}/settlements/dlq/{entry['dlqEntryId']}/replay", json={"note": "provider back"},
-                            timeout=30)
+        answer = httpx.post(
+            f"{api}/settlements/dlq/{entry['dlqEntryId']}/replay", json={"note": "provider back"}, timeout=30
+        )
         replayed += answer.status_code == 200
-    wait_for(lambda: db.job_statuses().get("completed", 0) == len(fault_of), "the replayed settlements to settle",
-             90 + 5 * per, 0.5)
+    wait_for(
+        lambda: db.job_statuses().get("completed", 0) == len(fault_of),
+        "the replayed settlements to settle",
+        90 + 5 * per,
+        0.5,
+    )
     after = httpx.get(f"{api}/settlements/dlq", params={"pageSize": 100}, timeout=30).json()["items"]
     final = summary(mock)
     return {
@@ -150,7 +169,9 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
         "inDlq": len(in_dlq),
         "dlqIsExactlyTheExhausted": in_dlq == exhausted,
         "retryableSettledBeforeReplay": sum(1 for s in exhausted if before_replay[s] == "settled"),
-        "controlSettledAtOnce": sum(1 for s, f in fault_of.items() if f == "settled" and before_replay[s] == "settled"),
+        "controlSettledAtOnce": sum(
+            1 for s, f in fault_of.items() if f == "settled" and before_replay[s] == "settled"
+        ),
         "replayed": replayed,
         "settledAfterReplay": db.settlement_statuses().get("settled", 0),
         "dlqResolved": sum(1 for e in after if e["status"] == "resolved"),
@@ -164,7 +185,9 @@ def prove(stack: Stack, backend: str, counts: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _check_schedule(sid: str, fault: str, steps: dict[int, tuple[str, str, str]], events: list[dict]) -> list[str]:
+def _check_schedule(
+    sid: str, fault: str, steps: dict[int, tuple[str, str, str]], events: list[dict]
+) -> list[str]:
     """The spec's schedule for one settlement, from its job's steps and its arrivals at the provider."""
     _code, retryable = FAULTS[fault]
     arrivals = [_ts(e["receivedAt"]) for e in events if e["idempotencyKey"] == sid]
@@ -184,10 +207,17 @@ def _check_schedule(sid: str, fault: str, steps: dict[int, tuple[str, str, str]]
         delay = (_ts(nxt) - _ts(last)).total_seconds()
         # Due no sooner than the wait after the attempt began (it is counted from the recorded outcome).
         if status != "retry_scheduled" or not wait <= delay <= wait + 5:
-            errors.append(f"{fault} {sid}: after attempt {attempt} {status} due in {delay:.1f} s, expected {wait} s")
-        if len(arrivals) > attempt and (arrivals[attempt] - arrivals[attempt - 1]).total_seconds() < wait - 0.5:
-            errors.append(f"{fault} {sid}: attempt {attempt + 1} came {arrivals[attempt] - arrivals[attempt - 1]} "
-                          f"after attempt {attempt}, before its {wait} s")
+            errors.append(
+                f"{fault} {sid}: after attempt {attempt} {status} due in {delay:.1f} s, expected {wait} s"
+            )
+        if (
+            len(arrivals) > attempt
+            and (arrivals[attempt] - arrivals[attempt - 1]).total_seconds() < wait - 0.5
+        ):
+            errors.append(
+                f"{fault} {sid}: attempt {attempt + 1} came {arrivals[attempt] - arrivals[attempt - 1]} "
+                f"after attempt {attempt}, before its {wait} s"
+            )
     if steps.get(3, ("?",))[0] != "failed":
         errors.append(f"{fault} {sid}: not failed after its third attempt ({steps.get(3)})")
     return errors

@@ -190,7 +190,9 @@ class Db:
             budget = float(json.loads(doc)["budget"])
             billed = live.get(campaign_id, 0.0)
             if spend > budget + 1e-9 or billed > budget + 1e-9 or abs(billed - spend) > 1e-6:
-                over.append({"campaignId": campaign_id, "budget": budget, "committedSpend": spend, "billed": billed})
+                over.append(
+                    {"campaignId": campaign_id, "budget": budget, "committedSpend": spend, "billed": billed}
+                )
         return over
 
 
@@ -307,7 +309,9 @@ class Stack:
         with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if server.process.poll() is not None:
-                    raise ChaosError(f"a server exited with code {server.process.returncode}:\n{server.output()}")
+                    raise ChaosError(
+                        f"a server exited with code {server.process.returncode}:\n{server.output()}"
+                    )
                 try:
                     if client.get("/health").status_code == 200:
                         return server
@@ -315,7 +319,9 @@ class Stack:
                     pass
                 time.sleep(0.05)
         server.stop()
-        raise ChaosError(f"a server did not answer GET /health within {START_TIMEOUT_S:.0f} s:\n{server.output()}")
+        raise ChaosError(
+            f"a server did not answer GET /health within {START_TIMEOUT_S:.0f} s:\n{server.output()}"
+        )
 
     def server(self, database_url: str, **env: str) -> ServerProcess:
         with BOOTS:
@@ -342,7 +348,9 @@ class Stack:
 
     def mock_billing(self, **env: str) -> MockBilling:
         with BOOTS:
-            return MockBilling(wait_ready(self._launch(["mock", "billing", "--port", "0"], "mock-billing", env)))
+            return MockBilling(
+                wait_ready(self._launch(["mock", "billing", "--port", "0"], "mock-billing", env))
+            )
 
     def launch_worker(self, database_url: str, billing_url: str | None, **env: str) -> Command:
         settings = {
@@ -482,7 +490,9 @@ def active_campaign(base_url: str, budget: float = 100_000_000, payout: float = 
         campaign = created.json()["campaign"]
         activated = api.post(f"/campaigns/{campaign['campaignId']}/activate")
         if activated.status_code != 200:
-            raise ChaosError(f"activating {campaign['campaignId']} answered {activated.status_code}: {activated.text}")
+            raise ChaosError(
+                f"activating {campaign['campaignId']} answered {activated.status_code}: {activated.text}"
+            )
         return activated.json()["campaign"]
 
 
@@ -501,7 +511,9 @@ def post_receipts(base_url: str, bodies: Sequence[dict[str, Any]], concurrency: 
     answers = run_async(go())
     refused = [a for a in answers if a.status not in (200, 201)]
     if refused:
-        raise ChaosError(f"{len(refused)} receipts were refused; first: {refused[0].status} {refused[0].body}")
+        raise ChaosError(
+            f"{len(refused)} receipts were refused; first: {refused[0].status} {refused[0].body}"
+        )
     return answers
 
 

@@ -48,7 +48,9 @@ class Load:
 
     def __init__(self, base_url: str, campaign: dict[str, Any]) -> None:
         self.base_url, self.campaign = base_url, campaign
-        self.answers: list[tuple[float, str, Answer, dict[str, Any] | None]] = []  # (at, kind, answer, receipt)
+        self.answers: list[
+            tuple[float, str, Answer, dict[str, Any] | None]
+        ] = []  # (at, kind, answer, receipt)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -62,12 +64,17 @@ class Load:
 
     def count_since(self, at: float, status: int | None = None) -> int:
         """Answers since ``at`` with ``status`` (None: any answer that is not a 2xx)."""
-        return sum(1 for t, _, a, _ in list(self.answers)
-                   if t >= at and (a.status == status if status is not None else a.status not in (200, 201)))
+        return sum(
+            1
+            for t, _, a, _ in list(self.answers)
+            if t >= at and (a.status == status if status is not None else a.status not in (200, 201))
+        )
 
     async def _run(self) -> None:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=CLIENT_TIMEOUT_S) as client:
-            lanes = [self._lane(client, "receipt") for _ in range(6)] + [self._lane(client, "evaluate") for _ in range(2)]
+            lanes = [self._lane(client, "receipt") for _ in range(6)] + [
+                self._lane(client, "evaluate") for _ in range(2)
+            ]
             await asyncio.gather(*lanes)
 
     async def _lane(self, client: httpx.AsyncClient, kind: str) -> None:
@@ -93,17 +100,26 @@ def prove(stack: Stack, counts: dict[str, Any]) -> dict[str, Any]:
     outages: list[tuple[str, float, float]] = []  # (how, from, to)
     recovered_after: list[float] = []
     try:
-        wait_for(lambda: load.count_since(0.0, 201) >= 20, "receipts to be accepted before the outage", 60, 0.05)
+        wait_for(
+            lambda: load.count_since(0.0, 201) >= 20, "receipts to be accepted before the outage", 60, 0.05
+        )
         for _ in range(counts["rounds"]):
             for how in ("stopped", "hung"):
                 begin = time.monotonic()
                 redis.kill() if how == "stopped" else redis.pause()
-                wait_for(lambda begin=begin: load.count_since(begin) >= 10, f"refusals while Redis is {how}", 30, 0.05)
+                wait_for(
+                    lambda begin=begin: load.count_since(begin) >= 10,
+                    f"refusals while Redis is {how}",
+                    30,
+                    0.05,
+                )
                 time.sleep(counts["outage_s"])
                 redis.start() if how == "stopped" else redis.resume()
                 end = time.monotonic()
                 outages.append((how, begin, end))
-                recovered_at = wait_for(lambda end=end: _recovered(load, end), f"recovery after Redis {how}", 30, 0.05)
+                recovered_at = wait_for(
+                    lambda end=end: _recovered(load, end), f"recovery after Redis {how}", 30, 0.05
+                )
                 recovered_after.append(recovered_at - end)
         time.sleep(1.0)
     finally:

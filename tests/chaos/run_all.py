@@ -54,8 +54,16 @@ def _broken_double(f: dict[str, Any]) -> list[str]:
     if f["wrongProviderId"] or f["stillProcessing"] or f["settledInDb"] != f["settlements"]:
         out.append("not every settlement settled once with the provider's id")
     pauses = f["pausedClaimants"]
-    if not (f.get("pausedLateAnswersDiscarded") == f.get("pausedDiscardsAudited") == f.get("pausedSettledOnce")
-            == f.get("pausedBookedOnceAtProvider") == pauses) or f["overlappingSubmissionsAfterPauses"]:
+    if (
+        not (
+            f.get("pausedLateAnswersDiscarded")
+            == f.get("pausedDiscardsAudited")
+            == f.get("pausedSettledOnce")
+            == f.get("pausedBookedOnceAtProvider")
+            == pauses
+        )
+        or f["overlappingSubmissionsAfterPauses"]
+    ):
         out.append("a paused claimant's late answer was not discarded and audited")
     return out
 
@@ -64,11 +72,19 @@ def _broken_storm(f: dict[str, Any]) -> list[str]:
     out = []
     if f["answers4xx"] or f["answers5xx"] or f["noAnswer"]:
         out.append("answers other than 200/201")
-    if f["duplicatedSettlements"] or f["keysAnsweredWithTwoSettlements"] or f["settlements"] != f["settlementsExpected"]:
+    if (
+        f["duplicatedSettlements"]
+        or f["keysAnsweredWithTwoSettlements"]
+        or f["settlements"] != f["settlementsExpected"]
+    ):
         out.append("a key billed other than once")
     if f["campaignsOverBudget"]:
         out.append("a campaign past its budget")
-    if f["receiptsWithMissingSettlement"] or f["settlementsWithoutRetryJob"] or f["billableReceiptsWithoutSettlement"]:
+    if (
+        f["receiptsWithMissingSettlement"]
+        or f["settlementsWithoutRetryJob"]
+        or f["billableReceiptsWithoutSettlement"]
+    ):
         out.append("a receipt, settlement and job out of step")
     return out
 
@@ -85,22 +101,41 @@ def _broken_workers(f: dict[str, Any]) -> list[str]:
 
 
 def _broken_servers(f: dict[str, Any]) -> list[str]:
-    keys = ("serverErrors", "acknowledgedButNotStored", "receiptsWithMissingSettlement", "settlementsWithoutRetryJob",
-            "billableReceiptsWithoutSettlement", "duplicatedSettlements", "sentButNotStored")
+    keys = (
+        "serverErrors",
+        "acknowledgedButNotStored",
+        "receiptsWithMissingSettlement",
+        "settlementsWithoutRetryJob",
+        "billableReceiptsWithoutSettlement",
+        "duplicatedSettlements",
+        "sentButNotStored",
+    )
     return [k for k in keys if f[k]]
 
 
 def _broken_faults(f: dict[str, Any]) -> list[str]:
-    out = [k for k in ("scheduleErrors", "wrongFinalCodes", "retryableSettledBeforeReplay", "stillProcessing") if f[k]]
+    out = [
+        k
+        for k in ("scheduleErrors", "wrongFinalCodes", "retryableSettledBeforeReplay", "stillProcessing")
+        if f[k]
+    ]
     if not f["dlqIsExactlyTheExhausted"] or f["settledAfterReplay"] != f["settlements"]:
         out.append("the DLQ or the replay")
     return out
 
 
 def _broken_redis(f: dict[str, Any]) -> list[str]:
-    keys = ("answered500", "otherStatuses", "clientTimeouts", "unclear503", "acknowledgedButNotStored", "passwordShown")
-    return [k for k in keys if f[k]] + (["a resent receipt refused"] if f["resentAccepted"] != f["refusedThenResent"]
-                                        else [])
+    keys = (
+        "answered500",
+        "otherStatuses",
+        "clientTimeouts",
+        "unclear503",
+        "acknowledgedButNotStored",
+        "passwordShown",
+    )
+    return [k for k in keys if f[k]] + (
+        ["a resent receipt refused"] if f["resentAccepted"] != f["refusedThenResent"] else []
+    )
 
 
 def proofs(full: bool) -> list[Proof]:
@@ -110,19 +145,52 @@ def proofs(full: bool) -> list[Proof]:
     kills = pick(crashes)
     out: list[Proof] = []
     for backend in ("sqlite", "postgres"):
-        out.append(("double submission", backend,
-                    lambda s, b=backend: double_submission.prove(s, b, pick(double_submission)), _broken_double))
+        out.append(
+            (
+                "double submission",
+                backend,
+                lambda s, b=backend: double_submission.prove(s, b, pick(double_submission)),
+                _broken_double,
+            )
+        )
     for deployment in storms.DEPLOYMENTS:
-        out.append(("duplicate storm", deployment, lambda s, d=deployment: storms.prove(s, d, pick(storms)),
-                    _broken_storm))
+        out.append(
+            (
+                "duplicate storm",
+                deployment,
+                lambda s, d=deployment: storms.prove(s, d, pick(storms)),
+                _broken_storm,
+            )
+        )
     for backend in ("sqlite", "postgres"):
-        out.append(("worker crashes", backend,
-                    lambda s, b=backend: crashes.prove_worker_kills(s, b, kills["worker_kills"]), _broken_workers))
-        out.append(("server crashes", backend,
-                    lambda s, b=backend: crashes.prove_server_kills(s, b, kills["server_kills"]), _broken_servers))
+        out.append(
+            (
+                "worker crashes",
+                backend,
+                lambda s, b=backend: crashes.prove_worker_kills(s, b, kills["worker_kills"]),
+                _broken_workers,
+            )
+        )
+        out.append(
+            (
+                "server crashes",
+                backend,
+                lambda s, b=backend: crashes.prove_server_kills(s, b, kills["server_kills"]),
+                _broken_servers,
+            )
+        )
     for backend in ("sqlite", "postgres"):
-        out.append(("provider faults", backend, lambda s, b=backend: faults.prove(s, b, pick(faults)), _broken_faults))
-    out.append(("redis outage", "postgres+redis", lambda s: redis_outage.prove(s, pick(redis_outage)), _broken_redis))
+        out.append(
+            (
+                "provider faults",
+                backend,
+                lambda s, b=backend: faults.prove(s, b, pick(faults)),
+                _broken_faults,
+            )
+        )
+    out.append(
+        ("redis outage", "postgres+redis", lambda s: redis_outage.prove(s, pick(redis_outage)), _broken_redis)
+    )
     return out
 
 
@@ -142,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="the full counts (else the suite's)")
     parser.add_argument("--out", help="also write the Markdown report to this file")
     parser.add_argument("--only", action="append", help="only proofs whose name contains this (repeatable)")
-    parser.add_argument("--where", action="append",
-                        help="only on this backend or deployment: sqlite, postgres, postgres-redis-2, sqlite-1, …")
+    parser.add_argument(
+        "--where",
+        action="append",
+        help="only on this backend or deployment: sqlite, postgres, postgres-redis-2, sqlite-1, …",
+    )
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -154,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    lines = [f"## {dt.date.today().isoformat()} — chaos proofs ({'full' if args.full else 'suite'} counts)", "",
-             f"Machine: {_machine()}.", ""]
+    lines = [
+        f"## {dt.date.today().isoformat()} — chaos proofs ({'full' if args.full else 'suite'} counts)",
+        "",
+        f"Machine: {_machine()}.",
+        "",
+    ]
     broken: list[str] = []
     postgres = SharedPostgres()
     try:

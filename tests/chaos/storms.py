@@ -32,7 +32,9 @@ DEPLOYMENTS = ("postgres-redis-2", "sqlite-1")
 BUDGET_PAYOUT, BUDGET_FITS = 150.0, 7  # the small campaign: room for exactly 7 bills
 
 
-def _bodies(big: dict[str, Any], small: dict[str, Any], count: int, rng: random.Random) -> list[dict[str, Any]]:
+def _bodies(
+    big: dict[str, Any], small: dict[str, Any], count: int, rng: random.Random
+) -> list[dict[str, Any]]:
     """``count`` receipts: 10 % bill the small-budget campaign, 10 % are twins of another receipt."""
     bodies: list[dict[str, Any]] = []
     while len(bodies) < count:
@@ -72,8 +74,11 @@ def prove(
     rng = random.Random(seed)
     bodies = _bodies(big, small, counts["receipts"], rng)
     copies = counts["copies"]
-    requests = [("POST", f"{urls[(i + c) % len(urls)]}/events/receipts", body)
-                for i, body in enumerate(bodies) for c in range(copies)]
+    requests = [
+        ("POST", f"{urls[(i + c) % len(urls)]}/events/receipts", body)
+        for i, body in enumerate(bodies)
+        for c in range(copies)
+    ]
 
     async def storm() -> list[Any]:
         c = counts["concurrency"]

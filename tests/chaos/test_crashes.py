@@ -32,7 +32,9 @@ def test_sigkilled_workers_lose_nothing_settle_nothing_twice_and_leave_nothing_p
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_sigkilled_server_keeps_every_acknowledged_receipt_with_its_settlement(stack: Stack, backend: str) -> None:
+def test_a_sigkilled_server_keeps_every_acknowledged_receipt_with_its_settlement(
+    stack: Stack, backend: str
+) -> None:
     f = crashes.prove_server_kills(stack, backend, crashes.SUITE["server_kills"])
     assert f["serverErrors"] == 0, f
     assert f["acknowledgedButNotStored"] == 0, f

@@ -22,12 +22,18 @@ BACKENDS = ("sqlite", "postgres")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Iterator[dict[str, Background]]:
-    stacks = {b: Stack(Path(tmp_path_factory.mktemp(f"double-{b}")), postgres=lambda: postgres) for b in BACKENDS}
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+) -> Iterator[dict[str, Background]]:
+    stacks = {
+        b: Stack(Path(tmp_path_factory.mktemp(f"double-{b}")), postgres=lambda: postgres) for b in BACKENDS
+    }
 
     def proof(backend: str):
         stack = stacks[backend]
-        return lambda: with_output(stack, lambda: double_submission.prove(stack, backend, double_submission.SUITE))
+        return lambda: with_output(
+            stack, lambda: double_submission.prove(stack, backend, double_submission.SUITE)
+        )
 
     started = {b: Background(proof(b)) for b in BACKENDS}
     try:
@@ -62,5 +68,10 @@ def test_three_claimants_without_redis_never_submit_a_settlement_twice_at_once(
     # A claimant frozen past its lease: its late answer is discarded and audited, never applied.
     rounds = counts["pauses"]
     assert f["pausedLateAnswersDiscarded"] == f["pausedDiscardsAudited"] == rounds, f
-    assert f["pausedSettledOnce"] == f["pausedRecordedWithProviderId"] == f["pausedBookedOnceAtProvider"] == rounds
+    assert (
+        f["pausedSettledOnce"]
+        == f["pausedRecordedWithProviderId"]
+        == f["pausedBookedOnceAtProvider"]
+        == rounds
+    )
     assert f["overlappingSubmissionsAfterPauses"] == 0

@@ -21,7 +21,12 @@ def test_redis_stopped_or_hung_answers_a_clear_503_at_once_and_recovers(stack: S
     assert not f["passwordShown"]
     assert f["acknowledgedButNotStored"] == 0
     assert f["resentAccepted"] == f["refusedThenResent"]
-    assert f["duplicatedSettlements"] == f["receiptsWithMissingSettlement"] == f["settlementsWithoutRetryJob"] == 0
+    assert (
+        f["duplicatedSettlements"]
+        == f["receiptsWithMissingSettlement"]
+        == f["settlementsWithoutRetryJob"]
+        == 0
+    )
 
 
 @pytest.mark.timeout(300)

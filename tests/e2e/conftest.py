@@ -137,7 +137,9 @@ def _factory(workdir: Callable[[], Path], backend: BackendEnv) -> tuple[StartSer
 
 
 @pytest.fixture(scope="module")
-def module_server_factory(tmp_path_factory: pytest.TempPathFactory, backend_env: BackendEnv) -> Iterator[StartServer]:
+def module_server_factory(
+    tmp_path_factory: pytest.TempPathFactory, backend_env: BackendEnv
+) -> Iterator[StartServer]:
     start, started = _factory(lambda: tmp_path_factory.mktemp("server-env"), backend_env)
     yield start
     for server in reversed(started):

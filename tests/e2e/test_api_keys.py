@@ -182,8 +182,16 @@ def test_every_mutating_endpoint_is_protected(keyed: httpx.Client) -> None:
 
 
 def test_reads_stay_open_by_default(keyed: httpx.Client) -> None:
-    for path in ("/health", "/campaigns", "/audit-trail", "/settlements/dlq", "/dashboard", "/wallet",
-                 "/wallet/ledger", "/schema/openapi.json"):
+    for path in (
+        "/health",
+        "/campaigns",
+        "/audit-trail",
+        "/settlements/dlq",
+        "/dashboard",
+        "/wallet",
+        "/wallet/ledger",
+        "/schema/openapi.json",
+    ):
         expect(keyed.get(path), 200)
     # a wrong key on an open endpoint is not held against the caller
     expect(keyed.get("/campaigns", headers={"x-api-key": "not-a-key-of-this-server"}), 200)
@@ -196,8 +204,11 @@ def test_reads_stay_open_by_default(keyed: httpx.Client) -> None:
 
 def test_an_operators_actions_are_audited_under_the_keys_name(keyed: httpx.Client) -> None:
     created = expect(
-        keyed.post("/campaigns", json=campaign_draft(product={"claims": ["100% guaranteed uptime"]}),
-                   headers=header_key(OPERATOR)),
+        keyed.post(
+            "/campaigns",
+            json=campaign_draft(product={"claims": ["100% guaranteed uptime"]}),
+            headers=header_key(OPERATOR),
+        ),
         201,
     )
     assert created["policyCheck"]["decision"] == "manual_review"
@@ -275,8 +286,15 @@ def test_protected_reads_with_a_json_keys_file(start_server: StartServer, tmp_pa
     keys.write_text(json.dumps({"keys": [OPERATOR, AGENT]}), encoding="utf-8")
     server = start_server({"API_KEYS_FILE": str(keys), "API_KEYS_PROTECT_READS": "1", "HOST": "0.0.0.0"})
     with httpx.Client(base_url=server.base_url, timeout=15.0) as api:
-        for path in ("/campaigns", "/audit-trail", "/settlements", "/dashboard", "/system/runtime-profile",
-                     "/wallet", "/wallet/ledger"):
+        for path in (
+            "/campaigns",
+            "/audit-trail",
+            "/settlements",
+            "/dashboard",
+            "/system/runtime-profile",
+            "/wallet",
+            "/wallet/ledger",
+        ):
             message = assert_unauthorized(api.get(path))
             assert "an API key (agent or operator)" in message
             assert_unauthorized(api.get(path, headers={"x-api-key": "not-a-key-of-this-server"}))

@@ -43,7 +43,10 @@ def _audit(api: httpx.Client, entity_id: str) -> list[dict]:
 
 def test_a_campaign_that_is_not_active_is_never_billed(api: httpx.Client) -> None:
     created = expect(
-        api.post("/campaigns", json=campaign_draft(externalRef=uid("risky"), product={"claims": ["100% guaranteed"]})),
+        api.post(
+            "/campaigns",
+            json=campaign_draft(externalRef=uid("risky"), product={"claims": ["100% guaranteed"]}),
+        ),
         201,
     )
     campaign = created["campaign"]
@@ -85,11 +88,16 @@ async def test_concurrent_receipts_never_take_a_campaign_past_its_budget(server:
     with httpx.Client(base_url=server.base_url, timeout=30) as api:
         stored = expect(api.get("/settlements", params={"campaignId": campaign["campaignId"]}), 200)
         assert sum(s["amount"] for s in stored) == 450
-        assert sorted(s["settlementId"] for s in stored) == sorted(d["settlement"]["settlementId"] for d in billed)
+        assert sorted(s["settlementId"] for s in stored) == sorted(
+            d["settlement"]["settlementId"] for d in billed
+        )
         # The exchange stops serving the spent campaign.
         ranked = expect(
-            api.post("/opportunities/evaluate", json=opportunity(constraints={"geo": ["US"]}, sponsoredSlots=10,
-                                                                 explain=True)), 200
+            api.post(
+                "/opportunities/evaluate",
+                json=opportunity(constraints={"geo": ["US"]}, sponsoredSlots=10, explain=True),
+            ),
+            200,
         )
         gates = {r["campaignId"]: r["failedGates"] for r in ranked["rejected"]}
         assert "budget" in gates[campaign["campaignId"]]
@@ -133,15 +141,21 @@ def test_shortlist_verification_bills_only_what_the_exchange_served(start_server
         assert answer["verification"]["status"] == "failed"
         assert "never shortlisted" in answer["verification"]["reason"]
         trail = _audit(api, forged["receiptId"])
-        assert any(e["action"] == "receipt.not_billed" and e["details"]["reason"] == "verification_failed"
-                   for e in trail)
+        assert any(
+            e["action"] == "receipt.not_billed" and e["details"]["reason"] == "verification_failed"
+            for e in trail
+        )
 
         intent, slot = _shortlisted(api)
         # The right intent, but a partner the exchange did not shortlist with it.
-        other = expect(api.post("/events/receipts", json=receipt(intentId=intent, partnerId="partner_growthdesk")), 201)
+        other = expect(
+            api.post("/events/receipts", json=receipt(intentId=intent, partnerId="partner_growthdesk")), 201
+        )
         assert other["verification"]["status"] == "failed" and other["settlement"] is None
         # The placement that really happened bills.
-        good = expect(api.post("/events/receipts", json=receipt(intentId=intent, partnerId=slot["partnerId"])), 201)
+        good = expect(
+            api.post("/events/receipts", json=receipt(intentId=intent, partnerId=slot["partnerId"])), 201
+        )
         assert good["verification"]["status"] == "verified"
         assert good["settlement"] is not None and good["billable"] is True
 
@@ -153,7 +167,8 @@ def test_shortlist_verification_bills_only_what_the_exchange_served(start_server
 
 def _sign(secret: str, body: dict) -> str:
     message = ".".join(
-        body[k] for k in ("receiptId", "intentId", "offerId", "campaignId", "partnerId", "eventType", "occurredAt")
+        body[k]
+        for k in ("receiptId", "intentId", "offerId", "campaignId", "partnerId", "eventType", "occurredAt")
     )
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
@@ -166,8 +181,12 @@ def test_signed_verification_needs_the_partners_hmac(start_server, tmp_path: Pat
     with httpx.Client(base_url=server.base_url, timeout=30) as api:
         intent, slot = _shortlisted(api)
         # occurredAt with milliseconds, eventType as an alias: signed exactly as sent.
-        body = receipt(intentId=intent, partnerId=slot["partnerId"], eventType="shortlisted",
-                       occurredAt=_iso(datetime.now(UTC)))
+        body = receipt(
+            intentId=intent,
+            partnerId=slot["partnerId"],
+            eventType="shortlisted",
+            occurredAt=_iso(datetime.now(UTC)),
+        )
         forged = dict(body, receiptId=uid("rcpt"), signature="0" * 64)
         refused = expect(api.post("/events/receipts", json=forged), 201)
         assert refused["settlement"] is None and refused["verification"]["status"] == "failed"
@@ -198,7 +217,10 @@ def test_signed_verification_needs_the_partners_hmac(start_server, tmp_path: Pat
             },
             "refused in real_test",
         ),
-        ({"RECEIPT_VERIFICATION": "signed", "RECEIPT_SIGNING_SECRETS": "/nonexistent/secrets.json"}, "cannot read"),
+        (
+            {"RECEIPT_VERIFICATION": "signed", "RECEIPT_SIGNING_SECRETS": "/nonexistent/secrets.json"},
+            "cannot read",
+        ),
         ({"BILLING_ADAPTER_TIMEOUT_MS": "9000"}, "SETTLEMENT_RETRY_LEASE_MS"),
     ],
 )
@@ -210,8 +232,14 @@ def test_unusable_settings_stop_the_server_with_one_line(env: dict, needle: str,
     from tests.support import REPO_ROOT
 
     full = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "PORT": "0", **env}
-    done = subprocess.run([sys.executable, "-m", "server", "serve"], cwd=REPO_ROOT, env=full, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "serve"],
+        cwd=REPO_ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], done.stderr

@@ -28,12 +28,15 @@ def test_high_risk_claim_needs_operator_approval(api: httpx.Client) -> None:
 
     # Not served while waiting for review.
     evaluated = expect(
-        api.post("/opportunities/evaluate", json=opportunity(constraints={"geo": ["US"]}, sponsoredSlots=10)), 200
+        api.post("/opportunities/evaluate", json=opportunity(constraints={"geo": ["US"]}, sponsoredSlots=10)),
+        200,
     )
     assert campaign_id not in {s["campaignId"] for s in evaluated["shortlisted"]}
 
     note = "Checked the SLA contract: the uptime claim is backed by a written guarantee."
-    reviewed = expect(api.post(f"/campaigns/{campaign_id}/review", json={"decision": "approve", "note": note}), 200)
+    reviewed = expect(
+        api.post(f"/campaigns/{campaign_id}/review", json={"decision": "approve", "note": note}), 200
+    )
     assert reviewed["campaignId"] == campaign_id
 
     activated = expect(api.post(f"/campaigns/{campaign_id}/activate"), 200)
@@ -42,7 +45,8 @@ def test_high_risk_claim_needs_operator_approval(api: httpx.Client) -> None:
     assert expect(api.get(f"/campaigns/{campaign_id}"), 200)["status"] == "active"
 
     evaluated = expect(
-        api.post("/opportunities/evaluate", json=opportunity(constraints={"geo": ["US"]}, sponsoredSlots=10)), 200
+        api.post("/opportunities/evaluate", json=opportunity(constraints={"geo": ["US"]}, sponsoredSlots=10)),
+        200,
     )
     assert campaign_id in {s["campaignId"] for s in evaluated["shortlisted"]}
 
@@ -62,7 +66,9 @@ def test_operator_reject_rejects(api: httpx.Client) -> None:
     created = _create(api, externalRef=uid("risky"), product={"claims": ["Best price in the market"]})
     campaign_id = created["campaign"]["campaignId"]
     assert created["policyCheck"]["decision"] == "manual_review"
-    expect(api.post(f"/campaigns/{campaign_id}/review", json={"decision": "reject", "note": "Unproven."}), 200)
+    expect(
+        api.post(f"/campaigns/{campaign_id}/review", json={"decision": "reject", "note": "Unproven."}), 200
+    )
     assert expect(api.get(f"/campaigns/{campaign_id}"), 200)["status"] == "rejected"
     refused = api.post(f"/campaigns/{campaign_id}/activate")
     assert refused.status_code == 409, refused.text
@@ -111,7 +117,10 @@ def test_review_without_decision_reruns_the_check(api: httpx.Client) -> None:
     again = expect(api.post(f"/campaigns/{campaign_id}/review"), 200)
     assert again["decision"] == "pass"
     assert again["policyCheckId"] != first["policyCheckId"]
-    assert expect(api.get(f"/campaigns/{campaign_id}/policy-check"), 200)["policyCheckId"] == again["policyCheckId"]
+    assert (
+        expect(api.get(f"/campaigns/{campaign_id}/policy-check"), 200)["policyCheckId"]
+        == again["policyCheckId"]
+    )
 
 
 def test_invalid_operator_decision_is_400(api: httpx.Client) -> None:

@@ -14,7 +14,9 @@ from tests.backends import PostgresServer, free_port
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     return subprocess.run(
         [sys.executable, "-m", "server", *args],
@@ -59,7 +61,9 @@ def test_serve_fails_with_one_clear_line(tmp_path: Path, env: dict[str, str], ex
     result = cli("serve", env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("promotion-agent: ") and expected in lines[0], result.stderr
+    assert len(lines) == 1 and lines[0].startswith("promotion-agent: ") and expected in lines[0], (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

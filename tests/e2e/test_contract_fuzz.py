@@ -71,7 +71,9 @@ def test_the_server_keeps_its_openapi_contract(start_server, tmp_path: Path) -> 
     ]  # fmt: skip
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=280)
     report = run.stdout[-20000:] + run.stderr[-4000:]
-    assert run.returncode == 0, f"schemathesis found gaps between the OpenAPI document and the server:\n{report}"
+    assert run.returncode == 0, (
+        f"schemathesis found gaps between the OpenAPI document and the server:\n{report}"
+    )
     selected = re.search(r"Selected: (\d+)/(\d+)", report)
     tested = re.search(r"Tested: (\d+)", report)
     assert selected and tested and selected.group(1) == selected.group(2) == tested.group(1), report

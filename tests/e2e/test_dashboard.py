@@ -11,7 +11,13 @@ import pytest
 
 from tests.support import REPO_ROOT, expect, opportunity, receipt, uid
 
-CANONICAL = ("offer.shortlisted", "offer.presented", "owner.viewed", "owner.interacted", "conversion.attributed")
+CANONICAL = (
+    "offer.shortlisted",
+    "offer.presented",
+    "owner.viewed",
+    "owner.interacted",
+    "conversion.attributed",
+)
 
 
 def _seed_with_a_campaign_without_disclosure(tmp_path: Path) -> Path:
@@ -19,7 +25,9 @@ def _seed_with_a_campaign_without_disclosure(tmp_path: Path) -> Path:
     without disclosure is refused at the API, but stored campaigns may still lack one)."""
     seed = json.loads((REPO_ROOT / "data" / "seed.json").read_text(encoding="utf-8"))
     bare = copy.deepcopy(seed["campaigns"][0])
-    bare.update(campaignId="cmp_bare", status="rejected", policyPass=False, disclosureText="", advertiser="Bare")
+    bare.update(
+        campaignId="cmp_bare", status="rejected", policyPass=False, disclosureText="", advertiser="Bare"
+    )
     bare["offer"]["offerId"] = "offer_bare"
     bare["proofBundle"]["proofBundleId"] = "proof_bare"
     seed["campaigns"].append(bare)
@@ -40,8 +48,13 @@ def _check_dashboard_rates(api: httpx.Client) -> None:
     assert empty["activePartners"] == 2
     assert empty["activeCampaigns"] == 2
     assert empty["eventCounts"] == dict.fromkeys(CANONICAL, 0)
-    for key in ("qualifiedRecommendationRate", "detailViewRate", "handoffRate", "actionConversionRate",
-                "disclosureShownRate"):
+    for key in (
+        "qualifiedRecommendationRate",
+        "detailViewRate",
+        "handoffRate",
+        "actionConversionRate",
+        "disclosureShownRate",
+    ):
         assert empty[key] == 0, key  # zero denominators give 0
     assert empty["settlementCount"] == 0
     assert empty["retryJobsOpen"] == 0
@@ -93,8 +106,13 @@ def _check_dashboard_rates(api: httpx.Client) -> None:
     assert dash["handoffRate"] == pytest.approx(interacted / viewed)  # 0.5
     assert dash["actionConversionRate"] == pytest.approx(conversions / interacted)  # 1.0
     assert dash["disclosureShownRate"] == pytest.approx(presented_with_disclosure / presented)  # 0.8
-    for key in ("qualifiedRecommendationRate", "detailViewRate", "handoffRate", "actionConversionRate",
-                "disclosureShownRate"):
+    for key in (
+        "qualifiedRecommendationRate",
+        "detailViewRate",
+        "handoffRate",
+        "actionConversionRate",
+        "disclosureShownRate",
+    ):
         assert 0.0 <= dash[key] <= 1.0
 
     # Settlements: the CPA conversion (900) and the CPQR shortlist (120).

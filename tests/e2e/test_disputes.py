@@ -93,8 +93,12 @@ def test_disputing_a_settled_settlement_is_409(api: httpx.Client) -> None:
 
 def _hubflow_trust(api: httpx.Client) -> float:
     """HubFlow × ProcurePilot's trust score, whether the pair is shortlisted or rejected."""
-    body = expect(api.post("/opportunities/evaluate", json=opportunity(uid("intent_trust"), explain=True)), 200)
-    shortlisted = [s for s in body["shortlisted"] if s["campaignId"] == "cmp_hubflow" and s["partnerId"] == PARTNER]
+    body = expect(
+        api.post("/opportunities/evaluate", json=opportunity(uid("intent_trust"), explain=True)), 200
+    )
+    shortlisted = [
+        s for s in body["shortlisted"] if s["campaignId"] == "cmp_hubflow" and s["partnerId"] == PARTNER
+    ]
     if shortlisted:
         return shortlisted[0]["trustScore"]
     rejected = [r for r in body["rejected"] if r["campaignId"] == "cmp_hubflow" and r["partnerId"] == PARTNER]

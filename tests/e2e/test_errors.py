@@ -47,7 +47,9 @@ def test_invalid_json_is_400_with_a_message(api: httpx.Client, path: str) -> Non
         ("/campaigns", campaign_draft(product={"price": "free"}), "product.price"),
     ],
 )
-def test_wrong_field_type_is_400_naming_the_field(api: httpx.Client, path: str, payload: dict, field: str) -> None:
+def test_wrong_field_type_is_400_naming_the_field(
+    api: httpx.Client, path: str, payload: dict, field: str
+) -> None:
     body = _status(api.post(path, json=payload), 400)
     assert body.get("field") == field, body
 
@@ -70,7 +72,10 @@ def test_missing_required_field_is_400(api: httpx.Client, path: str, payload: di
 def test_campaign_validation_stores_nothing(api: httpx.Client) -> None:
     before = len(api.get("/campaigns").json())
     _status(api.post("/campaigns", json=campaign_draft(currency=12)), 400)
-    _status(api.post("/campaigns", json=campaign_draft(product={"actionEndpoints": ["https://example.com/x"]})), 400)
+    _status(
+        api.post("/campaigns", json=campaign_draft(product={"actionEndpoints": ["https://example.com/x"]})),
+        400,
+    )
     assert len(api.get("/campaigns").json()) == before
 
 
@@ -88,7 +93,9 @@ def test_campaign_validation_stores_nothing(api: httpx.Client) -> None:
         (campaign_draft(advertiser="Your Company Name"), "advertiser"),
         (campaign_draft(disclosureText="Sponsored placeholder text"), "disclosureText"),
         (
-            campaign_draft(proofReferences=[{"label": "Proof", "type": "doc", "url": "https://example.com/proof"}]),
+            campaign_draft(
+                proofReferences=[{"label": "Proof", "type": "doc", "url": "https://example.com/proof"}]
+            ),
             "proofReferences",
         ),
     ],

@@ -13,7 +13,9 @@ def test_all_leads_and_filters(api: httpx.Client) -> None:
     assert [lead["agentId"] for lead in everyone] == ["lead_crm_eu", "lead_crm_cn"]
     by_source = expect(api.get("/agent-leads", params={"sourceType": "partner_directory"}), 200)
     assert [lead["agentId"] for lead in by_source] == ["lead_crm_cn"]
-    assert [x["agentId"] for x in expect(api.get("/agent-leads", params={"geo": "UK"}), 200)] == ["lead_crm_eu"]
+    assert [x["agentId"] for x in expect(api.get("/agent-leads", params={"geo": "UK"}), 200)] == [
+        "lead_crm_eu"
+    ]
     assert [x["agentId"] for x in expect(api.get("/agent-leads", params={"vertical": "revops"}), 200)] == [
         "lead_crm_cn"
     ]
@@ -27,11 +29,18 @@ def test_all_leads_and_filters(api: httpx.Client) -> None:
 
 def test_activation_needs_a_complete_checklist(fresh_api: httpx.Client) -> None:
     api = fresh_api
-    expect(api.post("/agent-leads/lead_crm_cn/status", json={"nextStatus": "reviewing", "actorId": "ops:carol"}), 200)
+    expect(
+        api.post("/agent-leads/lead_crm_cn/status", json={"nextStatus": "reviewing", "actorId": "ops:carol"}),
+        200,
+    )
     refused = expect(
         api.post(
             "/agent-leads/lead_crm_cn/status",
-            json={"nextStatus": "active", "actorId": "ops:carol", "checklist": {"identity": True, "auth": True}},
+            json={
+                "nextStatus": "active",
+                "actorId": "ops:carol",
+                "checklist": {"identity": True, "auth": True},
+            },
         ),
         409,
     )
@@ -40,13 +49,19 @@ def test_activation_needs_a_complete_checklist(fresh_api: httpx.Client) -> None:
     lead = expect(
         api.post(
             "/agent-leads/lead_crm_cn/status",
-            json={"nextStatus": "active", "actorId": "ops:carol", "checklist": checklist,
-                  "evidenceRef": "https://growthdesk.ai/evidence"},
+            json={
+                "nextStatus": "active",
+                "actorId": "ops:carol",
+                "checklist": checklist,
+                "evidenceRef": "https://growthdesk.ai/evidence",
+            },
         ),
         200,
     )
     assert lead["verificationStatus"] == "active"
-    assert lead["verificationOwner"] == "ops:carol" and lead["evidenceRef"] == "https://growthdesk.ai/evidence"
+    assert (
+        lead["verificationOwner"] == "ops:carol" and lead["evidenceRef"] == "https://growthdesk.ai/evidence"
+    )
     assert lead["lastVerifiedAt"]
     assert expect(api.post("/agent-leads/lead_crm_cn/status", json={"nextStatus": "sideways"}), 400)["field"]
 
@@ -62,9 +77,12 @@ def test_promotion_needs_both_receipt_capabilities(fresh_api: httpx.Client) -> N
     assert "partner_pp_two" in listed
     assert listed["partner_pp_two"]["trustScore"] == 0.81  # governed: no reputation records, no disputes
     assert listed["partner_pp_two"]["baseTrustScore"] == 0.81
-    assert "already exists" in expect(
-        api.post("/agent-leads/lead_crm_eu/promote", json={"partnerId": "partner_pp_two"}), 409
-    )["message"]
+    assert (
+        "already exists"
+        in expect(api.post("/agent-leads/lead_crm_eu/promote", json={"partnerId": "partner_pp_two"}), 409)[
+            "message"
+        ]
+    )
     default = expect(api.post("/agent-leads/lead_crm_eu/promote"), 201)
     assert default["partnerId"] == "partner_procurepilot"
 

@@ -51,7 +51,9 @@ def test_app_mode_and_alias_disagreeing_stop_the_start() -> None:
 def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> list[ServerProcess]:
     """Two demo servers (APP_MODE=demo) given backends that do not exist: demo must ignore them."""
     # Started together (the second with --mode demo is not possible through spawn_server: both use APP_MODE).
-    servers = [spawn_server(tmp_path_factory.mktemp(f"demo{i}"), {"APP_MODE": "demo", **UNREACHABLE}) for i in (0, 1)]
+    servers = [
+        spawn_server(tmp_path_factory.mktemp(f"demo{i}"), {"APP_MODE": "demo", **UNREACHABLE}) for i in (0, 1)
+    ]
     for server in servers:
         wait_until_healthy(server)
     yield servers
@@ -68,7 +70,10 @@ def demo(demo_servers: list[ServerProcess]) -> httpx.Client:
 def test_demo_ignores_the_backends_and_says_so(demo: httpx.Client, demo_servers: list[ServerProcess]) -> None:
     profile = expect(demo.get("/system/runtime-profile"), 200)
     assert (profile["mode"], profile["persistence"], profile["hotState"], profile["billingMode"]) == (
-        "demo", "sqlite", "memory", "simulated"
+        "demo",
+        "sqlite",
+        "memory",
+        "simulated",
     )
     assert "in-memory SQLite" in profile["implies"]
     log = demo_servers[0].output()
@@ -81,7 +86,12 @@ def test_demo_bootstrap_is_on_the_dashboard(demo: httpx.Client) -> None:
     board = expect(demo.get("/dashboard"), 200)
     assert board["mode"] == "demo"
     assert board["settlementsByStatus"] == {
-        "pending": 1, "processing": 0, "retry_scheduled": 1, "settled": 3, "disputed": 1, "failed": 1
+        "pending": 1,
+        "processing": 0,
+        "retry_scheduled": 1,
+        "settled": 3,
+        "disputed": 1,
+        "failed": 1,
     }
     assert (board["dlqOpen"], board["retryJobsOpen"]) == (1, 2)
     assert board["countsByProvenance"]["receipts"] == {"demo_bootstrap": 14}
@@ -94,7 +104,13 @@ def test_demo_seed_covers_every_lifecycle_state(demo: httpx.Client) -> None:
     assert {c["status"] for c in campaigns} == {"draft", "reviewing", "active", "paused", "rejected"}
     assert {c["dataProvenance"] for c in campaigns} == {"demo_seed"}
     leads = expect(demo.get("/agents/leads"), 200)
-    assert {lead["verificationStatus"] for lead in leads} == {"new", "reviewing", "verified", "active", "suspended"}
+    assert {lead["verificationStatus"] for lead in leads} == {
+        "new",
+        "reviewing",
+        "verified",
+        "active",
+        "suspended",
+    }
 
 
 def test_demo_settlements_dlq_and_audit(demo: httpx.Client) -> None:

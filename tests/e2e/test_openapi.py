@@ -99,21 +99,73 @@ def _request_schema(doc: dict[str, Any], path: str) -> dict[str, Any]:
     [
         (
             "/campaigns",
-            {"advertiser", "category", "regions", "billingModel", "payoutAmount", "currency", "budget",
-             "disclosureText", "minTrust", "targetingPartnerIds", "product", "proofReferences"},
-            {"advertiser", "category", "regions", "billingModel", "payoutAmount", "currency", "budget", "product"},
+            {
+                "advertiser",
+                "category",
+                "regions",
+                "billingModel",
+                "payoutAmount",
+                "currency",
+                "budget",
+                "disclosureText",
+                "minTrust",
+                "targetingPartnerIds",
+                "product",
+                "proofReferences",
+            },
+            {
+                "advertiser",
+                "category",
+                "regions",
+                "billingModel",
+                "payoutAmount",
+                "currency",
+                "budget",
+                "product",
+            },
         ),
         (
             "/events/receipts",
-            {"receiptId", "dataProvenance", "intentId", "offerId", "campaignId", "partnerId", "eventType",
-             "occurredAt", "signature", "traceId", "buyerAgentId", "environment", "payload"},
-            {"receiptId", "dataProvenance", "intentId", "offerId", "campaignId", "partnerId", "eventType",
-             "occurredAt", "signature"},
+            {
+                "receiptId",
+                "dataProvenance",
+                "intentId",
+                "offerId",
+                "campaignId",
+                "partnerId",
+                "eventType",
+                "occurredAt",
+                "signature",
+                "traceId",
+                "buyerAgentId",
+                "environment",
+                "payload",
+            },
+            {
+                "receiptId",
+                "dataProvenance",
+                "intentId",
+                "offerId",
+                "campaignId",
+                "partnerId",
+                "eventType",
+                "occurredAt",
+                "signature",
+            },
         ),
         (
             "/opportunities/evaluate",
-            {"intentId", "category", "taskType", "constraints", "relevanceFloor", "utilityFloor", "sponsoredSlots",
-             "disclosureRequired", "explain"},
+            {
+                "intentId",
+                "category",
+                "taskType",
+                "constraints",
+                "relevanceFloor",
+                "utilityFloor",
+                "sponsoredSlots",
+                "disclosureRequired",
+                "explain",
+            },
             {"intentId", "category", "taskType"},
         ),
     ],
@@ -135,25 +187,62 @@ def test_campaign_product_schema_is_followed(document: dict[str, Any]) -> None:
     schema = _request_schema(document, "/campaigns")
     product = _resolve(document, schema["properties"]["product"])
     assert product.get("type") == "object"
-    assert {"name", "price", "currency", "intendedFor", "claims", "actionEndpoints", "positioningBullets"} <= set(
-        product["properties"]
-    )
+    assert {
+        "name",
+        "price",
+        "currency",
+        "intendedFor",
+        "claims",
+        "actionEndpoints",
+        "positioningBullets",
+    } <= set(product["properties"])
 
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "expected_properties"),
     [
         ("post", "/campaigns", "201", {"campaign", "policyCheck"}),
-        ("post", "/opportunities/evaluate", "200", {"intentId", "totalCandidates", "eligibleCandidates", "shortlisted"}),
+        (
+            "post",
+            "/opportunities/evaluate",
+            "200",
+            {"intentId", "totalCandidates", "eligibleCandidates", "shortlisted"},
+        ),
         ("post", "/events/receipts", "201", {"receipt", "settlement", "deduplicated"}),
-        ("post", "/settlements/retry-queue/process", "200",
-         {"processedCount", "settledCount", "rescheduledCount", "failedCount", "skippedCount", "items"}),
-        ("get", "/settlements/dlq", "200", {"items", "total", "page", "pageSize", "hasNextPage", "hasPreviousPage"}),
-        ("get", "/audit-trail", "200", {"items", "total", "page", "pageSize", "hasNextPage", "hasPreviousPage"}),
+        (
+            "post",
+            "/settlements/retry-queue/process",
+            "200",
+            {"processedCount", "settledCount", "rescheduledCount", "failedCount", "skippedCount", "items"},
+        ),
+        (
+            "get",
+            "/settlements/dlq",
+            "200",
+            {"items", "total", "page", "pageSize", "hasNextPage", "hasPreviousPage"},
+        ),
+        (
+            "get",
+            "/audit-trail",
+            "200",
+            {"items", "total", "page", "pageSize", "hasNextPage", "hasPreviousPage"},
+        ),
         ("get", "/dashboard", "200", {"eventCounts", "qualifiedRecommendationRate", "recentAudit"}),
         ("get", "/health", "200", {"ok", "service", "persistence", "hotState", "billingMode"}),
-        ("get", "/wallet", "200", {"workspaceId", "availableCredits", "reservedCredits", "consumedCredits",
-                                   "expiredCredits", "owedCredits", "updatedAt"}),
+        (
+            "get",
+            "/wallet",
+            "200",
+            {
+                "workspaceId",
+                "availableCredits",
+                "reservedCredits",
+                "consumedCredits",
+                "expiredCredits",
+                "owedCredits",
+                "updatedAt",
+            },
+        ),
     ],
 )
 def test_response_schemas_are_real(
@@ -179,7 +268,9 @@ def test_documented_error_responses_match_the_real_error_body(document: dict[str
                     continue
                 schema = _resolve(document, content["schema"])
                 if "message" not in (schema.get("properties") or {}):
-                    wrong.append(f"{method.upper()} {path} {status}: {sorted(schema.get('properties') or {})}")
+                    wrong.append(
+                        f"{method.upper()} {path} {status}: {sorted(schema.get('properties') or {})}"
+                    )
     assert not wrong, "documented error bodies without `message`:\n" + "\n".join(wrong[:10])
 
 
@@ -190,8 +281,13 @@ def _parameters(doc: dict[str, Any], method: str, path: str) -> dict[str, dict[s
 def test_the_limits_the_server_enforces_are_declared(document: dict[str, Any]) -> None:
     receipt = _request_schema(document, "/events/receipts")["properties"]
     for name in ("receiptId", "intentId", "offerId", "campaignId", "partnerId"):
-        assert receipt[name].get("maxLength") == 200 and receipt[name].get("minLength") == 1, (name, receipt[name])
-    assert "offer.shortlisted" in receipt["eventType"]["enum"] and "shortlisted" in receipt["eventType"]["enum"]
+        assert receipt[name].get("maxLength") == 200 and receipt[name].get("minLength") == 1, (
+            name,
+            receipt[name],
+        )
+    assert (
+        "offer.shortlisted" in receipt["eventType"]["enum"] and "shortlisted" in receipt["eventType"]["enum"]
+    )
     evaluate = _request_schema(document, "/opportunities/evaluate")["properties"]
     assert evaluate["sponsoredSlots"]["type"] == "integer" and evaluate["sponsoredSlots"]["minimum"] == 1
 
@@ -200,7 +296,9 @@ def test_the_limits_the_server_enforces_are_declared(document: dict[str, Any]) -
     assert draft["properties"]["proofReferences"]["minItems"] == 1
     product = _resolve(document, draft["properties"]["product"])
     for name in ("claims", "intendedFor", "actionEndpoints"):
-        assert product["properties"][name]["minItems"] == 1 and "pattern" in product["properties"][name]["items"]
+        assert (
+            product["properties"][name]["minItems"] == 1 and "pattern" in product["properties"][name]["items"]
+        )
 
     for path in ("/audit-trail", "/settlements/dlq"):
         params = _parameters(document, "get", path)
@@ -217,12 +315,20 @@ def test_the_limits_the_server_enforces_are_declared(document: dict[str, Any]) -
     assert campaign_id["maxLength"] == 200
     for path in ("/wallet", "/wallet/ledger"):
         workspace = _parameters(document, "get", path)["workspaceId"]["schema"]
-        assert (workspace["minLength"], workspace["maxLength"], workspace["default"]) == (1, 200, "workspace_default")
+        assert (workspace["minLength"], workspace["maxLength"], workspace["default"]) == (
+            1,
+            200,
+            "workspace_default",
+        )
 
 
 def test_optional_bodies_are_documented_as_optional(document: dict[str, Any]) -> None:
-    for path in ("/settlements/retry-queue/process", "/campaigns/:campaignId/review",
-                 "/settlements/:settlementId/dispute", "/agent-leads/:leadId/promote"):
+    for path in (
+        "/settlements/retry-queue/process",
+        "/campaigns/:campaignId/review",
+        "/settlements/:settlementId/dispute",
+        "/agent-leads/:leadId/promote",
+    ):
         assert _operation(document, "post", path)["requestBody"]["required"] is False, path
     for path in ("/campaigns", "/events/receipts", "/opportunities/evaluate"):
         assert _operation(document, "post", path)["requestBody"]["required"] is True, path

@@ -17,7 +17,11 @@ import pytest
 from tests.support import error_body, expect, receipt, roomy_seed, uid
 
 HUBFLOW = {"campaignId": "cmp_hubflow", "offerId": "offer_hubflow", "eventType": "shortlisted"}  # CPQR: 120
-SIGNALSTACK = {"campaignId": "cmp_signalstack", "offerId": "offer_signalstack", "eventType": "conversion"}  # CPA
+SIGNALSTACK = {
+    "campaignId": "cmp_signalstack",
+    "offerId": "offer_signalstack",
+    "eventType": "conversion",
+}  # CPA
 
 
 def _bill(api: httpx.Client, n: int, **fields) -> list[str]:
@@ -101,7 +105,11 @@ def test_filters_are_kept_across_pages(fresh_api: httpx.Client, billed: dict[str
     assert {p.headers["x-total-count"] for p in pages} == {"170"}
     for page in pages[:-1]:
         query = parse_qs(urlsplit(page.links["next"]["url"]).query)
-        assert query["campaignId"] == ["cmp_hubflow"] and query["status"] == ["pending"] and query["limit"] == ["60"]
+        assert (
+            query["campaignId"] == ["cmp_hubflow"]
+            and query["status"] == ["pending"]
+            and query["limit"] == ["60"]
+        )
     assert [s["settlementId"] for p in pages for s in p.json()] == list(reversed(hubflow))
     assert {s["campaignId"] for p in pages for s in p.json()} == {"cmp_hubflow"}
 

@@ -125,11 +125,21 @@ def seed_with_settlements(folder: Path) -> Path:
 
     def settlement(sid: str, status: str, amount: float, disputed: bool = False) -> dict[str, Any]:
         return {
-            "settlementId": sid, "dataProvenance": "demo_seed", "campaignId": "cmp_hubflow",
-            "offerId": "offer_hubflow", "partnerId": "partner_procure_pilot", "intentId": f"seed-{sid}",
-            "billingModel": "CPQR", "eventType": "offer.shortlisted", "amount": amount, "currency": "USD",
-            "attributionWindow": "session", "status": status, "disputeFlag": disputed,
-            "generatedAt": "2026-03-01T00:00:00Z", "updatedAt": "2026-03-01T00:00:00Z",
+            "settlementId": sid,
+            "dataProvenance": "demo_seed",
+            "campaignId": "cmp_hubflow",
+            "offerId": "offer_hubflow",
+            "partnerId": "partner_procure_pilot",
+            "intentId": f"seed-{sid}",
+            "billingModel": "CPQR",
+            "eventType": "offer.shortlisted",
+            "amount": amount,
+            "currency": "USD",
+            "attributionWindow": "session",
+            "status": status,
+            "disputeFlag": disputed,
+            "generatedAt": "2026-03-01T00:00:00Z",
+            "updatedAt": "2026-03-01T00:00:00Z",
         }
 
     hubflow = next(c for c in seed["campaigns"] if c["campaignId"] == "cmp_hubflow")

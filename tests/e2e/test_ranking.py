@@ -74,7 +74,9 @@ def test_explain_lists_failed_gates(readonly_api: httpx.Client) -> None:
     body = expect(
         readonly_api.post(
             "/opportunities/evaluate",
-            json=opportunity(uid("intent_reject"), relevanceFloor=1.0, constraints={"geo": ["JP"]}, explain=True),
+            json=opportunity(
+                uid("intent_reject"), relevanceFloor=1.0, constraints={"geo": ["JP"]}, explain=True
+            ),
         ),
         200,
     )
@@ -88,6 +90,9 @@ def test_explain_lists_failed_gates(readonly_api: httpx.Client) -> None:
 
 
 def test_sponsored_slots_caps_the_shortlist(readonly_api: httpx.Client) -> None:
-    body = expect(readonly_api.post("/opportunities/evaluate", json=opportunity(uid("intent_one"), sponsoredSlots=1)), 200)
+    body = expect(
+        readonly_api.post("/opportunities/evaluate", json=opportunity(uid("intent_one"), sponsoredSlots=1)),
+        200,
+    )
     assert body["eligibleCandidates"] == 2
     assert [s["campaignId"] for s in body["shortlisted"]] == ["cmp_signalstack"]

@@ -45,7 +45,11 @@ def test_the_default_server_reports_the_spec_defaults_and_the_wall_clock(readonl
     report = expect(readonly_api.get("/system/ranking-config"), 200)
     assert report["source"] == "defaults"
     assert report["weights"] == {
-        "relevance": 0.35, "utility": 0.25, "trust": 0.15, "affectiveFit": 0.15, "bid": 0.1
+        "relevance": 0.35,
+        "utility": 0.25,
+        "trust": 0.15,
+        "affectiveFit": 0.15,
+        "bid": 0.1,
     }
     assert report["weightSum"] == pytest.approx(1.0)
     assert report["floors"] == {"relevance": 0.72, "utility": 0.68}
@@ -63,7 +67,11 @@ def test_a_ranking_file_and_a_fixed_clock_rank_every_request(start_server: Start
         report = expect(api.get("/system/ranking-config"), 200)
         assert report["source"] == "RANKING_CONFIG_FILE"
         assert report["weights"] == {
-            "relevance": 0.3, "utility": 0.3, "trust": 0.2, "affectiveFit": 0.1, "bid": 0.1
+            "relevance": 0.3,
+            "utility": 0.3,
+            "trust": 0.2,
+            "affectiveFit": 0.1,
+            "bid": 0.1,
         }
         assert report["floors"] == {"relevance": 1.0, "utility": 0.0}
         assert report["clock"] == f"fixed:{CLOCK}"
@@ -105,26 +113,52 @@ def test_the_report_is_in_the_openapi_document(readonly_api: httpx.Client) -> No
 def serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_VARS}
     clean.update(PORT=str(free_port()), DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/refused.sqlite3")
-    return subprocess.run([sys.executable, "-m", "server", "serve"], cwd=REPO_ROOT, env={**clean, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "server", "serve"],
+        cwd=REPO_ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "text", "env", "expected"),
     [
-        ("r.toml", "[weights]\nbid = -0.1\n", {},
-         "r.toml: weights.bid: a weight cannot be negative (got -0.1)"),
-        ("r.json", json.dumps({"floors": {"relevance": 1.5}}), {},
-         "floors.relevance: a floor is between 0 and 1"),
+        (
+            "r.toml",
+            "[weights]\nbid = -0.1\n",
+            {},
+            "r.toml: weights.bid: a weight cannot be negative (got -0.1)",
+        ),
+        (
+            "r.json",
+            json.dumps({"floors": {"relevance": 1.5}}),
+            {},
+            "floors.relevance: a floor is between 0 and 1",
+        ),
         ("r.json", json.dumps({"weights": {"bid": "high"}}), {}, "weights.bid: Expected `float`, got `str`"),
         ("r.toml", "[weights]\nbidd = 0.2\n", {}, "weights: Object contains unknown field `bidd`"),
         ("r.toml", "[weights\n", {}, "not valid TOML"),
-        (None, None, {"EXCHANGE_CLOCK": "yesterday"},
-         "EXCHANGE_CLOCK must be wall, fixed:<ISO time> or offset:"),
+        (
+            None,
+            None,
+            {"EXCHANGE_CLOCK": "yesterday"},
+            "EXCHANGE_CLOCK must be wall, fixed:<ISO time> or offset:",
+        ),
         (None, None, {"EXCHANGE_CLOCK": "fixed:2026-03-11T12:00:00"}, "has no time zone"),
-        (None, None, {"EXCHANGE_CLOCK": f"fixed:{CLOCK}", "PROMOTION_AGENT_MODE": "real_test",
-                      "REDIS_URL": "redis://127.0.0.1:9/0", "BILLING_ADAPTER_URL": "http://127.0.0.1:9"},
-         f"real_test mode refuses EXCHANGE_CLOCK='fixed:{CLOCK}'"),
+        (
+            None,
+            None,
+            {
+                "EXCHANGE_CLOCK": f"fixed:{CLOCK}",
+                "PROMOTION_AGENT_MODE": "real_test",
+                "REDIS_URL": "redis://127.0.0.1:9/0",
+                "BILLING_ADAPTER_URL": "http://127.0.0.1:9",
+            },
+            f"real_test mode refuses EXCHANGE_CLOCK='fixed:{CLOCK}'",
+        ),
     ],
 )
 def test_a_setting_the_server_cannot_use_stops_the_start_with_one_line(

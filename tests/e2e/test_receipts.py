@@ -105,7 +105,9 @@ async def test_concurrent_twins_with_no_settlement(server: ServerProcess) -> Non
         before = _event_counts(api)["offer.presented"]
     bodies = [receipt(receiptId=uid("rcpt_ptwin"), eventType="presented") for _ in range(10)]
     async with httpx.AsyncClient(base_url=server.base_url, timeout=20.0) as client:
-        responses = await asyncio.gather(*(client.post("/events/receipts", json=b) for b in bodies for _ in range(2)))
+        responses = await asyncio.gather(
+            *(client.post("/events/receipts", json=b) for b in bodies for _ in range(2))
+        )
     assert sorted(r.status_code for r in responses) == [200] * 10 + [201] * 10
     assert all(r.json()["settlement"] is None for r in responses)
     with httpx.Client(base_url=server.base_url, timeout=15) as api:
@@ -150,7 +152,9 @@ def test_receipt_defaults_are_filled(api: httpx.Client) -> None:
     assert body["environment"] == "test"
 
 
-def _assert_nothing_stored(api: httpx.Client, sent: dict, counts_before: dict, settlements_before: int) -> None:
+def _assert_nothing_stored(
+    api: httpx.Client, sent: dict, counts_before: dict, settlements_before: int
+) -> None:
     assert _event_counts(api) == counts_before
     assert _settlement_total(api) == settlements_before
     audit = expect(api.get("/audit-trail", params={"entityId": sent["receiptId"]}), 200)
@@ -199,7 +203,9 @@ def test_cpa_campaign_is_billed_only_on_conversion(api: httpx.Client) -> None:
     assert settlement["status"] == "pending"
     assert settlement["disputeFlag"] is False
     assert len(_settlements_for(api, intent, "cmp_signalstack")) == 1
-    jobs = expect(api.get("/settlements/retry-jobs", params={"settlementId": settlement["settlementId"]}), 200)
+    jobs = expect(
+        api.get("/settlements/retry-jobs", params={"settlementId": settlement["settlementId"]}), 200
+    )
     assert len(jobs) == 1
     assert jobs[0]["status"] == "queued"
     assert jobs[0]["attempts"] == 0
@@ -208,11 +214,15 @@ def test_cpa_campaign_is_billed_only_on_conversion(api: httpx.Client) -> None:
 
 def test_cpqr_billed_on_shortlisted_not_on_presented(api: httpx.Client) -> None:
     intent = uid("intent_cpqr")
-    presented = expect(api.post("/events/receipts", json=receipt(intentId=intent, eventType="presented")), 201)
+    presented = expect(
+        api.post("/events/receipts", json=receipt(intentId=intent, eventType="presented")), 201
+    )
     assert presented["settlement"] is None
     assert _settlements_for(api, intent) == []
 
-    shortlisted = expect(api.post("/events/receipts", json=receipt(intentId=intent, eventType="shortlisted")), 201)
+    shortlisted = expect(
+        api.post("/events/receipts", json=receipt(intentId=intent, eventType="shortlisted")), 201
+    )
     settlement = shortlisted["settlement"]
     assert settlement is not None
     assert settlement["eventType"] == "offer.shortlisted"
@@ -229,7 +239,9 @@ def test_second_receipt_for_same_intent_offer_event_bills_once(api: httpx.Client
     intent = uid("intent_once")
     first = expect(api.post("/events/receipts", json=receipt(intentId=intent, eventType="shortlisted")), 201)
     # Another receipt id, same intent/offer/event (here spelled canonically): a new receipt, no new settlement.
-    second = expect(api.post("/events/receipts", json=receipt(intentId=intent, eventType="offer.shortlisted")), 201)
+    second = expect(
+        api.post("/events/receipts", json=receipt(intentId=intent, eventType="offer.shortlisted")), 201
+    )
     assert second["deduplicated"] is False
     assert second["receipt"]["receiptId"] != first["receipt"]["receiptId"]
     if second["settlement"] is not None:
@@ -244,12 +256,16 @@ def test_billable_event_setting_presented(start_server) -> None:
     server = start_server({"CPQR_BILLABLE_EVENT": "offer.presented"})
     with httpx.Client(base_url=server.base_url, timeout=15) as api:
         intent = uid("intent_presented")
-        shortlisted = expect(api.post("/events/receipts", json=receipt(intentId=intent, eventType="shortlisted")), 201)
+        shortlisted = expect(
+            api.post("/events/receipts", json=receipt(intentId=intent, eventType="shortlisted")), 201
+        )
         assert shortlisted["settlement"] is None
         shown = expect(api.post("/events/receipts", json=receipt(intentId=intent, eventType="shown")), 201)
         assert shown["settlement"] is not None
         assert shown["settlement"]["eventType"] == "offer.presented"
         assert shown["settlement"]["amount"] == 120
-        again = expect(api.post("/events/receipts", json=receipt(intentId=intent, eventType="presented")), 201)
+        again = expect(
+            api.post("/events/receipts", json=receipt(intentId=intent, eventType="presented")), 201
+        )
         assert again["deduplicated"] is False
         assert len(_settlements_for(api, intent)) == 1

@@ -190,7 +190,10 @@ def test_failed_goes_to_dlq_then_replay_settles(http_api: httpx.Client, billing:
     error_body(refused)
 
     replayed = expect(
-        api.post(f"/settlements/dlq/{entry['dlqEntryId']}/replay", json={"resolutionNote": "account reopened"}), 200
+        api.post(
+            f"/settlements/dlq/{entry['dlqEntryId']}/replay", json={"resolutionNote": "account reopened"}
+        ),
+        200,
     )
     assert replayed["dlqEntry"]["status"] == "replayed"
     assert replayed["dlqEntry"]["dlqEntryId"] == entry["dlqEntryId"]
@@ -202,7 +205,13 @@ def test_failed_goes_to_dlq_then_replay_settles(http_api: httpx.Client, billing:
     assert _settlement(api, settlement_id)["status"] == "retry_scheduled"
 
     billing_stub.respond(
-        200, {"status": "settled", "code": "SETTLED", "provider_settlement_id": "prov_42", "provider_reference": "r42"}
+        200,
+        {
+            "status": "settled",
+            "code": "SETTLED",
+            "provider_settlement_id": "prov_42",
+            "provider_reference": "r42",
+        },
     )
     result = _process(api)
     assert result["settledCount"] == 1
@@ -247,7 +256,10 @@ def test_resolve_and_ignore(http_api: httpx.Client, billing: BillingStub) -> Non
     assert refused.status_code == 400, refused.text
     assert _dlq(api, settlementId=ids[0])["items"][0]["status"] == "open"
 
-    ignored = expect(api.post(f"/settlements/dlq/{first}/resolve", json={"status": "ignored", "resolutionNote": "test"}), 200)
+    ignored = expect(
+        api.post(f"/settlements/dlq/{first}/resolve", json={"status": "ignored", "resolutionNote": "test"}),
+        200,
+    )
     assert ignored["status"] == "ignored"
     assert ignored["dlqEntryId"] == first
     resolved = expect(api.post(f"/settlements/dlq/{second}/resolve", json={"status": "resolved"}), 200)
@@ -328,8 +340,12 @@ def test_empty_2xx_is_accepted_and_settles(http_api: httpx.Client, billing: Bill
     assert stored["providerResponseCode"] == "ACCEPTED_NO_BODY"
 
 
-@pytest.mark.parametrize("reply", [{"status": 0}, {"status": 200, "delay_s": 3.0}], ids=["dropped", "timeout"])
-def test_network_error_or_timeout_is_retried(http_api: httpx.Client, billing: BillingStub, reply: dict) -> None:
+@pytest.mark.parametrize(
+    "reply", [{"status": 0}, {"status": 200, "delay_s": 3.0}], ids=["dropped", "timeout"]
+)
+def test_network_error_or_timeout_is_retried(
+    http_api: httpx.Client, billing: BillingStub, reply: dict
+) -> None:
     billing.respond(**reply)
     settlement_id = _new_settlement(http_api)["settlementId"]
     result = _process(http_api)

@@ -19,11 +19,13 @@ def test_billing_credentials_never_show(start_server) -> None:
     with socket.socket() as sock:  # nobody listens here: every submission is a network error
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = start_server({
-        "BILLING_ADAPTER_URL": f"http://billing:{PASSWORD}@127.0.0.1:{port}/settlements?token={TOKEN}",
-        "BILLING_ADAPTER_API_KEY": API_KEY,
-        "BILLING_ADAPTER_HMAC_SECRET": HMAC_SECRET,
-    })
+    server = start_server(
+        {
+            "BILLING_ADAPTER_URL": f"http://billing:{PASSWORD}@127.0.0.1:{port}/settlements?token={TOKEN}",
+            "BILLING_ADAPTER_API_KEY": API_KEY,
+            "BILLING_ADAPTER_HMAC_SECRET": HMAC_SECRET,
+        }
+    )
     secrets = (PASSWORD, TOKEN, API_KEY, HMAC_SECRET)
     with httpx.Client(base_url=server.base_url, timeout=30) as api:
         answer = expect(api.post("/events/receipts", json=receipt()), 201)
@@ -38,7 +40,9 @@ def test_billing_credentials_never_show(start_server) -> None:
             api.get("/audit-trail", params={"entityId": settlement_id}).text,
             str(processed),
         ]
-        settlement = next(s for s in expect(api.get("/settlements"), 200) if s["settlementId"] == settlement_id)
+        settlement = next(
+            s for s in expect(api.get("/settlements"), 200) if s["settlementId"] == settlement_id
+        )
         assert settlement["providerResponseCode"] == "NETWORK_ERROR"
         assert "billing:***@127.0.0.1" in settlement["lastError"]
     server.stop()

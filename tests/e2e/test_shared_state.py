@@ -43,7 +43,9 @@ async def _race(servers: list[ServerProcess], count: int) -> tuple[list[tuple[in
     return outcomes, settlement_ids
 
 
-def _check(servers: list[ServerProcess], outcomes: list[tuple[int, ...]], settlement_ids: set[str], count: int):
+def _check(
+    servers: list[ServerProcess], outcomes: list[tuple[int, ...]], settlement_ids: set[str], count: int
+):
     assert outcomes == [(200, 201)] * count
     for server in servers:
         stored = httpx.get(f"{server.base_url}/settlements", params={"campaignId": "cmp_hubflow"}).json()
@@ -55,8 +57,11 @@ def _check(servers: list[ServerProcess], outcomes: list[tuple[int, ...]], settle
 def test_two_servers_on_postgres_and_redis_store_each_receipt_once(
     tmp_path: Path, postgres: PostgresServer, redis_url: str
 ) -> None:
-    env = {"DATABASE_URL": postgres.url(postgres.create_database()), "REDIS_URL": redis_url,
-           "HOT_STATE_NAMESPACE": "shared-" + tmp_path.name}
+    env = {
+        "DATABASE_URL": postgres.url(postgres.create_database()),
+        "REDIS_URL": redis_url,
+        "HOT_STATE_NAMESPACE": "shared-" + tmp_path.name,
+    }
     servers = _pair(tmp_path, env)
     try:
         for server in servers:
@@ -70,7 +75,9 @@ def test_two_servers_on_postgres_and_redis_store_each_receipt_once(
 
 
 @pytest.mark.parametrize("hot_state", ["memory", "redis"])
-def test_two_servers_on_one_sqlite_file_store_each_receipt_once(tmp_path: Path, redis_url: str, hot_state: str):
+def test_two_servers_on_one_sqlite_file_store_each_receipt_once(
+    tmp_path: Path, redis_url: str, hot_state: str
+):
     env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shared.sqlite3"}
     if hot_state == "redis":
         env |= {"REDIS_URL": redis_url, "HOT_STATE_NAMESPACE": "shared-" + tmp_path.name}

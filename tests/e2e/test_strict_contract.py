@@ -48,7 +48,9 @@ def _refused(response: httpx.Response, field: str, status: int = 400) -> dict:
         ("/settlements/retry-queue/process", {"limit": "5"}, "limit"),
     ],
 )
-def test_a_body_value_of_the_wrong_json_type_is_400(api: httpx.Client, path: str, payload: dict, field: str) -> None:
+def test_a_body_value_of_the_wrong_json_type_is_400(
+    api: httpx.Client, path: str, payload: dict, field: str
+) -> None:
     _refused(api.post(path, json=payload), field)
 
 
@@ -130,7 +132,9 @@ def test_page_beyond_its_range_is_400(api: httpx.Client, path: str) -> None:
         ("/agent-leads/lead_crm_eu/promote", {"partnerId": LONG_ID}, "partnerId"),
     ],
 )
-def test_an_id_over_200_characters_in_a_body_is_400(api: httpx.Client, path: str, payload: dict, field: str) -> None:
+def test_an_id_over_200_characters_in_a_body_is_400(
+    api: httpx.Client, path: str, payload: dict, field: str
+) -> None:
     _refused(api.post(path, json=payload), field)
 
 
@@ -152,7 +156,9 @@ def test_an_id_of_200_characters_is_accepted(api: httpx.Client) -> None:
         ("POST", f"/settlements/dlq/{LONG_ID}/resolve", "dlqEntryId"),
     ],
 )
-def test_an_id_over_200_characters_in_a_path_is_400(api: httpx.Client, method: str, path: str, field: str) -> None:
+def test_an_id_over_200_characters_in_a_path_is_400(
+    api: httpx.Client, method: str, path: str, field: str
+) -> None:
     _refused(api.request(method, path), field)
 
 
@@ -203,7 +209,9 @@ def _without(key: str) -> dict:
         ),
     ],
 )
-def test_an_incomplete_campaign_draft_is_400_naming_the_field(api: httpx.Client, draft: dict, field: str) -> None:
+def test_an_incomplete_campaign_draft_is_400_naming_the_field(
+    api: httpx.Client, draft: dict, field: str
+) -> None:
     before = len(expect(api.get("/campaigns"), 200))
     _refused(api.post("/campaigns", json=draft), field)
     assert len(expect(api.get("/campaigns"), 200)) == before

@@ -244,10 +244,17 @@ def test_without_stripe_default_mode_credits_at_once(api: httpx.Client) -> None:
     assert webhook(api, payload, stripe_signature(payload)).status_code == 404
 
 
-def test_without_stripe_real_test_answers_503(start_server: StartServer, tmp_path: Path, redis_url: str) -> None:
+def test_without_stripe_real_test_answers_503(
+    start_server: StartServer, tmp_path: Path, redis_url: str
+) -> None:
     # real_test starts only with all its backends named (nothing here bills: the provider is never called)
-    server = start_server({"PROMOTION_AGENT_MODE": "real_test", "REDIS_URL": redis_url,
-                           "BILLING_ADAPTER_URL": "http://127.0.0.1:9/settlements"})
+    server = start_server(
+        {
+            "PROMOTION_AGENT_MODE": "real_test",
+            "REDIS_URL": redis_url,
+            "BILLING_ADAPTER_URL": "http://127.0.0.1:9/settlements",
+        }
+    )
     with httpx.Client(base_url=server.base_url, timeout=20) as client:
         refused = client.post("/wallet/top-ups/checkout", json={"workspaceId": "ws_real", "credits": 10})
         assert refused.status_code == 503 and "STRIPE_SECRET_KEY" in error_body(refused)["message"]

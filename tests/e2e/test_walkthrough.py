@@ -32,7 +32,9 @@ def test_readme_walkthrough(fresh_api: httpx.Client) -> None:
 
     intent = uid("intent_walkthrough")
     evaluated = expect(
-        api.post("/opportunities/evaluate", json=opportunity(intent, constraints={"geo": ["US"]}, sponsoredSlots=4)),
+        api.post(
+            "/opportunities/evaluate", json=opportunity(intent, constraints={"geo": ["US"]}, sponsoredSlots=4)
+        ),
         200,
     )
     assert evaluated["intentId"] == intent

@@ -56,7 +56,9 @@ async def test_charges_once_per_receipt_then_the_workspace_runs_out_and_owes(
     # Five presented receipts, each sent four times at once: five charges of 2 credits.
     bodies = [receipt(eventType="presented") for _ in range(5)]
     async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
-        answers = await asyncio.gather(*(client.post("/events/receipts", json=b) for b in bodies for _ in range(4)))
+        answers = await asyncio.gather(
+            *(client.post("/events/receipts", json=b) for b in bodies for _ in range(4))
+        )
     assert sorted(a.status_code for a in answers) == [200] * 15 + [201] * 5, [a.text[:200] for a in answers]
     assert _wallet(api)["availableCredits"] == 2.5
     assert expect(api.post("/opportunities/evaluate", json=opportunity()), 200)["shortlisted"]
@@ -76,7 +78,11 @@ async def test_charges_once_per_receipt_then_the_workspace_runs_out_and_owes(
     stored = expect(api.post("/events/receipts", json=conversion), 201)
     assert stored["settlement"]["amount"] == 900 and stored["billable"] is True
     wallet = _wallet(api)
-    assert (wallet["availableCredits"], wallet["owedCredits"], wallet["consumedCredits"]) == (-10.5, 10.5, 23.0)
+    assert (wallet["availableCredits"], wallet["owedCredits"], wallet["consumedCredits"]) == (
+        -10.5,
+        10.5,
+        23.0,
+    )
     assert expect(api.post("/events/receipts", json=conversion), 200)["deduplicated"] is True
     assert _wallet(api)["availableCredits"] == -10.5
     trail = expect(api.get("/audit-trail", params={"entityId": conversion["receiptId"]}), 200)

@@ -20,7 +20,10 @@ def test_replay_sends_requests_and_receipts_that_the_server_counts(
     # Credits enough for both runs (the first 100 would run out during the first: spec §6).
     seed = roomy_seed(tmp_path, budget_factor=1.0, credits={"workspace_default": 100_000})
     server = start_server({"SEED_PATH": str(seed)})
-    assert main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "40"]) == 0
+    assert (
+        main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "40"])
+        == 0
+    )
     out = capsys.readouterr().out
     found = re.search(r"(\d+) requests, (\d+) offers shortlisted, (\d+) receipts, (\d+) settlements", out)
     assert found, out
@@ -32,7 +35,10 @@ def test_replay_sends_requests_and_receipts_that_the_server_counts(
     assert dashboard["settlementCount"] == settlements
 
     # A second replay is a new run: new intents, nothing deduplicated, the counts add up.
-    assert main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "40"]) == 0
+    assert (
+        main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "40"])
+        == 0
+    )
     again = httpx.get(f"{server.base_url}/dashboard").json()
     assert again["eventCounts"]["offer.shortlisted"] == 2 * shortlisted
 
@@ -41,7 +47,10 @@ def test_a_replay_that_spends_a_workspace_s_credits_says_so(start_server, capsys
     """The seed's workspace starts with 100 credits (spec §6): the baseline spends them within a few dozen
     requests, after which the credits gate keeps its campaigns out; the summary names the workspace."""
     server = start_server({})
-    assert main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "150"]) == 0
+    assert (
+        main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "150"])
+        == 0
+    )
     out = capsys.readouterr().out
     wallet = httpx.get(f"{server.base_url}/wallet", params={"workspaceId": "workspace_default"}).json()
     assert wallet["availableCredits"] <= 0
@@ -51,8 +60,13 @@ def test_a_replay_that_spends_a_workspace_s_credits_says_so(start_server, capsys
     ) in out
 
 
-def test_a_replay_within_credits_names_no_workspace(start_server, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+def test_a_replay_within_credits_names_no_workspace(
+    start_server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
     seed = roomy_seed(tmp_path, budget_factor=1.0, credits={"workspace_default": 100_000})
     server = start_server({"SEED_PATH": str(seed)})
-    assert main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "20"]) == 0
+    assert (
+        main(["replay", str(ROOT / "scenarios/baseline.toml"), "--api", server.base_url, "--limit", "20"])
+        == 0
+    )
     assert "credits ran out" not in capsys.readouterr().out

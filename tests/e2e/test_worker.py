@@ -66,8 +66,10 @@ def test_the_worker_settles_queued_jobs_against_the_mock_adapter(
     ids = post_receipts(api, 3)
     mock = processes.mock_billing(BILLING_ADAPTER_HMAC_SECRET=SECRET, BILLING_ADAPTER_API_KEY="key_e2e")
     worker = processes.worker(
-        database_url(server), mock.settlements_url,
-        BILLING_PROVIDER_PROFILE="ledger_api_v2", BILLING_ADAPTER_HMAC_SECRET=SECRET,
+        database_url(server),
+        mock.settlements_url,
+        BILLING_PROVIDER_PROFILE="ledger_api_v2",
+        BILLING_ADAPTER_HMAC_SECRET=SECRET,
         BILLING_ADAPTER_API_KEY="key_e2e",
     )
     wait_until(all_settled(api, ids), "the three queued settlements to settle")
@@ -81,7 +83,9 @@ def test_the_worker_settles_queued_jobs_against_the_mock_adapter(
     assert events["submissionsByKey"] == dict.fromkeys(ids, 1) and events["overlappingSubmissions"] == 0
     assert {(e["profile"], e["signature"]) for e in events["events"]} == {("ledger_api_v2", "valid")}
 
-    wait_until(lambda worker=worker: worker.metric("retry_jobs_open") == 0, "the open-jobs gauge to drop to 0")
+    wait_until(
+        lambda worker=worker: worker.metric("retry_jobs_open") == 0, "the open-jobs gauge to drop to 0"
+    )
     m = worker.metrics()
     p = "promotion_agent_worker_"
     assert m[p + "jobs_processed_total"] == 4 and m[p + "jobs_settled_total"] == 4
@@ -95,7 +99,12 @@ def test_the_worker_settles_queued_jobs_against_the_mock_adapter(
     # Without Redis the lease lives with the database: a file lock beside SQLite, an advisory lock in PostgreSQL.
     lease = {"sqlite": "file", "postgres": "postgres-advisory"}[persistence]
     assert {k: health.json()[k] for k in ("status", "role", "lease", "persistence", "billing")} == {
-        "status": "ok", "role": "leader", "lease": lease, "persistence": persistence, "billing": "http"}
+        "status": "ok",
+        "role": "leader",
+        "lease": lease,
+        "persistence": persistence,
+        "billing": "http",
+    }
 
     assert worker.command.stop(signal.SIGINT) == 0
     assert "released the leader lease" in worker.command.output()
@@ -110,8 +119,11 @@ def test_failures_go_to_the_dlq_and_alert_once_per_window(
     mock = processes.mock_billing(BILLING_ADAPTER_MODE="fail")
     alerts = processes.mock_alerts()
     worker = processes.worker(
-        database_url(server), mock.settlements_url,
-        ALERT_WEBHOOK_URL=f"{alerts.url}/ops", ALERT_WEBHOOK_API_KEY="alert_key", SLACK_WEBHOOK_URL=f"{alerts.url}/slack",
+        database_url(server),
+        mock.settlements_url,
+        ALERT_WEBHOOK_URL=f"{alerts.url}/ops",
+        ALERT_WEBHOOK_API_KEY="alert_key",
+        SLACK_WEBHOOK_URL=f"{alerts.url}/slack",
     )
     wait_until(metric_reaches(worker, "alerts_sent_total", 2), "the alert to reach both sinks")
     assert worker.metric("jobs_failed_total") == 2
@@ -125,7 +137,10 @@ def test_failures_go_to_the_dlq_and_alert_once_per_window(
     hook = received["/ops"]
     assert hook["headers"]["authorization"] == "Bearer alert_key"
     assert {k: hook["body"][k] for k in ("severity", "title", "message")} == {
-        "severity": "critical", "title": "Settlement worker failure", "message": "Failed settlements: 2"}
+        "severity": "critical",
+        "title": "Settlement worker failure",
+        "message": "Failed settlements: 2",
+    }
     assert sorted(hook["body"]["settlementIds"]) == sorted(ids)
     assert received["/slack"]["body"]["text"] == "[CRITICAL] Settlement worker failure"
     assert received["/slack"]["body"]["attachments"][0]["color"] == "#B94334"
@@ -138,7 +153,10 @@ def test_failures_go_to_the_dlq_and_alert_once_per_window(
 
 @pytest.mark.parametrize("lease_store", ["redis", "database"])
 def test_two_workers_at_once_one_leader_each_job_once(
-    start_server: Callable[..., ServerProcess], processes: Processes, lease_store: str, request: pytest.FixtureRequest
+    start_server: Callable[..., ServerProcess],
+    processes: Processes,
+    lease_store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     server = start_server()
     api = httpx.Client(base_url=server.base_url, timeout=15)
@@ -146,12 +164,18 @@ def test_two_workers_at_once_one_leader_each_job_once(
     mock = processes.mock_billing(BILLING_ADAPTER_DELAY_MS="50")
     shared = {"REDIS_URL": request.getfixturevalue("redis")} if lease_store == "redis" else {}
     workers = processes.workers(
-        2, database_url(server), mock.settlements_url, SETTLEMENT_WORKER_LEADER_LEASE_MS="5000",
-        SETTLEMENT_WORKER_BATCH_SIZE="5", **shared,
+        2,
+        database_url(server),
+        mock.settlements_url,
+        SETTLEMENT_WORKER_LEADER_LEASE_MS="5000",
+        SETTLEMENT_WORKER_BATCH_SIZE="5",
+        **shared,
     )
     wait_until(all_settled(api, ids), "the 30 settlements to settle")
     for worker in workers:
-        wait_until(lambda worker=worker: worker.metric("retry_jobs_open") == 0, "both workers' gauges to catch up")
+        wait_until(
+            lambda worker=worker: worker.metric("retry_jobs_open") == 0, "both workers' gauges to catch up"
+        )
     leader, standby = sorted(workers, key=lambda w: -w.metric("leadership_acquired_total"))
     wait_until(metric_reaches(standby, "leadership_skipped_total", 3), "the standby to keep standing by")
 
@@ -203,9 +227,13 @@ def test_sigterm_finishes_the_job_in_hand_releases_the_lease_and_exits_0(
     ids = post_receipts(api, 8)
     mock = processes.mock_billing(BILLING_ADAPTER_DELAY_MS="1500")
     db = database_url(server)
-    first = processes.worker(db, mock.settlements_url, REDIS_URL=redis, SETTLEMENT_WORKER_LEADER_LEASE_MS="60000")
+    first = processes.worker(
+        db, mock.settlements_url, REDIS_URL=redis, SETTLEMENT_WORKER_LEADER_LEASE_MS="60000"
+    )
     wait_until(lambda: first.metric("is_leader") == 1, "the first worker to lead")
-    second = processes.worker(db, mock.settlements_url, REDIS_URL=redis, SETTLEMENT_WORKER_LEADER_LEASE_MS="60000")
+    second = processes.worker(
+        db, mock.settlements_url, REDIS_URL=redis, SETTLEMENT_WORKER_LEADER_LEASE_MS="60000"
+    )
     wait_until(lambda: len(mock.events()["events"]) >= 1, "the leader to be inside a billing call")
 
     assert first.command.stop(signal.SIGTERM) == 0
@@ -214,4 +242,6 @@ def test_sigterm_finishes_the_job_in_hand_releases_the_lease_and_exits_0(
     # With a 60 s lease, only the release lets the standby lead before the test's deadline.
     wait_until(lambda: second.metric("is_leader") == 1, "the standby to take the released lease", timeout=30)
     wait_until(all_settled(api, ids), "the remaining settlements to settle")
-    assert mock.events()["submissionsByKey"] == dict.fromkeys(ids, 1)  # the job in hand was finished, not redone
+    assert mock.events()["submissionsByKey"] == dict.fromkeys(
+        ids, 1
+    )  # the job in hand was finished, not redone

@@ -38,8 +38,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "postgres":
         return Settings(database_url=database_url)
     namespace = "test-" + Path(tmp_path).name  # a private key space per test on the shared server
-    return Settings(database_url=database_url, redis_url=request.getfixturevalue("redis_url"),
-                    hot_state_namespace=namespace)
+    return Settings(
+        database_url=database_url,
+        redis_url=request.getfixturevalue("redis_url"),
+        hot_state_namespace=namespace,
+    )
 
 
 @pytest.fixture

@@ -25,7 +25,11 @@ def an_alert(codes: list[str] | None = None, ids: list[str] | None = None) -> Al
         severity="critical",
         title="Settlement worker failure",
         message="Failed settlements: 2",
-        details={"reason": "worker_failed_max_attempts", "gateway": "http", "responseCodes": codes or ["FAILED"]},
+        details={
+            "reason": "worker_failed_max_attempts",
+            "gateway": "http",
+            "responseCodes": codes or ["FAILED"],
+        },
         occurred_at=AT,
         settlement_ids=ids or ["set_aaaa0001", "set_aaaa0002"],
     )
@@ -65,7 +69,9 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
 
 
-async def test_webhook_and_slack_receive_their_formats(receiver: MockAlerts, sink_urls: tuple[str, str]) -> None:
+async def test_webhook_and_slack_receive_their_formats(
+    receiver: MockAlerts, sink_urls: tuple[str, str]
+) -> None:
     webhook, slack = sink_urls
     alerter = build_alerter(MemoryHotState(), webhook, "alert-key-1", slack, suppression_seconds=300)
     outcome = await alerter.notify(an_alert())
@@ -88,7 +94,9 @@ async def test_webhook_and_slack_receive_their_formats(receiver: MockAlerts, sin
     assert body["text"] == "[CRITICAL] Settlement worker failure"
     [attachment] = body["attachments"]
     assert attachment["color"] == "#B94334"
-    assert attachment["title"] == "Settlement worker failure" and attachment["text"] == "Failed settlements: 2"
+    assert (
+        attachment["title"] == "Settlement worker failure" and attachment["text"] == "Failed settlements: 2"
+    )
     fields = {f["title"]: f["value"] for f in attachment["fields"]}
     assert fields["reason"] == "worker_failed_max_attempts"
     assert fields["settlements"] == "set_aaaa0001, set_aaaa0002"
@@ -98,7 +106,9 @@ async def test_webhook_and_slack_receive_their_formats(receiver: MockAlerts, sin
 def test_the_fingerprint_is_sha256_of_title_and_details() -> None:
     alert = an_alert()
     canonical = '{"gateway":"http","reason":"worker_failed_max_attempts","responseCodes":["FAILED"]}'
-    assert fingerprint(alert) == hashlib.sha256(("Settlement worker failure" + canonical).encode()).hexdigest()
+    assert (
+        fingerprint(alert) == hashlib.sha256(("Settlement worker failure" + canonical).encode()).hexdigest()
+    )
     # Which settlements failed is not part of it; the kind of failure is.
     assert fingerprint(an_alert(ids=["set_other"])) == fingerprint(alert)
     assert fingerprint(an_alert(codes=["NETWORK_ERROR"])) != fingerprint(alert)
@@ -200,8 +210,12 @@ class BarrierServer:
 async def test_sinks_are_sent_concurrently() -> None:
     server = BarrierServer()
     # The webhook is listed first: sent one after the other, it would wait for a Slack call that never comes.
-    alerter = Alerter(MemoryHotState(), [WebhookSink(f"{server.url}/webhook"), SlackSink(f"{server.url}/slack")],
-                      300, 20_000)
+    alerter = Alerter(
+        MemoryHotState(),
+        [WebhookSink(f"{server.url}/webhook"), SlackSink(f"{server.url}/slack")],
+        300,
+        20_000,
+    )
     try:
         outcome = await alerter.notify(an_alert())
     finally:
@@ -217,4 +231,3 @@ async def test_no_sinks_means_no_alert_and_no_suppression_window() -> None:
     await alerter.close()
     assert not alerter.enabled and (outcome.sent, outcome.failed, outcome.suppressed) == ([], [], False)
     assert await hot.acquire_lock(hot.key(f"alert:suppression:{fingerprint(an_alert())}"), 1000) is not None
-

@@ -48,8 +48,14 @@ def a_settlement(amount: float = 120.0, settlement_id: str = "set_1a2b3c4d") -> 
 def a_job(settlement_id: str = "set_1a2b3c4d", attempts: int = 2) -> SettlementRetryJob:
     at = datetime(2026, 3, 11, 12, 0, 0, tzinfo=UTC)
     return SettlementRetryJob(
-        retry_job_id="retry_9f8e7d6c", settlement_id=settlement_id, trace_id="trace_http_1", status="processing",
-        attempts=attempts, next_run_at=at, created_at=at, updated_at=at,
+        retry_job_id="retry_9f8e7d6c",
+        settlement_id=settlement_id,
+        trace_id="trace_http_1",
+        status="processing",
+        attempts=attempts,
+        next_run_at=at,
+        created_at=at,
+        updated_at=at,
     )
 
 
@@ -99,7 +105,11 @@ async def test_generic_v1_body_and_headers(stub: BillingStub) -> None:
             "partner_id": "partner_procure_pilot",
             "intent_id": "int_http_1",
         },
-        "delivery": {"retry_job_id": "retry_9f8e7d6c", "attempts": 2, "sent_at": "2026-03-11T12:30:05.250000Z"},
+        "delivery": {
+            "retry_job_id": "retry_9f8e7d6c",
+            "attempts": 2,
+            "sent_at": "2026-03-11T12:30:05.250000Z",
+        },
     }
     h = request.headers
     assert h["content-type"] == "application/json"
@@ -109,13 +119,20 @@ async def test_generic_v1_body_and_headers(stub: BillingStub) -> None:
     assert h["authorization"] == "Bearer key_1"
     assert h["x-billing-timestamp"] == "2026-03-11T12:30:05.250000Z"
     assert verify_signature(SECRET, h["x-billing-timestamp"], request.raw, h["x-billing-signature"])
-    assert not verify_signature("another-secret", h["x-billing-timestamp"], request.raw, h["x-billing-signature"])
+    assert not verify_signature(
+        "another-secret", h["x-billing-timestamp"], request.raw, h["x-billing-signature"]
+    )
 
 
 @pytest.mark.parametrize(("amount", "minor"), [(120.0, 12000), (10.005, 1001), (0.125, 13), (19.994, 1999)])
 async def test_ledger_api_v2_body_and_headers(stub: BillingStub, amount: float, minor: int) -> None:
-    gw = gateway(stub.url, profile="ledger_api_v2", hmac_secret=SECRET,
-                 signature_header="x-ledger-sig", timestamp_header="x-ledger-ts")
+    gw = gateway(
+        stub.url,
+        profile="ledger_api_v2",
+        hmac_secret=SECRET,
+        signature_header="x-ledger-sig",
+        timestamp_header="x-ledger-ts",
+    )
     await gw.submit(a_settlement(amount), a_job(attempts=3))
     await gw.close()
     [request] = stub.requests
@@ -149,10 +166,18 @@ async def test_ledger_api_v2_body_and_headers(stub: BillingStub, amount: float, 
 
 GENERIC = [("ACCEPTED", "accepted"), ("SETTLED", "settled"), ("RETRY", "retry"), ("FAILED", "failed")]
 LEDGER = [
-    ("ACCEPTED", "accepted"), ("ASYNC_PROCESSING", "accepted"), ("SETTLED", "settled"), ("PAID", "settled"),
-    ("DUPLICATE_SETTLED", "settled"), ("RATE_LIMITED", "retry"), ("TEMP_UNAVAILABLE", "retry"),
-    ("RETRYABLE_ERROR", "retry"), ("INVALID_SIGNATURE", "failed"), ("INVALID_PAYLOAD", "failed"),
-    ("POLICY_BLOCKED", "failed"), ("FAILED", "failed"),
+    ("ACCEPTED", "accepted"),
+    ("ASYNC_PROCESSING", "accepted"),
+    ("SETTLED", "settled"),
+    ("PAID", "settled"),
+    ("DUPLICATE_SETTLED", "settled"),
+    ("RATE_LIMITED", "retry"),
+    ("TEMP_UNAVAILABLE", "retry"),
+    ("RETRYABLE_ERROR", "retry"),
+    ("INVALID_SIGNATURE", "failed"),
+    ("INVALID_PAYLOAD", "failed"),
+    ("POLICY_BLOCKED", "failed"),
+    ("FAILED", "failed"),
 ]
 CASES = [("generic_v1", c, s) for c, s in GENERIC] + [("ledger_api_v2", c, s) for c, s in LEDGER]
 
@@ -167,8 +192,16 @@ def expect(result: GatewayResult, state: str, code: str) -> None:
 async def test_every_code_of_both_tables(stub: BillingStub, profile: str, code: str, state: str) -> None:
     # The code wins over the HTTP status: send every code with a status that would say otherwise.
     status = 503 if state in ("settled", "accepted") else 200
-    stub.respond(status, {"status": "whatever", "code": code, "provider_settlement_id": "prov_1",
-                          "provider_reference": "ref_1", "message": "m"})
+    stub.respond(
+        status,
+        {
+            "status": "whatever",
+            "code": code,
+            "provider_settlement_id": "prov_1",
+            "provider_reference": "ref_1",
+            "message": "m",
+        },
+    )
     gw = gateway(stub.url, profile=profile)
     result = await gw.submit(a_settlement(), a_job())
     await gw.close()
@@ -186,15 +219,30 @@ async def test_the_status_field_stands_in_for_a_missing_code(stub: BillingStub, 
 
 @pytest.mark.parametrize(
     ("status", "state"),
-    [(429, "retry"), (500, "retry"), (502, "retry"), (503, "retry"), (200, "retry"), (201, "retry"),
-     (400, "failed"), (404, "failed"), (409, "failed")],
+    [
+        (429, "retry"),
+        (500, "retry"),
+        (502, "retry"),
+        (503, "retry"),
+        (200, "retry"),
+        (201, "retry"),
+        (400, "failed"),
+        (404, "failed"),
+        (409, "failed"),
+    ],
 )
 @pytest.mark.parametrize("profile", ["generic_v1", "ledger_api_v2"])
-async def test_unknown_codes_go_by_http_status(stub: BillingStub, profile: str, status: int, state: str) -> None:
+async def test_unknown_codes_go_by_http_status(
+    stub: BillingStub, profile: str, status: int, state: str
+) -> None:
     stub.respond(status, {"code": "SOMETHING_NEW", "message": "?"})
     gw = gateway(stub.url, profile=profile)
     # A 2xx with a code nobody knows is not a success: retried (INVALID_RESPONSE), never settled.
-    expect(await gw.submit(a_settlement(), a_job()), state, "INVALID_RESPONSE" if status < 300 else "SOMETHING_NEW")
+    expect(
+        await gw.submit(a_settlement(), a_job()),
+        state,
+        "INVALID_RESPONSE" if status < 300 else "SOMETHING_NEW",
+    )
     await gw.close()
 
 
@@ -237,7 +285,9 @@ async def test_a_429_hands_on_its_retry_after(stub: BillingStub) -> None:
 async def test_a_drip_feeding_provider_is_cut_off_at_the_total_deadline(stub: BillingStub) -> None:
     # Every byte arrives well inside httpx's per-read timeout, the whole answer far beyond the deadline:
     # only a deadline over the whole call stops it (before, the call stayed open until the last byte).
-    stub.respond(200, {"status": "settled", "code": "SETTLED", "provider_settlement_id": "ps_drip"}, drip_s=0.25)
+    stub.respond(
+        200, {"status": "settled", "code": "SETTLED", "provider_settlement_id": "ps_drip"}, drip_s=0.25
+    )
     gw = gateway(stub.url, timeout_ms=1000)
     result = await gw.submit(a_settlement(), a_job())
     await gw.close()
@@ -249,7 +299,9 @@ async def test_credentials_in_the_url_never_reach_the_error(stub: BillingStub) -
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    gw = gateway(f"http://billing:hunter2secret@127.0.0.1:{port}/settlements?token=tok_abcdef", api_key="key_live_123")
+    gw = gateway(
+        f"http://billing:hunter2secret@127.0.0.1:{port}/settlements?token=tok_abcdef", api_key="key_live_123"
+    )
     result = await gw.submit(a_settlement(), a_job())
     await gw.close()
     expect(result, "retry", "NETWORK_ERROR")

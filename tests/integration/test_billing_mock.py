@@ -44,14 +44,15 @@ def plain_mock(mock_processes: Processes) -> MockBilling:
 
 @pytest.fixture(scope="module")
 def signing_mock(mock_processes: Processes) -> MockBilling:
-    return mock_processes.mock_billing(BILLING_ADAPTER_HMAC_SECRET=SECRET, BILLING_ADAPTER_API_KEY="key_live_1")
+    return mock_processes.mock_billing(
+        BILLING_ADAPTER_HMAC_SECRET=SECRET, BILLING_ADAPTER_API_KEY="key_live_1"
+    )
 
 
 @pytest.fixture
 def mock(plain_mock: MockBilling) -> MockBilling:
     plain_mock.reset()
     return plain_mock
-
 
 
 # ---------------------------------------------------------------------------
@@ -62,12 +63,17 @@ def mock(plain_mock: MockBilling) -> MockBilling:
 @pytest.mark.parametrize(
     ("profile", "mode", "state", "code"),
     [
-        ("generic_v1", "settled", "settled", "SETTLED"), ("ledger_api_v2", "settled", "settled", "SETTLED"),
-        ("generic_v1", "fail", "failed", "FAILED"), ("ledger_api_v2", "fail", "failed", "FAILED"),
-        ("generic_v1", "retry", "retry", "RETRY"), ("ledger_api_v2", "retry", "retry", "TEMP_UNAVAILABLE"),
+        ("generic_v1", "settled", "settled", "SETTLED"),
+        ("ledger_api_v2", "settled", "settled", "SETTLED"),
+        ("generic_v1", "fail", "failed", "FAILED"),
+        ("ledger_api_v2", "fail", "failed", "FAILED"),
+        ("generic_v1", "retry", "retry", "RETRY"),
+        ("ledger_api_v2", "retry", "retry", "TEMP_UNAVAILABLE"),
     ],
 )
-async def test_mock_modes_for_both_profiles(mock: MockBilling, profile: str, mode: str, state: str, code: str) -> None:
+async def test_mock_modes_for_both_profiles(
+    mock: MockBilling, profile: str, mode: str, state: str, code: str
+) -> None:
     mock.set_mode(mode)
     gw = gateway(mock.settlements_url, profile=profile)
     result = await gw.submit(a_settlement(), a_job())
@@ -77,11 +83,18 @@ async def test_mock_modes_for_both_profiles(mock: MockBilling, profile: str, mod
     assert event["profile"] == profile and event["settlementId"] == "set_1a2b3c4d"
     assert event["ids"]["intent_id"] == "int_http_1" and event["ids"]["campaign_id"] == "cmp_hubflow"
     if mode == "settled":
-        assert (result.provider_settlement_id, result.provider_reference) == ("mock_set_1a2b3c4d", "int_http_1")
+        assert (result.provider_settlement_id, result.provider_reference) == (
+            "mock_set_1a2b3c4d",
+            "int_http_1",
+        )
 
 
-@pytest.mark.parametrize(("profile", "repeat_code"), [("generic_v1", "SETTLED"), ("ledger_api_v2", "DUPLICATE_SETTLED")])
-async def test_mock_settles_an_idempotency_key_once(mock: MockBilling, profile: str, repeat_code: str) -> None:
+@pytest.mark.parametrize(
+    ("profile", "repeat_code"), [("generic_v1", "SETTLED"), ("ledger_api_v2", "DUPLICATE_SETTLED")]
+)
+async def test_mock_settles_an_idempotency_key_once(
+    mock: MockBilling, profile: str, repeat_code: str
+) -> None:
     gw = gateway(mock.settlements_url, profile=profile)
     first = await gw.submit(a_settlement(), a_job())
     again = await gw.submit(a_settlement(), a_job())
@@ -97,7 +110,9 @@ async def test_mock_settles_an_idempotency_key_once(mock: MockBilling, profile: 
 async def test_mock_verifies_the_hmac_and_the_bearer_key(signing_mock: MockBilling, profile: str) -> None:
     signing_mock.reset()
     good = gateway(signing_mock.settlements_url, profile=profile, hmac_secret=SECRET, api_key="key_live_1")
-    wrong = gateway(signing_mock.settlements_url, profile=profile, hmac_secret="not-the-secret", api_key="key_live_1")
+    wrong = gateway(
+        signing_mock.settlements_url, profile=profile, hmac_secret="not-the-secret", api_key="key_live_1"
+    )
     unsigned = gateway(signing_mock.settlements_url, profile=profile, api_key="key_live_1")
     no_key = gateway(signing_mock.settlements_url, profile=profile, hmac_secret=SECRET)
     try:
@@ -113,14 +128,22 @@ async def test_mock_verifies_the_hmac_and_the_bearer_key(signing_mock: MockBilli
     expect(refused, "failed", "UNAUTHORIZED")
     expect(ok, "settled", "SETTLED")
     verdicts = [(e["settlementId"], e["signature"]) for e in signing_mock.events()["events"]]
-    assert verdicts == [("set_bad00001", "invalid"), ("set_bad00002", "missing"), ("set_bad00003", "valid"),
-                        ("set_1a2b3c4d", "valid")]
+    assert verdicts == [
+        ("set_bad00001", "invalid"),
+        ("set_bad00002", "missing"),
+        ("set_bad00003", "valid"),
+        ("set_1a2b3c4d", "valid"),
+    ]
 
 
 def test_mock_refuses_a_bad_mode_setting() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "server", "mock", "billing", "--port", "0"],
-        cwd=REPO_ROOT, env={**os.environ, "BILLING_ADAPTER_MODE": "maybe"}, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT,
+        env={**os.environ, "BILLING_ADAPTER_MODE": "maybe"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "BILLING_ADAPTER_MODE must be one of settled, fail, retry" in done.stderr
@@ -143,9 +166,15 @@ async def svc(tmp_path: Path, clock: MovableClock) -> AsyncIterator[Services]:
 
 async def queued_settlement(svc: Services, intent: str) -> SettlementReceipt:
     receipt = EventReceipt(
-        receipt_id=f"rcpt_{intent}", data_provenance="real_event", intent_id=intent, offer_id="offer_hubflow",
-        campaign_id="cmp_hubflow", partner_id="partner_procure_pilot", event_type="shortlisted",
-        occurred_at=svc.clock(), signature="sig",
+        receipt_id=f"rcpt_{intent}",
+        data_provenance="real_event",
+        intent_id=intent,
+        offer_id="offer_hubflow",
+        campaign_id="cmp_hubflow",
+        partner_id="partner_procure_pilot",
+        event_type="shortlisted",
+        occurred_at=svc.clock(),
+        signature="sig",
     )
     result = await receipts.record_receipt(svc, receipt)
     assert result.settlement is not None
@@ -169,7 +198,11 @@ async def test_retries_follow_the_backoff_then_the_dlq_then_replay_settles(
     first = await settlements.process_queue(svc, 10)
     assert (first.processed_count, first.rescheduled_count) == (1, 1)
     job = await job_of(svc, settlement.settlement_id)
-    assert (job.status, job.attempts, job.next_run_at) == ("retry_scheduled", 1, start + timedelta(seconds=15))
+    assert (job.status, job.attempts, job.next_run_at) == (
+        "retry_scheduled",
+        1,
+        start + timedelta(seconds=15),
+    )
 
     clock.advance(seconds=14)  # not due yet
     assert (await settlements.process_queue(svc, 10)).processed_count == 0

@@ -55,7 +55,9 @@ async def submit(mock: MockBilling, settlement_id: str = "set_1a2b3c4d", timeout
         ("fail", "failed", "FAILED"),
     ],
 )
-async def test_each_fault_mode_reads_as_the_table_says(mock: MockBilling, mode: str, state: str, code: str) -> None:
+async def test_each_fault_mode_reads_as_the_table_says(
+    mock: MockBilling, mode: str, state: str, code: str
+) -> None:
     set_mode(mock, mode=mode)
     key = f"set_{mode}"  # its own key: a slow answer the client gave up on is still in flight at the provider
     started = time.monotonic()

@@ -28,8 +28,9 @@ SEED, RETRYABLE, TERMINAL = 11, 0.3, 0.2
 @pytest.fixture(scope="module")
 def rates_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockBilling]:
     group = Processes(tmp_path_factory.mktemp("rates-mock"))
-    yield group.mock_billing(BILLING_ADAPTER_RETRYABLE_RATE=str(RETRYABLE),
-                             BILLING_ADAPTER_MODE="probabilistic")
+    yield group.mock_billing(
+        BILLING_ADAPTER_RETRYABLE_RATE=str(RETRYABLE), BILLING_ADAPTER_MODE="probabilistic"
+    )
     group.stop_all()
 
 
@@ -99,8 +100,12 @@ async def test_another_seed_gives_other_answers(mock: MockBilling) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{"retryableRate": 1.2}, {"terminalRate": -0.1}, {"retryableRate": 0.7, "terminalRate": 0.4},
-     {"terminalRate": "half"}],
+    [
+        {"retryableRate": 1.2},
+        {"terminalRate": -0.1},
+        {"retryableRate": 0.7, "terminalRate": 0.4},
+        {"terminalRate": "half"},
+    ],
 )
 def test_rates_that_cannot_be_probabilities_are_refused(mock: MockBilling, body: dict) -> None:
     response = set_mode(mock, **body)
@@ -111,9 +116,26 @@ def test_rates_that_cannot_be_probabilities_are_refused(mock: MockBilling, body:
 
 def test_a_bad_rate_on_the_command_line_is_one_line() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "server", "mock", "billing", "--port", "0", "--mode", "probabilistic",
-         "--retryable-rate", "0.8", "--terminal-rate", "0.3"],
-        cwd=REPO_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "mock",
+            "billing",
+            "--port",
+            "0",
+            "--mode",
+            "probabilistic",
+            "--retryable-rate",
+            "0.8",
+            "--terminal-rate",
+            "0.3",
+        ],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [

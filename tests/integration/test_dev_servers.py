@@ -24,7 +24,9 @@ def gone(pid: int) -> bool:
 
 
 def start(processes: Processes, service: str, data_dir: Path, port: int):
-    command = processes._launch(["dev", service, "--port", str(port), "--data-dir", str(data_dir)], service, {})
+    command = processes._launch(
+        ["dev", service, "--port", str(port), "--data-dir", str(data_dir)], service, {}
+    )
     found = wait_until(
         lambda: re.search(r"server pid (\d+)", command.output()) or command.process.poll() is not None,
         f"{service} to start",
@@ -44,8 +46,9 @@ def test_sigterm_to_dev_redis_stops_redis_too(processes: Processes, tmp_path: Pa
 
 def test_a_second_server_on_the_same_data_folder_is_refused(processes: Processes, tmp_path: Path) -> None:
     first, pid = start(processes, "redis", tmp_path / "redis", free_port())
-    second = processes._launch(["dev", "redis", "--port", str(free_port()), "--data-dir", str(tmp_path / "redis")],
-                               "second", {})
+    second = processes._launch(
+        ["dev", "redis", "--port", str(free_port()), "--data-dir", str(tmp_path / "redis")], "second", {}
+    )
     assert second.process.wait(timeout=60) == 1
     assert f"a Redis server already runs on the data folder {tmp_path / 'redis'}" in second.output()
     assert not gone(pid) and first.process.poll() is None

@@ -49,7 +49,9 @@ async def test_lock_is_exclusive_until_released(hot: MemoryHotState) -> None:
     assert await hot.acquire_lock("lock:x", 1_000) is not None
 
 
-async def test_expired_lock_cannot_be_renewed_and_goes_to_the_next_taker(hot: MemoryHotState, clock: Clock) -> None:
+async def test_expired_lock_cannot_be_renewed_and_goes_to_the_next_taker(
+    hot: MemoryHotState, clock: Clock
+) -> None:
     first = await hot.acquire_lock("lock:x", 100)
     assert first and await hot.renew_lock("lock:x", first, 100)
     clock.ms += 100

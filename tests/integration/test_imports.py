@@ -41,19 +41,28 @@ def counts(summary: dict[str, Any]) -> tuple[int, int, int]:
 def test_original_formats_import_once_and_again_as_duplicates(database: Path, capsys) -> None:
     code, summary, _ = run_import(capsys, "campaigns", str(ORIGINAL / "campaigns.template.json"))
     assert (code, counts(summary), summary["activatedCount"]) == (0, (1, 0, 0), 1)
-    for kind, path in (("partners", EXAMPLES / "lumio-partner.json"), ("campaigns", EXAMPLES / "lumio-campaign.json"),
-                       ("receipts", ORIGINAL / "receipts.template.json")):
+    for kind, path in (
+        ("partners", EXAMPLES / "lumio-partner.json"),
+        ("campaigns", EXAMPLES / "lumio-campaign.json"),
+        ("receipts", ORIGINAL / "receipts.template.json"),
+    ):
         code, summary, err = run_import(capsys, kind, str(path))
         assert (code, counts(summary), summary["errors"]) == (0, (1, 0, 0), []), err
-    for kind, path in (("campaigns", ORIGINAL / "campaigns.template.json"), ("partners", EXAMPLES / "lumio-partner.json"),
-                       ("campaigns", EXAMPLES / "lumio-campaign.json"), ("receipts", ORIGINAL / "receipts.template.json")):
+    for kind, path in (
+        ("campaigns", ORIGINAL / "campaigns.template.json"),
+        ("partners", EXAMPLES / "lumio-partner.json"),
+        ("campaigns", EXAMPLES / "lumio-campaign.json"),
+        ("receipts", ORIGINAL / "receipts.template.json"),
+    ):
         code, summary, _ = run_import(capsys, kind, str(path))
         assert (code, counts(summary)) == (0, (0, 0, 1)), kind
 
 
 def _receipts(n: int, **overrides: Any) -> list[dict[str, Any]]:
-    return [receipt(receiptId=f"imp-{i:06d}", intentId=f"imp-intent-{i:06d}", eventType="presented", **overrides)
-            for i in range(n)]
+    return [
+        receipt(receiptId=f"imp-{i:06d}", intentId=f"imp-intent-{i:06d}", eventType="presented", **overrides)
+        for i in range(n)
+    ]
 
 
 def test_bad_items_stop_the_whole_file_and_each_is_reported(database: Path, tmp_path: Path, capsys) -> None:
@@ -77,10 +86,12 @@ def test_bad_items_stop_the_whole_file_and_each_is_reported(database: Path, tmp_
 
 def test_a_file_that_is_not_json_is_refused_in_one_line(database: Path, tmp_path: Path, capsys) -> None:
     path = tmp_path / "receipts.json"
-    path.write_text("[{\"receiptId\": ", encoding="utf-8")
+    path.write_text('[{"receiptId": ', encoding="utf-8")
     code, summary, err = run_import(capsys, "receipts", str(path))
     assert (code, summary) == (2, {})
-    assert err.strip().startswith(f"promotion-agent: import receipts: {path}: the file is not a valid JSON array")
+    assert err.strip().startswith(
+        f"promotion-agent: import receipts: {path}: the file is not a valid JSON array"
+    )
     assert len(err.strip().splitlines()) == 1
 
 
@@ -91,8 +102,14 @@ def test_partners_without_a_file_promote_eligible_discovered_leads(
     lead = seed["leads"][0]
 
     def discovered(agent_id: str, org: str, **changes: Any) -> dict[str, Any]:
-        return {**copy.deepcopy(lead), "agentId": agent_id, "providerOrg": org, "dataOrigin": "discovered",
-                "dataProvenance": "real_discovery", **changes}
+        return {
+            **copy.deepcopy(lead),
+            "agentId": agent_id,
+            "providerOrg": org,
+            "dataOrigin": "discovered",
+            "dataProvenance": "real_discovery",
+            **changes,
+        }
 
     seed["leads"] = [
         discovered("lead_real_ok", "Real Buyer", endpointUrl="https://agent.realbuyer.ai/opportunities"),

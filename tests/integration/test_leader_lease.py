@@ -70,9 +70,13 @@ async def test_file_lease_is_exclusive_and_released(tmp_path: Path) -> None:
 async def test_file_lease_is_freed_when_its_holder_is_killed(tmp_path: Path) -> None:
     path = tmp_path / "leader.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(600)"],
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(600)",
+        ],
         stdout=subprocess.PIPE,
     )
     try:
@@ -99,7 +103,10 @@ async def pg_engines(postgres_url: str) -> AsyncIterator[list]:
 
 async def test_advisory_lease_on_postgres(pg_engines: list) -> None:
     first, second = pg_engines
-    a, b = AdvisoryLease(first, "pa:v1:leader:settlement-worker"), AdvisoryLease(second, "pa:v1:leader:settlement-worker")
+    a, b = (
+        AdvisoryLease(first, "pa:v1:leader:settlement-worker"),
+        AdvisoryLease(second, "pa:v1:leader:settlement-worker"),
+    )
     assert await a.acquire_or_renew() and await a.acquire_or_renew()
     assert not await b.acquire_or_renew()
     await a.release()
@@ -117,7 +124,9 @@ async def test_each_deployment_gets_a_lease_all_its_workers_see(tmp_path: Path, 
     redis = RedisHotState(redis_url)
     try:
         file_lease = lease_for(MemoryHotState(), store, 15000)
-        assert isinstance(file_lease, FileLease) and file_lease.path == tmp_path / "x.sqlite3.worker-leader.lock"
+        assert (
+            isinstance(file_lease, FileLease) and file_lease.path == tmp_path / "x.sqlite3.worker-leader.lock"
+        )
         assert isinstance(lease_for(redis, store, 15000), HotStateLease)
         assert isinstance(lease_for(MemoryHotState(), memory_store, 15000), HotStateLease)
     finally:

@@ -51,7 +51,9 @@ async def test_migrations_match_the_schema_on_postgres(postgres_url: str) -> Non
     assert await migrated_differences(postgres_url) == []
 
 
-async def test_a_column_without_a_migration_is_a_difference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_column_without_a_migration_is_a_difference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The check can fail: a column only the code knows is reported."""
     from sqlalchemy import Column, Integer
 

@@ -41,7 +41,9 @@ class CountingGateway(SimulatedGateway):
 
 
 async def test_concurrent_twins_make_one_receipt_and_one_settlement(services: Services) -> None:
-    results = await asyncio.gather(*(receipts.record_receipt(services, shortlisted("r_twin", "int_t")) for _ in range(8)))
+    results = await asyncio.gather(
+        *(receipts.record_receipt(services, shortlisted("r_twin", "int_t")) for _ in range(8))
+    )
     assert sorted(r.deduplicated for r in results) == [False] + [True] * 7
     settlement_ids = {r.settlement.settlement_id for r in results if r.settlement}
     assert len(settlement_ids) == 1
@@ -71,7 +73,9 @@ async def test_a_claim_abandoned_by_a_crash_is_taken_again_after_its_lease(
     late = await settlements.process_queue(services, 10)
     assert (late.processed_count, late.settled_count) == (1, 1)
     assert gateway.submissions == {result.settlement.settlement_id: 1}
-    final = await services.store.read(lambda uow: uow.settlements.get_settlement(result.settlement.settlement_id))
+    final = await services.store.read(
+        lambda uow: uow.settlements.get_settlement(result.settlement.settlement_id)
+    )
     assert final is not None and final.status == "settled"
 
 
@@ -104,8 +108,13 @@ async def test_without_a_shared_hot_state_a_job_is_still_submitted_by_one_claim_
 
     gateway = SlowRecordingGateway(0.2)
     services.gateway = gateway
-    other = Services(store=services.store, hot=MemoryHotState("other", "v1"), gateway=gateway,
-                     settings=services.settings, clock=clock)
+    other = Services(
+        store=services.store,
+        hot=MemoryHotState("other", "v1"),
+        gateway=gateway,
+        settings=services.settings,
+        clock=clock,
+    )
     for i in range(6):
         await receipts.record_receipt(services, shortlisted(f"r_one_{i}", f"int_one_{i}"))
     runs = await asyncio.gather(
@@ -117,7 +126,9 @@ async def test_without_a_shared_hot_state_a_job_is_still_submitted_by_one_claim_
     assert set(gateway.submissions.values()) == {1} and len(gateway.submissions) == 6
 
 
-async def test_a_late_answer_for_a_lost_claim_is_audited_not_applied(services: Services, clock: MovableClock) -> None:
+async def test_a_late_answer_for_a_lost_claim_is_audited_not_applied(
+    services: Services, clock: MovableClock
+) -> None:
     from server.domain.billing import GatewayResult
 
     result = await receipts.record_receipt(services, shortlisted("r_lost", "int_lost"))
@@ -129,13 +140,20 @@ async def test_a_late_answer_for_a_lost_claim_is_audited_not_applied(services: S
     second = await services.store.write(lambda uow: settlements._claim(services, uow, job))
     assert not isinstance(second, str) and second[2] != first[2] and second[0].attempts == 2
     retry = GatewayResult(ok=False, retryable=True, provider_state="retry", code="RETRY", message="later")
-    settled = GatewayResult(ok=True, retryable=False, provider_state="settled", code="SETTLED",
-                            provider_settlement_id="ps_second")
+    settled = GatewayResult(
+        ok=True, retryable=False, provider_state="settled", code="SETTLED", provider_settlement_id="ps_second"
+    )
     # The second claim's answer lands first, then the first claim's late one.
-    item2 = await services.store.write(lambda uow: settlements._record_outcome(services, uow, second[0], second[2], settled))
-    item1 = await services.store.write(lambda uow: settlements._record_outcome(services, uow, first[0], first[2], retry))
+    item2 = await services.store.write(
+        lambda uow: settlements._record_outcome(services, uow, second[0], second[2], settled)
+    )
+    item1 = await services.store.write(
+        lambda uow: settlements._record_outcome(services, uow, first[0], first[2], retry)
+    )
     assert item2.outcome == "settled" and item1.outcome == "skipped"
-    final = await services.store.read(lambda uow: uow.settlements.get_settlement(result.settlement.settlement_id))
+    final = await services.store.read(
+        lambda uow: uow.settlements.get_settlement(result.settlement.settlement_id)
+    )
     assert final is not None and final.status == "settled" and final.provider_settlement_id == "ps_second"
     stored_job = await services.store.read(lambda uow: uow.retry_jobs.get_retry_job(job.retry_job_id))
     assert stored_job is not None and stored_job.status == "completed" and stored_job.attempts == 2
@@ -163,24 +181,34 @@ async def test_budget_gate_closes_when_committed_spend_reaches_the_budget(servic
     for i in range(99):
         await receipts.record_receipt(services, shortlisted(f"r_b{i}", f"int_b{i}"))
     request = OpportunityRequest(
-        intent_id="int_budget", category="crm_software", task_type="compare_and_shortlist",
-        constraints={"geo": ["UK"]}, sponsored_slots=4, explain=True,
+        intent_id="int_budget",
+        category="crm_software",
+        task_type="compare_and_shortlist",
+        constraints={"geo": ["UK"]},
+        sponsored_slots=4,
+        explain=True,
     )
     body = msgspec.json.decode(await exchange.evaluate_opportunity(services, request))
     assert "cmp_hubflow" in [s["campaignId"] for s in body["shortlisted"]]
     await receipts.record_receipt(services, shortlisted("r_b99", "int_b99"))
     body = msgspec.json.decode(
-        await exchange.evaluate_opportunity(services, msgspec.structs.replace(request, intent_id="int_budget_2"))
+        await exchange.evaluate_opportunity(
+            services, msgspec.structs.replace(request, intent_id="int_budget_2")
+        )
     )
     assert "cmp_hubflow" not in [s["campaignId"] for s in body["shortlisted"]]
     rejected = {(r["campaignId"], r["partnerId"]): r["failedGates"] for r in body["rejected"]}
     assert rejected[("cmp_hubflow", "partner_procure_pilot")] == ["budget"]
 
     # A dispute takes the amount out of committed spend: the campaign fits again.
-    first = (await services.store.read(lambda uow: uow.settlements.list_settlements(campaign_id="cmp_hubflow")))[-1]
+    first = (
+        await services.store.read(lambda uow: uow.settlements.list_settlements(campaign_id="cmp_hubflow"))
+    )[-1]
     await settlements.dispute(services, first.settlement_id)
     body = msgspec.json.decode(
-        await exchange.evaluate_opportunity(services, msgspec.structs.replace(request, intent_id="int_budget_3"))
+        await exchange.evaluate_opportunity(
+            services, msgspec.structs.replace(request, intent_id="int_budget_3")
+        )
     )
     assert "cmp_hubflow" in [s["campaignId"] for s in body["shortlisted"]]
 
@@ -188,14 +216,18 @@ async def test_budget_gate_closes_when_committed_spend_reaches_the_budget(servic
 async def test_concurrent_receipts_stop_exactly_at_the_budget(services: Services) -> None:
     campaign = await services.store.read(lambda uow: uow.market.get_campaign("cmp_hubflow"))
     assert campaign is not None and campaign.payout_amount == 120
-    await services.store.write(lambda uow: uow.market.update_campaign(msgspec.structs.replace(campaign, budget=360)))
+    await services.store.write(
+        lambda uow: uow.market.update_campaign(msgspec.structs.replace(campaign, budget=360))
+    )
     results = await asyncio.gather(
         *(receipts.record_receipt(services, shortlisted(f"r_cap_{i}", f"int_cap_{i}")) for i in range(40))
     )
     billed = [r for r in results if r.settlement is not None]
     assert len(billed) == 3
     assert {r.billing_reason for r in results if r.settlement is None} == {"budget_exhausted"}
-    stored = await services.store.read(lambda uow: uow.settlements.list_settlements(campaign_id="cmp_hubflow"))
+    stored = await services.store.read(
+        lambda uow: uow.settlements.list_settlements(campaign_id="cmp_hubflow")
+    )
     assert len(stored) == 3 and sum(s.amount for s in stored) == 360
     spend = await services.store.read(lambda uow: uow.market.campaign_spend())
     assert spend["cmp_hubflow"] == 360
@@ -208,13 +240,17 @@ async def test_a_replay_that_no_longer_fits_the_budget_is_refused(services: Serv
     from server.domain.errors import Conflict
 
     campaign = await services.store.read(lambda uow: uow.market.get_campaign("cmp_hubflow"))
-    await services.store.write(lambda uow: uow.market.update_campaign(msgspec.structs.replace(campaign, budget=120)))
+    await services.store.write(
+        lambda uow: uow.market.update_campaign(msgspec.structs.replace(campaign, budget=120))
+    )
     first = await receipts.record_receipt(services, shortlisted("r_rep_1", "int_rep_1"))
     assert first.settlement is not None
 
     class Refusing(SimulatedGateway):
         async def submit(self, settlement, job):
-            return GatewayResult(ok=False, retryable=False, provider_state="failed", code="FAILED", message="no")
+            return GatewayResult(
+                ok=False, retryable=False, provider_state="failed", code="FAILED", message="no"
+            )
 
     services.gateway = Refusing()
     await settlements.process_queue(services, 10)  # failed: its amount no longer counts
@@ -226,5 +262,7 @@ async def test_a_replay_that_no_longer_fits_the_budget_is_refused(services: Serv
         await settlements.replay_dead_letter(services, page.items[0].dlq_entry_id, "retry it")
     spend = await services.store.read(lambda uow: uow.market.campaign_spend())
     assert spend["cmp_hubflow"] == 120
-    entry = await services.store.read(lambda uow: uow.dead_letters.get_dead_letter(page.items[0].dlq_entry_id))
+    entry = await services.store.read(
+        lambda uow: uow.dead_letters.get_dead_letter(page.items[0].dlq_entry_id)
+    )
     assert entry is not None and entry.status == "open"  # nothing changed

@@ -51,7 +51,9 @@ def settlement(settlement_id: str = "set_00000001", intent: str = "int1") -> Set
     )
 
 
-def job(job_id: str, settlement_id: str, status: str = "queued", next_run: datetime = T0) -> SettlementRetryJob:
+def job(
+    job_id: str, settlement_id: str, status: str = "queued", next_run: datetime = T0
+) -> SettlementRetryJob:
     return SettlementRetryJob(
         retry_job_id=job_id,
         settlement_id=settlement_id,
@@ -78,9 +80,15 @@ async def test_receipt_id_is_unique(services: Services) -> None:
 
 
 async def test_one_settlement_per_intent_offer_event(services: Services) -> None:
-    assert await services.store.write(lambda uow: uow.settlements.insert_settlement(settlement("set_aaaaaaaa")))
-    assert not await services.store.write(lambda uow: uow.settlements.insert_settlement(settlement("set_bbbbbbbb")))
-    assert await services.store.write(lambda uow: uow.settlements.insert_settlement(settlement("set_cccccccc", intent="int2")))
+    assert await services.store.write(
+        lambda uow: uow.settlements.insert_settlement(settlement("set_aaaaaaaa"))
+    )
+    assert not await services.store.write(
+        lambda uow: uow.settlements.insert_settlement(settlement("set_bbbbbbbb"))
+    )
+    assert await services.store.write(
+        lambda uow: uow.settlements.insert_settlement(settlement("set_cccccccc", intent="int2"))
+    )
     rows = await services.store.read(lambda uow: uow.settlements.list_settlements())
     assert sorted(s.settlement_id for s in rows) == ["set_aaaaaaaa", "set_cccccccc"]
 
@@ -88,7 +96,9 @@ async def test_one_settlement_per_intent_offer_event(services: Services) -> None
 async def test_one_retry_job_per_settlement(services: Services) -> None:
     await services.store.write(lambda uow: uow.retry_jobs.insert_retry_job(job("retry_1", "set_x")))
     with pytest.raises(IntegrityError):
-        await services.store.write(lambda uow: uow.retry_jobs.insert_retry_job(job("retry_2", "set_x")), retries=1)
+        await services.store.write(
+            lambda uow: uow.retry_jobs.insert_retry_job(job("retry_2", "set_x")), retries=1
+        )
 
 
 async def test_a_failing_transaction_leaves_nothing_behind(services: Services) -> None:
@@ -119,7 +129,11 @@ async def test_due_jobs_oldest_first_and_abandoned_claims_after_their_lease(serv
         await uow.retry_jobs.insert_retry_job(job("retry_crashed", "set_3"))
         seen = await uow.retry_jobs.retry_job_row("retry_crashed")
         assert await uow.retry_jobs.claim_retry_job(
-            seen, job("retry_crashed", "set_3", status="processing"), epoch_ms(T0), "tok", epoch_ms(T0) + 10_000
+            seen,
+            job("retry_crashed", "set_3", status="processing"),
+            epoch_ms(T0),
+            "tok",
+            epoch_ms(T0) + 10_000,
         )
 
     await services.store.write(setup)
@@ -137,7 +151,9 @@ async def test_a_job_can_be_claimed_only_once(services: Services) -> None:
     processing = job("retry_c", "set_c", status="processing")
     now = epoch_ms(T0)
     wins = [
-        await services.store.write(lambda uow, i=i: uow.retry_jobs.claim_retry_job(seen, processing, now, f"tok{i}", now + 10_000))
+        await services.store.write(
+            lambda uow, i=i: uow.retry_jobs.claim_retry_job(seen, processing, now, f"tok{i}", now + 10_000)
+        )
         for i in range(3)
     ]
     assert wins == [True, False, False]
@@ -150,7 +166,9 @@ async def test_a_claim_in_processing_is_taken_again_only_after_its_lease(service
     now = epoch_ms(T0)
     queued = await services.store.read(lambda uow: uow.retry_jobs.retry_job_row("retry_l"))
     processing = job("retry_l", "set_l", status="processing")
-    assert await services.store.write(lambda uow: uow.retry_jobs.claim_retry_job(queued, processing, now, "first", now + 10_000))
+    assert await services.store.write(
+        lambda uow: uow.retry_jobs.claim_retry_job(queued, processing, now, "first", now + 10_000)
+    )
     held = await services.store.read(lambda uow: uow.retry_jobs.retry_job_row("retry_l"))
     # Seen exactly as it is, but its claim is still live: nobody may take it.
     for at in (now, now + 9_999):
@@ -221,19 +239,33 @@ async def test_each_write_keeps_its_callers_identity_even_when_another_request_c
 
         async def work(uow: UnitOfWork) -> None:
             seen_tasks.add(asyncio.current_task())  # type: ignore[arg-type]
-            await uow.audit.insert_audit([services.audit(trace_id=trace, entity_type="campaign", entity_id=trace,
-                                                  action="test.caller", status="success")])
+            await uow.audit.insert_audit(
+                [
+                    services.audit(
+                        trace_id=trace,
+                        entity_type="campaign",
+                        entity_id=trace,
+                        action="test.caller",
+                        status="success",
+                    )
+                ]
+            )
 
         await services.store.write(work)
 
-    callers = {"t_ops": Caller("ops-alice", "operator"), "t_bot": Caller("buyer-bot", "agent"),
-               "t_anon": None}
+    callers = {
+        "t_ops": Caller("ops-alice", "operator"),
+        "t_bot": Caller("buyer-bot", "agent"),
+        "t_anon": None,
+    }
     await asyncio.gather(*(asyncio.create_task(audited_write(c, t)) for t, c in callers.items()))
     if services.store.kind == "sqlite":
         assert len(seen_tasks) == 1, "the three writes were expected to share one group commit"
     actors = {}
     for trace in callers:
-        page = await services.store.read(lambda uow, trace=trace: uow.audit.page_audit(trace, None, None, [], 1, 10))
+        page = await services.store.read(
+            lambda uow, trace=trace: uow.audit.page_audit(trace, None, None, [], 1, 10)
+        )
         actors[trace] = [e.actor_id for e in page.items]
     assert actors == {"t_ops": ["ops-alice"], "t_bot": ["buyer-bot"], "t_anon": ["promotion-agent"]}
     assert current_caller.get() is None  # nothing leaked into this task

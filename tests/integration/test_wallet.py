@@ -70,7 +70,9 @@ async def test_receipts_consume_credits_once_per_receipt_even_as_concurrent_twin
     got = await wallet.get_wallet(services, "workspace_default")
     assert (got.available_credits, got.consumed_credits) == (80.0, 20.0)
     entry = await services.store.read(lambda uow: uow.wallets.ledger_entry_for("receipt:r_twin_conversion"))
-    assert entry is not None and entry.campaign_id == "cmp_hubflow" and entry.workspace_id == "workspace_default"
+    assert (
+        entry is not None and entry.campaign_id == "cmp_hubflow" and entry.workspace_id == "workspace_default"
+    )
 
 
 async def test_running_out_closes_the_credits_gate_at_the_next_evaluation(services: Services) -> None:

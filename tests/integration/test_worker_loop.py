@@ -69,9 +69,15 @@ async def queue(svc: Services, n: int, prefix: str = "loop") -> list[str]:
     ids = []
     for i in range(n):
         receipt = EventReceipt(
-            receipt_id=f"rcpt_{prefix}_{i}", data_provenance="real_event", intent_id=f"int_{prefix}_{i}",
-            offer_id="offer_hubflow", campaign_id="cmp_hubflow", partner_id="partner_procure_pilot",
-            event_type="shortlisted", occurred_at=svc.clock(), signature="sig",
+            receipt_id=f"rcpt_{prefix}_{i}",
+            data_provenance="real_event",
+            intent_id=f"int_{prefix}_{i}",
+            offer_id="offer_hubflow",
+            campaign_id="cmp_hubflow",
+            partner_id="partner_procure_pilot",
+            event_type="shortlisted",
+            occurred_at=svc.clock(),
+            signature="sig",
         )
         result = await receipts.record_receipt(svc, receipt)
         assert result.settlement is not None
@@ -79,10 +85,16 @@ async def queue(svc: Services, n: int, prefix: str = "loop") -> list[str]:
     return ids
 
 
-def make_worker(svc: Services, hot: MemoryHotState, sink: ListSink | None = None, **config: int) -> SettlementWorker:
-    settings = WorkerSettings(**{"interval_ms": 50, "leader_lease_ms": 1000, "shutdown_grace_ms": 60_000, **config})
+def make_worker(
+    svc: Services, hot: MemoryHotState, sink: ListSink | None = None, **config: int
+) -> SettlementWorker:
+    settings = WorkerSettings(
+        **{"interval_ms": 50, "leader_lease_ms": 1000, "shutdown_grace_ms": 60_000, **config}
+    )
     alerter = Alerter(svc.hot, [sink] if sink else [], suppression_seconds=300)
-    return SettlementWorker(svc, settings, HotStateLease(hot, settings.leader_lease_ms), alerter, WorkerMetrics())
+    return SettlementWorker(
+        svc, settings, HotStateLease(hot, settings.leader_lease_ms), alerter, WorkerMetrics()
+    )
 
 
 def value(worker: SettlementWorker, name: str) -> float:
@@ -92,7 +104,10 @@ def value(worker: SettlementWorker, name: str) -> float:
 
 
 async def statuses(svc: Services) -> dict[str, str]:
-    return {s.settlement_id: s.status for s in await svc.store.read(lambda uow: uow.settlements.list_settlements())}
+    return {
+        s.settlement_id: s.status
+        for s in await svc.store.read(lambda uow: uow.settlements.list_settlements())
+    }
 
 
 async def test_the_leader_works_the_batch_and_a_standby_does_nothing(svc: Services) -> None:
@@ -162,15 +177,20 @@ async def test_the_grace_period_ends_a_job_that_never_returns(svc: Services) -> 
 
 async def test_a_run_with_failures_alerts_once_per_window(svc: Services) -> None:
     await queue(svc, 2)
-    failed = GatewayResult(ok=False, retryable=False, provider_state="failed", code="POLICY_BLOCKED", message="no")
+    failed = GatewayResult(
+        ok=False, retryable=False, provider_state="failed", code="POLICY_BLOCKED", message="no"
+    )
     svc.gateway = HeldGateway(failed)
     svc.gateway.go.set()
     sink = ListSink()
     worker = make_worker(svc, MemoryHotState(), sink)
     await worker.tick()
     [alert] = sink.alerts
-    assert (alert.severity, alert.title, alert.message) == ("critical", "Settlement worker failure",
-                                                            "Failed settlements: 2")
+    assert (alert.severity, alert.title, alert.message) == (
+        "critical",
+        "Settlement worker failure",
+        "Failed settlements: 2",
+    )
     assert alert.details["responseCodes"] == ["POLICY_BLOCKED"] and len(alert.settlement_ids) == 2
     assert (value(worker, "jobs_failed_total"), value(worker, "dlq_open_total")) == (2, 2)
     assert value(worker, "alerts_sent_total") == 1
@@ -218,13 +238,23 @@ async def test_a_lease_store_that_fails_means_not_leading(svc: Services) -> None
 
 def test_worker_settings_defaults_and_errors_name_the_variable() -> None:
     assert WorkerSettings.from_env({}) == WorkerSettings(
-        interval_ms=5000, leader_lease_ms=15000, batch_size=20, metrics_port=9464, alert_suppression_seconds=300
+        interval_ms=5000,
+        leader_lease_ms=15000,
+        batch_size=20,
+        metrics_port=9464,
+        alert_suppression_seconds=300,
     )
     bad = [
         ({"SETTLEMENT_WORKER_INTERVAL_MS": "soon"}, "SETTLEMENT_WORKER_INTERVAL_MS must be a whole number"),
         ({"SETTLEMENT_WORKER_BATCH_SIZE": "0"}, "SETTLEMENT_WORKER_BATCH_SIZE must be between 1 and 1000"),
-        ({"SETTLEMENT_WORKER_METRICS_PORT": "70000"}, "SETTLEMENT_WORKER_METRICS_PORT must be between 0 and 65535"),
-        ({"SETTLEMENT_WORKER_LEADER_LEASE_MS": "4000"}, "SETTLEMENT_WORKER_LEADER_LEASE_MS (4000) must be longer"),
+        (
+            {"SETTLEMENT_WORKER_METRICS_PORT": "70000"},
+            "SETTLEMENT_WORKER_METRICS_PORT must be between 0 and 65535",
+        ),
+        (
+            {"SETTLEMENT_WORKER_LEADER_LEASE_MS": "4000"},
+            "SETTLEMENT_WORKER_LEADER_LEASE_MS (4000) must be longer",
+        ),
         ({"ALERT_SUPPRESSION_SECONDS": "-1"}, "ALERT_SUPPRESSION_SECONDS must be at least 0"),
         ({"ALERT_WEBHOOK_URL": "ops-channel"}, "ALERT_WEBHOOK_URL must be an http(s) URL"),
         ({"SLACK_WEBHOOK_URL": "ftp://x"}, "SLACK_WEBHOOK_URL must be an http(s) URL"),

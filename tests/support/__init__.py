@@ -259,7 +259,9 @@ def wait_until_healthy(server: ServerProcess) -> ServerProcess:
     return server
 
 
-def start_server(workdir: Path, extra_env: Mapping[str, str] | None = None, attempts: int = 3) -> ServerProcess:
+def start_server(
+    workdir: Path, extra_env: Mapping[str, str] | None = None, attempts: int = 3
+) -> ServerProcess:
     """Start a server with its SQLite database in ``workdir``; return once GET /health answers 200.
 
     Raises ``ServerStartError`` with the server's captured output when the process dies or

@@ -21,7 +21,9 @@ def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return full
 
 
-def run_cli(args: list[str], env: Mapping[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "server", *args],
         cwd=REPO_ROOT,
@@ -33,7 +35,9 @@ def run_cli(args: list[str], env: Mapping[str, str] | None = None, timeout: floa
     )
 
 
-def import_file(kind: str, path: Path | None, env: Mapping[str, str], *extra: str) -> tuple[int, dict[str, Any], str]:
+def import_file(
+    kind: str, path: Path | None, env: Mapping[str, str], *extra: str
+) -> tuple[int, dict[str, Any], str]:
     """``promotion-agent import KIND [PATH]``: exit code, the JSON summary (empty when none) and stderr."""
     done = run_cli(["import", kind, *([str(path)] if path else []), *extra], env)
     summary = json.loads(done.stdout) if done.stdout.strip() else {}

@@ -28,7 +28,22 @@ from tests.support import REPO_ROOT, SERVER_ENV_VARS
 T = TypeVar("T")
 
 # Everything the worker and the mocks read: a developer's shell must not leak into a test.
-COMMAND_ENV_VARS = (*SERVER_ENV_VARS, "SETTLEMENT_WORKER_INTERVAL_MS", "SETTLEMENT_WORKER_LEADER_LEASE_MS", "SETTLEMENT_WORKER_BATCH_SIZE", "SETTLEMENT_WORKER_METRICS_PORT", "SETTLEMENT_WORKER_SHUTDOWN_GRACE_MS", "ALERT_WEBHOOK_API_KEY", "ALERT_SUPPRESSION_SECONDS", "ALERT_TIMEOUT_MS", "BILLING_ADAPTER_PORT", "BILLING_ADAPTER_MODE", "BILLING_ADAPTER_DELAY_MS", "ALERT_MOCK_PORT", "ALERT_MOCK_STATUS")
+COMMAND_ENV_VARS = (
+    *SERVER_ENV_VARS,
+    "SETTLEMENT_WORKER_INTERVAL_MS",
+    "SETTLEMENT_WORKER_LEADER_LEASE_MS",
+    "SETTLEMENT_WORKER_BATCH_SIZE",
+    "SETTLEMENT_WORKER_METRICS_PORT",
+    "SETTLEMENT_WORKER_SHUTDOWN_GRACE_MS",
+    "ALERT_WEBHOOK_API_KEY",
+    "ALERT_SUPPRESSION_SECONDS",
+    "ALERT_TIMEOUT_MS",
+    "BILLING_ADAPTER_PORT",
+    "BILLING_ADAPTER_MODE",
+    "BILLING_ADAPTER_DELAY_MS",
+    "ALERT_MOCK_PORT",
+    "ALERT_MOCK_STATUS",
+)
 START_TIMEOUT_S = 30.0
 URL = re.compile(r"http://127\.0\.0\.1:\d+")
 
@@ -101,7 +116,9 @@ def wait_ready(command: Command) -> Command:
             command.url = found.group(0)
             return command
         if command.process.poll() is not None:
-            pytest.fail(f"{command.name} exited with code {command.process.returncode} at start-up\n{command.output()}")
+            pytest.fail(
+                f"{command.name} exited with code {command.process.returncode} at start-up\n{command.output()}"
+            )
         time.sleep(0.05)
     command.stop(signal.SIGKILL)
     pytest.fail(f"{command.name} announced no address within {START_TIMEOUT_S:.0f} s\n{command.output()}")
@@ -127,7 +144,9 @@ class MockBilling:
         return httpx.get(f"{self.url}/events", timeout=10).raise_for_status().json()
 
     def set_mode(self, mode: str, delay_ms: int = 0) -> None:
-        httpx.post(f"{self.url}/mode", json={"mode": mode, "delayMs": delay_ms}, timeout=10).raise_for_status()
+        httpx.post(
+            f"{self.url}/mode", json={"mode": mode, "delayMs": delay_ms}, timeout=10
+        ).raise_for_status()
 
     def reset(self, mode: str = "settled", delay_ms: int = 0) -> None:
         httpx.delete(f"{self.url}/events", timeout=10).raise_for_status()
@@ -177,9 +196,13 @@ class Processes:
         return MockBilling(wait_ready(self._launch(["mock", "billing", "--port", "0"], "mock-billing", env)))
 
     def mock_alerts(self, *args: str, **env: str) -> MockAlerts:
-        return MockAlerts(wait_ready(self._launch(["mock", "alerts", "--port", "0", *args], "mock-alerts", env)))
+        return MockAlerts(
+            wait_ready(self._launch(["mock", "alerts", "--port", "0", *args], "mock-alerts", env))
+        )
 
-    def workers(self, count: int, database_url: str, billing_url: str | None = None, **env: str) -> list[Worker]:
+    def workers(
+        self, count: int, database_url: str, billing_url: str | None = None, **env: str
+    ) -> list[Worker]:
         """Start ``count`` workers at the same moment, then wait for each to serve its metrics."""
         settings = {
             "DATABASE_URL": database_url,

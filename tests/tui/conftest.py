@@ -48,7 +48,7 @@ def widget_text(app, widget) -> str:
     """The rendered screen cropped to ``widget``'s content (inside its border and padding; by cells: wide
     characters count twice), its lines joined by spaces so that wrapped text reads on."""
     r = widget.content_region
-    strips = app.screen._compositor.render_strips()[r.y:r.bottom]
+    strips = app.screen._compositor.render_strips()[r.y : r.bottom]
     return " ".join(" ".join(strip.crop(r.x, r.right).text for strip in strips).split())
 
 

@@ -29,7 +29,10 @@ async def test_the_key_bar_shows_the_keys_of_the_screen_in_front() -> None:
         live_keys = [key for key, _shown, _description, _enabled in live.query_one(KeyBar).shown_keys()]
         bottom = screen_lines(app)[-1]
         assert "r" in live_keys and "r" not in lab_keys  # the live screen's replay key, not on the lab's bar
-        drawn = "".join(f" {shown} {description} " for _key, shown, description, _on in live.query_one(KeyBar).shown_keys())
+        drawn = "".join(
+            f" {shown} {description} "
+            for _key, shown, description, _on in live.query_one(KeyBar).shown_keys()
+        )
         assert bottom.rstrip("… ") and drawn.startswith(bottom.rstrip("… ").rstrip())
         assert " r Replay " in bottom
 

@@ -145,7 +145,9 @@ async def test_invalid_values_show_an_error_and_keep_the_last_good_result() -> N
         assert any(n.severity == "error" and "not a number" in n.message for n in app._notifications)
 
         await type_into(pilot, editor.field("floors", "utility"), "1.5")
-        assert "a floor is between 0 and 1" in str(lab.query_one("#lab-error-floors-utility", Static).render())
+        assert "a floor is between 0 and 1" in str(
+            lab.query_one("#lab-error-floors-utility", Static).render()
+        )
 
         # stepping below zero is refused too
         trust = editor.field("weights", "trust")
@@ -154,7 +156,9 @@ async def test_invalid_values_show_an_error_and_keep_the_last_good_result() -> N
         good = lab.outcome
         await pilot.press("left_square_bracket")
         assert trust.value == "0"  # unchanged: the step was refused
-        assert "a weight cannot be negative" in str(lab.query_one("#lab-error-weights-trust", Static).render())
+        assert "a weight cannot be negative" in str(
+            lab.query_one("#lab-error-weights-trust", Static).render()
+        )
 
         await pilot.pause(0.3)
         assert lab.outcome is good and app.lab_result is good
@@ -254,7 +258,9 @@ async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(
         # enter on the same value runs it
         bid.focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.4, "the re-run of bid 0.4", timeout=15)
+        await wait_for(
+            pilot, lambda: lab.outcome.run.cfg.weights.bid == 0.4, "the re-run of bid 0.4", timeout=15
+        )
         await pilot.pause(0.1)
         assert "STALE" not in screen_text(app)
         assert not lab.query_one("#lab-results").has_class("-stale")

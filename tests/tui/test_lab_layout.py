@@ -17,8 +17,14 @@ from workbench.app.widgets.ranking_editor import RankingEditor
 from .conftest import ROOT, offline_app, screen_lines, wait_for
 
 CROWDED = ROOT / "scenarios" / "crowded-market.toml"
-RATES = {"qualified_recommendation_rate", "detail_view_rate", "handoff_rate", "action_conversion_rate",
-         "disclosure_shown_rate", "fill_rate"}
+RATES = {
+    "qualified_recommendation_rate",
+    "detail_view_rate",
+    "handoff_rate",
+    "action_conversion_rate",
+    "disclosure_shown_rate",
+    "fill_rate",
+}
 SCORES = {"mean_relevance_shown", "mean_utility_shown"}
 MONEY = {"spend", "settled_amount"}
 
@@ -55,7 +61,9 @@ async def test_every_kpi_figure_is_whole_at_every_width(size: tuple[int, int]) -
         table = lab.query_one("#lab-kpis", KpiTable)
         # the table is as wide as its columns: nothing to scroll sideways, nothing cut
         assert table.virtual_size.width <= table.scrollable_content_region.width, (
-            table.virtual_size, table.scrollable_content_region)
+            table.virtual_size,
+            table.scrollable_content_region,
+        )
         kpis = lab.outcome.comparison.kpis
         assert table.row_count == kpis.height
         shown_deltas = 0

@@ -31,14 +31,21 @@ async def test_weights_over_one_are_flagged_with_the_engines_tie_count_and_n_nor
         assert "sum of weights 1.1 ≠ 1" in widget_text(app, lab.query_one("#lab-weight-sum"))
         note = widget_text(app, lab.query_one("#lab-cap-note"))
         assert "weights sum to 1.1, not 1" in note
-        assert f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at the 1.0 cap" \
-            in note, note
+        assert (
+            f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at the 1.0 cap"
+            in note
+        ), note
         # and the KPI table compares the tied slots with the baseline's
-        assert f"slots tied at 1.0 0 {ties.tied:,} +{ties.tied:,}" in widget_text(app, lab.query_one("#lab-kpis"))
+        assert f"slots tied at 1.0 0 {ties.tied:,} +{ties.tied:,}" in widget_text(
+            app, lab.query_one("#lab-kpis")
+        )
 
         await pilot.press("n")
-        await wait_for(pilot, lambda: math.isclose(weight_sum(lab.outcome.run.cfg.weights), 1.0, abs_tol=1e-9),
-                       "the normalised run")
+        await wait_for(
+            pilot,
+            lambda: math.isclose(weight_sum(lab.outcome.run.cfg.weights), 1.0, abs_tol=1e-9),
+            "the normalised run",
+        )
         await pilot.pause(0.2)
         w = lab.outcome.run.cfg.weights
         assert editor.field("weights", "bid").value == repr(w.bid) == "0.181818"

@@ -34,7 +34,9 @@ async def test_scaling_traffic_and_budgets_in_the_lab_and_when_budgets_ran_out(t
         await pilot.press(*"100000", "enter")
         await wait_for(pilot, lambda: lab.outcome.run.traffic.size == 100_000, "the 100,000-request run")
         # a new market: the baseline ran again on it, with the scenario's own settings
-        assert lab.outcome.baseline.traffic.size == 100_000 and lab.outcome.baseline.cfg == app.scenario.ranking
+        assert (
+            lab.outcome.baseline.traffic.size == 100_000 and lab.outcome.baseline.cfg == app.scenario.ranking
+        )
         assert app.scenario.overrides == ("traffic.requests=100000",)
 
         # the Ran out tab lists each budget and balance with the engine's request and time
@@ -49,13 +51,17 @@ async def test_scaling_traffic_and_budgets_in_the_lab_and_when_budgets_ran_out(t
         last = engine.row(-1, named=True)
         summary = widget_text(app, lab.query_one("#lab-ran-out-summary"))
         assert f"the last ({last['id']}) at request {last['request_no']:,} of 100,000" in summary
-        assert f"at request {last['request_no']:,} of 100,000" in widget_text(app, lab.query_one("#lab-status"))
+        assert f"at request {last['request_no']:,} of 100,000" in widget_text(
+            app, lab.query_one("#lab-status")
+        )
 
         # budgets × 2: every budget doubles, the last one runs out later
         budgets = lab.query_one("#lab-world-budgets", Input)
         budgets.focus()
         await pilot.press(*"2", "enter")
-        await wait_for(pilot, lambda: lab.outcome.run.scenario.spec.entities.budget_multiplier == 2.0, "budgets ×2")
+        await wait_for(
+            pilot, lambda: lab.outcome.run.scenario.spec.entities.budget_multiplier == 2.0, "budgets ×2"
+        )
         await pilot.pause(0.2)
         written = [c.budget for c in load_scenario(CROWDED).campaigns]
         assert lab.outcome.run.traffic.size == 100_000

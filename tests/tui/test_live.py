@@ -39,7 +39,9 @@ async def replayed(pilot, app: WorkbenchApp) -> LiveScreen:
     assert isinstance(live, LiveScreen)
     await pilot.press("r")
     status = live.query_one("#live-replay-status", Label)
-    await wait_for(pilot, lambda: "done" in str(status.render()), "the replay to finish", timeout=REPLAY_WAIT_S)
+    await wait_for(
+        pilot, lambda: "done" in str(status.render()), "the replay to finish", timeout=REPLAY_WAIT_S
+    )
     return live
 
 
@@ -54,7 +56,10 @@ async def test_a_replay_shows_settlements_appearing(server: ServerProcess, tmp_p
         # The panes refresh on their own clock: wait for the refresh that follows the replay's last receipt.
         await wait_for(
             pilot,
-            lambda: count(live, "pending") == pending and live.query_one("#live-retry", DataTable).row_count == pending,
+            lambda: (
+                count(live, "pending") == pending
+                and live.query_one("#live-retry", DataTable).row_count == pending
+            ),
             "the pending settlements and their open retry jobs in the panes",
         )
 
@@ -99,7 +104,9 @@ async def test_a_dead_letter_is_replayed_from_the_keyboard_with_a_confirmation(
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         assert entry in str(app.screen.query_one("#confirm-question", Label).render())
         await pilot.press("y")
-        await wait_for(pilot, lambda: dead_letters(live).get(entry) == "replayed", "the entry marked replayed")
+        await wait_for(
+            pilot, lambda: dead_letters(live).get(entry) == "replayed", "the entry marked replayed"
+        )
 
         # the provider is back: processing the queue settles the replayed settlement and resolves the entry
         billing_stub.respond(200, {"status": "settled", "code": "SETTLED"})
@@ -130,8 +137,9 @@ async def test_the_api_key_comes_from_the_environment_and_a_refusal_is_a_notific
     keyed_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PROMOTION_AGENT_API_KEY", "ag-tui-0123456789abcdef")
-    app = WorkbenchApp(api_url=keyed_server.base_url, scenario_path=scenario_copy(tmp_path, requests=4),
-                       start_server=False)
+    app = WorkbenchApp(
+        api_url=keyed_server.base_url, scenario_path=scenario_copy(tmp_path, requests=4), start_server=False
+    )
     async with app.run_test(size=SIZE) as pilot:
         live = await replayed(pilot, app)  # evaluate and receipts: the agent key is enough
         assert "4 requests" in str(live.query_one("#live-replay-status", Label).render())

@@ -40,8 +40,12 @@ async def test_l_runs_the_scenario_live_and_shows_its_reconciliation(
         live = app.screen
         assert isinstance(live, LiveScreen)
         await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), "the live run's reconciliation",
-                       timeout=LIVE_RUN_WAIT_S)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, LiveRunScreen),
+            "the live run's reconciliation",
+            timeout=LIVE_RUN_WAIT_S,
+        )
         result = live.last_live_run
         assert result.requests == 40 and result.mismatches == [] and result.drained
         settled_live = result.settlements["live"]

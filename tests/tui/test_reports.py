@@ -60,7 +60,9 @@ async def test_reports_show_the_outcome_tables_of_the_labs_settings() -> None:
         await pilot.press("2")
         lab.query_one(RankingEditor).field("floors", "relevance").focus()
         await pilot.press(*"0.72", "enter", "escape", "4")
-        await wait_for(pilot, lambda: column(campaigns, "slots_won") == ["100", "1,000"], "the new run's tables")
+        await wait_for(
+            pilot, lambda: column(campaigns, "slots_won") == ["100", "1,000"], "the new run's tables"
+        )
 
 
 async def test_tables_sort_by_the_column_under_the_cursor() -> None:
@@ -105,12 +107,23 @@ async def test_export_writes_every_report_to_the_chosen_folder(tmp_path: Path) -
         assert "out/baseline-" in folder.value
         folder.value = str(out)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "Exported" in str(reports.query_one("#reports-status", Static).render()),
-                       "the export to finish")
+        await wait_for(
+            pilot,
+            lambda: "Exported" in str(reports.query_one("#reports-status", Static).render()),
+            "the export to finish",
+        )
 
     files = {p.name for p in out.iterdir()}
-    tables = ("ranking_report", "outcomes_campaign", "outcomes_partner", "outcomes_category",
-              "outcomes_region", "gate_failures", "settlements", "receipts")
+    tables = (
+        "ranking_report",
+        "outcomes_campaign",
+        "outcomes_partner",
+        "outcomes_category",
+        "outcomes_region",
+        "gate_failures",
+        "settlements",
+        "receipts",
+    )
     for name in tables:
         assert {f"{name}.csv", f"{name}.parquet", f"{name}.json"} <= files, name
     assert {"summary.md", "kpis.json"} <= files
@@ -161,11 +174,18 @@ async def test_the_exported_kpis_record_the_labs_overrides_and_reproduce_the_run
     exported = json.loads((out / "kpis.json").read_text())
     info = exported["scenario"]
     assert info["overrides"] == ["ranking.weights.bid=0.2", "ranking.floors.utility=0.6"]
-    assert info["ranking"]["weights"] == {"relevance": 0.35, "utility": 0.25, "trust": 0.15, "affective_fit": 0.15,
-                                          "bid": 0.2}
+    assert info["ranking"]["weights"] == {
+        "relevance": 0.35,
+        "utility": 0.25,
+        "trust": 0.15,
+        "affective_fit": 0.15,
+        "bid": 0.2,
+    }
     assert info["ranking"]["floors"] == {"relevance": 0.72, "utility": 0.6}
     assert info["ranking"]["factors"]["category_mismatch"] == 0.42
-    assert "with `--set ranking.weights.bid=0.2 ranking.floors.utility=0.6`" in (out / "summary.md").read_text()
+    assert (
+        "with `--set ranking.weights.bid=0.2 ranking.floors.utility=0.6`" in (out / "summary.md").read_text()
+    )
     # the recorded overrides reproduce the run the lab showed
     again = run_tables(run_scenario(load_scenario(info["file"], info["overrides"])))["_kpis"]
     assert again == shown == exported["kpis"]

@@ -13,7 +13,9 @@ from .conftest import SIZE, offline_app, scenario_copy, wait_for, widget_text
 
 
 def file_names(tree: DirectoryTree) -> list[str]:
-    return sorted(str(node.label) for node in tree.root.children if node.data and Path(node.data.path).is_file())
+    return sorted(
+        str(node.label) for node in tree.root.children if node.data and Path(node.data.path).is_file()
+    )
 
 
 def node_for(tree: DirectoryTree, name: str):
@@ -38,8 +40,12 @@ async def test_a_saved_variant_appears_without_a_restart_and_previews_before_loa
         await pilot.press("enter")
         await wait_for(pilot, lambda: (source.parent / "baseline-tuned.toml").exists(), "the saved file")
         await pilot.press("1")
-        await wait_for(pilot, lambda: file_names(tree) == ["baseline-tuned.toml", "baseline.toml"],
-                       "the saved variant in the picker", timeout=10)
+        await wait_for(
+            pilot,
+            lambda: file_names(tree) == ["baseline-tuned.toml", "baseline.toml"],
+            "the saved variant in the picker",
+            timeout=10,
+        )
 
         # highlighting it previews it; the working scenario stays until enter
         tree.focus()
@@ -55,7 +61,9 @@ async def test_a_saved_variant_appears_without_a_restart_and_previews_before_loa
         # a file written by something else shows up on ctrl+r, and a broken one says why when highlighted
         (source.parent / "broken.toml").write_text('name = "broken"\n', encoding="utf-8")
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: "broken.toml" in file_names(tree), "the new file after ctrl+r", timeout=10)
+        await wait_for(
+            pilot, lambda: "broken.toml" in file_names(tree), "the new file after ctrl+r", timeout=10
+        )
         tree.move_cursor(node_for(tree, "broken.toml"))
         await pilot.pause(0.2)
         errors = picker.query_one("#scenario-errors", Static)

@@ -27,7 +27,9 @@ def in_project(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def app() -> WorkbenchApp:
-    return WorkbenchApp(api_url=OFFLINE_API, scenario_path=Path("scenarios/baseline.toml"), start_server=False)
+    return WorkbenchApp(
+        api_url=OFFLINE_API, scenario_path=Path("scenarios/baseline.toml"), start_server=False
+    )
 
 
 def tables_laid_out(workbench: WorkbenchApp) -> bool:
@@ -81,7 +83,10 @@ def test_lab_at_start_up(snap_compare) -> None:
 
 def test_lab_after_a_stricter_relevance_floor(snap_compare) -> None:
     run_before = settled(
-        "f", *"0.98", "enter", "escape",
+        "f",
+        *"0.98",
+        "enter",
+        "escape",
         then=[("the re-ranked result", lambda a: a.lab_result.run.cfg.floors.relevance == 0.98)],
     )
     assert snap_compare(app(), terminal_size=SIZE, run_before=run_before)
@@ -89,7 +94,12 @@ def test_lab_after_a_stricter_relevance_floor(snap_compare) -> None:
 
 def test_lab_slot_share_chart_and_gate_failures(snap_compare) -> None:
     run_before = settled(
-        "f", *"0.98", "enter", "escape", "c", "t",
+        "f",
+        *"0.98",
+        "enter",
+        "escape",
+        "c",
+        "t",
         then=[("the re-ranked result", lambda a: a.lab_result.run.cfg.floors.relevance == 0.98)],
     )
     assert snap_compare(app(), terminal_size=SIZE, run_before=run_before)
@@ -115,7 +125,8 @@ def test_save_dialog(snap_compare) -> None:
 
 def test_reports_campaigns(snap_compare) -> None:
     run_before = settled(
-        "4", "right_square_bracket",
+        "4",
+        "right_square_bracket",
         then=[("the reports' tables", lambda a: a.screen.result is not None)],
     )
     assert snap_compare(app(), terminal_size=SIZE, run_before=run_before)

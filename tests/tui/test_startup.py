@@ -36,7 +36,9 @@ async def test_start_up_starts_a_local_server_when_nothing_answers_and_stops_it(
     api = f"http://127.0.0.1:{free_port()}"
     app = WorkbenchApp(api_url=api, scenario_path=BASELINE)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.profile != "connecting…", "the started server's profile", timeout=60)
+        await wait_for(
+            pilot, lambda: app.profile != "connecting…", "the started server's profile", timeout=60
+        )
         assert app.profile == "mode default · sqlite · memory · billing simulated", app.profile
         assert api in app.sub_title
         assert app.server is not None and app.server.started

@@ -21,7 +21,9 @@ def cell_texts(table: FrameTable, row: dict, currency: str) -> set[str]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out.add(fmt_value(name, value, row.get("currency") or currency))
         elif value is not None:
-            out.add(str(value) if not hasattr(value, "isoformat") else value.isoformat().replace("+00:00", "Z"))
+            out.add(
+                str(value) if not hasattr(value, "isoformat") else value.isoformat().replace("+00:00", "Z")
+            )
         else:
             out.add("–")
     return out
@@ -44,10 +46,16 @@ async def test_a_wide_table_never_shows_part_of_a_figure(width: int) -> None:
         for x in range(0, table.max_scroll_x + 1, 7):
             table.scroll_to(x=x, animate=False)
             await pilot.pause()
-            lines = [strip.crop(0, view).text for strip in table.render_lines(table.scrollable_content_region.reset_offset)]
+            lines = [
+                strip.crop(0, view).text
+                for strip in table.render_lines(table.scrollable_content_region.reset_offset)
+            ]
             assert any(line.strip() for line in lines[:4])
             for line, row in zip(lines[:4], [dict.fromkeys(frame.columns), *rows], strict=False):
-                allowed = cell_texts(table, row, currency) if row.get("campaign_id") else {
-                    table.header(c) for c in frame.columns}
+                allowed = (
+                    cell_texts(table, row, currency)
+                    if row.get("campaign_id")
+                    else {table.header(c) for c in frame.columns}
+                )
                 for token in re.split(r"\s{2,}", line.strip()):
                     assert not token or token in allowed, f"cut at scroll x={x}: {token!r} in {line!r}"

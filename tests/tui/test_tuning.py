@@ -15,8 +15,13 @@ from .conftest import BASELINE, scenario_copy
 
 @pytest.mark.parametrize(
     ("table", "key", "text", "value"),
-    [("weights", "bid", "0.2", 0.2), ("weights", "bid", " 0 ", 0.0), ("weights", "trust", "1.5", 1.5),
-     ("floors", "relevance", "0", 0.0), ("floors", "utility", "1", 1.0)],
+    [
+        ("weights", "bid", "0.2", 0.2),
+        ("weights", "bid", " 0 ", 0.0),
+        ("weights", "trust", "1.5", 1.5),
+        ("floors", "relevance", "0", 0.0),
+        ("floors", "utility", "1", 1.0),
+    ],
 )
 def test_valid_settings(table: str, key: str, text: str, value: float) -> None:
     assert parse_setting(table, key, text) == value

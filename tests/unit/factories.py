@@ -96,7 +96,9 @@ def draft_dict(**overrides: Any) -> dict[str, Any]:
             "actionEndpoints": ["https://acme-analytics.io/demo"],
             "positioningBullets": ["fast setup"],
         },
-        "proofReferences": [{"label": "Security page", "type": "doc", "url": "https://acme-analytics.io/security"}],
+        "proofReferences": [
+            {"label": "Security page", "type": "doc", "url": "https://acme-analytics.io/security"}
+        ],
     }
     base.update(overrides)
     return base

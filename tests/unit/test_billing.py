@@ -40,7 +40,9 @@ def test_simulated_settles():
     assert r.provider_reference == "intent_1"
 
 
-@pytest.mark.parametrize("s", [settlement(dispute_flag=True, status="processing"), settlement(status="disputed")])
+@pytest.mark.parametrize(
+    "s", [settlement(dispute_flag=True, status="processing"), settlement(status="disputed")]
+)
 def test_simulated_refuses_a_disputed_settlement(s):
     r = simulated_outcome(s)
     assert (r.ok, r.retryable, r.provider_state, r.code) == (False, False, "failed", "SETTLEMENT_DISPUTED")
@@ -86,8 +88,11 @@ def expect(result, state):
 
 @pytest.mark.parametrize(("code", "state"), sorted(GENERIC.items()))
 def test_generic_codes(code, state):
-    r = map_provider_response("generic_v1", 200, body(code=code, provider_settlement_id="ps_1",
-                                                       provider_reference="ref_1", message="m"))
+    r = map_provider_response(
+        "generic_v1",
+        200,
+        body(code=code, provider_settlement_id="ps_1", provider_reference="ref_1", message="m"),
+    )
     expect(r, state)
     assert r.code == code
     assert (r.provider_settlement_id, r.provider_reference, r.message) == ("ps_1", "ref_1", "m")
@@ -105,8 +110,10 @@ def test_a_known_code_wins_over_the_http_status(code, state):
     expect(map_provider_response("ledger_api_v2", 503, body(code=code)), state)
 
 
-@pytest.mark.parametrize(("status", "state"), [("settled", "settled"), ("accepted", "accepted"), ("retry", "retry"),
-                                               ("failed", "failed")])
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [("settled", "settled"), ("accepted", "accepted"), ("retry", "retry"), ("failed", "failed")],
+)
 def test_without_a_code_the_upper_cased_status_is_used(status, state):
     r = map_provider_response("generic_v1", 200, body(status=status))
     expect(r, state)
@@ -127,8 +134,19 @@ def test_ledger_only_codes_are_unknown_to_generic():
 
 @pytest.mark.parametrize(
     ("http_status", "state"),
-    [(429, "retry"), (500, "retry"), (502, "retry"), (503, "retry"), (599, "retry"), (300, "failed"),
-     (400, "failed"), (401, "failed"), (404, "failed"), (409, "failed"), (422, "failed")],
+    [
+        (429, "retry"),
+        (500, "retry"),
+        (502, "retry"),
+        (503, "retry"),
+        (599, "retry"),
+        (300, "failed"),
+        (400, "failed"),
+        (401, "failed"),
+        (404, "failed"),
+        (409, "failed"),
+        (422, "failed"),
+    ],
 )
 @pytest.mark.parametrize("profile", ["generic_v1", "ledger_api_v2"])
 def test_unknown_code_is_judged_by_http_status(profile, http_status, state):
@@ -146,7 +164,9 @@ def test_a_2xx_with_an_unknown_code_and_status_is_retried_as_invalid(profile, ht
     assert "SOMETHING_NEW" in r.message
 
 
-@pytest.mark.parametrize(("status", "state"), [("failed", "failed"), ("settled", "settled"), ("retry", "retry")])
+@pytest.mark.parametrize(
+    ("status", "state"), [("failed", "failed"), ("settled", "settled"), ("retry", "retry")]
+)
 def test_an_unknown_code_falls_back_to_the_status(status, state):
     r = map_provider_response("generic_v1", 200, body(status=status, code="WEIRD"))
     expect(r, state)
@@ -181,7 +201,16 @@ def test_a_non_2xx_body_that_is_not_a_json_object_is_judged_by_status(http_statu
 
 
 @pytest.mark.parametrize(
-    "raw", [b"not json", b"[1, 2]", b"<html><body>OK</body></html>", b'"settled"', b"null", b"{" * 5000, b"\xff\xfe"]
+    "raw",
+    [
+        b"not json",
+        b"[1, 2]",
+        b"<html><body>OK</body></html>",
+        b'"settled"',
+        b"null",
+        b"{" * 5000,
+        b"\xff\xfe",
+    ],
 )
 @pytest.mark.parametrize("http_status", [200, 201, 202])
 def test_a_2xx_body_that_is_not_a_json_object_is_retried_as_invalid(http_status, raw):
@@ -201,8 +230,19 @@ def test_a_429_carries_its_retry_after():
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("120", 120.0), ("0", 0.0), ("-5", 0.0), ("1.5", 1.5), ("999999", 3600.0), ("soon", None), ("", None),
-     (None, None), ("Wed, 11 Mar 2026 12:02:00 GMT", 120.0), ("Wed, 11 Mar 2026 11:00:00 GMT", 0.0), ("nan", None)],
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("1.5", 1.5),
+        ("999999", 3600.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("Wed, 11 Mar 2026 12:02:00 GMT", 120.0),
+        ("Wed, 11 Mar 2026 11:00:00 GMT", 0.0),
+        ("nan", None),
+    ],
 )
 def test_retry_after_header(header, seconds):
     assert parse_retry_after(header, datetime(2026, 3, 11, 12, 0, tzinfo=UTC)) == seconds
@@ -260,8 +300,13 @@ def test_generic_v1_body_without_a_job():
 
 
 def test_ledger_v2_body():
-    s = settlement(status="processing", amount=19.99, billing_model="CPA", event_type="conversion.attributed",
-                   attribution_window="30d")
+    s = settlement(
+        status="processing",
+        amount=19.99,
+        billing_model="CPA",
+        event_type="conversion.attributed",
+        attribution_window="30d",
+    )
     assert build_ledger_v2_body(s, retry_job(attempts=2)) == {
         "schema_version": "ledger.settlement.v2",
         "settlement_id": "set_0000abcd",
@@ -284,8 +329,18 @@ def test_ledger_v2_body():
 
 @pytest.mark.parametrize(
     ("amount", "minor"),
-    [(120, 12000), (900.0, 90000), (19.99, 1999), (0.125, 13), (0.015, 2), (0.014, 1), (1.005, 101), (2.675, 268),
-     (1.1, 110), (0.01, 1)],
+    [
+        (120, 12000),
+        (900.0, 90000),
+        (19.99, 1999),
+        (0.125, 13),
+        (0.015, 2),
+        (0.014, 1),
+        (1.005, 101),
+        (2.675, 268),
+        (1.1, 110),
+        (0.01, 1),
+    ],
 )
 def test_minor_units_round_halves_up(amount, minor):
     assert minor_units(amount) == minor

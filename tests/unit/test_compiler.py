@@ -33,14 +33,20 @@ def test_narratives_with_bullets_use_the_first_two():
     v = narrative_variants(product())
     assert v.rational == "Acme CRM focuses on measurable value: fast setup; clear pricing."
     assert v.premium == "Acme CRM delivers a polished buying experience with fast setup; clear pricing."
-    assert v.simple == "Acme CRM is a clear, structured option for compare_and_shortlist / vendor_discovery tasks."
+    assert (
+        v.simple
+        == "Acme CRM is a clear, structured option for compare_and_shortlist / vendor_discovery tasks."
+    )
 
 
 def test_narratives_without_bullets_fall_back():
     v = narrative_variants(product(positioning_bullets=[]))
     assert v.rational == "Acme CRM focuses on measurable value and operational clarity."
     assert v.premium == "Acme CRM delivers a polished buying experience for demanding buyers."
-    assert v.simple == "Acme CRM is a clear, structured option for compare_and_shortlist / vendor_discovery tasks."
+    assert (
+        v.simple
+        == "Acme CRM is a clear, structured option for compare_and_shortlist / vendor_discovery tasks."
+    )
 
 
 def test_blank_bullets_are_skipped_and_the_rest_stripped():

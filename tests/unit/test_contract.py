@@ -80,7 +80,11 @@ def test_a_malformed_cursor_is_refused_naming_it(bad: str) -> None:
 
 def test_whole_floats_become_ints_and_nothing_else_changes() -> None:
     value = {"a": 3.0, "b": [1.5, 2.0, True, "4.0", None], "c": {"d": -0.0, "e": 1e20}}
-    assert _whole_floats_as_ints(value) == {"a": 3, "b": [1.5, 2, True, "4.0", None], "c": {"d": 0, "e": 10**20}}
+    assert _whole_floats_as_ints(value) == {
+        "a": 3,
+        "b": [1.5, 2, True, "4.0", None],
+        "c": {"d": 0, "e": 10**20},
+    }
     assert type(_whole_floats_as_ints(3.0)) is int and _whole_floats_as_ints(True) is True
 
 

@@ -8,8 +8,8 @@ from server.domain.errors import Conflict, DomainError, NotFound, Unprocessable,
 
 
 @pytest.mark.parametrize(
-    ("cls", "status"), [(DomainError, 400), (ValidationFailed, 400), (NotFound, 404), (Conflict, 409),
-                        (Unprocessable, 422)]
+    ("cls", "status"),
+    [(DomainError, 400), (ValidationFailed, 400), (NotFound, 404), (Conflict, 409), (Unprocessable, 422)],
 )
 def test_status_codes(cls, status):
     err = cls("Something is wrong.")
@@ -19,7 +19,10 @@ def test_status_codes(cls, status):
 
 
 def test_field_is_in_the_body_when_known():
-    assert ValidationFailed("Bad.", field="product.name").to_body() == {"message": "Bad.", "field": "product.name"}
+    assert ValidationFailed("Bad.", field="product.name").to_body() == {
+        "message": "Bad.",
+        "field": "product.name",
+    }
     assert Unprocessable("Unknown campaign.", field="campaignId").field == "campaignId"
     assert NotFound("No such lead.").to_body() == {"message": "No such lead."}
 

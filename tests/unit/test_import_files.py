@@ -16,7 +16,8 @@ def test_a_json_array_a_wrapped_array_and_json_lines_give_the_same_items() -> No
     lines = b'{"receiptId": "a"}\n\n{"receiptId": "b"}\n'
     for data in (array, wrapped, lines):
         assert [bytes(raw).replace(b" ", b"") for raw in split_items(data, "receipts")] == [
-            b'{"receiptId":"a"}', b'{"receiptId":"b"}'
+            b'{"receiptId":"a"}',
+            b'{"receiptId":"b"}',
         ]
 
 
@@ -35,10 +36,16 @@ def test_files_without_items_are_refused(data: bytes) -> None:
 def test_every_bad_item_is_reported_with_its_field() -> None:
     good = receipt()
     raws = split_items(
-        b"\n".join([
-            json.dumps(item).encode()
-            for item in (good, {**good, "eventType": 5}, {k: v for k, v in good.items() if k != "partnerId"})
-        ]),
+        b"\n".join(
+            [
+                json.dumps(item).encode()
+                for item in (
+                    good,
+                    {**good, "eventType": 5},
+                    {k: v for k, v in good.items() if k != "partnerId"},
+                )
+            ]
+        ),
         "receipts",
     )
     decoded, errors = decode_items(raws, "receipts")
@@ -58,7 +65,10 @@ def test_campaign_ids_are_stable_by_external_ref_or_given() -> None:
     from server.services.imports import CampaignItem
 
     item = msgspec.convert(campaign_draft(), CampaignItem)
-    first, again = stable_campaign_ids(item), stable_campaign_ids(msgspec.convert(campaign_draft(), CampaignItem))
+    first, again = (
+        stable_campaign_ids(item),
+        stable_campaign_ids(msgspec.convert(campaign_draft(), CampaignItem)),
+    )
     assert first == again and first[0].startswith("cmp_") and len(first[0]) == 12
     other = msgspec.convert(campaign_draft(externalRef="another-campaign"), CampaignItem)
     assert stable_campaign_ids(other)[0] != first[0]

@@ -40,11 +40,14 @@ def test_checklist_items():
     assert CHECKLIST_ITEMS == ("identity", "auth", "disclosure", "sla", "rateLimit")
 
 
-@pytest.mark.parametrize("checklist", [FULL, VerificationChecklist(identity=True, auth=True, disclosure=True, sla=True,
-                                                                   rate_limit=True)])
+@pytest.mark.parametrize(
+    "checklist",
+    [FULL, VerificationChecklist(identity=True, auth=True, disclosure=True, sla=True, rate_limit=True)],
+)
 def test_active_with_a_complete_checklist(checklist):
-    lead = change_status(eu_lead(verification_status="verified"), "active", "ops:carol", checklist, "https://x.ai/ev",
-                         LATER)
+    lead = change_status(
+        eu_lead(verification_status="verified"), "active", "ops:carol", checklist, "https://x.ai/ev", LATER
+    )
     assert lead.verification_status == "active"
     assert lead.verification_owner == "ops:carol"
     assert lead.evidence_ref == "https://x.ai/ev"
@@ -75,7 +78,12 @@ def test_active_refused_without_a_checklist():
 
 def test_only_true_confirms_an_item():
     assert missing_checklist_items({**FULL, "sla": "yes", "auth": 1}) == ["auth", "sla"]
-    assert missing_checklist_items(VerificationChecklist(identity=True)) == ["auth", "disclosure", "sla", "rateLimit"]
+    assert missing_checklist_items(VerificationChecklist(identity=True)) == [
+        "auth",
+        "disclosure",
+        "sla",
+        "rateLimit",
+    ]
 
 
 @pytest.mark.parametrize("status", ["new", "reviewing", "verified", "suspended"])
@@ -154,19 +162,34 @@ def test_an_endpoint_is_required(endpoint):
 
 
 def test_every_missing_requirement_is_named():
-    lead = eu_lead(verification_status="new", endpoint_url=None, supports_delivery_receipt=False,
-                   supports_presentation_receipt=False)
+    lead = eu_lead(
+        verification_status="new",
+        endpoint_url=None,
+        supports_delivery_receipt=False,
+        supports_presentation_receipt=False,
+    )
     with pytest.raises(Conflict) as err:
         promote(lead)
     assert len(err.value.body["missing"]) == 4
-    for name in ("verificationStatus", "endpointUrl", "supportsDeliveryReceipt", "supportsPresentationReceipt"):
+    for name in (
+        "verificationStatus",
+        "endpointUrl",
+        "supportsDeliveryReceipt",
+        "supportsPresentationReceipt",
+    ):
         assert name in err.value.message
 
 
 @pytest.mark.parametrize(
     ("org", "expected"),
-    [("ProcurePilot", "procurepilot"), ("GrowthDesk Agent", "growthdesk_agent"), ("  Acme, Inc. (EU) ", "acme_inc_eu"),
-     ("Agent-42.io", "agent_42_io"), ("__x__", "x"), ("中文", "")],
+    [
+        ("ProcurePilot", "procurepilot"),
+        ("GrowthDesk Agent", "growthdesk_agent"),
+        ("  Acme, Inc. (EU) ", "acme_inc_eu"),
+        ("Agent-42.io", "agent_42_io"),
+        ("__x__", "x"),
+        ("中文", ""),
+    ],
 )
 def test_slug(org, expected):
     assert slug(org) == expected

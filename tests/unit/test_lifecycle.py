@@ -55,7 +55,12 @@ def test_campaign_from_draft_defaults():
     assert c.proof_bundle.proof_bundle_id == "proof_1"
     assert c.proof_bundle.updated_at == SEED_CLOCK
     assert [r.url for r in c.proof_bundle.references] == ["https://acme-analytics.io/security"]
-    assert (c.advertiser, c.category, c.regions, c.billing_model) == ("Acme Analytics", "crm_software", ["UK"], "CPQR")
+    assert (c.advertiser, c.category, c.regions, c.billing_model) == (
+        "Acme Analytics",
+        "crm_software",
+        ["UK"],
+        "CPQR",
+    )
     assert (c.payout_amount, c.currency, c.budget) == (100, "USD", 5000)
     assert c.disclosure_text == "Sponsored recommendation from Acme Analytics."
 
@@ -78,7 +83,9 @@ def test_campaign_from_draft_keeps_given_values():
 
 def test_the_template_goes_from_draft_to_active():
     (raw,) = json.loads(TEMPLATE_PATH.read_text())
-    c = campaign_from_draft(msgspec.convert(raw, CampaignDraft), "cmp_lumio", "offer_lumio", "proof_lumio", SEED_CLOCK)
+    c = campaign_from_draft(
+        msgspec.convert(raw, CampaignDraft), "cmp_lumio", "offer_lumio", "proof_lumio", SEED_CLOCK
+    )
     result = check_policy(c, SEED_CLOCK, "pol_1")
     assert result.decision == "pass"
     reviewed = apply_review(c, result)
@@ -131,7 +138,9 @@ def test_activation_in_manual_review_stays_reviewing():
     c, activated = activation(before, a_check("manual_review", flags=["stale_proof_bundle"]))
     assert activated is False
     assert c == before
-    assert "stale_proof_bundle" in activation_refusal(c, a_check("manual_review", flags=["stale_proof_bundle"]))
+    assert "stale_proof_bundle" in activation_refusal(
+        c, a_check("manual_review", flags=["stale_proof_bundle"])
+    )
 
 
 def test_activation_of_a_paused_campaign_in_manual_review_stays_paused():

@@ -64,7 +64,11 @@ def test_real_test_names_every_missing_variable(present: set[str]) -> None:
     missing = [name for name in BACKENDS if name not in present]
     refusal = real_test_refusal(env)
     assert refusal is not None and "\n" not in refusal
-    named = refusal.removeprefix("real_test mode refuses to start: ").split(" is not set")[0].split(" are not set")[0]
+    named = (
+        refusal.removeprefix("real_test mode refuses to start: ")
+        .split(" is not set")[0]
+        .split(" are not set")[0]
+    )
     assert named == ", ".join(missing)
     with pytest.raises(ModeError):
         environment_for({"APP_MODE": "real_test", **env})
@@ -96,7 +100,11 @@ def test_demo_ignores_the_backends_and_says_which() -> None:
     env, _mode, ignored = environment_for({"APP_MODE": "demo", **VALUES, "WEB_CONCURRENCY": "4"})
     settings = Settings.from_env(env)
     assert ignored == list(BACKENDS)
-    assert (settings.database_url, settings.redis_url, settings.billing_mode) == (DEMO_DATABASE_URL, None, "simulated")
+    assert (settings.database_url, settings.redis_url, settings.billing_mode) == (
+        DEMO_DATABASE_URL,
+        None,
+        "simulated",
+    )
     assert settings.workers == 1
 
 

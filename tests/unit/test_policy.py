@@ -117,7 +117,9 @@ def test_high_risk_claim_language(claim):
     assert claim in reason  # the operator sees which claim
 
 
-@pytest.mark.parametrize("claim", ["99.9% uptime", "Best-in-class support", "Low risk of churn", "Price match"])
+@pytest.mark.parametrize(
+    "claim", ["99.9% uptime", "Best-in-class support", "Low risk of churn", "Price match"]
+)
 def test_ordinary_claims_are_not_risky(claim):
     assert check(with_offer(hubflow(), claims=[claim])).decision == "pass"
 
@@ -214,16 +216,28 @@ def _product(**changes):
         ({"sourceDocumentUrl": "https://example.com/doc"}, "sourceDocumentUrl", "https://example.com/doc"),
         ({"disclosureText": "PLACEHOLDER disclosure"}, "disclosureText", "PLACEHOLDER disclosure"),
         ({"product": _product(name="Sandbox CRM")}, "product.name", "Sandbox CRM"),
-        ({"product": _product(description="your_product does x")}, "product.description", "your_product does x"),
+        (
+            {"product": _product(description="your_product does x")},
+            "product.description",
+            "your_product does x",
+        ),
         ({"product": _product(claims=["SOC 2", "REPLACE_ME"])}, "product.claims[1]", "REPLACE_ME"),
         (
             {"product": _product(actionEndpoints=["https://api.example.com/demo"])},
             "product.actionEndpoints[0]",
             "https://api.example.com/demo",
         ),
-        ({"product": _product(positioningBullets=["your-feature"])}, "product.positioningBullets[0]", "your-feature"),
         (
-            {"proofReferences": [{"label": "Example proof", "type": "doc", "url": "https://acme-analytics.io/p"}]},
+            {"product": _product(positioningBullets=["your-feature"])},
+            "product.positioningBullets[0]",
+            "your-feature",
+        ),
+        (
+            {
+                "proofReferences": [
+                    {"label": "Example proof", "type": "doc", "url": "https://acme-analytics.io/p"}
+                ]
+            },
             "proofReferences[0].label",
             "Example proof",
         ),
@@ -233,7 +247,12 @@ def _product(**changes):
             "https://EXAMPLE.COM/proof",
         ),
         (
-            {"linkBundle": {"homepageUrl": "https://acme-analytics.io", "conversionUrl": "https://www.example.com"}},
+            {
+                "linkBundle": {
+                    "homepageUrl": "https://acme-analytics.io",
+                    "conversionUrl": "https://www.example.com",
+                }
+            },
             "linkBundle.conversionUrl",
             "https://www.example.com",
         ),

@@ -64,7 +64,9 @@ def seed_request(**overrides) -> OpportunityRequest:
 
 def partner_state(partner, records=(), disputes=0) -> PartnerState:
     mine = [r for r in records if r.partner_id == partner.partner_id]
-    return PartnerState(partner=partner, governed_trust=governed_trust(CFG, partner.trust_score, mine, disputes))
+    return PartnerState(
+        partner=partner, governed_trust=governed_trust(CFG, partner.trust_score, mine, disputes)
+    )
 
 
 def seed_market(campaigns=None, partners=None) -> Market:
@@ -228,14 +230,18 @@ def test_region_matches_when_request_names_no_geo_or_shares_a_code():
     c = replace(hubflow(), regions=["EU"])
     for geo, expected in (([], 1.0), (["EU"], 1.0), (["US", "EU"], 1.0), (["US"], 0.35)):
         request = seed_request(constraints={"geo": geo}, relevance_floor=0, utility_floor=0)
-        (cand,) = rank(CFG, request, seed_market(campaigns=[c], partners=[procure_pilot()]), SEED_CLOCK).candidates
+        (cand,) = rank(
+            CFG, request, seed_market(campaigns=[c], partners=[procure_pilot()]), SEED_CLOCK
+        ).candidates
         assert cand.scores.relevance == pytest.approx(0.55 + 0.2 + 0.15 * expected + 0.1, abs=1e-12)
 
 
 def test_category_mismatch_lowers_relevance_to_0_681():
     c = replace(hubflow(), category="hr_software")
     request = seed_request(relevance_floor=0, utility_floor=0)
-    (cand,) = rank(CFG, request, seed_market(campaigns=[c], partners=[procure_pilot()]), SEED_CLOCK).candidates
+    (cand,) = rank(
+        CFG, request, seed_market(campaigns=[c], partners=[procure_pilot()]), SEED_CLOCK
+    ).candidates
     assert cand.scores.relevance == pytest.approx(0.55 * 0.42 + 0.2 + 0.15 + 0.1, abs=1e-12)  # 0.681
 
 
@@ -264,15 +270,21 @@ def test_scores_are_clamped_to_the_unit_interval():
 
 
 def test_empty_narrative_variants_lower_affective_fit():
-    c = with_offer(hubflow(), narrative_variants=replace(hubflow().offer.narrative_variants, premium="", simple="  "))
+    c = with_offer(
+        hubflow(), narrative_variants=replace(hubflow().offer.narrative_variants, premium="", simple="  ")
+    )
     request = seed_request(relevance_floor=0, utility_floor=0)
-    (cand,) = rank(CFG, request, seed_market(campaigns=[c], partners=[procure_pilot()]), SEED_CLOCK).candidates
+    (cand,) = rank(
+        CFG, request, seed_market(campaigns=[c], partners=[procure_pilot()]), SEED_CLOCK
+    ).candidates
     assert cand.scores.affective_fit == pytest.approx(0.6 / 3 + 0.4, abs=1e-12)
 
 
 def test_bid_norm_divides_by_at_least_one():
     cheap = replace(hubflow(), payout_amount=0.5)
-    response = evaluate(CFG, seed_request(), seed_market(campaigns=[cheap], partners=[procure_pilot()]), SEED_CLOCK)
+    response = evaluate(
+        CFG, seed_request(), seed_market(campaigns=[cheap], partners=[procure_pilot()]), SEED_CLOCK
+    )
     (item,) = response.shortlisted
     # max(1, 0.5) = 1 -> bid_norm 0.5 (not 0.5 / 0.5 = 1)
     assert item.priority_score == pytest.approx(0.35 + 0.25 + 0.15 * 0.96 + 0.15 + 0.1 * 0.5, abs=1e-12)
@@ -294,7 +306,11 @@ def test_bid_norm_uses_the_max_bid_among_the_eligible_only():
 
 def record(delta, status="none", partner="p1"):
     return ReputationRecord(
-        record_id=f"rep_{delta}_{status}", partner_id=partner, delta=delta, reason_type="test", dispute_status=status,
+        record_id=f"rep_{delta}_{status}",
+        partner_id=partner,
+        delta=delta,
+        reason_type="test",
+        dispute_status=status,
         occurred_at=SEED_CLOCK,
     )
 
@@ -421,7 +437,16 @@ def test_every_gate_failing_at_once_lists_them_in_spec_order():
         c, seed_request(utility_floor=0.99), partner_state_=ps, committed_spend=1e9, credits_available=False
     )
     assert failed_gates(response) == list(GATES)
-    assert GATES == ("policy", "disclosure", "relevance", "utility", "trust", "governed_trust", "budget", "credits")
+    assert GATES == (
+        "policy",
+        "disclosure",
+        "relevance",
+        "utility",
+        "trust",
+        "governed_trust",
+        "budget",
+        "credits",
+    )
 
 
 def test_rejected_candidates_carry_their_scores():
@@ -456,7 +481,9 @@ def test_ties_keep_enumeration_order():
     a = replace(hubflow(), campaign_id="cmp_a")
     b = replace(hubflow(), campaign_id="cmp_b")
     for order in ([a, b], [b, a]):
-        response = evaluate(CFG, seed_request(), seed_market(campaigns=order, partners=[procure_pilot()]), SEED_CLOCK)
+        response = evaluate(
+            CFG, seed_request(), seed_market(campaigns=order, partners=[procure_pilot()]), SEED_CLOCK
+        )
         assert [s.campaign_id for s in response.shortlisted] == [c.campaign_id for c in order]
         assert response.shortlisted[0].priority_score == response.shortlisted[1].priority_score
 

@@ -90,7 +90,12 @@ def test_defaults_are_filled():
     assert r.seller_agent_id == "promotion-agent"
     assert r.environment == "test" and r.spec_version == "1.0"
     # untouched
-    assert (r.receipt_id, r.intent_id, r.offer_id, r.signature) == ("rcpt_1", "intent_1", "offer_hubflow", "sig_1")
+    assert (r.receipt_id, r.intent_id, r.offer_id, r.signature) == (
+        "rcpt_1",
+        "intent_1",
+        "offer_hubflow",
+        "sig_1",
+    )
 
 
 def test_given_values_win():
@@ -102,7 +107,12 @@ def test_given_values_win():
             sellerAgentId="seller_9",
         )
     )
-    assert (r.event_id, r.opportunity_id, r.buyer_agent_id, r.seller_agent_id) == ("evt_9", "opp_9", "agent_9", "seller_9")
+    assert (r.event_id, r.opportunity_id, r.buyer_agent_id, r.seller_agent_id) == (
+        "evt_9",
+        "opp_9",
+        "agent_9",
+        "seller_9",
+    )
     assert r.trace_id == "opp_9"  # traceId follows the given opportunityId
 
 
@@ -180,8 +190,16 @@ def test_credit_costs():
 
 @pytest.mark.parametrize(
     ("event", "cost"),
-    [("presented", 2), ("shown", 2), ("detail_view", 3), ("handoff", 5), ("conversion", 10), ("shortlisted", 0),
-     ("delivery.sent", 0), ("offer.eligible", 0)],
+    [
+        ("presented", 2),
+        ("shown", 2),
+        ("detail_view", 3),
+        ("handoff", 5),
+        ("conversion", 10),
+        ("shortlisted", 0),
+        ("delivery.sent", 0),
+        ("offer.eligible", 0),
+    ],
 )
 def test_credit_cost_of_aliases_and_other_types(event, cost):
     assert credit_cost(event) == cost
@@ -245,9 +263,16 @@ def test_new_retry_job():
 SECRET = "partner-secret-0123456789"
 
 
-@pytest.mark.parametrize(("offset", "ok"), [(timedelta(0), True), (timedelta(minutes=5), True),
-                                             (timedelta(minutes=5, seconds=1), False), (timedelta(days=-400), True),
-                                             (timedelta(days=365 * 900), False)])
+@pytest.mark.parametrize(
+    ("offset", "ok"),
+    [
+        (timedelta(0), True),
+        (timedelta(minutes=5), True),
+        (timedelta(minutes=5, seconds=1), False),
+        (timedelta(days=-400), True),
+        (timedelta(days=365 * 900), False),
+    ],
+)
 def test_occurred_at_at_most_five_minutes_ahead(offset, ok):
     r = receipt(occurredAt=(SEED_CLOCK + offset).isoformat().replace("+00:00", "Z"))
     if ok:
@@ -265,10 +290,21 @@ def test_the_signed_message_is_the_documented_dotted_string():
     )
 
 
-def _signed(raw_event="shortlisted", when="2026-03-11T12:00:00.000Z", sign_event=None, sign_when=None, secret=SECRET):
+def _signed(
+    raw_event="shortlisted", when="2026-03-11T12:00:00.000Z", sign_event=None, sign_when=None, secret=SECRET
+):
     base = receipt(eventType=raw_event, occurredAt=when)
-    message = ".".join([base.receipt_id, base.intent_id, base.offer_id, base.campaign_id, base.partner_id,
-                        sign_event or raw_event, sign_when or when])
+    message = ".".join(
+        [
+            base.receipt_id,
+            base.intent_id,
+            base.offer_id,
+            base.campaign_id,
+            base.partner_id,
+            sign_event or raw_event,
+            sign_when or when,
+        ]
+    )
     sig = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
     raw = receipt(eventType=raw_event, occurredAt=when, signature=sig)
     return raw, normalise_receipt(raw)
@@ -276,38 +312,61 @@ def _signed(raw_event="shortlisted", when="2026-03-11T12:00:00.000Z", sign_event
 
 def test_off_needs_nothing():
     raw, canonical = _signed()
-    assert verify("off", shortlisted=False, secret=None, raw=raw, canonical=canonical).status == "not_required"
+    assert (
+        verify("off", shortlisted=False, secret=None, raw=raw, canonical=canonical).status == "not_required"
+    )
 
 
 def test_shortlist_needs_the_served_slot():
     raw, canonical = _signed()
-    assert verify("shortlist", shortlisted=True, secret=None, raw=raw, canonical=canonical).status == "verified"
+    assert (
+        verify("shortlist", shortlisted=True, secret=None, raw=raw, canonical=canonical).status == "verified"
+    )
     failed = verify("shortlist", shortlisted=False, secret=None, raw=raw, canonical=canonical)
     assert failed.status == "failed" and "never shortlisted" in failed.reason
 
 
 @pytest.mark.parametrize(
     ("sign_event", "sign_when"),
-    [(None, None), ("offer.shortlisted", None), (None, "2026-03-11T12:00:00Z"), ("offer.shortlisted", "2026-03-11T12:00:00Z")],
+    [
+        (None, None),
+        ("offer.shortlisted", None),
+        (None, "2026-03-11T12:00:00Z"),
+        ("offer.shortlisted", "2026-03-11T12:00:00Z"),
+    ],
 )
 def test_signed_accepts_the_fields_as_sent_or_canonical(sign_event, sign_when):
     raw, canonical = _signed(sign_event=sign_event, sign_when=sign_when)
-    result = verify("signed", shortlisted=True, secret=SECRET, raw=raw, canonical=canonical,
-                    occurred_at_text="2026-03-11T12:00:00.000Z")
+    result = verify(
+        "signed",
+        shortlisted=True,
+        secret=SECRET,
+        raw=raw,
+        canonical=canonical,
+        occurred_at_text="2026-03-11T12:00:00.000Z",
+    )
     assert result.status == "verified"
 
 
 @pytest.mark.parametrize(
     ("kw", "shortlisted", "secret", "why"),
-    [({}, True, "another-secret-000000000", "does not match"),
-     ({}, True, None, "No signing secret"),
-     ({}, False, SECRET, "never shortlisted"),
-     ({"sign_event": "offer.presented"}, True, SECRET, "does not match")],
+    [
+        ({}, True, "another-secret-000000000", "does not match"),
+        ({}, True, None, "No signing secret"),
+        ({}, False, SECRET, "never shortlisted"),
+        ({"sign_event": "offer.presented"}, True, SECRET, "does not match"),
+    ],
 )
 def test_signed_refuses_what_does_not_match(kw, shortlisted, secret, why):
     raw, canonical = _signed(**kw)
-    result = verify("signed", shortlisted=shortlisted, secret=secret, raw=raw, canonical=canonical,
-                    occurred_at_text="2026-03-11T12:00:00.000Z")
+    result = verify(
+        "signed",
+        shortlisted=shortlisted,
+        secret=secret,
+        raw=raw,
+        canonical=canonical,
+        occurred_at_text="2026-03-11T12:00:00.000Z",
+    )
     assert result.status == "failed" and why in result.reason
 
 
@@ -331,5 +390,7 @@ def test_a_signature_is_hex_hmac_sha256():
 def test_the_billing_decision(billable_event, verification, status, billable_out, reason):
     from server.domain.receipts import Verification
 
-    out = decide(billable_event=billable_event, verification=Verification(status=verification), campaign_status=status)
+    out = decide(
+        billable_event=billable_event, verification=Verification(status=verification), campaign_status=status
+    )
     assert (out.billable, out.reason) == (billable_out, reason)

@@ -12,10 +12,19 @@ from server.redaction import RedactingFilter, redact_text, redact_url
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("https://billing:hunter2@pay.example.org/v1/settlements", "https://billing:***@pay.example.org/v1/settlements"),
+        (
+            "https://billing:hunter2@pay.example.org/v1/settlements",
+            "https://billing:***@pay.example.org/v1/settlements",
+        ),
         ("https://tok_live_abc@pay.example.org/", "https://***@pay.example.org/"),
-        ("https://pay.example.org/settle?token=abc123&region=eu", "https://pay.example.org/settle?token=***&region=eu"),
-        ("https://pay.example.org/settle?api_key=k1&sig=s2", "https://pay.example.org/settle?api_key=***&sig=***"),
+        (
+            "https://pay.example.org/settle?token=abc123&region=eu",
+            "https://pay.example.org/settle?token=***&region=eu",
+        ),
+        (
+            "https://pay.example.org/settle?api_key=k1&sig=s2",
+            "https://pay.example.org/settle?api_key=***&sig=***",
+        ),
         ("http://127.0.0.1:8787/settlements", "http://127.0.0.1:8787/settlements"),
         ("redis://:redispass@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
     ],

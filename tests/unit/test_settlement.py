@@ -43,8 +43,12 @@ ALLOWED = {
 }
 LATER = SEED_CLOCK + timedelta(minutes=5)
 
-RETRY = GatewayResult(ok=False, retryable=True, provider_state="retry", code="RATE_LIMITED", message="Slow down.")
-FAILED = GatewayResult(ok=False, retryable=False, provider_state="failed", code="INVALID_PAYLOAD", message="Bad.")
+RETRY = GatewayResult(
+    ok=False, retryable=True, provider_state="retry", code="RATE_LIMITED", message="Slow down."
+)
+FAILED = GatewayResult(
+    ok=False, retryable=False, provider_state="failed", code="INVALID_PAYLOAD", message="Bad."
+)
 
 
 # ---------------------------------------------------------------------------
@@ -79,8 +83,14 @@ def test_terminal_states_have_no_way_out():
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("pending", True), ("processing", True), ("retry_scheduled", True), ("settled", False), ("disputed", False),
-     ("failed", False)],
+    [
+        ("pending", True),
+        ("processing", True),
+        ("retry_scheduled", True),
+        ("settled", False),
+        ("disputed", False),
+        ("failed", False),
+    ],
 )
 def test_can_dispute(status, expected):
     assert can_dispute(status) is expected
@@ -98,8 +108,12 @@ def test_backoff_schedule():
 
 def test_is_due():
     assert is_due(retry_job(status="queued", next_run_at=SEED_CLOCK), SEED_CLOCK)
-    assert is_due(retry_job(status="retry_scheduled", next_run_at=SEED_CLOCK - timedelta(seconds=1)), SEED_CLOCK)
-    assert not is_due(retry_job(status="retry_scheduled", next_run_at=SEED_CLOCK + timedelta(seconds=1)), SEED_CLOCK)
+    assert is_due(
+        retry_job(status="retry_scheduled", next_run_at=SEED_CLOCK - timedelta(seconds=1)), SEED_CLOCK
+    )
+    assert not is_due(
+        retry_job(status="retry_scheduled", next_run_at=SEED_CLOCK + timedelta(seconds=1)), SEED_CLOCK
+    )
     for status in ("processing", "completed", "failed", "cancelled"):
         assert not is_due(retry_job(status=status), SEED_CLOCK)
 
@@ -123,7 +137,9 @@ def test_attempt_start_from_retry_scheduled():
 
 
 def test_attempt_start_after_a_crash_picks_up_a_processing_job():
-    job, s = apply_attempt_start(retry_job(status="processing", attempts=1), settlement(status="processing"), LATER)
+    job, s = apply_attempt_start(
+        retry_job(status="processing", attempts=1), settlement(status="processing"), LATER
+    )
     assert (job.status, job.attempts, s.status) == ("processing", 2, "processing")
 
 
@@ -172,10 +188,14 @@ def test_retryable_failure_is_rescheduled_with_backoff(attempts_before, delay):
     assert s.provider_state == "retry" and s.provider_response_code == "RATE_LIMITED"
 
 
-@pytest.mark.parametrize(("attempts_before", "retry_after", "delay"), [(0, 120.0, 120), (0, 5.0, 15), (1, 45.0, 45)])
+@pytest.mark.parametrize(
+    ("attempts_before", "retry_after", "delay"), [(0, 120.0, 120), (0, 5.0, 15), (1, 45.0, 45)]
+)
 def test_a_retry_after_later_than_the_backoff_is_honoured(attempts_before, retry_after, delay):
     job, s = started(attempts_before)
-    limited = GatewayResult(ok=False, retryable=True, provider_state="retry", code="429", retry_after_seconds=retry_after)
+    limited = GatewayResult(
+        ok=False, retryable=True, provider_state="retry", code="429", retry_after_seconds=retry_after
+    )
     job, s, outcome = apply_gateway_result(job, s, limited, LATER)
     assert outcome == "rescheduled"
     assert job.next_run_at == LATER + timedelta(seconds=delay)
@@ -220,8 +240,12 @@ def test_a_result_for_a_disputed_settlement_is_refused():
 
 def test_message_falls_back_to_the_code():
     job, s = started()
-    job, s, _ = apply_gateway_result(job, s, GatewayResult(ok=False, retryable=False, provider_state="failed",
-                                                            code="POLICY_BLOCKED"), LATER)
+    job, s, _ = apply_gateway_result(
+        job,
+        s,
+        GatewayResult(ok=False, retryable=False, provider_state="failed", code="POLICY_BLOCKED"),
+        LATER,
+    )
     assert s.last_error == "POLICY_BLOCKED"
 
 
@@ -266,8 +290,14 @@ def test_the_entry_is_reused_and_reopened():
 
 def test_an_entry_belongs_to_one_settlement():
     other = DeadLetterEntry(
-        dlq_entry_id="dlq_x", settlement_id="set_other", trace_id="t", status="open", reason="r", last_error="e",
-        created_at=SEED_CLOCK, updated_at=SEED_CLOCK,
+        dlq_entry_id="dlq_x",
+        settlement_id="set_other",
+        trace_id="t",
+        status="open",
+        reason="r",
+        last_error="e",
+        created_at=SEED_CLOCK,
+        updated_at=SEED_CLOCK,
     )
     with pytest.raises(ValueError):
         dead(existing=other)
@@ -279,7 +309,9 @@ def test_replay(settlement_status):
     s = settlement(status=settlement_status, dispute_flag=settlement_status == "disputed")
     job = retry_job(status="failed", attempts=3, next_run_at=SEED_CLOCK)
     entry, s, job = replay(entry, s, job, "Key rotated.", LATER)
-    assert entry.status == "replayed" and entry.resolution_note == "Key rotated." and entry.updated_at == LATER
+    assert (
+        entry.status == "replayed" and entry.resolution_note == "Key rotated." and entry.updated_at == LATER
+    )
     assert s.status == "retry_scheduled" and s.dispute_flag is False and s.updated_at == LATER
     assert (job.status, job.attempts, job.next_run_at) == ("queued", 0, LATER)
     # the replayed settlement can be processed again
@@ -330,9 +362,13 @@ def test_resolving_twice_is_a_no_op_and_switching_is_a_conflict():
 
 def test_cancel_job():
     job = cancel_job(retry_job(status="retry_scheduled", attempts=1), "Settlement disputed.", LATER)
-    assert (job.status, job.last_error, job.updated_at, job.attempts) == ("cancelled", "Settlement disputed.", LATER, 1)
+    assert (job.status, job.last_error, job.updated_at, job.attempts) == (
+        "cancelled",
+        "Settlement disputed.",
+        LATER,
+        1,
+    )
     assert not is_due(job, LATER)
-
 
 
 def test_dispute_sets_the_flag_and_refuses_final_states():

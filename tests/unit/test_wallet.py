@@ -81,4 +81,3 @@ def test_ledger_sources_name_what_caused_an_entry() -> None:
         "balanceAfter": 98.0, "source": "receipt:rcpt_1", "campaignId": "cmp_a",
         "occurredAt": "2026-03-11T12:00:00Z",
     }  # fmt: skip
-

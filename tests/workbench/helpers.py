@@ -47,7 +47,11 @@ def campaign(cid: str, **overrides: Any) -> Campaign:
             "actionEndpoints": ["https://vendor.dev/demo"],
             "narrativeVariants": {"rational": "r", "premium": "p", "simple": "s"},
         },
-        "proofBundle": {"proofBundleId": f"proof_{cid}", "references": [], "updatedAt": "2026-03-01T00:00:00Z"},
+        "proofBundle": {
+            "proofBundleId": f"proof_{cid}",
+            "references": [],
+            "updatedAt": "2026-03-01T00:00:00Z",
+        },
     }
     for key, value in overrides.items():
         if key in ("offer", "proofBundle"):
@@ -76,7 +80,11 @@ def partner(pid: str, **overrides: Any) -> PartnerAgent:
 
 
 def request(intent: str, **overrides: Any) -> ReplayRequest:
-    base: dict[str, Any] = {"intentId": intent, "category": "crm_software", "taskType": "compare_and_shortlist"}
+    base: dict[str, Any] = {
+        "intentId": intent,
+        "category": "crm_software",
+        "taskType": "compare_and_shortlist",
+    }
     base.update(overrides)
     return msgspec.convert(base, ReplayRequest)
 

@@ -61,8 +61,11 @@ def test_replay_sends_the_key_from_the_environment(
     ("key", "expected"),
     [
         (None, f"needs an operator API key — set {API_KEY_ENV} to one of the server's keys"),
-        ("wrong-key-0123456789", f"The API key is not known to this server (it is not in the server's "
-                                 f"API_KEYS_FILE) — check {API_KEY_ENV}"),
+        (
+            "wrong-key-0123456789",
+            f"The API key is not known to this server (it is not in the server's "
+            f"API_KEYS_FILE) — check {API_KEY_ENV}",
+        ),
     ],
 )
 def test_replay_without_a_usable_key_stops_with_one_line(
@@ -102,6 +105,7 @@ def test_the_client_names_the_variable_when_the_role_is_wrong(
         f"'replay-agent' has the agent role — {API_KEY_ENV} needs a key with that role"
     )
     assert "processedCount" in asyncio.run(process(OPERATOR_KEY))
+
     # an explicit key wins over the environment
     async def explicit() -> dict:
         async with ApiClient(keyed_server.base_url, api_key=OPERATOR_KEY) as client:

@@ -46,7 +46,9 @@ async def test_the_server_spends_credits_as_the_batch_engine_does(tmp_path: Path
     closed = result.batch.epochs[-1]["credits_closed"]
     assert [market.workspaces[w] for w in closed] == ["ws_a", "ws_b"]  # both run out during the run
 
-    svc = await build_services(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/s.sqlite3"), load_seed=False)
+    svc = await build_services(
+        Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/s.sqlite3"), load_seed=False
+    )
     svc.clock = lambda: scen.spec.as_of
     try:
         credits = scen.spec.entities.credits

@@ -56,9 +56,21 @@ def campaigns(draw, i):
                 "simple": draw(st.sampled_from(["", "s"])),
             },
         },
-        proofBundle={"updatedAt": draw(st.sampled_from(
-            ["2026-03-11T12:00:00Z", "2026-02-09T12:00:00Z", "2026-02-09T11:59:59Z", "2025-12-11T12:00:00Z",
-             "2025-09-12T12:00:00Z", "2025-01-01T00:00:00Z", "2026-03-20T00:00:00Z"]))},
+        proofBundle={
+            "updatedAt": draw(
+                st.sampled_from(
+                    [
+                        "2026-03-11T12:00:00Z",
+                        "2026-02-09T12:00:00Z",
+                        "2026-02-09T11:59:59Z",
+                        "2025-12-11T12:00:00Z",
+                        "2025-09-12T12:00:00Z",
+                        "2025-01-01T00:00:00Z",
+                        "2026-03-20T00:00:00Z",
+                    ]
+                )
+            )
+        },
     )
 
 
@@ -119,8 +131,14 @@ def requests(draw):
 
 
 weights = st.builds(
-    lambda r, u, t, a, b: RankingConfig().with_weights(relevance=r, utility=u, trust=t, affective_fit=a, bid=b),
-    unit, unit, unit, unit, unit,
+    lambda r, u, t, a, b: RankingConfig().with_weights(
+        relevance=r, utility=u, trust=t, affective_fit=a, bid=b
+    ),
+    unit,
+    unit,
+    unit,
+    unit,
+    unit,
 )
 
 
@@ -139,20 +157,32 @@ def close(a: float, b: float) -> bool:
     spend=st.sampled_from([{}, {"cmp_0": 900.0}]),
     seed=st.integers(0, 2**16),
 )
-def test_batch_engine_agrees_with_per_request_ranking(market, floors, reqs, cfg, billable_event, credits, spend, seed):
+def test_batch_engine_agrees_with_per_request_ranking(
+    market, floors, reqs, cfg, billable_event, credits, spend, seed
+):
     cs, ps, records = market
     cfg = cfg.with_floors(relevance=floors[0], utility=floors[1])
     scen = scenario(
-        cs, ps, reqs, records, cfg,
+        cs,
+        ps,
+        reqs,
+        records,
+        cfg,
         seed=seed,
         cpqr_billable_event=billable_event,
-        entities={"credits": credits, "committed_spend": spend, "disputed_settlements": {"p_0": seed % 4 // 2}},
+        entities={
+            "credits": credits,
+            "committed_spend": spend,
+            "disputed_settlements": {"p_0": seed % 4 // 2},
+        },
         funnel={"presented": 0.8, "viewed": 0.7, "interacted": 0.6, "converted": 0.9, "position_decay": 0.9},
     )
     result = run_scenario(scen)
     event(f"epochs={min(len(result.batch.epochs), 3)}")
     event(f"slots>0={result.simulation.slots.height > 0}")
-    event(f"gates closed={bool(result.batch.epochs[-1]['budget_closed'] or result.batch.epochs[-1]['credits_closed'])}")
+    event(
+        f"gates closed={bool(result.batch.epochs[-1]['budget_closed'] or result.batch.epochs[-1]['credits_closed'])}"
+    )
     long = result.long_frame().collect()
     steps = reference_run(result)
     assert len(steps) == result.traffic.size
@@ -170,7 +200,11 @@ def test_batch_engine_agrees_with_per_request_ranking(market, floors, reqs, cfg,
             assert row["failed_gates"] == cand.failed_gates
             assert row["eligible"] == cand.eligible
             for name in SCORES:
-                assert close(row[name], getattr(cand.scores, name)), (name, row[name], getattr(cand.scores, name))
+                assert close(row[name], getattr(cand.scores, name)), (
+                    name,
+                    row[name],
+                    getattr(cand.scores, name),
+                )
             if cand.eligible:
                 assert close(row["bid_norm"], cand.scores.bid_norm)
                 assert close(row["priority_score"], cand.scores.priority_score)
@@ -192,7 +226,9 @@ def test_batch_engine_agrees_with_per_request_ranking(market, floors, reqs, cfg,
     ]
     cids = result.market.campaigns["campaign_id"].to_list()
     pids = result.market.partners["partner_id"].to_list()
-    got = [(r["idx"], r["position"], cids[r["ci"]], pids[r["pi"]]) for r in shortlist_rows.iter_rows(named=True)]
+    got = [
+        (r["idx"], r["position"], cids[r["ci"]], pids[r["pi"]]) for r in shortlist_rows.iter_rows(named=True)
+    ]
     assert got == expected
 
 
@@ -208,11 +244,22 @@ def test_ties_keep_enumeration_order_like_the_server():
     ps = [partner(f"p_{j}") for j in range(2)]
     result = run_scenario(scenario(cs, ps, [request("i0", sponsoredSlots=5)]))
     ranked = result.long_frame().collect().filter(pl.col("eligible")).sort("rank")
-    expected = [(c.campaign.campaign.campaign_id, c.partner.partner.partner_id)
-                for c in reference_run(result)[0].ranking.ordered]
-    assert list(zip(ranked["campaign_id"], ranked["partner_id"], strict=True)) == expected == [
-        ("cmp_0", "p_0"), ("cmp_0", "p_1"), ("cmp_1", "p_0"), ("cmp_1", "p_1"), ("cmp_2", "p_0"), ("cmp_2", "p_1")
+    expected = [
+        (c.campaign.campaign.campaign_id, c.partner.partner.partner_id)
+        for c in reference_run(result)[0].ranking.ordered
     ]
+    assert (
+        list(zip(ranked["campaign_id"], ranked["partner_id"], strict=True))
+        == expected
+        == [
+            ("cmp_0", "p_0"),
+            ("cmp_0", "p_1"),
+            ("cmp_1", "p_0"),
+            ("cmp_1", "p_1"),
+            ("cmp_2", "p_0"),
+            ("cmp_2", "p_1"),
+        ]
+    )
 
 
 def test_seed_example_of_the_spec():
@@ -222,8 +269,12 @@ def test_seed_example_of_the_spec():
     from .helpers import ROOT
 
     s = load_scenario(ROOT / "scenarios" / "baseline.toml", ["traffic.requests=1"])
-    s = scenario(list(s.campaigns), list(s.partners),
-                 [request("seed", constraints={"geo": ["UK"]}, sponsoredSlots=4)], list(s.reputation_records))
+    s = scenario(
+        list(s.campaigns),
+        list(s.partners),
+        [request("seed", constraints={"geo": ["UK"]}, sponsoredSlots=4)],
+        list(s.reputation_records),
+    )
     long = run_scenario(s).long_frame().collect()
     assert long.height == 2  # GrowthDesk never passes the prefilter
     top = long.sort("rank").row(0, named=True)

@@ -68,7 +68,7 @@ def test_the_score_change_that_wins_closes_the_gap_in_the_servers_formula(crowde
     checked = 0
     for t in random.Random(3).sample(range(result.traffic.size), 40):
         ranking = steps[t].ranking
-        losers = ranking.ordered[len(ranking.shortlisted):]
+        losers = ranking.ordered[len(ranking.shortlisted) :]
         if not losers:
             continue
         last = ranking.shortlisted[-1].scores.priority_score
@@ -77,8 +77,13 @@ def test_the_score_change_that_wins_closes_the_gap_in_the_servers_formula(crowde
         why = next(w for w in ex.why if w.partner_id == loser.partner.partner.partner_id)
         assert close(why.gap, last - loser.scores.priority_score) and why.gap >= 0
         s = loser.scores
-        scores = {"relevance": s.relevance, "utility": s.utility, "trust": s.trust,
-                  "affective_fit": s.affective_fit, "bid_norm": s.bid_norm}
+        scores = {
+            "relevance": s.relevance,
+            "utility": s.utility,
+            "trust": s.trust,
+            "affective_fit": s.affective_fit,
+            "bid_norm": s.bid_norm,
+        }
         for change in why.changes:
             if change.needed is None:
                 assert change.weight == 0 or scores[change.score] + why.gap / change.weight > 1
@@ -89,27 +94,60 @@ def test_the_score_change_that_wins_closes_the_gap_in_the_servers_formula(crowde
     assert checked >= 5
 
 
-@pytest.mark.parametrize(("campaign", "expected"), [
-    # request 6 of the crowded market asks for HR software: HubFlow (CRM) misses the relevance floor
-    ("cmp_hubflow", ["gate relevance: relevance 0.6210 < floor 0.7200 (short by 0.0990)",
-                     "gate governed_trust: governed trust 0.4500 < the campaign's min trust 0.6500"]),
-    # BeneFy is eligible but ranked 7th of 2 slots: no single score can close its gap
-    ("cmp_benefy", ["cmp_benefy with partner_procure_pilot: eligible, ranked 7, not shortlisted", "gap 0.062000",
-                    "relevance: cannot close it alone (it would need 1.0196 > 1)"]),
-])
+@pytest.mark.parametrize(
+    ("campaign", "expected"),
+    [
+        # request 6 of the crowded market asks for HR software: HubFlow (CRM) misses the relevance floor
+        (
+            "cmp_hubflow",
+            [
+                "gate relevance: relevance 0.6210 < floor 0.7200 (short by 0.0990)",
+                "gate governed_trust: governed trust 0.4500 < the campaign's min trust 0.6500",
+            ],
+        ),
+        # BeneFy is eligible but ranked 7th of 2 slots: no single score can close its gap
+        (
+            "cmp_benefy",
+            [
+                "cmp_benefy with partner_procure_pilot: eligible, ranked 7, not shortlisted",
+                "gap 0.062000",
+                "relevance: cannot close it alone (it would need 1.0196 > 1)",
+            ],
+        ),
+    ],
+)
 def test_explain_says_which_gate_or_how_far(capsys, campaign, expected) -> None:
-    assert main(["explain", CROWDED, "--set", "traffic.requests=20", "--intent", "crowded-market-0000006",
-                 "--campaign", campaign]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                CROWDED,
+                "--set",
+                "traffic.requests=20",
+                "--intent",
+                "crowded-market-0000006",
+                "--campaign",
+                campaign,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     for line in expected:
         assert line in out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--intent", "nope"], "--intent 'nope': no request of this run has that intent id"),
-    (["--intent", "crowded-market-0000001", "--campaign", "cmp_nope"], "--campaign 'cmp_nope': the scenario"),
-    ([], "the following arguments are required: --intent"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--intent", "nope"], "--intent 'nope': no request of this run has that intent id"),
+        (
+            ["--intent", "crowded-market-0000001", "--campaign", "cmp_nope"],
+            "--campaign 'cmp_nope': the scenario",
+        ),
+        ([], "the following arguments are required: --intent"),
+    ],
+)
 def test_explain_errors_are_one_line_and_exit_2(capsys, args, message) -> None:
     assert main(["explain", CROWDED, "--set", "traffic.requests=5", *args]) == 2
     err = capsys.readouterr().err
@@ -118,8 +156,12 @@ def test_explain_errors_are_one_line_and_exit_2(capsys, args, message) -> None:
 
 def test_run_explain_writes_every_candidate_in_parquet(tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    assert main(["run", CROWDED, "--set", "traffic.requests=30", "--out", str(out), "--explain",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            ["run", CROWDED, "--set", "traffic.requests=30", "--out", str(out), "--explain", "--no-progress"]
+        )
+        == 0
+    )
     candidates = pl.read_parquet(out / "candidates.parquet")
     assert not (out / "candidates.csv").exists()  # Parquet only, unless --format says otherwise
     result = run_scenario(load_scenario(CROWDED, ["traffic.requests=30"]))
@@ -127,7 +169,9 @@ def test_run_explain_writes_every_candidate_in_parquet(tmp_path, capsys) -> None
     assert candidates["intent_id"].n_unique() == 30
     one = candidates.filter(pl.col("intent_id") == "crowded-market-0000006")
     assert one.select("campaign_id", "partner_id", "failed_gates", "rank").equals(
-        explain(result, "crowded-market-0000006").candidates.select("campaign_id", "partner_id", "failed_gates",
-                                                                     "rank"))
+        explain(result, "crowded-market-0000006").candidates.select(
+            "campaign_id", "partner_id", "failed_gates", "rank"
+        )
+    )
     assert main(["run", CROWDED, "--set", "traffic.requests=5", "--explain"]) == 2
     assert "--explain writes the candidates table: give --out DIR" in capsys.readouterr().err

@@ -39,14 +39,18 @@ def test_the_apis_explain_answer_is_the_batchs(tmp_path) -> None:
     (tmp_path / "seed.json").write_bytes(msgspec.json.encode(document))
     (tmp_path / "ranking.json").write_bytes(msgspec.json.encode(ranking_table(scenario.ranking)))
     stamp = scenario.spec.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
-    server = start_private_server({
-        **_private_env(),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/exchange.sqlite3",
-        "SEED_PATH": str(tmp_path / "seed.json"),
-        "RANKING_CONFIG_FILE": str(tmp_path / "ranking.json"),
-        "EXCHANGE_CLOCK": f"fixed:{stamp}",
-        "CPQR_BILLABLE_EVENT": scenario.spec.cpqr_billable_event,
-    }, tmp_path / "server.log", timeout=90.0)
+    server = start_private_server(
+        {
+            **_private_env(),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/exchange.sqlite3",
+            "SEED_PATH": str(tmp_path / "seed.json"),
+            "RANKING_CONFIG_FILE": str(tmp_path / "ranking.json"),
+            "EXCHANGE_CLOCK": f"fixed:{stamp}",
+            "CPQR_BILLABLE_EVENT": scenario.spec.cpqr_billable_event,
+        },
+        tmp_path / "server.log",
+        timeout=90.0,
+    )
     try:
         bodies = request_bodies(result.traffic, "x", result.traffic.size)
         pick = sorted(random.Random(15).sample(range(len(bodies)), 12))
@@ -65,8 +69,13 @@ def test_the_apis_explain_answer_is_the_batchs(tmp_path) -> None:
                 ]
                 for row, cand in zip(rejected, api["rejected"], strict=True):
                     for name in SCORES:
-                        column = "affective_fit" if name == "affectiveFit" else \
-                            "governed_trust" if name == "governedTrust" else name
+                        column = (
+                            "affective_fit"
+                            if name == "affectiveFit"
+                            else "governed_trust"
+                            if name == "governedTrust"
+                            else name
+                        )
                         assert close(row[column], cand["scores"][name]), (name, row, cand)
                 shortlist = ex.shortlist.to_dicts()
                 assert [(r["campaign_id"], r["partner_id"]) for r in shortlist] == [

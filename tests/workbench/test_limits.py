@@ -49,7 +49,9 @@ def test_cap_ties_agree_with_the_per_request_ranking(bid: float) -> None:
 def test_the_crowded_market_at_bid_0_2_ties_a_third_of_its_slots() -> None:
     base = cap_ties(run_scenario(load_scenario(CROWDED, ["traffic.requests=4000"])))
     assert base.weight_sum == pytest.approx(1.0) and base.tied == 0
-    ties = cap_ties(run_scenario(load_scenario(CROWDED, ["traffic.requests=4000", "ranking.weights.bid=0.2"])))
+    ties = cap_ties(
+        run_scenario(load_scenario(CROWDED, ["traffic.requests=4000", "ranking.weights.bid=0.2"]))
+    )
     assert ties.weight_sum == pytest.approx(1.1)
     assert 0.2 < ties.tied_share < 0.5 and ties.tied <= ties.at_cap <= ties.slots
 
@@ -107,8 +109,10 @@ def test_exhaustion_dates_each_budget_and_balance_like_the_per_request_path() ->
 def test_more_traffic_after_the_last_budget_ran_out_only_lowers_the_rates() -> None:
     from workbench.engine.exports import run_tables
 
-    runs = {n: run_tables(run_scenario(load_scenario(CROWDED, [f"traffic.requests={n}"])))
-            for n in (30_000, 60_000)}
+    runs = {
+        n: run_tables(run_scenario(load_scenario(CROWDED, [f"traffic.requests={n}"])))
+        for n in (30_000, 60_000)
+    }
     small, big = runs[30_000], runs[60_000]
     last = small["_kpis"]["last_exhausted_at_request"]
     assert last is not None and last < 30_000
@@ -125,7 +129,9 @@ def test_more_traffic_after_the_last_budget_ran_out_only_lowers_the_rates() -> N
     doubled = run_tables(run_scenario(doubled_scenario))
     assert doubled["_kpis"]["spend"] > small["_kpis"]["spend"]
     assert doubled["_kpis"]["last_exhausted_at_request"] > last
-    budgets = dict(zip(small["outcomes_campaign"]["campaign_id"], small["outcomes_campaign"]["budget"], strict=True))
+    budgets = dict(
+        zip(small["outcomes_campaign"]["campaign_id"], small["outcomes_campaign"]["budget"], strict=True)
+    )
     for row in doubled["outcomes_campaign"].iter_rows(named=True):
         assert row["budget"] == 2 * budgets[row["campaign_id"]]
         assert row["budget_left"] >= 0

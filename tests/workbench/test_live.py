@@ -36,8 +36,17 @@ def live_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict
 def test_a_live_run_of_the_crowded_market_agrees_with_the_batch(capsys: pytest.CaptureFixture[str]) -> None:
     # budgets at 5 % and 60 credits for ws_hooli: a dozen campaigns and a workspace run out within the
     # first 80 requests, live as in the batch
-    code, report = live_json(capsys, CROWDED, "--limit", "80", "--set", "entities.budget_multiplier=0.05",
-                             "--set", "entities.credits.ws_hooli=60", *FAST_BILLING)
+    code, report = live_json(
+        capsys,
+        CROWDED,
+        "--limit",
+        "80",
+        "--set",
+        "entities.budget_multiplier=0.05",
+        "--set",
+        "entities.credits.ws_hooli=60",
+        *FAST_BILLING,
+    )
     assert code == 0, report
     assert (report["requests"], report["shortlistMismatches"], report["mismatches"]) == (80, 0, [])
     assert report["slots"]["live"] == report["slots"]["batch"] == 206
@@ -70,8 +79,13 @@ def test_the_seed_carries_the_scenarios_market() -> None:
     disputed = [s for s in document["settlements"] if s["status"] == "disputed"]
     assert [(s["partnerId"], s["disputeFlag"]) for s in disputed] == [("partner_dealhound", True)] * 2
     wallets = {w["workspaceId"]: w["availableCredits"] for w in document["wallets"]}
-    assert wallets == {"ws_globex": 1e9, "ws_northwind": 1e9, "ws_umbrella": 1e9, "ws_initech": 1e9,
-                       "ws_hooli": 4000.0}  # only ws_hooli is metered; the others are as good as unlimited
+    assert wallets == {
+        "ws_globex": 1e9,
+        "ws_northwind": 1e9,
+        "ws_umbrella": 1e9,
+        "ws_initech": 1e9,
+        "ws_hooli": 4000.0,
+    }  # only ws_hooli is metered; the others are as good as unlimited
     assert seeded == {s["settlementId"] for s in document["settlements"]}
 
 

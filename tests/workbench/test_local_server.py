@@ -30,8 +30,13 @@ GONE_S = 30.0
 
 def env_for(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_VARS}
-    env.update(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/exchange.sqlite3", PYTHONUNBUFFERED="1",
-               TERM="xterm-256color", COLUMNS="120", LINES="40")
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/exchange.sqlite3",
+        PYTHONUNBUFFERED="1",
+        TERM="xterm-256color",
+        COLUMNS="120",
+        LINES="40",
+    )
     return env
 
 
@@ -112,7 +117,11 @@ def test_the_launcher_takes_its_server_with_it(tmp_path: Path, signum: int) -> N
     port = free_port()
     launcher = subprocess.Popen(
         [sys.executable, "-m", "workbench.app.local_server", "--api", f"http://127.0.0.1:{port}"],
-        cwd=ROOT, env=env_for(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env_for(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -134,9 +143,15 @@ def test_an_exception_in_the_workbench_takes_its_server_with_it(tmp_path: Path) 
         "sys.stdin.read()  # until the test closes it\n"
         "raise RuntimeError('the workbench crashed')\n"
     )
-    crashing = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env_for(tmp_path),
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+    crashing = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env_for(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         started = server_of(crashing.pid, port)
         crashing.stdin.close()
@@ -153,10 +168,27 @@ def test_closing_the_terminal_of_the_workbench_stops_its_server(tmp_path: Path) 
     port = free_port()
     master, slave = pty.openpty()
     app = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "workbench"), "scenarios/baseline.toml", "--api", f"http://127.0.0.1:{port}"]
+        [
+            str(ROOT / ".venv" / "bin" / "workbench"),
+            "scenarios/baseline.toml",
+            "--api",
+            f"http://127.0.0.1:{port}",
+        ]
         if (ROOT / ".venv" / "bin" / "workbench").exists()
-        else [sys.executable, "-m", "workbench.cli", "scenarios/baseline.toml", "--api", f"http://127.0.0.1:{port}"],
-        cwd=ROOT, env=env_for(tmp_path), stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        else [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "scenarios/baseline.toml",
+            "--api",
+            f"http://127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env_for(tmp_path),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
     )
     os.close(slave)
     screen = bytearray()
@@ -175,7 +207,11 @@ def test_closing_the_terminal_of_the_workbench_stops_its_server(tmp_path: Path) 
     reader.start()
     try:
         started = server_of(app.pid, port)
-        wait(lambda: b"ranking lab" in screen.lower() or b"weights" in screen.lower(), "the lab on screen", BOOT_S)
+        wait(
+            lambda: b"ranking lab" in screen.lower() or b"weights" in screen.lower(),
+            "the lab on screen",
+            BOOT_S,
+        )
         app.send_signal(signal.SIGHUP)
         app.wait(timeout=GONE_S)
         assert_all_gone(started, port)

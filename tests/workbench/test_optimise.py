@@ -60,8 +60,13 @@ def market(tmp_path: Path) -> Path:
     seed = {
         "partners": [partner("p_0", trustScore=0.9)],
         "campaigns": [
-            campaign("cmp_rich", payoutAmount=500.0, budget=big, regions=["US"],
-                     offer={"intendedFor": ["vendor_discovery"], "price": 50.0}),
+            campaign(
+                "cmp_rich",
+                payoutAmount=500.0,
+                budget=big,
+                regions=["US"],
+                offer={"intendedFor": ["vendor_discovery"], "price": 50.0},
+            ),
             campaign("cmp_fit", payoutAmount=100.0, budget=big, offer={"price": 50.0}),
         ],
     }
@@ -101,9 +106,28 @@ def test_the_same_seed_gives_the_same_result(market: Path) -> None:
 
 def test_the_cli_saves_a_winner_that_runs_to_the_same_figures(market: Path, capsys) -> None:
     trials_csv = market.parent / "trials.csv"
-    assert main(["optimise", str(market), "--objective", "revenue", "--constraint", "mean_relevance>=0.9",
-                 "--trials", "20", "--seed", "2", "--out", str(market.parent / "best.toml"),
-                 "--trials-out", str(trials_csv), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "optimise",
+                str(market),
+                "--objective",
+                "revenue",
+                "--constraint",
+                "mean_relevance>=0.9",
+                "--trials",
+                "20",
+                "--seed",
+                "2",
+                "--out",
+                str(market.parent / "best.toml"),
+                "--trials-out",
+                str(trials_csv),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "best feasible setting (maximising revenue) against the baseline" in out
     assert f"saved the best as {market.parent / 'best.toml'}" in out
@@ -114,16 +138,29 @@ def test_the_cli_saves_a_winner_that_runs_to_the_same_figures(market: Path, caps
     assert row["revenue"] == 20_000.0 and row["mean_relevance_shown"] >= 0.9
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--objective", "profit"], "--objective 'profit': expected one of revenue, fill_rate"),
-    (["--objective", "revenue", "--constraint", "fill_rate=>0.5"],
-     "--constraint 'fill_rate=>0.5': expected KPI>=NUMBER"),
-    (["--objective", "revenue", "--constraint", "happiness>=1"], "--constraint 'happiness>=1': no KPI 'happiness'"),
-    (["--objective", "revenue", "--constraint", "fill_rate>=lots"], "--constraint 'fill_rate>=lots': 'lots' is not"),
-    (["--objective", "revenue", "--trials", "0"], "--trials must be at least 1"),
-    (["--objective", "revenue", "--trials", "1", "--out", "/tmp/elsewhere/x.toml"],
-     "--out /tmp/elsewhere/x.toml: the winner is saved next to two-offers.toml"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--objective", "profit"], "--objective 'profit': expected one of revenue, fill_rate"),
+        (
+            ["--objective", "revenue", "--constraint", "fill_rate=>0.5"],
+            "--constraint 'fill_rate=>0.5': expected KPI>=NUMBER",
+        ),
+        (
+            ["--objective", "revenue", "--constraint", "happiness>=1"],
+            "--constraint 'happiness>=1': no KPI 'happiness'",
+        ),
+        (
+            ["--objective", "revenue", "--constraint", "fill_rate>=lots"],
+            "--constraint 'fill_rate>=lots': 'lots' is not",
+        ),
+        (["--objective", "revenue", "--trials", "0"], "--trials must be at least 1"),
+        (
+            ["--objective", "revenue", "--trials", "1", "--out", "/tmp/elsewhere/x.toml"],
+            "--out /tmp/elsewhere/x.toml: the winner is saved next to two-offers.toml",
+        ),
+    ],
+)
 def test_bad_objectives_and_constraints_are_one_line_and_exit_2(market: Path, capsys, args, message) -> None:
     assert main(["optimise", str(market), "--no-progress", *args]) == 2
     err = capsys.readouterr().err
@@ -131,8 +168,22 @@ def test_bad_objectives_and_constraints_are_one_line_and_exit_2(market: Path, ca
 
 
 def test_no_feasible_trial_saves_nothing_and_exits_1(market: Path, capsys) -> None:
-    assert main(["optimise", str(market), "--objective", "revenue", "--constraint", "fill_rate>1",
-                 "--trials", "5", "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "optimise",
+                str(market),
+                "--objective",
+                "revenue",
+                "--constraint",
+                "fill_rate>1",
+                "--trials",
+                "5",
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "none of the 5 trials met every constraint (fill_rate>1); nothing saved" in err
     assert err.count("\n") == 1 and not (market.parent / "two-offers-optimised.toml").exists()

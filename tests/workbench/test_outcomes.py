@@ -58,7 +58,11 @@ def test_budget_runs_out_in_arrival_order_then_the_next_campaign_takes_over():
     assert outcomes["spend"] == 200.0 and outcomes["budget_left"] == 50.0
     assert outcomes["budget_exhausted_at_intent"] == "i2"
     assert [s.ranking.shortlisted[0].campaign.campaign.campaign_id for s in reference_run(result)] == [
-        "cmp_a", "cmp_a", "cmp_b", "cmp_b", "cmp_b"
+        "cmp_a",
+        "cmp_a",
+        "cmp_b",
+        "cmp_b",
+        "cmp_b",
     ]
 
 
@@ -158,15 +162,22 @@ def test_settlement_paths_follow_the_retry_rules():
     p = paths[code(retry, retry, ok)]
     assert (p.status, p.attempts, p.seconds) == ("settled", 3, 45.0)
     p = paths[code(retry, retry, retry)]
-    assert (p.status, p.attempts, p.seconds, p.dead_letter, p.code) == ("failed", 3, 45.0, True, "RETRYABLE_ERROR")
+    assert (p.status, p.attempts, p.seconds, p.dead_letter, p.code) == (
+        "failed",
+        3,
+        45.0,
+        True,
+        "RETRYABLE_ERROR",
+    )
     p = paths[code(fail, ok, ok)]
     assert (p.status, p.attempts, p.dead_letter) == ("failed", 1, True)
 
 
 def test_billing_failure_rates_drive_outcomes():
     reqs = [request(f"i{t}") for t in range(300)]
-    scen = scenario([campaign("cmp_a", budget=1e9)], [partner("p_0")], reqs,
-                    billing={"terminal_failure_rate": 1.0})
+    scen = scenario(
+        [campaign("cmp_a", budget=1e9)], [partner("p_0")], reqs, billing={"terminal_failure_rate": 1.0}
+    )
     result = run_scenario(scen)
     assert set(result.simulation.settlements["status"].to_list()) == {"failed"}
     k = overall_kpis(Facts(result))
@@ -181,22 +192,35 @@ def small_case() -> RunResult:
     # A (payout 100, with disclosure) always outranks B (payout 50, no disclosure text, stale proof);
     # the requests do not require disclosure, so B is eligible too.
     a = campaign("cmp_a", payoutAmount=100.0, budget=1e6, regions=["UK", "EU"])
-    b = campaign("cmp_b", payoutAmount=50.0, budget=1e6, regions=["UK", "EU"], disclosureText="",
-                 proofBundle={"updatedAt": "2025-12-01T12:00:00Z"})  # 100 days: freshness 0.7
+    b = campaign(
+        "cmp_b",
+        payoutAmount=50.0,
+        budget=1e6,
+        regions=["UK", "EU"],
+        disclosureText="",
+        proofBundle={"updatedAt": "2025-12-01T12:00:00Z"},
+    )  # 100 days: freshness 0.7
     reqs = [
         request("i0", sponsoredSlots=3, disclosureRequired=False, constraints={"geo": ["UK"]}),
         request("i1", sponsoredSlots=2, disclosureRequired=False, constraints={"geo": ["UK", "EU"]}),
         request("i2", sponsoredSlots=2, disclosureRequired=False),
     ]
     # stages: i0: A converted, B presented; i1: A viewed, B shortlisted only; i2: nothing presented
-    return run_with_stages(scenario([a, b], [partner("p_0", trustScore=0.9)], reqs),
-                           [[4, 1, 0], [2, 0, 0], [0, 0, 0]])
+    return run_with_stages(
+        scenario([a, b], [partner("p_0", trustScore=0.9)], reqs), [[4, 1, 0], [2, 0, 0], [0, 0, 0]]
+    )
 
 
 def test_every_kpi_on_a_small_case(small_case):
     k = overall_kpis(Facts(small_case))
     assert shortlists(small_case) == [["cmp_a", "cmp_b"]] * 3
-    assert (k["shortlisted"], k["presented"], k["viewed"], k["interacted"], k["conversions"]) == (6, 3, 2, 1, 1)
+    assert (k["shortlisted"], k["presented"], k["viewed"], k["interacted"], k["conversions"]) == (
+        6,
+        3,
+        2,
+        1,
+        1,
+    )
     assert k["qualified_recommendation_rate"] == pytest.approx(2 / 3)  # i0 and i1 had a presented offer
     assert k["detail_view_rate"] == pytest.approx(2 / 3)  # viewed 2 / presented 3
     assert k["handoff_rate"] == pytest.approx(1 / 2)  # interacted 1 / viewed 2
@@ -219,7 +243,12 @@ def test_kpis_per_campaign_category_and_region(small_case):
     assert camp["cmp_a"]["fill_rate"] == pytest.approx(3 / 7)
     assert camp["cmp_b"]["budget_left"] == 1e6 - 150.0
     cat = category_outcomes(f).row(0, named=True)
-    assert (cat["category"], cat["opportunities"], cat["slots_requested"], cat["slots_won"]) == ("crm_software", 3, 7, 6)
+    assert (cat["category"], cat["opportunities"], cat["slots_requested"], cat["slots_won"]) == (
+        "crm_software",
+        3,
+        7,
+        6,
+    )
     regions = {r["region"]: r for r in region_outcomes(f).iter_rows(named=True)}
     assert sorted(regions) == ["(any)", "EU", "UK"]
     assert regions["UK"]["opportunities"] == 2 and regions["UK"]["qualified_recommendation_rate"] == 1.0
@@ -241,7 +270,12 @@ def test_receipts_match_the_funnel_and_the_settlements(small_case):
 
     table = receipts_table(small_case)
     counts = dict(table.group_by("event_type").len().iter_rows())
-    assert counts == {"offer.shortlisted": 6, "offer.presented": 3, "owner.viewed": 2, "owner.interacted": 1,
-                      "conversion.attributed": 1}
+    assert counts == {
+        "offer.shortlisted": 6,
+        "offer.presented": 3,
+        "owner.viewed": 2,
+        "owner.interacted": 1,
+        "conversion.attributed": 1,
+    }
     assert table["billable"].sum() == small_case.simulation.settlements.height == 6
     assert table.filter(table["intent_id"] == "i0")["credits"].sum() == 2 + 3 + 5 + 10 + 2

@@ -70,10 +70,14 @@ def test_replay_compares_then_provisions_then_replays(server: ServerProcess, cap
 
     # Again: everything is there already; nothing is created, nothing changes.
     again = replay(server, capsys)
-    assert ("provisioned 8 partners (0 created, 8 updated or unchanged), 45 campaigns (0 created, 45 "
-            "already there), 0 activated, 1 refused") in again
-    assert ("campaign cmp_hubflow: POST /campaigns → 409: Campaign cmp_hubflow already exists with other "
-            "content (workspaceId, promotionPlanId, regions, payoutAmount, budget") in again
+    assert (
+        "provisioned 8 partners (0 created, 8 updated or unchanged), 45 campaigns (0 created, 45 "
+        "already there), 0 activated, 1 refused"
+    ) in again
+    assert (
+        "campaign cmp_hubflow: POST /campaigns → 409: Campaign cmp_hubflow already exists with other "
+        "content (workspaceId, promotionPlanId, regions, payoutAmount, budget"
+    ) in again
     assert {c["campaignId"]: c["status"] for c in httpx.get(f"{server.base_url}/campaigns").json()} == {
         cid: c["status"] for cid, c in campaigns.items()
     }

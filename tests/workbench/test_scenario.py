@@ -119,7 +119,10 @@ def test_not_toml(tmp_path):
 def test_traffic_needs_segments_or_replay(tmp_path):
     text = MINIMAL.split("[[traffic.segments]]")[0]
     path = write(tmp_path, text)
-    assert error_of(path) == f"{path}: at traffic.segments: expected at least one segment (or set traffic.replay)"
+    assert (
+        error_of(path)
+        == f"{path}: at traffic.segments: expected at least one segment (or set traffic.replay)"
+    )
 
 
 def test_bad_replay_line_names_file_and_line(tmp_path):
@@ -182,7 +185,9 @@ def test_override_errors_are_validated_like_the_file():
     path = SCENARIOS / "baseline.toml"
     assert load_scenario(path, ["ranking.weights.bid=0.2"]).ranking.weights.bid == 0.2
     message = error_of(path, ["ranking.weights.bid=abc"])
-    assert message.endswith("(with --set ranking.weights.bid=abc): at ranking.weights.bid: Expected `float`, got `str`")
+    assert message.endswith(
+        "(with --set ranking.weights.bid=abc): at ranking.weights.bid: Expected `float`, got `str`"
+    )
     message = error_of(path, ["ranking.weight.bid=0.2"])
     assert message.endswith("at ranking: Object contains unknown field `weight`")
 

@@ -45,8 +45,23 @@ def test_each_variant_row_is_a_separate_run_byte_for_byte(jobs: int) -> None:
 
 def test_normalise_scales_each_variants_weights_to_one(tmp_path) -> None:
     out = tmp_path / "sweep"
-    assert main(["sweep", CROWDED, "--set", "traffic.requests=50", "--grid", "ranking.weights.bid=0.1,0.5",
-                 "--normalise", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                CROWDED,
+                "--set",
+                "traffic.requests=50",
+                "--grid",
+                "ranking.weights.bid=0.1,0.5",
+                "--normalise",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     frame = pl.read_parquet(out / "sweep.parquet")
     assert pl.read_csv(out / "sweep.csv").height == 2
     assert "| variant | ranking.weights.bid |" in (out / "sweep.md").read_text()
@@ -58,15 +73,24 @@ def test_normalise_scales_each_variants_weights_to_one(tmp_path) -> None:
     assert "ranking.weights.bid=0.357143" in frame["overrides"][1]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--grid", "ranking.weights.bid=0:x:0.1"], "--grid 'ranking.weights.bid=0:x:0.1': 'x' is not a number"),
-    (["--grid", "ranking.weights.bid=0.3:0.1:0.1"], "the range ends (0.1) before it starts (0.3)"),
-    (["--grid", "ranking.weights.bid=0:1:0"], "the step must be above 0"),
-    (["--grid", "ranking.weights.bid"], "expected KEY=START:STOP:STEP or KEY=V1,V2"),
-    (["--grid", "ranking.weights.bid=-1,0.1"], "at ranking.weights.bid: a weight cannot be negative (got -1)"),
-    ([], "sweep needs at least one --grid"),
-    (["--grid", "ranking.weights.bid=0.1", "--jobs", "0"], "--jobs must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--grid", "ranking.weights.bid=0:x:0.1"],
+            "--grid 'ranking.weights.bid=0:x:0.1': 'x' is not a number",
+        ),
+        (["--grid", "ranking.weights.bid=0.3:0.1:0.1"], "the range ends (0.1) before it starts (0.3)"),
+        (["--grid", "ranking.weights.bid=0:1:0"], "the step must be above 0"),
+        (["--grid", "ranking.weights.bid"], "expected KEY=START:STOP:STEP or KEY=V1,V2"),
+        (
+            ["--grid", "ranking.weights.bid=-1,0.1"],
+            "at ranking.weights.bid: a weight cannot be negative (got -1)",
+        ),
+        ([], "sweep needs at least one --grid"),
+        (["--grid", "ranking.weights.bid=0.1", "--jobs", "0"], "--jobs must be at least 1"),
+    ],
+)
 def test_sweep_errors_are_one_line_and_exit_2(capsys, args, message) -> None:
     assert main(["sweep", CROWDED, "--set", "traffic.requests=5", "--no-progress", *args]) == 2
     err = capsys.readouterr().err

@@ -44,10 +44,34 @@ class WorkbenchApp(App):
     TITLE = "promotion-agent workbench"
     MODES = {"scenario": ScenarioScreen, "lab": LabScreen, "live": LiveScreen, "reports": ReportsScreen}
     BINDINGS = [
-        Binding("1", "switch_mode('scenario')", "Scenario", tooltip="Pick the working scenario", id="app.switch_mode_scenario"),
-        Binding("2", "switch_mode('lab')", "Lab", tooltip="Tune ranking weights and floors", id="app.switch_mode_lab"),
-        Binding("3", "switch_mode('live')", "Live", tooltip="Replay against the server; queues and audit", id="app.switch_mode_live"),
-        Binding("4", "switch_mode('reports')", "Reports", tooltip="Outcome tables and export", id="app.switch_mode_reports"),
+        Binding(
+            "1",
+            "switch_mode('scenario')",
+            "Scenario",
+            tooltip="Pick the working scenario",
+            id="app.switch_mode_scenario",
+        ),
+        Binding(
+            "2",
+            "switch_mode('lab')",
+            "Lab",
+            tooltip="Tune ranking weights and floors",
+            id="app.switch_mode_lab",
+        ),
+        Binding(
+            "3",
+            "switch_mode('live')",
+            "Live",
+            tooltip="Replay against the server; queues and audit",
+            id="app.switch_mode_live",
+        ),
+        Binding(
+            "4",
+            "switch_mode('reports')",
+            "Reports",
+            tooltip="Outcome tables and export",
+            id="app.switch_mode_reports",
+        ),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("escape", "leave_input", "Leave the field", show=False, id="app.leave_input"),
@@ -111,7 +135,9 @@ class WorkbenchApp(App):
             self.notify(exc.message, severity="warning")
             return
         self.server_profile = p
-        self.profile = f"{header_label(p)} · {p['persistence']} · {p['hotState']} · billing {p['billingMode']}"
+        self.profile = (
+            f"{header_label(p)} · {p['persistence']} · {p['hotState']} · billing {p['billingMode']}"
+        )
 
     def _watch_signals(self) -> None:
         """SIGTERM, and SIGHUP when the terminal closes, end the workbench as quitting does.
@@ -226,10 +252,16 @@ class WorkbenchApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Scenario screen", "Pick the working scenario", lambda: self.switch_mode("scenario"))
+        yield SystemCommand(
+            "Scenario screen", "Pick the working scenario", lambda: self.switch_mode("scenario")
+        )
         yield SystemCommand("Ranking lab", "Tune weights and floors", lambda: self.switch_mode("lab"))
-        yield SystemCommand("Live screen", "Replay, queues, dead letters, audit", lambda: self.switch_mode("live"))
-        yield SystemCommand("Reports screen", "Outcome tables and export", lambda: self.switch_mode("reports"))
+        yield SystemCommand(
+            "Live screen", "Replay, queues, dead letters, audit", lambda: self.switch_mode("live")
+        )
+        yield SystemCommand(
+            "Reports screen", "Outcome tables and export", lambda: self.switch_mode("reports")
+        )
         yield SystemCommand("Help", "Keys and screens", self.action_help)
         for binding in getattr(screen, "BINDINGS", []):
             if isinstance(binding, Binding) and binding.description:

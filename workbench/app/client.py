@@ -261,7 +261,9 @@ class ApiClient:
     async def process_queue(self, limit: int = 10) -> dict[str, Any]:
         return await self._call("POST", "/settlements/retry-queue/process", json={"limit": limit})
 
-    async def dead_letters(self, status: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    async def dead_letters(
+        self, status: str | None = None, page: int = 1, page_size: int = 50
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"page": page, "pageSize": page_size}
         if status:
             params["status"] = status
@@ -304,7 +306,9 @@ class ApiClient:
             "POST", f"/settlements/dlq/{dlq_entry_id}/replay", json={"resolutionNote": note} if note else {}
         )
 
-    async def resolve_dead_letter(self, dlq_entry_id: str, status: str, note: str | None = None) -> dict[str, Any]:
+    async def resolve_dead_letter(
+        self, dlq_entry_id: str, status: str, note: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"status": status}
         if note:
             body["resolutionNote"] = note

@@ -57,11 +57,28 @@ Progress = Callable[[str, int, int | None], None]
 # A settings variable the private processes must not inherit from the shell (a developer's DATABASE_URL,
 # REDIS_URL, API keys or billing adapter would turn the private server into someone else's).
 _INHERITED_PREFIXES = (
-    "BILLING_", "SETTLEMENT_", "HOT_STATE_", "ALERT_", "API_KEYS_", "RECEIPT_", "STRIPE_", "OUTREACH_",
+    "BILLING_",
+    "SETTLEMENT_",
+    "HOT_STATE_",
+    "ALERT_",
+    "API_KEYS_",
+    "RECEIPT_",
+    "STRIPE_",
+    "OUTREACH_",
 )
 _INHERITED_NAMES = {
-    "HOST", "PORT", "DATABASE_URL", "REDIS_URL", "PROMOTION_AGENT_MODE", "CPQR_BILLABLE_EVENT", "SEED_PATH",
-    "RANKING_CONFIG_FILE", "EXCHANGE_CLOCK", "WEB_CONCURRENCY", "SLACK_WEBHOOK_URL", "OUTREACH_SENDER_MODE",
+    "HOST",
+    "PORT",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PROMOTION_AGENT_MODE",
+    "CPQR_BILLABLE_EVENT",
+    "SEED_PATH",
+    "RANKING_CONFIG_FILE",
+    "EXCHANGE_CLOCK",
+    "WEB_CONCURRENCY",
+    "SLACK_WEBHOOK_URL",
+    "OUTREACH_SENDER_MODE",
 }
 # A workspace the scenario does not meter has unlimited credits in the batch: its wallet gets plenty.
 UNMETERED_CREDITS = 1e9
@@ -94,22 +111,39 @@ def seed_document(scenario: Scenario) -> tuple[dict[str, Any], set[str]]:
         c = campaigns[campaign_id]
         event = CPA_BILLABLE_EVENT if c.billing_model == "CPA" else scenario.spec.cpqr_billable_event
         return {
-            "settlementId": sid, "dataProvenance": "demo_seed", "campaignId": campaign_id,
-            "offerId": c.offer.offer_id, "partnerId": partner_id, "intentId": f"seed-{sid}",
-            "billingModel": c.billing_model, "eventType": event, "amount": amount, "currency": c.currency,
-            "attributionWindow": "session", "status": status, "disputeFlag": status == "disputed",
-            "generatedAt": at, "updatedAt": at,
+            "settlementId": sid,
+            "dataProvenance": "demo_seed",
+            "campaignId": campaign_id,
+            "offerId": c.offer.offer_id,
+            "partnerId": partner_id,
+            "intentId": f"seed-{sid}",
+            "billingModel": c.billing_model,
+            "eventType": event,
+            "amount": amount,
+            "currency": c.currency,
+            "attributionWindow": "session",
+            "status": status,
+            "disputeFlag": status == "disputed",
+            "generatedAt": at,
+            "updatedAt": at,
         }
 
     settlements = [
         settlement(f"set_seed_spend_{cid}", cid, first_partner, amount, "settled")
-        for cid, amount in ent.committed_spend.items() if amount > 0
+        for cid, amount in ent.committed_spend.items()
+        if amount > 0
     ]
     some_campaign = scenario.campaigns[0]
     settlements += [
-        settlement(f"set_seed_dispute_{pid}_{k}", some_campaign.campaign_id, pid, some_campaign.payout_amount,
-                   "disputed")
-        for pid, count in ent.disputed_settlements.items() for k in range(count)
+        settlement(
+            f"set_seed_dispute_{pid}_{k}",
+            some_campaign.campaign_id,
+            pid,
+            some_campaign.payout_amount,
+            "disputed",
+        )
+        for pid, count in ent.disputed_settlements.items()
+        for k in range(count)
     ]
     document = {
         "partners": msgspec.to_builtins(list(scenario.partners)),
@@ -126,7 +160,8 @@ def seed_document(scenario: Scenario) -> tuple[dict[str, Any], set[str]]:
 
 def _private_env() -> dict[str, str]:
     return {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if k not in _INHERITED_NAMES and not k.startswith(_INHERITED_PREFIXES)
     } | {"PYTHONUNBUFFERED": "1"}
 
@@ -166,8 +201,9 @@ class _Stack:
             if process.process is not None and process.process.poll() is not None:
                 assert process.log_path is not None
                 lines = process.log_path.read_text(errors="replace").strip().splitlines()
-                raise LiveRunError(f"{process.log_path.stem} stopped during the run: "
-                                   f"{lines[-1] if lines else '(no output)'}")
+                raise LiveRunError(
+                    f"{process.log_path.stem} stopped during the run: {lines[-1] if lines else '(no output)'}"
+                )
 
 
 def run_live(scenario: Scenario, limit: int | None = None, progress: Progress | None = None) -> LiveResult:
@@ -204,18 +240,40 @@ def _run(scenario: Scenario, batch: RunResult, n: int, stack: _Stack, note: Prog
     }
     with ThreadPoolExecutor(2) as pool:
         starting = [
-            pool.submit(start_announcing, [
-                sys.executable, "-m", "server", "mock", "billing", "--port", str(mock_port),
-                "--mode", "probabilistic", "--seed", str(spec.seed),
-                "--retryable-rate", repr(billing.retryable_failure_rate),
-                "--terminal-rate", repr(billing.terminal_failure_rate),
-            ], env, folder / "mock-billing.log", "the mock billing provider"),
-            pool.submit(start_private_server, {
-                **env, **shared,
-                "SEED_PATH": str(folder / "seed.json"),
-                "RANKING_CONFIG_FILE": str(folder / "ranking.json"),
-                "EXCHANGE_CLOCK": f"fixed:{_stamp(spec.as_of)}",
-            }, folder / "server.log"),
+            pool.submit(
+                start_announcing,
+                [
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "mock",
+                    "billing",
+                    "--port",
+                    str(mock_port),
+                    "--mode",
+                    "probabilistic",
+                    "--seed",
+                    str(spec.seed),
+                    "--retryable-rate",
+                    repr(billing.retryable_failure_rate),
+                    "--terminal-rate",
+                    repr(billing.terminal_failure_rate),
+                ],
+                env,
+                folder / "mock-billing.log",
+                "the mock billing provider",
+            ),
+            pool.submit(
+                start_private_server,
+                {
+                    **env,
+                    **shared,
+                    "SEED_PATH": str(folder / "seed.json"),
+                    "RANKING_CONFIG_FILE": str(folder / "ranking.json"),
+                    "EXCHANGE_CLOCK": f"fixed:{_stamp(spec.as_of)}",
+                },
+                folder / "server.log",
+            ),
         ]
         failures = []
         for future in starting:  # every process that did start joins the stack, to be stopped
@@ -227,7 +285,8 @@ def _run(scenario: Scenario, batch: RunResult, n: int, stack: _Stack, note: Prog
             raise failures[0]
         server = starting[1].result()
     worker_env = {
-        **env, **shared,
+        **env,
+        **shared,
         "SETTLEMENT_WORKER_INTERVAL_MS": "100",
         "SETTLEMENT_WORKER_LEADER_LEASE_MS": "2000",
         "SETTLEMENT_WORKER_BATCH_SIZE": "1000",
@@ -235,8 +294,14 @@ def _run(scenario: Scenario, batch: RunResult, n: int, stack: _Stack, note: Prog
     }
 
     def start_worker() -> None:
-        stack.add(start_announcing([sys.executable, "-m", "server", "worker"], worker_env,
-                                   folder / "worker.log", "the settlement worker"))
+        stack.add(
+            start_announcing(
+                [sys.executable, "-m", "server", "worker"],
+                worker_env,
+                folder / "worker.log",
+                "the settlement worker",
+            )
+        )
 
     return asyncio.run(_drive(scenario, batch, n, server.base_url, seeded, stack, start_worker, note))
 
@@ -256,14 +321,22 @@ async def _drive(
         try:
             config = await client.ranking_config()
         except ApiError as exc:
-            raise LiveRunError(f"the private server did not report its ranking config: {exc.message}") \
-                from None
+            raise LiveRunError(
+                f"the private server did not report its ranking config: {exc.message}"
+            ) from None
         _check_config(scenario, config)
         summary = ReplaySummary(run_id="live", shortlists={})
         bodies = request_bodies(batch.traffic, summary.run_id, n)
         started = time.perf_counter()
-        await send_requests(client, scenario, bodies, batch.stages[:n], summary,
-                            progress=lambda done, total: note("replaying", done, total), concurrency=1)
+        await send_requests(
+            client,
+            scenario,
+            bodies,
+            batch.stages[:n],
+            summary,
+            progress=lambda done, total: note("replaying", done, total),
+            concurrency=1,
+        )
         seconds["replay"] = time.perf_counter() - started
         started = time.perf_counter()
         await asyncio.to_thread(start_worker)

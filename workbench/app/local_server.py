@@ -101,7 +101,9 @@ def _wait(server: LocalServer, ready: Callable[[], bool], what: str, timeout: fl
     raise LocalServerError(f"{what} did not answer within {timeout:.0f} s (see {server.log_path})")
 
 
-def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, timeout: float = 60.0) -> LocalServer:
+def ensure_server(
+    base_url: str = DEFAULT_API, database_url: str | None = None, timeout: float = 60.0
+) -> LocalServer:
     """Return a handle on a server that answers ``/health`` at ``base_url``, starting one if needed."""
     if answers(base_url):
         return LocalServer(base_url)
@@ -113,10 +115,14 @@ def ensure_server(base_url: str = DEFAULT_API, database_url: str | None = None, 
     data.mkdir(exist_ok=True)
     log_path = data / "workbench-server.log"
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
-    env["DATABASE_URL"] = database_url or env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data}/promotion-agent.sqlite3"
+    env["DATABASE_URL"] = (
+        database_url or env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data}/promotion-agent.sqlite3"
+    )
     process = launch_guarded([sys.executable, "-m", "server", "serve"], env, log_path)
     server = LocalServer(base_url, process, log_path, started=True)
-    return _wait(server, lambda base_url=base_url: answers(base_url), f"the local server at {base_url}", timeout)
+    return _wait(
+        server, lambda base_url=base_url: answers(base_url), f"the local server at {base_url}", timeout
+    )
 
 
 def free_port() -> int:
@@ -134,11 +140,19 @@ def start_private_server(
     for attempt in range(attempts):
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        process = launch_guarded([sys.executable, "-m", "server", "serve"], {**env, "HOST": "127.0.0.1",
-                                                                           "PORT": str(port)}, log_path)
+        process = launch_guarded(
+            [sys.executable, "-m", "server", "serve"],
+            {**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            log_path,
+        )
         server = LocalServer(base_url, process, log_path, started=True)
         try:
-            return _wait(server, lambda base_url=base_url: answers(base_url), f"the private server at {base_url}", timeout)
+            return _wait(
+                server,
+                lambda base_url=base_url: answers(base_url),
+                f"the private server at {base_url}",
+                timeout,
+            )
         except LocalServerError:
             server.stop()
             lost_race = "address already in use" in log_path.read_text(errors="replace").lower()
@@ -150,8 +164,9 @@ def start_private_server(
 _ANNOUNCED = re.compile(r"http://127\.0\.0\.1:\d+")
 
 
-def start_announcing(command: list[str], env: dict[str, str], log_path: Path, what: str,
-                     timeout: float = 60.0) -> LocalServer:
+def start_announcing(
+    command: list[str], env: dict[str, str], log_path: Path, what: str, timeout: float = 60.0
+) -> LocalServer:
     """Start a guarded command that listens on a port of its choosing (``--port 0``) and names its address in
     its log (the mock billing provider, the settlement worker's metrics); ``base_url`` is that address."""
     log_path.write_bytes(b"")

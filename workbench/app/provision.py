@@ -59,11 +59,14 @@ def config_differences(scenario: Scenario, config: dict[str, Any]) -> list[str]:
     if not (kind == "fixed" and _when(text) == scenario.spec.as_of):
         at = config.get("evaluatedAt", "?")
         if clock == "wall":
-            out.append(f"clock: the server ranks at the wall clock (now {at}), the scenario at {want[6:]}: "
-                       "proof freshness, and so trust and utility, differ")
+            out.append(
+                f"clock: the server ranks at the wall clock (now {at}), the scenario at {want[6:]}: "
+                "proof freshness, and so trust and utility, differ"
+            )
         else:
-            out.append(f"clock: the server's is {clock} (now {at}), the scenario ranks everything at "
-                       f"{want[6:]}")
+            out.append(
+                f"clock: the server's is {clock} (now {at}), the scenario ranks everything at {want[6:]}"
+            )
     return out
 
 
@@ -122,9 +125,11 @@ class Provisioned:
 
     def describe(self) -> str:
         p, c = self.partners, self.campaigns
-        text = (f"{p['created'] + p['existing']} partners ({p['created']} created, {p['existing']} "
-                f"updated or unchanged), {c['created'] + c['existing']} campaigns ({c['created']} created, "
-                f"{c['existing']} already there), {c['activated']} activated")
+        text = (
+            f"{p['created'] + p['existing']} partners ({p['created']} created, {p['existing']} "
+            f"updated or unchanged), {c['created'] + c['existing']} campaigns ({c['created']} created, "
+            f"{c['existing']} already there), {c['activated']} activated"
+        )
         if c["approved"]:
             text += f" ({c['approved']} approved after a manual review)"
         if self.problems:
@@ -184,8 +189,10 @@ async def prepare_server(client: ApiClient, scenario: Scenario, with_provisionin
     except ApiError as exc:
         if exc.unreachable or exc.refused_key:
             raise
-        say(f"the server does not report its ranking config ({exc.message}): its weights, floors and clock "
-            "cannot be compared with the scenario's")
+        say(
+            f"the server does not report its ranking config ({exc.message}): its weights, floors and clock "
+            "cannot be compared with the scenario's"
+        )
     else:
         differences = config_differences(scenario, config)
         if differences:
@@ -209,5 +216,7 @@ async def prepare_server(client: ApiClient, scenario: Scenario, with_provisionin
     for problem in done.problems[:10]:
         say(f"  refused: {problem}")
     if done.campaigns["created"]:
-        say("  (campaigns created through the API have the offer text the server compiles and a proof bundle "
-            "dated today: their scores can differ from the batch's)")
+        say(
+            "  (campaigns created through the API have the offer text the server compiles and a proof bundle "
+            "dated today: their scores can differ from the batch's)"
+        )

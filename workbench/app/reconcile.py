@@ -42,7 +42,8 @@ def batch_shortlists(result: RunResult, n: int) -> list[list[Slot]]:
 
 def same_shortlist(live: list[Slot], batch: list[Slot]) -> bool:
     return [s[:2] for s in live] == [s[:2] for s in batch] and all(
-        math.isclose(a[2], b[2], rel_tol=0.0, abs_tol=SCORE_TOLERANCE) for a, b in zip(live, batch, strict=True)
+        math.isclose(a[2], b[2], rel_tol=0.0, abs_tol=SCORE_TOLERANCE)
+        for a, b in zip(live, batch, strict=True)
     )
 
 
@@ -98,12 +99,14 @@ def reconcile(live: LiveResult) -> Reconciliation:
     for i in range(n):
         got = answered.get(i)
         if got is None or not same_shortlist(got, expected[i]):
-            mismatches.append({
-                "request": i + 1,
-                "intentId": intents[i],
-                "live": None if got is None else [list(s) for s in got],
-                "batch": [list(s) for s in expected[i]],
-            })
+            mismatches.append(
+                {
+                    "request": i + 1,
+                    "intentId": intents[i],
+                    "live": None if got is None else [list(s) for s in got],
+                    "batch": [list(s) for s in expected[i]],
+                }
+            )
     sim = batch.simulation
     settled = sim.settlements.filter(pl.col("idx") < n)
     refused = int(sim.slots.filter(pl.col("idx") < n)["budget_refused"].sum())
@@ -113,18 +116,26 @@ def reconcile(live: LiveResult) -> Reconciliation:
         requests=n,
         mismatches=mismatches,
         slots={"live": sum(len(s) for s in answered.values()), "batch": sum(len(s) for s in expected)},
-        settlements={"live": _counts(s["status"] for s in live.settlements),
-                     "batch": _counts(settled["status"].cast(pl.String).to_list())},
-        dlq_entries={"live": _counts(d["status"] for d in live.dead_letters),
-                     "batch": {"open": dead} if (dead := int(settled["dead_letter"].sum())) else {}},
-        not_billed={"live": dict(summary.not_billed),
-                    "batch": {"budget_exhausted": refused} if refused else {}},
+        settlements={
+            "live": _counts(s["status"] for s in live.settlements),
+            "batch": _counts(settled["status"].cast(pl.String).to_list()),
+        },
+        dlq_entries={
+            "live": _counts(d["status"] for d in live.dead_letters),
+            "batch": {"open": dead} if (dead := int(settled["dead_letter"].sum())) else {},
+        },
+        not_billed={
+            "live": dict(summary.not_billed),
+            "batch": {"budget_exhausted": refused} if refused else {},
+        },
         credits_ran_out=credits,
         drained=live.drained,
         server={k: live.server_config.get(k) for k in ("source", "weights", "floors", "clock")},
-        billing={"retryableRate": live.scenario.spec.billing.retryable_failure_rate,
-                 "terminalRate": live.scenario.spec.billing.terminal_failure_rate,
-                 "seed": live.scenario.spec.seed},
+        billing={
+            "retryableRate": live.scenario.spec.billing.retryable_failure_rate,
+            "terminalRate": live.scenario.spec.billing.terminal_failure_rate,
+            "seed": live.scenario.spec.seed,
+        },
         seconds=live.seconds,
     )
     result.notes = _notes(result, summary)
@@ -145,8 +156,9 @@ def _credits_ran_out(batch: RunResult, n: int) -> list[dict[str, Any]]:
 def _notes(r: Reconciliation, summary: Any) -> list[str]:
     notes = []
     if summary.refused:
-        notes.append(f"the server refused {summary.refused:,} requests or receipts, "
-                     f"e.g. {summary.problems[0]}")
+        notes.append(
+            f"the server refused {summary.refused:,} requests or receipts, e.g. {summary.problems[0]}"
+        )
     if not r.drained:
         notes.append("the settlement queue did not drain: some settlements are still open")
     if r.mismatches and r.credits_ran_out:
@@ -193,14 +205,21 @@ def render(r: Reconciliation) -> Group:
     )
     parts: list[Any] = [head, verdict]
     for m in r.mismatches[:SHOWN_MISMATCHES]:
-        parts.append(Text(f"  request {m['request']:,} ({m['intentId']}):\n    live  {_slots(m['live'])}\n"
-                          f"    batch {_slots(m['batch'])}"))
+        parts.append(
+            Text(
+                f"  request {m['request']:,} ({m['intentId']}):\n    live  {_slots(m['live'])}\n"
+                f"    batch {_slots(m['batch'])}"
+            )
+        )
     if len(r.mismatches) > SHOWN_MISMATCHES:
         parts.append(Text(f"  … and {len(r.mismatches) - SHOWN_MISMATCHES:,} more"))
     parts.append(_status_table("settlements by status", r.settlements["live"], r.settlements["batch"]))
     parts.append(_status_table("dead letters (DLQ) by status", r.dlq_entries["live"], r.dlq_entries["batch"]))
     if r.not_billed["live"] or r.not_billed["batch"]:
-        parts.append(_status_table("billable receipts not billed, by reason", r.not_billed["live"],
-                                   r.not_billed["batch"]))
+        parts.append(
+            _status_table(
+                "billable receipts not billed, by reason", r.not_billed["live"], r.not_billed["batch"]
+            )
+        )
     parts += [Text(f"note: {note}", style="yellow") for note in r.notes]
     return Group(*parts)

@@ -78,7 +78,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def planned_requests(scenario: Scenario, run_id: str, limit: int | None = None) -> tuple[list[dict], np.ndarray]:
+def planned_requests(
+    scenario: Scenario, run_id: str, limit: int | None = None
+) -> tuple[list[dict], np.ndarray]:
     """The scenario's opportunity requests (API bodies, arrival order) and their funnel stages per position."""
     gens = rngs(scenario.spec.seed)
     traffic = build_traffic(scenario, scenario.ranking, gens["traffic"])

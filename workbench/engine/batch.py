@@ -84,7 +84,13 @@ from workbench.engine.traffic import Traffic
 Progress = Callable[[int, int], None]
 
 # Credits consumed by a slot that reached funnel stage s (0 shortlisted … 4 converted), cumulative.
-_STAGE_EVENTS = ("offer.shortlisted", "offer.presented", "owner.viewed", "owner.interacted", "conversion.attributed")
+_STAGE_EVENTS = (
+    "offer.shortlisted",
+    "offer.presented",
+    "owner.viewed",
+    "owner.interacted",
+    "conversion.attributed",
+)
 CREDITS_BY_STAGE = np.cumsum([CREDIT_COSTS[e] for e in _STAGE_EVENTS]).astype(np.float64)
 
 MIN_CHUNK = 4_096
@@ -126,7 +132,9 @@ def static_frame(cfg: RankingConfig, market: MarketTables, signatures: pl.DataFr
             cat=category_factor(cfg, ops, C("c_category") == C("r_category")),
             task=task_factor(cfg, ops, C("intended_for").list.contains(C("task_type"))),
             region=region_factor(
-                cfg, ops, (C("geo").list.len() == 0) | (C("geo").list.set_intersection(C("regions")).list.len() > 0)
+                cfg,
+                ops,
+                (C("geo").list.len() == 0) | (C("geo").list.set_intersection(C("regions")).list.len() > 0),
             ),
             freshness=freshness_factor(cfg, ops, C("age_days")),
         )
@@ -162,13 +170,27 @@ def static_frame(cfg: RankingConfig, market: MarketTables, signatures: pl.DataFr
             },
             cand_order=C("ci").cast(pl.Int64) * n_partners + C("pi"),
         )
-        .with_columns(
-            static_ok=pl.all_horizontal([f"gate_{gate}" for gate in STATIC_GATES])
-        )
+        .with_columns(static_ok=pl.all_horizontal([f"gate_{gate}" for gate in STATIC_GATES]))
         .select(
-            "sig", "ci", "pi", "wi", "cand_order", "campaign_id", "partner_id", "payout", "slots",
-            "cat", "task", "region", "targeting", "freshness", "governed_trust",
-            "relevance", "utility", "trust", "affective_fit",
+            "sig",
+            "ci",
+            "pi",
+            "wi",
+            "cand_order",
+            "campaign_id",
+            "partner_id",
+            "payout",
+            "slots",
+            "cat",
+            "task",
+            "region",
+            "targeting",
+            "freshness",
+            "governed_trust",
+            "relevance",
+            "utility",
+            "trust",
+            "affective_fit",
             *[f"gate_{gate}" for gate in STATIC_GATES],
             "static_ok",
         )
@@ -178,11 +200,23 @@ def static_frame(cfg: RankingConfig, market: MarketTables, signatures: pl.DataFr
     return frame.with_row_index("row")
 
 
-EPOCH_COLUMNS = ("row", "sig", "cand_order", "payout", "relevance", "utility", "trust", "affective_fit",
-                 "static_ok", "slots")
+EPOCH_COLUMNS = (
+    "row",
+    "sig",
+    "cand_order",
+    "payout",
+    "relevance",
+    "utility",
+    "trust",
+    "affective_fit",
+    "static_ok",
+    "slots",
+)
 
 
-def rank_epoch(cfg: RankingConfig, static: pl.DataFrame, budget_out: np.ndarray, credits_out: np.ndarray) -> pl.DataFrame:
+def rank_epoch(
+    cfg: RankingConfig, static: pl.DataFrame, budget_out: np.ndarray, credits_out: np.ndarray
+) -> pl.DataFrame:
     """Rank every signature under the given closed gates: eligibility, bid_norm, priority, rank.
 
     The order is the server's: priority descending, ties in enumeration order (``cand_order``),
@@ -205,13 +239,30 @@ def rank_epoch(cfg: RankingConfig, static: pl.DataFrame, budget_out: np.ndarray,
                 cfg, ops, C("relevance"), C("utility"), C("trust"), C("affective_fit"), C("bid_norm")
             )
         )
-        .sort("sig", "eligible", "priority_score", "cand_order", descending=[False, True, True, False],
-              nulls_last=True)
-        .with_columns(rank=pl.when(C("eligible")).then(pl.int_range(1, pl.len() + 1).over("sig")).cast(pl.Int32))
+        .sort(
+            "sig",
+            "eligible",
+            "priority_score",
+            "cand_order",
+            descending=[False, True, True, False],
+            nulls_last=True,
+        )
+        .with_columns(
+            rank=pl.when(C("eligible")).then(pl.int_range(1, pl.len() + 1).over("sig")).cast(pl.Int32)
+        )
         .with_columns(shortlisted=C("eligible") & (C("rank") <= C("slots")))
         .sort("row")
-        .select("row", "sig", "gate_budget", "gate_credits", "eligible", "bid_norm", "priority_score", "rank",
-                "shortlisted")
+        .select(
+            "row",
+            "sig",
+            "gate_budget",
+            "gate_credits",
+            "eligible",
+            "bid_norm",
+            "priority_score",
+            "rank",
+            "shortlisted",
+        )
         .collect()
     )
 
@@ -248,7 +299,9 @@ def run_batch(
     credits0 = market.credits0
     need = market.billable_stage.astype(np.int16)
 
-    def budget_closed(count: np.ndarray) -> np.ndarray:  # the budget gate at committed = spend0 + count × payout
+    def budget_closed(
+        count: np.ndarray,
+    ) -> np.ndarray:  # the budget gate at committed = spend0 + count × payout
         return ~budget_gate(spend0 + count * payout, payout, budget)
 
     def credits_closed(spent: np.ndarray) -> np.ndarray:
@@ -272,8 +325,13 @@ def run_batch(
         sl_rows = ranked.filter(C("shortlisted")).select("sig", "rank", "row")
         sl = np.full((n_sig, max_slots), -1, dtype=np.int64)
         sl[sl_rows["sig"].to_numpy(), sl_rows["rank"].to_numpy() - 1] = sl_rows["row"].to_numpy()
-        epochs.append({"start": start, "budget_closed": np.flatnonzero(budget_out).tolist(),
-                       "credits_closed": np.flatnonzero(credits_out).tolist()})
+        epochs.append(
+            {
+                "start": start,
+                "budget_closed": np.flatnonzero(budget_out).tolist(),
+                "credits_closed": np.flatnonzero(credits_out).tolist(),
+            }
+        )
         t, chunk, stop = start, MIN_CHUNK, None
         while t < n and stop is None:
             end = min(n, t + chunk)
@@ -299,14 +357,18 @@ def run_batch(
             b = end - t
             for c in np.flatnonzero(closes_c):
                 per_req = (bill & (cidx == c)).sum(axis=1).cumsum()
-                first = np.flatnonzero(budget_closed_one(spend0[c], payout[c], budget[c], billed[c] + per_req))
+                first = np.flatnonzero(
+                    budget_closed_one(spend0[c], payout[c], budget[c], billed[c] + per_req)
+                )
                 b = min(b, int(first[0]) + 1)
             for w in np.flatnonzero(closes_w):
                 per_req = np.where(valid & (widx == w), cost, 0.0).sum(axis=1).cumsum()
                 first = np.flatnonzero(~credits_gate(credits0[w] - (used[w] + per_req)))
                 b = min(b, int(first[0]) + 1)
             billed += np.bincount(cidx[:b][bill[:b]], minlength=n_c)
-            used += np.bincount(widx[:b][valid[:b]], weights=cost[:b][valid[:b]], minlength=n_w) if n_w else 0.0
+            used += (
+                np.bincount(widx[:b][valid[:b]], weights=cost[:b][valid[:b]], minlength=n_w) if n_w else 0.0
+            )
             t = stop = t + b
         stop = n if stop is None else stop
         # Keep the groups (signatures) this epoch's requests used; a group's rows are its
@@ -322,7 +384,9 @@ def run_batch(
         )
         group_start = groups_height + np.concatenate([[0], np.cumsum(sig_count[used_sigs])[:-1]])
         sl_e = sl[used_sigs]
-        shortlists.append(np.where(sl_e >= 0, group_start[:, None] + (sl_e - sig_start[used_sigs][:, None]), -1))
+        shortlists.append(
+            np.where(sl_e >= 0, group_start[:, None] + (sl_e - sig_start[used_sigs][:, None]), -1)
+        )
         group_frames.append(frame)
         groups_height += frame.height
         n_groups += len(used_sigs)
@@ -374,6 +438,8 @@ def budget_room(spend0: np.ndarray, payout: np.ndarray, budget: np.ndarray) -> n
     safe = np.where(free, 1.0, payout)
     room = np.maximum(np.floor((budget - spend0) / safe), 0).astype(np.int64)
     for _ in range(2):  # the division can be one off either way; settle it with the gate's own test
-        room = np.where(~free & (room > 0) & budget_closed_one(spend0, safe, budget, room - 1), room - 1, room)
+        room = np.where(
+            ~free & (room > 0) & budget_closed_one(spend0, safe, budget, room - 1), room - 1, room
+        )
         room = np.where(~free & ~budget_closed_one(spend0, safe, budget, room), room + 1, room)
     return np.where(free, np.iinfo(np.int64).max, room)

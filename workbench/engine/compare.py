@@ -21,7 +21,19 @@ from workbench.engine.units import currency_of, unit_of
 
 C = pl.col
 
-DELTA_METRICS = (*KPI_NAMES, "requests_with_eligible", "shortlisted", "presented", "viewed", "interacted", "conversions", "spend", "settled_amount", "campaigns_out_of_budget", "slots_tied_at_priority_cap")
+DELTA_METRICS = (
+    *KPI_NAMES,
+    "requests_with_eligible",
+    "shortlisted",
+    "presented",
+    "viewed",
+    "interacted",
+    "conversions",
+    "spend",
+    "settled_amount",
+    "campaigns_out_of_budget",
+    "slots_tied_at_priority_cap",
+)
 
 
 @dataclass(frozen=True)
@@ -49,30 +61,39 @@ def compare_runs(base: RunResult, variant: RunResult) -> Comparison:
             "variant": [float(kv[m]) for m in DELTA_METRICS],
         }
     ).with_columns(delta=C("variant") - C("baseline"))
-    return Comparison(kpis, _slot_share(base, variant), _rank_shifts(base, variant), _changed(base, variant), (tb, tv))
+    return Comparison(
+        kpis, _slot_share(base, variant), _rank_shifts(base, variant), _changed(base, variant), (tb, tv)
+    )
 
 
 def _slots(result: RunResult, suffix: str) -> pl.DataFrame:
     ids = result.market.campaigns["campaign_id"]
     pids = result.market.partners["partner_id"]
     s = result.simulation.slots
-    return s.select("idx", "position").with_columns(
-        campaign_id=ids.gather(s["ci"]), partner_id=pids.gather(s["pi"])
-    ).rename({"position": f"position_{suffix}"})
+    return (
+        s.select("idx", "position")
+        .with_columns(campaign_id=ids.gather(s["ci"]), partner_id=pids.gather(s["pi"]))
+        .rename({"position": f"position_{suffix}"})
+    )
 
 
 def _slot_share(base: RunResult, variant: RunResult) -> pl.DataFrame:
-    campaigns = pl.concat([base.market.campaigns.select("campaign_id"), variant.market.campaigns.select("campaign_id")])
+    campaigns = pl.concat(
+        [base.market.campaigns.select("campaign_id"), variant.market.campaigns.select("campaign_id")]
+    )
     campaigns = campaigns.unique(maintain_order=True)
     counts = []
     for result, name in ((base, "baseline"), (variant, "variant")):
         s = _slots(result, name)
         total = max(1, s.height)
         counts.append(
-            s.group_by("campaign_id").agg(pl.len().cast(pl.Int64).alias(f"slots_{name}"))
+            s.group_by("campaign_id")
+            .agg(pl.len().cast(pl.Int64).alias(f"slots_{name}"))
             .with_columns((C(f"slots_{name}") / total).alias(f"share_{name}"))
         )
-    frame = campaigns.join(counts[0], on="campaign_id", how="left").join(counts[1], on="campaign_id", how="left")
+    frame = campaigns.join(counts[0], on="campaign_id", how="left").join(
+        counts[1], on="campaign_id", how="left"
+    )
     frame = frame.with_columns(
         C("slots_baseline", "slots_variant").fill_null(0), C("share_baseline", "share_variant").fill_null(0.0)
     )

@@ -22,11 +22,35 @@ from workbench.engine.pipeline import RunResult
 
 C = pl.col
 # The weighted scores of the priority, as (weight name, score column).
-PRIORITY_TERMS = (("relevance", "relevance"), ("utility", "utility"), ("trust", "trust"),
-                  ("affective_fit", "affective_fit"), ("bid", "bid_norm"))
-COLUMNS = ("campaign_id", "partner_id", "cand_order", "payout", "cat", "task", "region", "targeting", "freshness",
-           "governed_trust", "relevance", "utility", "trust", "affective_fit", "bid_norm", "priority_score",
-           "failed_gates", "eligible", "rank", "shortlisted")
+PRIORITY_TERMS = (
+    ("relevance", "relevance"),
+    ("utility", "utility"),
+    ("trust", "trust"),
+    ("affective_fit", "affective_fit"),
+    ("bid", "bid_norm"),
+)
+COLUMNS = (
+    "campaign_id",
+    "partner_id",
+    "cand_order",
+    "payout",
+    "cat",
+    "task",
+    "region",
+    "targeting",
+    "freshness",
+    "governed_trust",
+    "relevance",
+    "utility",
+    "trust",
+    "affective_fit",
+    "bid_norm",
+    "priority_score",
+    "failed_gates",
+    "eligible",
+    "rank",
+    "shortlisted",
+)
 
 
 class ExplainError(ScenarioError):
@@ -82,8 +106,9 @@ def request_index(result: RunResult, intent_id: str) -> int:
     hits = np.flatnonzero((result.traffic.requests["intent_id"] == intent_id).to_numpy())
     if not hits.size:
         first = result.traffic.requests["intent_id"][0] if result.traffic.size else "none"
-        raise ExplainError(f"--intent {intent_id!r}: no request of this run has that intent id "
-                           f"(the first is {first!r})")
+        raise ExplainError(
+            f"--intent {intent_id!r}: no request of this run has that intent id (the first is {first!r})"
+        )
     return int(hits[0])
 
 
@@ -92,12 +117,24 @@ def candidate_rows(result: RunResult, idx: int) -> pl.DataFrame:
     m, tr = result.market, result.traffic
     frame = result.long_frame().filter(C("idx") == idx).collect()
     return (
-        frame.join(tr.signatures.select("sig", "relevance_floor", "utility_floor", "disclosure_required"),
-                   on="sig", how="left", maintain_order="left")
-        .join(m.campaigns.select("ci", "min_trust", "budget", "spend0", "workspace_id"), on="ci", how="left",
-              maintain_order="left")
-        .join(m.pairs.select("ci", "pi", "policy_ok", "disclosure_ready"), on=["ci", "pi"], how="left",
-              maintain_order="left")
+        frame.join(
+            tr.signatures.select("sig", "relevance_floor", "utility_floor", "disclosure_required"),
+            on="sig",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            m.campaigns.select("ci", "min_trust", "budget", "spend0", "workspace_id"),
+            on="ci",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            m.pairs.select("ci", "pi", "policy_ok", "disclosure_ready"),
+            on=["ci", "pi"],
+            how="left",
+            maintain_order="left",
+        )
         .sort("cand_order")
     )
 
@@ -116,28 +153,66 @@ def gate_failures(result: RunResult, row: dict) -> list[GateFailure]:
     out = []
     for gate in row["failed_gates"]:
         if gate == "policy":
-            out.append(GateFailure(gate, False, True, "the campaign or partner is not active, the campaign failed "
-                                   "policy review, or the partner lacks delivery/presentation receipts"))
+            out.append(
+                GateFailure(
+                    gate,
+                    False,
+                    True,
+                    "the campaign or partner is not active, the campaign failed "
+                    "policy review, or the partner lacks delivery/presentation receipts",
+                )
+            )
         elif gate == "disclosure":
-            out.append(GateFailure(gate, False, True, "the request requires disclosure and the pair cannot show "
-                                   "it (no disclosure text, or the partner does not support disclosure)"))
+            out.append(
+                GateFailure(
+                    gate,
+                    False,
+                    True,
+                    "the request requires disclosure and the pair cannot show "
+                    "it (no disclosure text, or the partner does not support disclosure)",
+                )
+            )
         elif gate in ("relevance", "utility"):
             value, floor = row[gate], row[f"{gate}_floor"]
-            out.append(GateFailure(gate, value, floor, f"{gate} {value:.4f} < floor {floor:.4f} "
-                                   f"(short by {floor - value:.4f})"))
+            out.append(
+                GateFailure(
+                    gate,
+                    value,
+                    floor,
+                    f"{gate} {value:.4f} < floor {floor:.4f} (short by {floor - value:.4f})",
+                )
+            )
         elif gate in ("trust", "governed_trust"):
             value, floor = row[gate], row["min_trust"]
-            out.append(GateFailure(gate, value, floor, f"{gate.replace('_', ' ')} {value:.4f} < the campaign's "
-                                   f"min trust {floor:.4f}"))
+            out.append(
+                GateFailure(
+                    gate,
+                    value,
+                    floor,
+                    f"{gate.replace('_', ' ')} {value:.4f} < the campaign's min trust {floor:.4f}",
+                )
+            )
         elif gate == "budget":
             since = _closed_from(result, "budget_closed", row["ci"])
-            out.append(GateFailure(gate, row["budget"], row["payout"],
-                                   f"no room for one more settlement of {row['payout']:g} in the budget "
-                                   f"{row['budget']:g} (out from request {since} of this run)"))
+            out.append(
+                GateFailure(
+                    gate,
+                    row["budget"],
+                    row["payout"],
+                    f"no room for one more settlement of {row['payout']:g} in the budget "
+                    f"{row['budget']:g} (out from request {since} of this run)",
+                )
+            )
         elif gate == "credits":
             since = _closed_from(result, "credits_closed", row["wi"])
-            out.append(GateFailure(gate, 0.0, 0.0, f"workspace {row['workspace_id']} had no credits left "
-                                   f"(from request {since} of this run)"))
+            out.append(
+                GateFailure(
+                    gate,
+                    0.0,
+                    0.0,
+                    f"workspace {row['workspace_id']} had no credits left (from request {since} of this run)",
+                )
+            )
     return out
 
 
@@ -163,9 +238,15 @@ def explain(result: RunResult, intent_id: str, campaign_id: str | None = None) -
     idx = request_index(result, intent_id)
     rows = candidate_rows(result, idx)
     sig = result.traffic.signatures.row(int(result.traffic.sig_of_request[idx]), named=True)
-    request = {"category": sig["r_category"], "task_type": sig["task_type"], "geo": list(sig["geo"]),
-               "sponsored_slots": sig["slots"], "relevance_floor": sig["relevance_floor"],
-               "utility_floor": sig["utility_floor"], "disclosure_required": sig["disclosure_required"]}
+    request = {
+        "category": sig["r_category"],
+        "task_type": sig["task_type"],
+        "geo": list(sig["geo"]),
+        "sponsored_slots": sig["slots"],
+        "relevance_floor": sig["relevance_floor"],
+        "utility_floor": sig["utility_floor"],
+        "disclosure_required": sig["disclosure_required"],
+    }
     shortlist = rows.filter(C("shortlisted")).sort("rank")
     why: list[CandidateWhy] = []
     if campaign_id is not None:
@@ -184,16 +265,20 @@ def explain(result: RunResult, intent_id: str, campaign_id: str | None = None) -
 def explain_lines(result: RunResult, ex: Explanation, campaign_id: str | None) -> list[str]:
     """The explanation in words (the ``workbench explain`` answer after its tables)."""
     r = ex.request
-    lines = [f"request {ex.request_no} ({ex.intent_id}): {r['category']} / {r['task_type']}, geo "
-             f"{','.join(r['geo']) or '(any)'}, {r['sponsored_slots']} slots, floors relevance "
-             f"{r['relevance_floor']:g} utility {r['utility_floor']:g}, disclosure "
-             f"{'required' if r['disclosure_required'] else 'not required'}; "
-             f"{ex.candidates.height} candidates, {int(ex.candidates['eligible'].sum())} eligible"]
+    lines = [
+        f"request {ex.request_no} ({ex.intent_id}): {r['category']} / {r['task_type']}, geo "
+        f"{','.join(r['geo']) or '(any)'}, {r['sponsored_slots']} slots, floors relevance "
+        f"{r['relevance_floor']:g} utility {r['utility_floor']:g}, disclosure "
+        f"{'required' if r['disclosure_required'] else 'not required'}; "
+        f"{ex.candidates.height} candidates, {int(ex.candidates['eligible'].sum())} eligible"
+    ]
     if campaign_id is None:
         return lines
     if not ex.why:
-        lines.append(f"{campaign_id} is not a candidate here: no partner passes the prefilter for "
-                     f"{r['category']} with it")
+        lines.append(
+            f"{campaign_id} is not a candidate here: no partner passes the prefilter for "
+            f"{r['category']} with it"
+        )
         return lines
     last = ex.shortlist.row(ex.shortlist.height - 1, named=True) if ex.shortlist.height else None
     for item in ex.why:
@@ -202,16 +287,22 @@ def explain_lines(result: RunResult, ex: Explanation, campaign_id: str | None) -
         for failure in item.failures:
             lines.append(f"  gate {failure.gate}: {failure.text}")
         if row["eligible"] and not row["shortlisted"] and last is not None:
-            lines.append(f"  priority {row['priority_score']:.6f} vs {last['priority_score']:.6f} of the last "
-                         f"shortlisted ({last['campaign_id']} with {last['partner_id']}, position {last['rank']}): "
-                         f"gap {item.gap:.6f}")
+            lines.append(
+                f"  priority {row['priority_score']:.6f} vs {last['priority_score']:.6f} of the last "
+                f"shortlisted ({last['campaign_id']} with {last['partner_id']}, position {last['rank']}): "
+                f"gap {item.gap:.6f}"
+            )
             for change in item.changes:
                 if change.needed is None:
                     lines.append(f"    {change.score}: cannot close it alone ({change.reason})")
                 else:
                     bid = ""
-                    if change.score == "bid_norm" and row["bid_norm"]:  # bid_norm = bid ÷ the top eligible bid
+                    if (
+                        change.score == "bid_norm" and row["bid_norm"]
+                    ):  # bid_norm = bid ÷ the top eligible bid
                         bid = f", a bid {change.needed * row['payout'] / row['bid_norm']:+.2f} higher"
-                    lines.append(f"    {change.score} +{change.needed:.6f} (from {change.current:.4f} to "
-                                 f"{change.current + change.needed:.4f}; weight {change.weight:g}{bid})")
+                    lines.append(
+                        f"    {change.score} +{change.needed:.6f} (from {change.current:.4f} to "
+                        f"{change.current + change.needed:.4f}; weight {change.weight:g}{bid})"
+                    )
     return lines

@@ -104,8 +104,20 @@ def settlements_table(result: RunResult) -> pl.DataFrame:
         status=s["status"].cast(pl.Enum(["settled", "failed"])),
         last_code=s["last_code"].cast(pl.Categorical),
     ).select(
-        "settlement_no", "intent_id", "position", "campaign_id", "partner_id", "amount", "created_at", "status",
-        "attempts", "retries", "seconds_to_final", "final_at", "dead_letter", "last_code",
+        "settlement_no",
+        "intent_id",
+        "position",
+        "campaign_id",
+        "partner_id",
+        "amount",
+        "created_at",
+        "status",
+        "attempts",
+        "retries",
+        "seconds_to_final",
+        "final_at",
+        "dead_letter",
+        "last_code",
     )
 
 
@@ -119,8 +131,18 @@ def receipts_table(result: RunResult) -> pl.DataFrame:
         occurred_at=tr.requests["arrival_at"].gather(r["idx"]),
         campaign_id=enum_series(m.campaigns["campaign_id"].to_list()).gather(r["ci"]),
         partner_id=enum_series(m.partners["partner_id"].to_list()).gather(r["pi"]),
-    ).select("receipt_no", "intent_id", "occurred_at", "position", "campaign_id", "partner_id", "event_type",
-             "credits", "billable", "budget_refused")
+    ).select(
+        "receipt_no",
+        "intent_id",
+        "occurred_at",
+        "position",
+        "campaign_id",
+        "partner_id",
+        "event_type",
+        "credits",
+        "billable",
+        "budget_refused",
+    )
 
 
 def candidate_groups(result: RunResult) -> pl.DataFrame:
@@ -134,10 +156,37 @@ def candidate_groups(result: RunResult) -> pl.DataFrame:
         .collect()
         .join(result.traffic.signatures, on="sig", how="left", maintain_order="left")
         .select(
-            "epoch", "group", "sig", "requests", "r_category", "task_type", "geo", "disclosure_required",
-            "relevance_floor", "utility_floor", "slots", "cand_order", "campaign_id", "partner_id", "payout",
-            "cat", "task", "region", "targeting", "freshness", "governed_trust", "relevance", "utility", "trust",
-            "affective_fit", "bid_norm", "priority_score", "failed_gates", "eligible", "rank", "shortlisted",
+            "epoch",
+            "group",
+            "sig",
+            "requests",
+            "r_category",
+            "task_type",
+            "geo",
+            "disclosure_required",
+            "relevance_floor",
+            "utility_floor",
+            "slots",
+            "cand_order",
+            "campaign_id",
+            "partner_id",
+            "payout",
+            "cat",
+            "task",
+            "region",
+            "targeting",
+            "freshness",
+            "governed_trust",
+            "relevance",
+            "utility",
+            "trust",
+            "affective_fit",
+            "bid_norm",
+            "priority_score",
+            "failed_gates",
+            "eligible",
+            "rank",
+            "shortlisted",
         )
         .rename({"r_category": "category"})
     )
@@ -147,9 +196,28 @@ def long_table(result: RunResult) -> pl.DataFrame:
     return (
         result.long_frame()
         .select(
-            "intent_id", "arrival_at", "cand_order", "campaign_id", "partner_id", "payout", "cat", "task", "region",
-            "targeting", "freshness", "governed_trust", "relevance", "utility", "trust", "affective_fit", "bid_norm",
-            "priority_score", "failed_gates", "eligible", "rank", "shortlisted",
+            "intent_id",
+            "arrival_at",
+            "cand_order",
+            "campaign_id",
+            "partner_id",
+            "payout",
+            "cat",
+            "task",
+            "region",
+            "targeting",
+            "freshness",
+            "governed_trust",
+            "relevance",
+            "utility",
+            "trust",
+            "affective_fit",
+            "bid_norm",
+            "priority_score",
+            "failed_gates",
+            "eligible",
+            "rank",
+            "shortlisted",
         )
         .collect()
     )
@@ -164,7 +232,9 @@ def gate_breakdown(result: RunResult) -> pl.DataFrame:
     weight = counts[b.groups["group"].to_numpy()]
     rows = b.groups.select("row", "gate_budget", "gate_credits").join(
         b.static.select("row", *[f"gate_{g}" for g in GATES if g not in ("budget", "credits")]),
-        on="row", how="left", maintain_order="left",
+        on="row",
+        how="left",
+        maintain_order="left",
     )
     out = [(g, int(weight[~rows[f"gate_{g}"].to_numpy()].sum())) for g in GATES]
     out.append(("(evaluations)", int(weight.sum())))
@@ -197,8 +267,13 @@ def scenario_info(result: RunResult) -> dict[str, Any]:
         "seed": s.spec.seed,
         "asOf": s.spec.as_of.isoformat().replace("+00:00", "Z"),
         "cpqrBillableEvent": s.spec.cpqr_billable_event,
-        "weights": {"relevance": cfg.weights.relevance, "utility": cfg.weights.utility, "trust": cfg.weights.trust,
-                    "affectiveFit": cfg.weights.affective_fit, "bid": cfg.weights.bid},
+        "weights": {
+            "relevance": cfg.weights.relevance,
+            "utility": cfg.weights.utility,
+            "trust": cfg.weights.trust,
+            "affectiveFit": cfg.weights.affective_fit,
+            "bid": cfg.weights.bid,
+        },
         "floors": {"relevance": cfg.floors.relevance, "utility": cfg.floors.utility},
         "ranking": ranking_info(cfg, s.spec.ranking.override_request_floors),
         "campaigns": len(s.campaigns),
@@ -211,8 +286,10 @@ def ranking_info(cfg: RankingConfig, override_request_floors: bool) -> dict[str,
     return {
         "weights": dataclasses.asdict(cfg.weights),
         "floors": dataclasses.asdict(cfg.floors),
-        "factors": {k: [list(t) for t in v] if k == "freshness_tiers" else list(v) if isinstance(v, tuple) else v
-                    for k, v in dataclasses.asdict(cfg.factors).items()},
+        "factors": {
+            k: [list(t) for t in v] if k == "freshness_tiers" else list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(cfg.factors).items()
+        },
         "overrideRequestFloors": override_request_floors,
         "weightSum": weight_sum(cfg.weights),
     }
@@ -247,8 +324,10 @@ def write_run(
         if not name.startswith("_"):
             written += write_table(frame, out, name, formats)
     note("candidates")
-    n_long = int(np.bincount(result.batch.group_of_request, minlength=result.batch.shortlist.shape[0])
-                 @ np.bincount(result.batch.groups["group"].to_numpy(), minlength=result.batch.shortlist.shape[0]))
+    n_long = int(
+        np.bincount(result.batch.group_of_request, minlength=result.batch.shortlist.shape[0])
+        @ np.bincount(result.batch.groups["group"].to_numpy(), minlength=result.batch.shortlist.shape[0])
+    )
     if explain_formats is not None:
         written += write_table(long_table(result), out, "candidates", tuple(explain_formats))
     elif n_long <= LONG_FRAME_LIMIT:

@@ -105,17 +105,30 @@ def exhaustion(result: RunResult) -> pl.DataFrame:
         },
         schema={"start": pl.Int64, "budget": pl.List(pl.Int64), "credits": pl.List(pl.Int64)},
     )
-    campaigns = m.campaigns.select(C("ci").cast(pl.Int64).alias("index"), C("campaign_id").alias("id"),
-                                   C("budget").alias("limit"), "currency")
+    campaigns = m.campaigns.select(
+        C("ci").cast(pl.Int64).alias("index"),
+        C("campaign_id").alias("id"),
+        C("budget").alias("limit"),
+        "currency",
+    )
     workspaces = pl.DataFrame(
-        {"index": list(range(len(m.workspaces))), "id": list(m.workspaces), "limit": m.credits0.tolist(),
-         "currency": ["credits"] * len(m.workspaces)},
+        {
+            "index": list(range(len(m.workspaces))),
+            "id": list(m.workspaces),
+            "limit": m.credits0.tolist(),
+            "currency": ["credits"] * len(m.workspaces),
+        },
         schema={"index": pl.Int64, "id": pl.String, "limit": pl.Float64, "currency": pl.String},
     )
     first = [
-        rows.select("start", kind).explode(kind).drop_nulls(kind)
-        .group_by(kind).agg(C("start").min()).rename({kind: "index"})
-        .join(table, on="index").with_columns(kind=pl.lit(kind))
+        rows.select("start", kind)
+        .explode(kind)
+        .drop_nulls(kind)
+        .group_by(kind)
+        .agg(C("start").min())
+        .rename({kind: "index"})
+        .join(table, on="index")
+        .with_columns(kind=pl.lit(kind))
         for kind, table in (("budget", campaigns), ("credits", workspaces))
     ]
     requests = tr.requests.select(C("idx").alias("start"), "intent_id", C("arrival_at").alias("at"))
@@ -155,5 +168,7 @@ def exhaustion_summary(result: RunResult, table: pl.DataFrame | None = None) -> 
     if credits.height:
         parts.append(f"{credits.height} of {n_w} credit balance{'s' if n_w != 1 else ''} ran out")
     last = table.row(-1, named=True)
-    return (f"{' and '.join(parts)}; the last ({last['id']}) at request {last['request_no']:,} of "
-            f"{result.traffic.size:,}, {last['at']:%H:%M:%S} ({fmt_after(last['after_seconds'])} in).")
+    return (
+        f"{' and '.join(parts)}; the last ({last['id']}) at request {last['request_no']:,} of "
+        f"{result.traffic.size:,}, {last['at']:%H:%M:%S} ({fmt_after(last['after_seconds'])} in)."
+    )

@@ -40,12 +40,17 @@ def exhaustion_table(table: pl.DataFrame, limit: int = MAX_ROWS) -> str:
     """``limits.exhaustion``: what ran out, at which request and when (time of day and into the traffic)."""
     if not table.height:
         return "None."
-    lines = ["| ran out | id | at request | intent | time (UTC) | into the traffic | limit |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| ran out | id | at request | intent | time (UTC) | into the traffic | limit |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in table.head(limit).iter_rows(named=True):
         unit = "" if r["currency"] == "credits" else r["currency"]
         limit_text = f"{r['limit']:,.0f} credits" if not unit else fmt_value("budget", r["limit"], unit)
-        lines.append(f"| {r['kind']} | {r['id']} | {r['request_no']:,} ({100 * r['share_of_traffic']:.1f}%) | "
-                     f"{r['intent_id']} | {r['at']:%Y-%m-%d %H:%M:%S} | {fmt_after(r['after_seconds'])} | {limit_text} |")
+        lines.append(
+            f"| {r['kind']} | {r['id']} | {r['request_no']:,} ({100 * r['share_of_traffic']:.1f}%) | "
+            f"{r['intent_id']} | {r['at']:%Y-%m-%d %H:%M:%S} | {fmt_after(r['after_seconds'])} | {limit_text} |"
+        )
     if table.height > limit:
         lines.append(f"\n({table.height - limit} more rows in exhaustion.csv)")
     return "\n".join(lines)
@@ -62,8 +67,10 @@ def kpi_delta_table(kpis: pl.DataFrame, currency: str) -> str:
     lines = ["| metric | baseline | variant | delta |", "|---|---|---|---|"]
     for row in kpis.iter_rows(named=True):
         m = row["metric"]
-        lines.append(f"| {m} | {fmt(row['baseline'], m, currency)} | {fmt(row['variant'], m, currency)} | "
-                     f"{fmt(row['delta'], m, currency, signed=True)} |")
+        lines.append(
+            f"| {m} | {fmt(row['baseline'], m, currency)} | {fmt(row['variant'], m, currency)} | "
+            f"{fmt(row['delta'], m, currency, signed=True)} |"
+        )
     return "\n".join(lines)
 
 
@@ -93,48 +100,193 @@ def run_summary(result: RunResult, tables: dict[str, Any], long_rows: int) -> st
     cur = k["currency"]
     lines = _header(result)
     lines += ["", "## KPIs", "", kv_table([(name, k[name]) for name in KPI_NAMES])]
-    lines += ["", "## Volumes", "", kv_table([(name, k[name]) for name in (
-        "requests", "distinct_intents", "requests_with_eligible", "slots_requested", "shortlisted", "presented",
-        "viewed", "interacted", "conversions", "campaigns_out_of_budget", "workspaces_out_of_credits",
-        "slots_at_priority_cap", "slots_tied_at_priority_cap")])]
-    lines += ["", "## Billing", "", kv_table([(name, k[name]) for name in (
-        "spend", "settled_amount", "failed_amount", "billing_refused", "settlements", "settled", "failed", "retries",
-        "dead_letters")], cur)]
+    lines += [
+        "",
+        "## Volumes",
+        "",
+        kv_table(
+            [
+                (name, k[name])
+                for name in (
+                    "requests",
+                    "distinct_intents",
+                    "requests_with_eligible",
+                    "slots_requested",
+                    "shortlisted",
+                    "presented",
+                    "viewed",
+                    "interacted",
+                    "conversions",
+                    "campaigns_out_of_budget",
+                    "workspaces_out_of_credits",
+                    "slots_at_priority_cap",
+                    "slots_tied_at_priority_cap",
+                )
+            ]
+        ),
+    ]
+    lines += [
+        "",
+        "## Billing",
+        "",
+        kv_table(
+            [
+                (name, k[name])
+                for name in (
+                    "spend",
+                    "settled_amount",
+                    "failed_amount",
+                    "billing_refused",
+                    "settlements",
+                    "settled",
+                    "failed",
+                    "retries",
+                    "dead_letters",
+                )
+            ],
+            cur,
+        ),
+    ]
     camp = tables["outcomes_campaign"].sort("slots_won", "campaign_id", descending=[True, False])
-    lines += ["", "## Campaigns (by slots won)", "", md_table(camp, [
-        "campaign_id", "category", "billing_model", "opportunities", "eligible", "slots_won", "presented", "viewed",
-        "conversions", "spend", "budget_left", "budget_exhausted_at_request", "qualified_recommendation_rate",
-        "fill_rate"])]
-    lines += ["", "## Budgets and credit balances that ran out", "", exhaustion_summary(result, tables["exhaustion"]),
-              "", exhaustion_table(tables["exhaustion"])]
-    lines += ["", "## Partners", "", md_table(tables["outcomes_partner"], [
-        "partner_id", "governed_trust", "opportunities", "eligible", "slots_won", "presented", "conversions", "spend",
-        "qualified_recommendation_rate", "fill_rate"], currency=cur)]
-    for title, name, key in (("Categories", "outcomes_category", "category"), ("Regions", "outcomes_region", "region")):
-        lines += ["", f"## {title}", "", md_table(tables[name], [
-            key, "opportunities", "eligible", "slots_requested", "slots_won", "fill_rate", "presented",
-            "qualified_recommendation_rate", "detail_view_rate", "action_conversion_rate", "spend"], currency=cur)]
-    lines += ["", "## Gate failures (candidate evaluations)", "", md_table(tables["gate_failures"], ["gate", "failed"])]
-    lines += ["", "## Files", "",
-              "`ranking_report` holds every request's shortlist with every score; `candidates` the long frame "
-              "(request × candidate) when it is small"
-              + f" ({long_rows} rows here{'' if long_rows <= LONG_FRAME_LIMIT else ', so it is not written'}), "
-              "`candidate_groups` the same per distinct signature and budget epoch with a request count.", ""]
+    lines += [
+        "",
+        "## Campaigns (by slots won)",
+        "",
+        md_table(
+            camp,
+            [
+                "campaign_id",
+                "category",
+                "billing_model",
+                "opportunities",
+                "eligible",
+                "slots_won",
+                "presented",
+                "viewed",
+                "conversions",
+                "spend",
+                "budget_left",
+                "budget_exhausted_at_request",
+                "qualified_recommendation_rate",
+                "fill_rate",
+            ],
+        ),
+    ]
+    lines += [
+        "",
+        "## Budgets and credit balances that ran out",
+        "",
+        exhaustion_summary(result, tables["exhaustion"]),
+        "",
+        exhaustion_table(tables["exhaustion"]),
+    ]
+    lines += [
+        "",
+        "## Partners",
+        "",
+        md_table(
+            tables["outcomes_partner"],
+            [
+                "partner_id",
+                "governed_trust",
+                "opportunities",
+                "eligible",
+                "slots_won",
+                "presented",
+                "conversions",
+                "spend",
+                "qualified_recommendation_rate",
+                "fill_rate",
+            ],
+            currency=cur,
+        ),
+    ]
+    for title, name, key in (
+        ("Categories", "outcomes_category", "category"),
+        ("Regions", "outcomes_region", "region"),
+    ):
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            md_table(
+                tables[name],
+                [
+                    key,
+                    "opportunities",
+                    "eligible",
+                    "slots_requested",
+                    "slots_won",
+                    "fill_rate",
+                    "presented",
+                    "qualified_recommendation_rate",
+                    "detail_view_rate",
+                    "action_conversion_rate",
+                    "spend",
+                ],
+                currency=cur,
+            ),
+        ]
+    lines += [
+        "",
+        "## Gate failures (candidate evaluations)",
+        "",
+        md_table(tables["gate_failures"], ["gate", "failed"]),
+    ]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "`ranking_report` holds every request's shortlist with every score; `candidates` the long frame "
+        "(request × candidate) when it is small"
+        + f" ({long_rows} rows here{'' if long_rows <= LONG_FRAME_LIMIT else ', so it is not written'}), "
+        "`candidate_groups` the same per distinct signature and budget epoch with a request count.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def compare_summary(base: RunResult, variant: RunResult, comparison: Any) -> str:
-    lines = [f"# Compare `{base.scenario.name}`: baseline vs `--set {' '.join(variant.scenario.overrides)}`", ""]
+    lines = [
+        f"# Compare `{base.scenario.name}`: baseline vs `--set {' '.join(variant.scenario.overrides)}`",
+        "",
+    ]
     lines += ["## KPIs", "", kpi_delta_table(comparison.kpis, comparison.currency)]
-    lines += ["", f"Requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}.", ""]
+    lines += [
+        "",
+        f"Requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}.",
+        "",
+    ]
     gained = comparison.slot_share.filter(pl.col("slots_delta") > 0)
     lost = comparison.slot_share.filter(pl.col("slots_delta") < 0)
-    cols = ["campaign_id", "slots_baseline", "slots_variant", "slots_delta", "share_baseline", "share_variant",
-            "share_delta"]
+    cols = [
+        "campaign_id",
+        "slots_baseline",
+        "slots_variant",
+        "slots_delta",
+        "share_baseline",
+        "share_variant",
+        "share_delta",
+    ]
     lines += ["## Campaigns that gained slots", "", md_table(gained, cols) if gained.height else "None.", ""]
     lines += ["## Campaigns that lost slots", "", md_table(lost, cols) if lost.height else "None.", ""]
     lines += ["## Slot share per campaign", "", md_table(comparison.slot_share, cols), ""]
-    lines += ["## Rank shifts", "", md_table(comparison.rank_shifts, [
-        "campaign_id", "mean_position_baseline", "mean_position_variant", "moved_up", "moved_down", "entered",
-        "dropped", "unchanged"]), ""]
+    lines += [
+        "## Rank shifts",
+        "",
+        md_table(
+            comparison.rank_shifts,
+            [
+                "campaign_id",
+                "mean_position_baseline",
+                "mean_position_variant",
+                "moved_up",
+                "moved_down",
+                "entered",
+                "dropped",
+                "unchanged",
+            ],
+        ),
+        "",
+    ]
     return "\n".join(lines)

@@ -113,7 +113,10 @@ def build_market(
         PartnerState(
             partner=p,
             governed_trust=governed_trust(
-                cfg, p.trust_score, by_partner.get(p.partner_id, []), disputed_settlements.get(p.partner_id, 0)
+                cfg,
+                p.trust_score,
+                by_partner.get(p.partner_id, []),
+                disputed_settlements.get(p.partner_id, 0),
             ),
         )
         for p in partners
@@ -185,7 +188,10 @@ def build_market(
         payout=camp["payout"].to_numpy().copy(),
         budget=camp["budget"].to_numpy().copy(),
         billable_stage=np.array(
-            [STAGE_OF_EVENT[CPA_BILLABLE_EVENT] if c.billing_model == "CPA" else cpqr_stage for c in campaigns],
+            [
+                STAGE_OF_EVENT[CPA_BILLABLE_EVENT] if c.billing_model == "CPA" else cpqr_stage
+                for c in campaigns
+            ],
             dtype=np.int8,
         ),
         workspace_of=camp["wi"].to_numpy().astype(np.int32),

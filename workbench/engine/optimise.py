@@ -56,8 +56,10 @@ def parse_objective(text: str) -> str:
     """``"revenue"`` (or ``fill-rate``, ``mean relevance`` …) → the sweep row's column; ScenarioError if unknown."""
     key = _key(text)
     if key not in OBJECTIVES:
-        raise ScenarioError(f"--objective {text!r}: expected one of revenue, fill_rate, "
-                            "qualified_recommendation_rate, mean_relevance, advertiser_surplus")
+        raise ScenarioError(
+            f"--objective {text!r}: expected one of revenue, fill_rate, "
+            "qualified_recommendation_rate, mean_relevance, advertiser_surplus"
+        )
     return OBJECTIVES[key]
 
 
@@ -88,7 +90,9 @@ def parse_constraint(text: str, columns: list[str]) -> Constraint:
     column = ALIASES.get(name, name)
     if column not in columns:
         known = ", ".join(c for c in columns if not c.startswith("spend:"))
-        raise ScenarioError(f"--constraint {text!r}: no KPI {m['name']!r}; one of {known} or spend:<campaign id>")
+        raise ScenarioError(
+            f"--constraint {text!r}: no KPI {m['name']!r}; one of {known} or spend:<campaign id>"
+        )
     try:
         bound = float(m["value"])
     except ValueError:
@@ -115,7 +119,9 @@ def baseline_params(cfg: RankingConfig) -> dict[str, float]:
     except ValueError:
         scaled = dict.fromkeys(WEIGHT_NAMES, 1.0)
     params = {f"w_{n}": scaled[n] for n in WEIGHT_NAMES}
-    params.update({f"f_{n}": round(round(getattr(cfg.floors, n) / FLOOR_STEP) * FLOOR_STEP, 2) for n in FLOOR_NAMES})
+    params.update(
+        {f"f_{n}": round(round(getattr(cfg.floors, n) / FLOOR_STEP) * FLOOR_STEP, 2) for n in FLOOR_NAMES}
+    )
     return params
 
 
@@ -172,14 +178,16 @@ def optimise(
     for t in study.trials:
         row, cfg = rows[t.number], configs[t.number]
         feasible = all(v <= 0 for v in t.user_attrs["violations"])
-        table.append({
-            "trial": t.number,
-            **{f"w_{n}": getattr(cfg.weights, n) for n in WEIGHT_NAMES},
-            **{f"floor_{n}": getattr(cfg.floors, n) for n in FLOOR_NAMES},
-            column: row[column],
-            "feasible": feasible,
-            **{c.text: row[c.column] for c in constraints},
-        })
+        table.append(
+            {
+                "trial": t.number,
+                **{f"w_{n}": getattr(cfg.weights, n) for n in WEIGHT_NAMES},
+                **{f"floor_{n}": getattr(cfg.floors, n) for n in FLOOR_NAMES},
+                column: row[column],
+                "feasible": feasible,
+                **{c.text: row[c.column] for c in constraints},
+            }
+        )
     frame = pl.DataFrame(table)
     feasible = frame.filter(pl.col("feasible"))
     best = best_cfg = None
@@ -200,8 +208,10 @@ def winner_path(scenario: Scenario, out: Path | None) -> Path:
     name = f"{source.stem}-optimised.toml" if out is None else out.name
     # a bare file name means next to the scenario
     if out is not None and out.parent != Path(".") and out.parent.resolve() != source.parent.resolve():
-        raise ScenarioError(f"--out {out}: the winner is saved next to {source.name} (its seed and replay paths "
-                            f"are relative to it); give a file name there, e.g. {source.parent / name}")
+        raise ScenarioError(
+            f"--out {out}: the winner is saved next to {source.name} (its seed and replay paths "
+            f"are relative to it); give a file name there, e.g. {source.parent / name}"
+        )
     return source.parent / name
 
 

@@ -19,7 +19,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. ranking.weights.bid=0.2")
     parts = key.split(".")
     if any(not p.strip() for p in parts):
-        raise ScenarioError(f"--set {text!r}: the key {key!r} has an empty part; use dotted names like ranking.weights.bid")
+        raise ScenarioError(
+            f"--set {text!r}: the key {key!r} has an empty part; use dotted names like ranking.weights.bid"
+        )
     raw = raw.strip()
     if raw == "":
         raise ScenarioError(f"--set {text!r}: no value after '='")

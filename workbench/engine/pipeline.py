@@ -37,7 +37,9 @@ class RunResult:
         return long_frame(self.batch, self.traffic.requests)
 
 
-def run_scenario(scenario: Scenario, cfg: RankingConfig | None = None, progress: Progress | None = None) -> RunResult:
+def run_scenario(
+    scenario: Scenario, cfg: RankingConfig | None = None, progress: Progress | None = None
+) -> RunResult:
     """Rank and simulate ``scenario`` (with ``cfg`` in place of the scenario's ranking, when given)."""
     cfg = scenario.ranking if cfg is None else cfg
     timings: dict[str, float] = {}

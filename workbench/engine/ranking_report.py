@@ -33,7 +33,9 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
     slot_of_row[has_slot] = np.arange(n_slots)
 
     status = np.zeros(n_slots, dtype=np.int64)  # 0: no settlement, 1 settled, 2 failed, 3 refused (budget)
-    status[np.flatnonzero(slots["billable"].to_numpy())] = np.where((sets["status"] == "settled").to_numpy(), 1, 2)
+    status[np.flatnonzero(slots["billable"].to_numpy())] = np.where(
+        (sets["status"] == "settled").to_numpy(), 1, 2
+    )
     status[slots["budget_refused"].to_numpy()] = 3
     present = pl.Series(has_slot)
 
@@ -44,11 +46,13 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
     static_rows = at_slot(slots["row"].to_numpy().astype(np.int64))
     group_rows = at_slot(slots["grow"].to_numpy())
     ci = at_slot(slots["ci"].to_numpy().astype(np.int64))
-    campaigns = pl.DataFrame({
-        "campaign_id": enum_series(m.campaigns["campaign_id"].to_list()),
-        "offer_id": m.campaigns["offer_id"].cast(pl.Categorical),
-        "bid": m.campaigns["payout"],
-    })
+    campaigns = pl.DataFrame(
+        {
+            "campaign_id": enum_series(m.campaigns["campaign_id"].to_list()),
+            "offer_id": m.campaigns["offer_id"].cast(pl.Categorical),
+            "bid": m.campaigns["payout"],
+        }
+    )
     scores = b.static.select("relevance", "utility", "trust", "affective_fit", "governed_trust", "freshness")
     eligible = np.bincount(
         b.groups["group"].to_numpy(), weights=b.groups["eligible"].to_numpy(), minlength=b.shortlist.shape[0]
@@ -66,16 +70,23 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
         pl.Series("eligible_candidates", eligible[b.group_of_request[req_of_row]]),
         at_slot(slots["position"].to_numpy()).alias("position"),
         campaigns["campaign_id"].gather(ci),
-        enum_series(m.partners["partner_id"].to_list()).gather(at_slot(slots["pi"].to_numpy().astype(np.int64)))
+        enum_series(m.partners["partner_id"].to_list())
+        .gather(at_slot(slots["pi"].to_numpy().astype(np.int64)))
         .alias("partner_id"),
         *campaigns.select(pl.col("offer_id", "bid").gather(ci)).get_columns(),
         *scores.select(pl.all().gather(static_rows)).get_columns(),
         *b.groups.select("bid_norm", "priority_score").select(pl.all().gather(group_rows)).get_columns(),
-        enum_series(list(STAGE_NAMES)).gather(at_slot(slots["stage"].to_numpy().astype(np.int64)))
+        enum_series(list(STAGE_NAMES))
+        .gather(at_slot(slots["stage"].to_numpy().astype(np.int64)))
         .alias("funnel_stage"),
-        pl.select(pl.when(present).then(pl.Series(slots["billable"].to_numpy()[slot_of_row]))).to_series()
+        pl.select(pl.when(present).then(pl.Series(slots["billable"].to_numpy()[slot_of_row])))
+        .to_series()
         .alias("billable"),
-        pl.Series([None, "settled", "failed", "budget_refused"], dtype=pl.Enum(["settled", "failed", "budget_refused"]))
-        .gather(status[slot_of_row] * has_slot).alias("settlement_status"),
+        pl.Series(
+            [None, "settled", "failed", "budget_refused"],
+            dtype=pl.Enum(["settled", "failed", "budget_refused"]),
+        )
+        .gather(status[slot_of_row] * has_slot)
+        .alias("settlement_status"),
     ]
     return pl.DataFrame(columns)

@@ -73,9 +73,22 @@ def kpi_exprs() -> list[pl.Expr]:
     ]
 
 
-_ZERO_INT = ("slots_won", "presented", "viewed", "interacted", "conversions", "presented_with_disclosure",
-             "presented_intents", "billable_events", "billing_refused", "settlements", "settled", "failed", "retries",
-             "dead_letters")
+_ZERO_INT = (
+    "slots_won",
+    "presented",
+    "viewed",
+    "interacted",
+    "conversions",
+    "presented_with_disclosure",
+    "presented_intents",
+    "billable_events",
+    "billing_refused",
+    "settlements",
+    "settled",
+    "failed",
+    "retries",
+    "dead_letters",
+)
 _ZERO_FLOAT = ("relevance_shown", "utility_shown", "spend", "settled_amount", "failed_amount")
 
 
@@ -129,7 +142,9 @@ class Facts:
         self.intent_code = tr.requests["intent_code"].to_numpy()
         n_groups = b.shortlist.shape[0]
         counts = np.bincount(b.group_of_request, minlength=n_groups)
-        group_counts = pl.DataFrame({"group": np.arange(n_groups, dtype=np.int32), "requests": counts.astype(np.int64)})
+        group_counts = pl.DataFrame(
+            {"group": np.arange(n_groups, dtype=np.int32), "requests": counts.astype(np.int64)}
+        )
         # per (group, candidate): how many requests saw it, and whether it was eligible there
         self.candidates = (
             b.groups.select("group", "row", "sig", "eligible")
@@ -139,11 +154,14 @@ class Facts:
         sigs = tr.signatures.select("sig", "r_category", "geo", "slots")
         self.signatures = sigs
         has_eligible = (
-            b.groups.group_by("group").agg(C("eligible").any().alias("has_eligible"))
-            .join(group_counts, on="group").join(b.groups.select("group", "sig").unique(), on="group")
+            b.groups.group_by("group")
+            .agg(C("eligible").any().alias("has_eligible"))
+            .join(group_counts, on="group")
+            .join(b.groups.select("group", "sig").unique(), on="group")
         )
         self.sig_requests = (
-            has_eligible.group_by("sig").agg(
+            has_eligible.group_by("sig")
+            .agg(
                 C("requests").sum().alias("requests"),
                 C("requests").filter(C("has_eligible")).sum().alias("requests_with_eligible"),
             )
@@ -187,26 +205,53 @@ class Facts:
     def per_signature(self) -> pl.DataFrame:
         if self._per_signature is None:
             # a request has one signature: its first presented slot counts its intent
-            first = _first_in_request(self.idx, np.zeros(len(self.idx), dtype=np.int8), self.presented,
-                                      self.max_slots)
+            first = _first_in_request(
+                self.idx, np.zeros(len(self.idx), dtype=np.int8), self.presented, self.max_slots
+            )
             cols: dict[str, np.ndarray] = {"sig": np.arange(self.n_sig, dtype=np.int32)}
             cols.update(self.sums(self.sig, self.s_sig, self.n_sig, first))
             cols["intents"] = np.bincount(self.sig_of, minlength=self.n_sig).astype(np.int64)
             self._per_signature = pl.DataFrame(cols).join(
-                self.sig_requests.select("sig", "requests", "requests_with_eligible", "slots_requested"), on="sig"
+                self.sig_requests.select("sig", "requests", "requests_with_eligible", "slots_requested"),
+                on="sig",
             )
         return self._per_signature
 
     def slot_frame(self) -> pl.DataFrame:
         """The slots with their intent codes (for exact distinct-intent counts of replayed logs)."""
-        return pl.DataFrame({"sig": self.sig, "intent_code": self.intent_code[self.idx], "presented": self.presented})
+        return pl.DataFrame(
+            {"sig": self.sig, "intent_code": self.intent_code[self.idx], "presented": self.presented}
+        )
 
     @property
     def requests(self) -> pl.DataFrame:
         return pl.DataFrame({"sig": self.sig_of, "intent_code": self.intent_code})
 
 
-ORDER = ("opportunities", "intents", "eligible", "slots_requested", "slots_won", "presented", "viewed", "interacted", "conversions", "presented_with_disclosure", "presented_intents", "billable_events", "billing_refused", "spend", "settled_amount", "failed_amount", "settlements", "settled", "failed", "retries", "dead_letters", *KPI_NAMES)
+ORDER = (
+    "opportunities",
+    "intents",
+    "eligible",
+    "slots_requested",
+    "slots_won",
+    "presented",
+    "viewed",
+    "interacted",
+    "conversions",
+    "presented_with_disclosure",
+    "presented_intents",
+    "billable_events",
+    "billing_refused",
+    "spend",
+    "settled_amount",
+    "failed_amount",
+    "settlements",
+    "settled",
+    "failed",
+    "retries",
+    "dead_letters",
+    *KPI_NAMES,
+)
 
 
 def _finish(frame: pl.DataFrame) -> pl.DataFrame:
@@ -241,19 +286,36 @@ def _entity_outcomes(f: Facts, key: str) -> pl.DataFrame:
 
 def campaign_outcomes(f: Facts) -> pl.DataFrame:
     m = f.result.market
-    base = m.campaigns.select("ci", "campaign_id", "advertiser", "c_category", "billing_model", "currency", "payout",
-                              "budget", "spend0")
+    base = m.campaigns.select(
+        "ci",
+        "campaign_id",
+        "advertiser",
+        "c_category",
+        "billing_model",
+        "currency",
+        "payout",
+        "budget",
+        "spend0",
+    )
     frame = base.join(_entity_outcomes(f, "ci"), on="ci", how="left").with_columns(
         C("intents").fill_null(0), C("eligible").fill_null(0), C("slots_requested").fill_null(0)
     )
-    frame = _finish(frame).with_columns(
-        budget_left=C("budget") - C("spend0") - C("spend"),
-    ).rename({"c_category": "category", "intents": "opportunities", "spend0": "spend_before"})
-    ran_out = exhaustion(f.result).filter(C("kind") == "budget").select(
-        C("id").alias("campaign_id"),
-        C("request_no").alias("budget_exhausted_at_request"),
-        C("at").alias("budget_exhausted_at"),
-        C("intent_id").alias("budget_exhausted_at_intent"),
+    frame = (
+        _finish(frame)
+        .with_columns(
+            budget_left=C("budget") - C("spend0") - C("spend"),
+        )
+        .rename({"c_category": "category", "intents": "opportunities", "spend0": "spend_before"})
+    )
+    ran_out = (
+        exhaustion(f.result)
+        .filter(C("kind") == "budget")
+        .select(
+            C("id").alias("campaign_id"),
+            C("request_no").alias("budget_exhausted_at_request"),
+            C("at").alias("budget_exhausted_at"),
+            C("intent_id").alias("budget_exhausted_at_intent"),
+        )
     )
     return frame.join(ran_out, on="campaign_id", how="left").sort("ci").drop("ci")
 
@@ -277,9 +339,18 @@ def _request_breakdown(f: Facts, key: str, sig_keys: pl.DataFrame) -> pl.DataFra
     frame = per_sig.join(sig_keys, on="sig").group_by(key).agg(pl.all().exclude("sig").sum())
     if not f.unique_intents:
         exact = (
-            f.requests.join(sig_keys, on="sig").group_by(key).agg(C("intent_code").n_unique().cast(pl.Int64).alias("intents"))
-            .join(f.slot_frame().filter(C("presented")).join(sig_keys, on="sig").group_by(key)
-                  .agg(C("intent_code").n_unique().cast(pl.Int64).alias("presented_intents")), on=key, how="left")
+            f.requests.join(sig_keys, on="sig")
+            .group_by(key)
+            .agg(C("intent_code").n_unique().cast(pl.Int64).alias("intents"))
+            .join(
+                f.slot_frame()
+                .filter(C("presented"))
+                .join(sig_keys, on="sig")
+                .group_by(key)
+                .agg(C("intent_code").n_unique().cast(pl.Int64).alias("presented_intents")),
+                on=key,
+                how="left",
+            )
         )
         frame = frame.drop("intents", "presented_intents").join(exact, on=key, how="left")
     frame = frame.rename({"requests": "opportunities", "requests_with_eligible": "eligible"})
@@ -292,11 +363,10 @@ def category_outcomes(f: Facts) -> pl.DataFrame:
 
 
 def region_outcomes(f: Facts) -> pl.DataFrame:
-    keys = (
-        f.signatures.select("sig", pl.when(C("geo").list.len() == 0).then(pl.lit([ANY_REGION]))
-                            .otherwise(C("geo")).alias("region"))
-        .explode("region")
-    )
+    keys = f.signatures.select(
+        "sig",
+        pl.when(C("geo").list.len() == 0).then(pl.lit([ANY_REGION])).otherwise(C("geo")).alias("region"),
+    ).explode("region")
     return _request_breakdown(f, "region", keys)
 
 
@@ -340,7 +410,11 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
     out["currency"] = currency_of(r.market.campaigns["currency"].to_list())
     ran_out = exhaustion(r)
     last = ran_out["request_no"].max() if ran_out.height else None
-    out["last_exhausted_at_request"] = None if last is None else int(cast(int, last))  # request_no is an integer column
+    out["last_exhausted_at_request"] = (
+        None if last is None else int(cast(int, last))
+    )  # request_no is an integer column
     ties = cap_ties(r)
-    out.update(weight_sum=ties.weight_sum, slots_at_priority_cap=ties.at_cap, slots_tied_at_priority_cap=ties.tied)
+    out.update(
+        weight_sum=ties.weight_sum, slots_at_priority_cap=ties.at_cap, slots_tied_at_priority_cap=ties.tied
+    )
     return out

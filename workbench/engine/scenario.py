@@ -50,6 +50,7 @@ Slots = Annotated[int, msgspec.Meta(ge=1, le=100)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 Name = Annotated[str, msgspec.Meta(min_length=1)]
 
+
 class _Table(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A scenario table: snake_case keys, unknown keys refused."""
 
@@ -220,7 +221,9 @@ def traffic_requests(scenario: Scenario) -> int:
     return int(scenario.spec.traffic.requests or 0)
 
 
-def rescaled(scenario: Scenario, requests: int | None = None, budget_multiplier: float | None = None) -> Scenario:
+def rescaled(
+    scenario: Scenario, requests: int | None = None, budget_multiplier: float | None = None
+) -> Scenario:
     """``scenario`` with another traffic size and/or budget multiplier, as ``--set`` overrides of its file.
 
     Validated like the file itself (ScenarioError naming the field), and recorded in ``overrides``
@@ -265,7 +268,9 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     if spec.traffic.replay:
         replay_requests, replay_receipts = load_replay(base / spec.traffic.replay)
         if not replay_requests:
-            raise ScenarioError(f"{label}: at traffic.replay: {spec.traffic.replay} holds no OpportunityRequest")
+            raise ScenarioError(
+                f"{label}: at traffic.replay: {spec.traffic.replay} holds no OpportunityRequest"
+            )
     ranking = ranking_config(label, spec.ranking)
     return Scenario(
         path=path,
@@ -291,10 +296,14 @@ def ranking_config(label: str, spec: RankingSpec) -> RankingConfig:
 def _check_spec(label: str, spec: ScenarioFile) -> None:
     t = spec.traffic
     if t.replay and (t.segments or t.requests is not None):
-        raise ScenarioError(f"{label}: at traffic: give either `replay` or `requests` with `segments`, not both")
+        raise ScenarioError(
+            f"{label}: at traffic: give either `replay` or `requests` with `segments`, not both"
+        )
     if not t.replay:
         if not t.segments:
-            raise ScenarioError(f"{label}: at traffic.segments: expected at least one segment (or set traffic.replay)")
+            raise ScenarioError(
+                f"{label}: at traffic.segments: expected at least one segment (or set traffic.replay)"
+            )
         if t.requests is None:
             raise ScenarioError(f"{label}: at traffic.requests: expected the number of requests to generate")
     b = spec.billing
@@ -325,9 +334,13 @@ def _load_entities(
     partners = _merge(seed.partners, ent.partners, "partner_id")
     records = _merge(seed.reputation_records, ent.reputation_records, "record_id")
     if not campaigns:
-        raise ScenarioError(f"{label}: at entities: expected at least one campaign (seed_file or [[entities.campaigns]])")
+        raise ScenarioError(
+            f"{label}: at entities: expected at least one campaign (seed_file or [[entities.campaigns]])"
+        )
     if not partners:
-        raise ScenarioError(f"{label}: at entities: expected at least one partner (seed_file or [[entities.partners]])")
+        raise ScenarioError(
+            f"{label}: at entities: expected at least one partner (seed_file or [[entities.partners]])"
+        )
     known = {c.campaign_id for c in campaigns}
     for cid in ent.committed_spend:
         if cid not in known:

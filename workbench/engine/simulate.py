@@ -53,10 +53,20 @@ from workbench.engine.traffic import Traffic
 
 STAGES = ["shortlisted", "presented", "viewed", "interacted", "converted"]
 OK, RETRY, FAIL = 0, 1, 2
-_RETRY = GatewayResult(ok=False, retryable=True, provider_state="retry", code="RETRYABLE_ERROR",
-                       message="Simulated retryable gateway failure.")
-_FAIL = GatewayResult(ok=False, retryable=False, provider_state="failed", code="FAILED",
-                      message="Simulated terminal gateway failure.")
+_RETRY = GatewayResult(
+    ok=False,
+    retryable=True,
+    provider_state="retry",
+    code="RETRYABLE_ERROR",
+    message="Simulated retryable gateway failure.",
+)
+_FAIL = GatewayResult(
+    ok=False,
+    retryable=False,
+    provider_state="failed",
+    code="FAILED",
+    message="Simulated terminal gateway failure.",
+)
 
 
 def rngs(seed: int) -> dict[str, np.random.Generator]:
@@ -106,9 +116,20 @@ def settlement_paths(max_attempts: int = RETRY_MAX_ATTEMPTS) -> tuple[Settlement
     for code in range(3**max_attempts):
         digits = [(code // 3**a) % 3 for a in range(max_attempts)]
         settlement = SettlementReceipt(
-            settlement_id="set_00000000", data_provenance="sandbox_settlement", campaign_id="c", offer_id="o",
-            partner_id="p", intent_id="i", billing_model="CPQR", event_type="offer.shortlisted", amount=1.0,
-            currency="USD", attribution_window="session", status="pending", generated_at=clock0, updated_at=clock0,
+            settlement_id="set_00000000",
+            data_provenance="sandbox_settlement",
+            campaign_id="c",
+            offer_id="o",
+            partner_id="p",
+            intent_id="i",
+            billing_model="CPQR",
+            event_type="offer.shortlisted",
+            amount=1.0,
+            currency="USD",
+            attribution_window="session",
+            status="pending",
+            generated_at=clock0,
+            updated_at=clock0,
         )
         job = new_retry_job(settlement, "retry_00000000", clock0)
         job = msgspec.structs.replace(job, max_attempts=max_attempts)
@@ -117,13 +138,17 @@ def settlement_paths(max_attempts: int = RETRY_MAX_ATTEMPTS) -> tuple[Settlement
             now = job.next_run_at
             job, settlement = apply_attempt_start(job, settlement, now)
             outcome = digits[job.attempts - 1]
-            result = simulated_outcome(settlement) if outcome == OK else (_RETRY if outcome == RETRY else _FAIL)
+            result = (
+                simulated_outcome(settlement) if outcome == OK else (_RETRY if outcome == RETRY else _FAIL)
+            )
             job, settlement, done = apply_gateway_result(job, settlement, result, now)
             last = result.code or ""
             if done == "failed":
                 open_dead_letter(None, settlement, job, DLQ_REASON_MAX_ATTEMPTS, last, "dlq_00000000", now)
                 dead = True
-        paths.append(SettlementPath(settlement.status, job.attempts, (now - clock0).total_seconds(), dead, last))
+        paths.append(
+            SettlementPath(settlement.status, job.attempts, (now - clock0).total_seconds(), dead, last)
+        )
     return tuple(paths)
 
 
@@ -198,7 +223,11 @@ def _over_budget(ci: np.ndarray, reaches: np.ndarray, market: MarketTables) -> n
 
 
 def _settlements(
-    billable: pl.DataFrame, traffic: Traffic, market: MarketTables, billing: BillingSpec, rng: np.random.Generator
+    billable: pl.DataFrame,
+    traffic: Traffic,
+    market: MarketTables,
+    billing: BillingSpec,
+    rng: np.random.Generator,
 ) -> pl.DataFrame:
     paths = settlement_paths()
     n = billable.height
@@ -226,12 +255,30 @@ def _settlements(
         final_at=pl.col("created_at") + pl.duration(seconds=pl.col("seconds_to_final")),
         retries=(pl.col("attempts") - 1).cast(pl.Int32),
     ).select(
-        "settlement_no", "idx", "position", "ci", "pi", "amount", "created_at", "status", "attempts", "retries",
-        "seconds_to_final", "final_at", "dead_letter", "last_code",
+        "settlement_no",
+        "idx",
+        "position",
+        "ci",
+        "pi",
+        "amount",
+        "created_at",
+        "status",
+        "attempts",
+        "retries",
+        "seconds_to_final",
+        "final_at",
+        "dead_letter",
+        "last_code",
     )
 
 
-EVENT_OF_STAGE = ["offer.shortlisted", "offer.presented", "owner.viewed", "owner.interacted", "conversion.attributed"]
+EVENT_OF_STAGE = [
+    "offer.shortlisted",
+    "offer.presented",
+    "owner.viewed",
+    "owner.interacted",
+    "conversion.attributed",
+]
 
 
 def receipts(sim: Simulation, market: MarketTables) -> pl.DataFrame:

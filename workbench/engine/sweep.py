@@ -68,8 +68,9 @@ def parse_axis(text: str) -> Axis:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or not raw.strip():
-        raise ScenarioError(f"{where}: expected KEY=START:STOP:STEP or KEY=V1,V2,…, "
-                            "e.g. ranking.weights.bid=0.05:0.30:0.05")
+        raise ScenarioError(
+            f"{where}: expected KEY=START:STOP:STEP or KEY=V1,V2,…, e.g. ranking.weights.bid=0.05:0.30:0.05"
+        )
     if ":" in raw:
         parts = raw.split(":")
         if len(parts) != 3:
@@ -95,8 +96,10 @@ def variant_sets(axes: list[Axis]) -> list[list[str]]:
     total = math.prod(len(a.values) for a in axes)
     if total > MAX_VARIANTS:
         raise ScenarioError(f"--grid: {total} variants; at most {MAX_VARIANTS}")
-    return [[f"{a.key}={_toml(v)}" for a, v in zip(axes, combo, strict=True)]
-            for combo in itertools.product(*(a.values for a in axes))]
+    return [
+        [f"{a.key}={_toml(v)}" for a, v in zip(axes, combo, strict=True)]
+        for combo in itertools.product(*(a.values for a in axes))
+    ]
 
 
 def _toml(value: Any) -> str:
@@ -147,7 +150,9 @@ def variant_row(result: RunResult) -> dict[str, Any]:
 
 def committed_by_campaign(result: RunResult) -> np.ndarray:
     s = result.simulation.settlements
-    return np.bincount(s["ci"].to_numpy(), weights=s["amount"].to_numpy(), minlength=len(result.market.payout))
+    return np.bincount(
+        s["ci"].to_numpy(), weights=s["amount"].to_numpy(), minlength=len(result.market.payout)
+    )
 
 
 def with_normalised(sets: list[str], scenario_path: str | Path, base_sets: list[str]) -> list[str]:
@@ -195,7 +200,9 @@ def default_jobs(variants: int) -> int:
     return 1
 
 
-def prepare(path: str | Path, base_sets: list[str], axes: list[Axis], normalise: bool = False) -> list[list[str]]:
+def prepare(
+    path: str | Path, base_sets: list[str], axes: list[Axis], normalise: bool = False
+) -> list[list[str]]:
     """Every variant's overrides, each validated (ScenarioError naming the variant) before any runs."""
     sets_list = variant_sets(axes)
     if normalise:
@@ -227,14 +234,20 @@ def run_sweep(
             rows.append(_run_variant(sets))
             note(len(rows), len(sets_list))
     else:
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init,
-                                 initargs=(str(path), list(base_sets), reuse)) as pool:
+        with ProcessPoolExecutor(
+            jobs,
+            mp_context=get_context("spawn"),
+            initializer=_init,
+            initargs=(str(path), list(base_sets), reuse),
+        ) as pool:
             # contiguous chunks: a worker re-ranks its own baseline for each of its variants
             for row in pool.map(_run_variant, sets_list, chunksize=max(1, len(sets_list) // (jobs * 4))):
                 rows.append(row)
                 note(len(rows), len(sets_list))
-    head = [{"variant": i + 1, **{a.key: _value_of(a.key, sets) for a in axes}, "overrides": " ".join(sets)}
-            for i, sets in enumerate(sets_list)]
+    head = [
+        {"variant": i + 1, **{a.key: _value_of(a.key, sets) for a in axes}, "overrides": " ".join(sets)}
+        for i, sets in enumerate(sets_list)
+    ]
     return pl.DataFrame([{**h, **r} for h, r in zip(head, rows, strict=True)], infer_schema_length=None)
 
 
@@ -247,12 +260,25 @@ def _value_of(key: str, sets: list[str]) -> Any:
 
 def sweep_summary(name: str, frame: pl.DataFrame, axes: list[Axis], seconds: float, jobs: int) -> str:
     """The Markdown summary: the axes, then the variants ranked by revenue with the main KPIs."""
-    cols = ["variant", *[a.key for a in axes], "revenue", "fill_rate", "qualified_recommendation_rate",
-            "mean_relevance_shown", "advertiser_surplus", "slot_hhi"]
-    lines = [f"# Sweep of {name}", "",
-             f"{frame.height} variants ({' × '.join(f'{a.key} ({len(a.values)})' for a in axes)}), "
-             f"in {seconds:.1f} s with {jobs} job(s).", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    cols = [
+        "variant",
+        *[a.key for a in axes],
+        "revenue",
+        "fill_rate",
+        "qualified_recommendation_rate",
+        "mean_relevance_shown",
+        "advertiser_surplus",
+        "slot_hhi",
+    ]
+    lines = [
+        f"# Sweep of {name}",
+        "",
+        f"{frame.height} variants ({' × '.join(f'{a.key} ({len(a.values)})' for a in axes)}), "
+        f"in {seconds:.1f} s with {jobs} job(s).",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
     for row in frame.sort("revenue", "variant", descending=[True, False]).select(cols).iter_rows():
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"

@@ -124,7 +124,16 @@ def _replayed(scenario: Scenario, cfg: RankingConfig, recorded: tuple[ReplayRequ
         rel = cfg.floors.relevance if override or r.relevance_floor is None else r.relevance_floor
         util = cfg.floors.utility if override or r.utility_floor is None else r.utility_floor
         keys.append(
-            (r.category, r.task_type, _geo_key(r.geo()), r.disclosure_required, rel, util, r.sponsored_slots, r.placement)
+            (
+                r.category,
+                r.task_type,
+                _geo_key(r.geo()),
+                r.disclosure_required,
+                rel,
+                util,
+                r.sponsored_slots,
+                r.placement,
+            )
         )
     signatures, index = _signatures(keys)
     sig = np.array([index[k] for k in keys], dtype=np.int32)
@@ -154,8 +163,12 @@ def _request_frame(
     else:
         ids = pl.Series("intent_id", intent_ids, dtype=pl.String)
         # Duplicated intents count once in the "distinct intents" KPIs: a dense code, first seen first.
-        codes = ids.to_frame().with_row_index("i").with_columns(
-            intent_code=pl.col("i").min().over("intent_id").rank("dense").cast(pl.Int64) - 1
-        )["intent_code"]
+        codes = (
+            ids.to_frame()
+            .with_row_index("i")
+            .with_columns(intent_code=pl.col("i").min().over("intent_id").rank("dense").cast(pl.Int64) - 1)[
+                "intent_code"
+            ]
+        )
         frame = frame.with_columns(ids, codes)
     return frame.select("idx", "intent_id", "intent_code", "arrival_at", "sig")

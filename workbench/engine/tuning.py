@@ -32,8 +32,8 @@ C = pl.col
 WEIGHTS = ("relevance", "utility", "trust", "affective_fit", "bid")
 FLOORS = ("relevance", "utility")
 # Every setting the lab edits: (table, key).
-SETTINGS: tuple[tuple[str, str], ...] = (
-    tuple(("weights", k) for k in WEIGHTS) + tuple(("floors", k) for k in FLOORS)
+SETTINGS: tuple[tuple[str, str], ...] = tuple(("weights", k) for k in WEIGHTS) + tuple(
+    ("floors", k) for k in FLOORS
 )
 STEPS = {"weights": 0.05, "floors": 0.01}
 SHORTLIST_SAMPLE = 20
@@ -62,7 +62,9 @@ def parse_setting(table: str, key: str, text: str, cfg: RankingConfig | None = N
     except ValueError:
         raise ValueError(f"{name}: {raw!r} is not a number") from None
     path = f"ranking.{table}.{key}"
-    for field_path, message in ranking_config_problems(with_setting(cfg or RankingConfig(), table, key, value)):
+    for field_path, message in ranking_config_problems(
+        with_setting(cfg or RankingConfig(), table, key, value)
+    ):
         if field_path == path:
             raise ValueError(f"{name}: {message.removeprefix(path + ': ')}")
     return value
@@ -137,7 +139,9 @@ class LabOutcome:
     def cap_ties(self) -> CapTies:
         """The current run's slots at and tied at the priority score's 1.0 cap (``limits.cap_ties``)."""
         k = self.tables["_kpis"]
-        return CapTies(k["weight_sum"], k["shortlisted"], k["slots_at_priority_cap"], k["slots_tied_at_priority_cap"])
+        return CapTies(
+            k["weight_sum"], k["shortlisted"], k["slots_at_priority_cap"], k["slots_tied_at_priority_cap"]
+        )
 
     @property
     def gainers(self) -> pl.DataFrame:
@@ -161,15 +165,19 @@ def score_histogram(baseline: RunResult, current: RunResult, bins: int = SCORE_B
     sc, wc = _eligible_scores(current)
     top = max([1.0, *(float(s.max()) for s in (sb, sc) if s.size)])
     edges = np.linspace(0.0, top, bins + 1)
-    return ScoreHistogram(edges, np.histogram(sb, edges, weights=wb)[0], np.histogram(sc, edges, weights=wc)[0])
+    return ScoreHistogram(
+        edges, np.histogram(sb, edges, weights=wb)[0], np.histogram(sc, edges, weights=wc)[0]
+    )
 
 
 def gate_comparison(baseline: RunResult, current: RunResult) -> pl.DataFrame:
     base = gate_breakdown(baseline).rename({"failed": "baseline"})
     cur = gate_breakdown(current).rename({"failed": "current"})
-    return base.join(cur, on="gate", how="full", coalesce=True, maintain_order="left").with_columns(
-        C("baseline", "current").fill_null(0)
-    ).with_columns(delta=C("current") - C("baseline"))
+    return (
+        base.join(cur, on="gate", how="full", coalesce=True, maintain_order="left")
+        .with_columns(C("baseline", "current").fill_null(0))
+        .with_columns(delta=C("current") - C("baseline"))
+    )
 
 
 def shortlist_sample(run: RunResult, rows: int = SHORTLIST_SAMPLE) -> pl.DataFrame:
@@ -195,7 +203,9 @@ def evaluate(baseline: RunResult, cfg: RankingConfig, progress: Progress | None 
 # ---------------------------------------------------------------------------
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z0-9_-]+)(?P<eq>\s*=\s*)(?P<value>[^#\n]*?)(?P<tail>\s*(#.*)?)$")
+_KEY = re.compile(
+    r"^(?P<indent>\s*)(?P<key>[A-Za-z0-9_-]+)(?P<eq>\s*=\s*)(?P<value>[^#\n]*?)(?P<tail>\s*(#.*)?)$"
+)
 
 
 def tuned_name(path: Path) -> str:
@@ -237,7 +247,9 @@ def _set_name(lines: list[str], name: str) -> list[str]:
     return out
 
 
-def tuned_text(original: str, cfg: RankingConfig, name: str, source: str, origin: str = "the workbench's lab") -> str:
+def tuned_text(
+    original: str, cfg: RankingConfig, name: str, source: str, origin: str = "the workbench's lab"
+) -> str:
     """The original scenario text with the ranking weights and floors (and ``name``) replaced."""
     lines = original.splitlines()
     w, f = cfg.weights, cfg.floors
@@ -251,7 +263,10 @@ def tuned_text(original: str, cfg: RankingConfig, name: str, source: str, origin
 def _expected(original: dict[str, Any], cfg: RankingConfig, name: str) -> dict[str, Any]:
     data = dict(original, name=name)
     ranking = dict(data.get("ranking", {}))
-    ranking["weights"] = {**ranking.get("weights", {}), **{k: round(getattr(cfg.weights, k), 6) for k in WEIGHTS}}
+    ranking["weights"] = {
+        **ranking.get("weights", {}),
+        **{k: round(getattr(cfg.weights, k), 6) for k in WEIGHTS},
+    }
     ranking["floors"] = {**ranking.get("floors", {}), **{k: round(getattr(cfg.floors, k), 6) for k in FLOORS}}
     data["ranking"] = ranking
     return data
@@ -294,4 +309,3 @@ def save_tuned_scenario(
     finally:
         temp.unlink(missing_ok=True)
     return target
-

@@ -16,25 +16,84 @@ from typing import Any
 
 COUNT, MONEY, RATE, SCORE, SECONDS = "count", "money", "rate", "score", "seconds"
 
-RATES = frozenset({
-    "qualified_recommendation_rate", "detail_view_rate", "handoff_rate", "action_conversion_rate",
-    "disclosure_shown_rate", "fill_rate", "share_baseline", "share_variant", "share_delta", "tied_share",
-    "share_of_traffic",
-})
-MONEY_NAMES = frozenset({
-    "spend", "settled_amount", "failed_amount", "budget", "budget_left", "payout", "spend_before", "bid",
-    "amount", "committed_spend", "limit",
-})
-COUNTS = frozenset({
-    "requests", "distinct_intents", "signatures", "epochs", "requests_with_eligible", "slots_requested",
-    "shortlisted", "presented", "viewed", "interacted", "conversions", "settlements", "settled", "failed",
-    "retries", "dead_letters", "campaigns_out_of_budget", "workspaces_out_of_credits", "slots_at_priority_cap",
-    "slots_tied_at_priority_cap", "billing_refused", "longFrameRows", "opportunities", "eligible", "slots_won",
-    "presented_with_disclosure", "presented_intents", "billable_events", "intents", "request_index",
-    "slots_baseline", "slots_variant", "slots_delta", "moved_up", "moved_down", "entered", "dropped", "unchanged",
-    "changed_requests", "failed_evaluations", "baseline_evaluations", "current_evaluations",
-    "budget_exhausted_at_request", "last_exhausted_at_request",
-})
+RATES = frozenset(
+    {
+        "qualified_recommendation_rate",
+        "detail_view_rate",
+        "handoff_rate",
+        "action_conversion_rate",
+        "disclosure_shown_rate",
+        "fill_rate",
+        "share_baseline",
+        "share_variant",
+        "share_delta",
+        "tied_share",
+        "share_of_traffic",
+    }
+)
+MONEY_NAMES = frozenset(
+    {
+        "spend",
+        "settled_amount",
+        "failed_amount",
+        "budget",
+        "budget_left",
+        "payout",
+        "spend_before",
+        "bid",
+        "amount",
+        "committed_spend",
+        "limit",
+    }
+)
+COUNTS = frozenset(
+    {
+        "requests",
+        "distinct_intents",
+        "signatures",
+        "epochs",
+        "requests_with_eligible",
+        "slots_requested",
+        "shortlisted",
+        "presented",
+        "viewed",
+        "interacted",
+        "conversions",
+        "settlements",
+        "settled",
+        "failed",
+        "retries",
+        "dead_letters",
+        "campaigns_out_of_budget",
+        "workspaces_out_of_credits",
+        "slots_at_priority_cap",
+        "slots_tied_at_priority_cap",
+        "billing_refused",
+        "longFrameRows",
+        "opportunities",
+        "eligible",
+        "slots_won",
+        "presented_with_disclosure",
+        "presented_intents",
+        "billable_events",
+        "intents",
+        "request_index",
+        "slots_baseline",
+        "slots_variant",
+        "slots_delta",
+        "moved_up",
+        "moved_down",
+        "entered",
+        "dropped",
+        "unchanged",
+        "changed_requests",
+        "failed_evaluations",
+        "baseline_evaluations",
+        "current_evaluations",
+        "budget_exhausted_at_request",
+        "last_exhausted_at_request",
+    }
+)
 DURATIONS = frozenset({"after_seconds", "seconds_to_final"})
 MIXED = "mixed currencies"
 
@@ -62,7 +121,9 @@ def fmt_money(value: float, currency: str = "", signed: bool = False) -> str:
     return f"{text} {currency}" if currency else text
 
 
-def fmt_value(name: str, value: Any, currency: str = "", *, percent: bool = False, signed: bool = False) -> str:
+def fmt_value(
+    name: str, value: Any, currency: str = "", *, percent: bool = False, signed: bool = False
+) -> str:
     """``value`` of the metric or column ``name`` as a person reads it (``signed``: a delta)."""
     if value is None:
         return "–"

@@ -62,7 +62,7 @@ class SqlCounters(Repository):
     async def counters_with_prefix(self, prefix: str) -> dict[str, float]:
         t = s.counters
         stmt = select(t.c.name, func.sum(t.c.value)).where(t.c.name.like(prefix + "%")).group_by(t.c.name)
-        return {name[len(prefix):]: float(v) for name, v in await self._exec(stmt)}
+        return {name[len(prefix) :]: float(v) for name, v in await self._exec(stmt)}
 
     async def counted(self, prefix: str, known: Any, keys: list[str]) -> int:
         """The sum of the counters ``prefix + key`` for ``keys`` (all of the ``known`` Literal's values

@@ -128,4 +128,3 @@ def create_engines(url: str | None = None) -> Engines:
         )
     engine = create_async_engine(full, pool_size=10, max_overflow=10, pool_pre_ping=False)
     return Engines(full, kind, write=engine, read=engine)
-

@@ -61,7 +61,12 @@ async def keyset_page(
 
 
 async def numbered_page(
-    session: Session, table: Any, conds: list[Any], page: int, page_size: int, type_: type,
+    session: Session,
+    table: Any,
+    conds: list[Any],
+    page: int,
+    page_size: int,
+    type_: type,
     known_total: int | None = None,
 ) -> Page:
     stmt = select(table.c.doc).order_by(table.c.seq.desc()).limit(page_size).offset((page - 1) * page_size)

@@ -142,12 +142,20 @@ class SettlementRepository(Protocol):
         self, settlement_id: str, *, skip_locked: bool = False
     ) -> SettlementReceipt | None: ...
     async def list_settlements(
-        self, statuses: Sequence[str] = (), campaign_id: str | None = None, provenances: Sequence[str] = (),
+        self,
+        statuses: Sequence[str] = (),
+        campaign_id: str | None = None,
+        provenances: Sequence[str] = (),
         limit: int = 1000,
     ) -> list[SettlementReceipt]: ...
     async def page_settlements(
-        self, statuses: Sequence[str] = (), campaign_id: str | None = None, provenances: Sequence[str] = (),
-        *, limit: int = 100, before_seq: int = MAX_SEQ,
+        self,
+        statuses: Sequence[str] = (),
+        campaign_id: str | None = None,
+        provenances: Sequence[str] = (),
+        *,
+        limit: int = 100,
+        before_seq: int = MAX_SEQ,
     ) -> KeysetPage[SettlementReceipt]: ...
 
 
@@ -162,12 +170,20 @@ class RetryJobRepository(Protocol):
     async def retry_job_row(self, retry_job_id: str) -> JobRow | None: ...
     async def due_retry_jobs(self, now_ms: int, limit: int) -> list[SettlementRetryJob]: ...
     async def list_retry_jobs(
-        self, statuses: Sequence[str] = (), settlement_id: str | None = None, trace_id: str | None = None,
+        self,
+        statuses: Sequence[str] = (),
+        settlement_id: str | None = None,
+        trace_id: str | None = None,
         limit: int = 50,
     ) -> list[SettlementRetryJob]: ...
     async def page_retry_jobs(
-        self, statuses: Sequence[str] = (), settlement_id: str | None = None, trace_id: str | None = None,
-        *, limit: int = 50, before_seq: int = MAX_SEQ,
+        self,
+        statuses: Sequence[str] = (),
+        settlement_id: str | None = None,
+        trace_id: str | None = None,
+        *,
+        limit: int = 50,
+        before_seq: int = MAX_SEQ,
     ) -> KeysetPage[SettlementRetryJob]: ...
 
 
@@ -185,7 +201,10 @@ class LeadRepository(Protocol):
     async def update_lead(self, lead: AgentLead) -> None: ...
     async def get_lead(self, agent_id: str) -> AgentLead | None: ...
     async def list_leads(
-        self, statuses: Sequence[str] = (), source_types: Sequence[str] = (), origins: Sequence[str] = (),
+        self,
+        statuses: Sequence[str] = (),
+        source_types: Sequence[str] = (),
+        origins: Sequence[str] = (),
         provenances: Sequence[str] = (),
     ) -> list[AgentLead]: ...
 
@@ -211,20 +230,38 @@ class DiscoveryRepository(Protocol):
 class AuditRepository(Protocol):
     async def insert_audit(self, events: Iterable[AuditEvent]) -> None: ...
     async def page_audit(
-        self, trace_id: str | None, entity_id: str | None, entity_type: str | None,
-        provenances: Sequence[str], page: int, page_size: int,
+        self,
+        trace_id: str | None,
+        entity_id: str | None,
+        entity_type: str | None,
+        provenances: Sequence[str],
+        page: int,
+        page_size: int,
     ) -> Page: ...
     async def recent_audit(self, limit: int) -> list[AuditEvent]: ...
 
 
 class WalletRepository(Protocol):
     async def create_wallet(
-        self, workspace_id: str, *, available: int, entry_type: EntryType, source: str, entry_id: str,
+        self,
+        workspace_id: str,
+        *,
+        available: int,
+        entry_type: EntryType,
+        source: str,
+        entry_id: str,
         at: datetime,
     ) -> CreditLedgerEntry | None: ...
     async def apply_to_wallet(
-        self, workspace_id: str, amount: int, *, entry_type: EntryType, source: str, entry_id: str,
-        at: datetime, campaign_id: str | None = None,
+        self,
+        workspace_id: str,
+        amount: int,
+        *,
+        entry_type: EntryType,
+        source: str,
+        entry_id: str,
+        at: datetime,
+        campaign_id: str | None = None,
     ) -> Applied | None: ...
     async def get_wallet(self, workspace_id: str) -> Wallet | None: ...
     async def ledger_entry_for(self, source: str) -> CreditLedgerEntry | None: ...

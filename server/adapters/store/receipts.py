@@ -66,8 +66,13 @@ class SqlReceipts(Repository):
     ) -> None:
         """Record (offer, partner, campaign) triples the exchange shortlisted for an intent (once each)."""
         rows = [
-            {"intent_id": intent_id, "offer_id": offer, "partner_id": partner, "campaign_id": campaign,
-             "served_at_ms": at_ms}
+            {
+                "intent_id": intent_id,
+                "offer_id": offer,
+                "partner_id": partner,
+                "campaign_id": campaign,
+                "served_at_ms": at_ms,
+            }
             for offer, partner, campaign in slots
         ]
         if rows:

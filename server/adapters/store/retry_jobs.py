@@ -195,7 +195,8 @@ class SqlRetryJobs(Repository):
         if trace_id:
             conds.append(t.c.trace_id == trace_id)
         total = (
-            None if settlement_id or trace_id
+            None
+            if settlement_id or trace_id
             else await self.counters.counted("retry_jobs:", RetryJobStatus, statuses)
         )
         return await keyset_page(self.session, t, conds, before_seq, limit, SettlementRetryJob, total)

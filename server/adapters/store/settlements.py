@@ -146,8 +146,9 @@ class SqlSettlements(Repository):
         by instead of waiting).
         """
         t = s.settlements
-        stmt = dialect.locked(self.kind, select(t.c.doc).where(t.c.settlement_id == settlement_id),
-                              skip_locked=skip_locked)
+        stmt = dialect.locked(
+            self.kind, select(t.c.doc).where(t.c.settlement_id == settlement_id), skip_locked=skip_locked
+        )
         return await self._doc(stmt, SettlementReceipt)
 
     # -- listings ------------------------------------------------------------

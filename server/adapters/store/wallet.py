@@ -161,8 +161,9 @@ class SqlWallets(Repository):
         row = (await self._exec(stmt)).first()
         if row is None:
             return None
-        balance = WalletBalance(available=int(row[0]), consumed=int(row[1]), reserved=int(row[2]),
-                                expired=int(row[3]))
+        balance = WalletBalance(
+            available=int(row[0]), consumed=int(row[1]), reserved=int(row[2]), expired=int(row[3])
+        )
         return wallet_view(workspace_id, balance, _at(int(row[4])))
 
     async def ledger_entry_for(self, source: str) -> CreditLedgerEntry | None:
@@ -197,4 +198,3 @@ class SqlWallets(Repository):
         ).select_from(t)
         n, out, consumed = (await self._exec(stmt)).one()
         return WalletTotals(int(n), int(out), int(consumed))
-

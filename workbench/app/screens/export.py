@@ -123,7 +123,10 @@ def export_run(
             written = write_run(result, request.folder, request.formats, tables)
         except Exception as exc:  # a full disk or a folder we may not write: say so, keep the app
             app.call_from_thread(
-                app.notify, f"Export to {shown(request.folder)} failed: {exc}", title="Export", severity="error"
+                app.notify,
+                f"Export to {shown(request.folder)} failed: {exc}",
+                title="Export",
+                severity="error",
             )
             return
         message = f"Wrote {len(written)} files to {shown(request.folder)}."

@@ -45,18 +45,33 @@ from workbench.engine.tuning import (
 )
 
 SHARE_HEADERS = {
-    "campaign_id": "campaign", "slots_baseline": "base slots", "slots_variant": "slots", "slots_delta": "Δ slots",
-    "share_baseline": "base share", "share_variant": "share", "share_delta": "Δ share",
+    "campaign_id": "campaign",
+    "slots_baseline": "base slots",
+    "slots_variant": "slots",
+    "slots_delta": "Δ slots",
+    "share_baseline": "base share",
+    "share_variant": "share",
+    "share_delta": "Δ share",
 }
 SHARE_FORMATS = {"share_baseline": "{:.1%}", "share_variant": "{:.1%}", "share_delta": "{:+.1%}"}
 GATE_HEADERS = {"gate": "gate failed", "baseline": "baseline", "current": "current", "delta": "Δ"}
 SHORTLIST_HEADERS = {
-    "intent_id": "intent", "position": "pos", "campaign_id": "campaign", "partner_id": "partner",
-    "affective_fit": "affective", "bid_norm": "bid (norm)", "priority_score": "priority",
+    "intent_id": "intent",
+    "position": "pos",
+    "campaign_id": "campaign",
+    "partner_id": "partner",
+    "affective_fit": "affective",
+    "bid_norm": "bid (norm)",
+    "priority_score": "priority",
 }
 RAN_OUT_HEADERS = {
-    "kind": "ran out", "id": "campaign / workspace", "request_no": "at request", "share_of_traffic": "of traffic",
-    "at": "time (UTC)", "into": "into the traffic", "limit": "budget / credits",
+    "kind": "ran out",
+    "id": "campaign / workspace",
+    "request_no": "at request",
+    "share_of_traffic": "of traffic",
+    "at": "time (UTC)",
+    "into": "into the traffic",
+    "limit": "budget / credits",
 }
 KPI_TITLE = "KPIs: current settings against the pinned baseline"
 
@@ -68,19 +83,77 @@ class LabScreen(WorkbenchScreen):
     # Below 120 columns the settings go above the results, below 100 the chart is left out (app.tcss).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
     BINDINGS = [
-        Binding("w", "edit('weights')", "Weights", tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)", id="lab.edit_weights"),
-        Binding("f", "edit('floors')", "Floors", tooltip="Edit the floors: focus the relevance floor", id="lab.edit_floors"),
-        Binding("b", "pin", "Pin baseline", tooltip="Pin the current settings as the baseline to compare with", id="lab.pin"),
-        Binding("c", "chart", "Chart", tooltip="Switch the chart: priority-score distribution / slot share", id="lab.chart"),
+        Binding(
+            "w",
+            "edit('weights')",
+            "Weights",
+            tooltip="Edit the weights: focus the first (type a number and enter, or ] / [ to step)",
+            id="lab.edit_weights",
+        ),
+        Binding(
+            "f",
+            "edit('floors')",
+            "Floors",
+            tooltip="Edit the floors: focus the relevance floor",
+            id="lab.edit_floors",
+        ),
+        Binding(
+            "b",
+            "pin",
+            "Pin baseline",
+            tooltip="Pin the current settings as the baseline to compare with",
+            id="lab.pin",
+        ),
+        Binding(
+            "c",
+            "chart",
+            "Chart",
+            tooltip="Switch the chart: priority-score distribution / slot share",
+            id="lab.chart",
+        ),
         Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file", id="lab.save"),
-        Binding("e", "export", "Export", tooltip="Export the current run's reports to a folder", id="lab.export"),
-        Binding("n", "normalise", "Normalise", tooltip="Scale the weights to sum to 1 (keeping their proportions)", id="lab.normalise"),
-        Binding("r", "reset", "Reset settings", show=False, tooltip="Back to the scenario's weights and floors", id="lab.reset"),
-        Binding("t", "next_tab", "Next table", show=False,
-                tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out", id="lab.next_tab"),
-        Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Stop the ranking run in progress", id="lab.cancel_run"),
-        Binding("ctrl+r", "rerun", "Re-run", show=False,
-                tooltip="Run the settings the inputs show (after a cancelled or failed run)", id="lab.rerun"),
+        Binding(
+            "e", "export", "Export", tooltip="Export the current run's reports to a folder", id="lab.export"
+        ),
+        Binding(
+            "n",
+            "normalise",
+            "Normalise",
+            tooltip="Scale the weights to sum to 1 (keeping their proportions)",
+            id="lab.normalise",
+        ),
+        Binding(
+            "r",
+            "reset",
+            "Reset settings",
+            show=False,
+            tooltip="Back to the scenario's weights and floors",
+            id="lab.reset",
+        ),
+        Binding(
+            "t",
+            "next_tab",
+            "Next table",
+            show=False,
+            tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out",
+            id="lab.next_tab",
+        ),
+        Binding(
+            "x",
+            "cancel_run",
+            "Cancel run",
+            show=False,
+            tooltip="Stop the ranking run in progress",
+            id="lab.cancel_run",
+        ),
+        Binding(
+            "ctrl+r",
+            "rerun",
+            "Re-run",
+            show=False,
+            tooltip="Run the settings the inputs show (after a cancelled or failed run)",
+            id="lab.rerun",
+        ),
     ]
 
     class Ran(Message):
@@ -118,7 +191,9 @@ class LabScreen(WorkbenchScreen):
         self.baseline: RunResult | None = None
         self.seq = 0
         self.shown: LabRequest | None = None  # the run whose results are on screen
-        self.baseline_cfg: RankingConfig | None = None  # the settings the baseline is run with when it must be
+        self.baseline_cfg: RankingConfig | None = (
+            None  # the settings the baseline is run with when it must be
+        )
 
     def watch_outcome(self, outcome: LabOutcome | None) -> None:
         if outcome is None:
@@ -146,7 +221,10 @@ class LabScreen(WorkbenchScreen):
                 yield WorldEditor(id="lab-world")
                 yield Static("", id="lab-status")
                 yield ProgressBar(id="lab-progress", show_eta=False, classes="hidden")
-                yield Static("[dim]type + enter applies · ] / \\[ step up / down · esc leaves a field[/dim]", id="lab-hint")
+                yield Static(
+                    "[dim]type + enter applies · ] / \\[ step up / down · esc leaves a field[/dim]",
+                    id="lab-hint",
+                )
             with Vertical(id="lab-results"):
                 with Horizontal(id="lab-top"):
                     # the table is its own pane (title in its border), so it is exactly as tall as its rows
@@ -159,17 +237,23 @@ class LabScreen(WorkbenchScreen):
                         yield Static("", id="lab-movers")
                         yield FrameTable(id="lab-share", headers=SHARE_HEADERS, formats=SHARE_FORMATS)
                     with TabPane("Gate failures", id="lab-tab-gates"):
-                        yield Static("Candidate evaluations (request × candidate) failing each gate; "
-                                     "a candidate can fail several.", classes="lab-note")
+                        yield Static(
+                            "Candidate evaluations (request × candidate) failing each gate; "
+                            "a candidate can fail several.",
+                            classes="lab-note",
+                        )
                         yield FrameTable(id="lab-gates", headers=GATE_HEADERS)
                     with TabPane("Shortlist sample", id="lab-tab-shortlist"):
-                        yield Static("The first shortlisted slots of the current run, with every score.",
-                                     classes="lab-note")
+                        yield Static(
+                            "The first shortlisted slots of the current run, with every score.",
+                            classes="lab-note",
+                        )
                         yield FrameTable(id="lab-shortlist", headers=SHORTLIST_HEADERS)
                     with TabPane("Ran out", id="lab-tab-ran-out"):
                         yield Static("", id="lab-ran-out-summary", classes="lab-note")
-                        yield FrameTable(id="lab-ran-out", headers=RAN_OUT_HEADERS,
-                                         formats={"share_of_traffic": "{:.1%}"})
+                        yield FrameTable(
+                            id="lab-ran-out", headers=RAN_OUT_HEADERS, formats={"share_of_traffic": "{:.1%}"}
+                        )
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -192,8 +276,11 @@ class LabScreen(WorkbenchScreen):
         self.start_run(scenario.ranking)
 
     def _show_world(self, scenario: Scenario) -> None:
-        self.query_one(WorldEditor).set_world(traffic_requests(scenario), scenario.spec.entities.budget_multiplier,
-                                              scenario.replay_requests is not None)
+        self.query_one(WorldEditor).set_world(
+            traffic_requests(scenario),
+            scenario.spec.entities.budget_multiplier,
+            scenario.replay_requests is not None,
+        )
 
     @property
     def stale(self) -> bool:
@@ -211,7 +298,11 @@ class LabScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False)
     def run_lab(
-        self, seq: int, scenario: Scenario, baseline: RunResult | None, baseline_cfg: RankingConfig | None,
+        self,
+        seq: int,
+        scenario: Scenario,
+        baseline: RunResult | None,
+        baseline_cfg: RankingConfig | None,
         cfg: RankingConfig,
     ) -> None:
         worker = get_current_worker()
@@ -270,7 +361,9 @@ class LabScreen(WorkbenchScreen):
             note.update(stale_note(self.outcome, self.requested.scenario, self.requested.cfg))
         self.query_one("#lab-status", Static).update("\n".join(lines))
         self.query_one("#lab-kpis", KpiTable).border_title = (
-            "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs" if stale else KPI_TITLE
+            "[b reverse yellow] STALE [/] results of an earlier run: enter or ctrl+r re-runs"
+            if stale
+            else KPI_TITLE
         )
         self.query_one("#lab-results").set_class(stale, "-stale")
         note = cap_note(self.editor.cfg, self.outcome)
@@ -288,7 +381,8 @@ class LabScreen(WorkbenchScreen):
         ran_out = outcome.tables["exhaustion"]
         self.query_one("#lab-ran-out-summary", Static).update(
             f"{exhaustion_summary(outcome.run, ran_out)} After the last, more traffic adds requests but no spend: "
-            "only the rates fall. Scale the traffic and budgets under Traffic and budgets.")
+            "only the rates fall. Scale the traffic and budgets under Traffic and budgets."
+        )
         self.query_one("#lab-ran-out", FrameTable).show(ran_out_rows(ran_out))
         self._status()
 
@@ -368,8 +462,11 @@ class LabScreen(WorkbenchScreen):
         self.workers.cancel_group(self, "lab-run")
         self.seq += 1  # whatever the cancelled run still posts is ignored
         self.running = False
-        self.notify("Run cancelled; the previous result stays on screen, marked stale "
-                    "(enter in a field or ctrl+r re-runs).", title="Ranking lab")
+        self.notify(
+            "Run cancelled; the previous result stays on screen, marked stale "
+            "(enter in a field or ctrl+r re-runs).",
+            title="Ranking lab",
+        )
 
     def action_save(self) -> None:
         if self.scenario is None:
@@ -386,8 +483,9 @@ class LabScreen(WorkbenchScreen):
         what = describe_settings(cfg)
         if self.scenario.overrides:  # the lab's traffic and budgets are overrides of the file, not saved
             what += f" (not saved: --set {' '.join(self.scenario.overrides)})"
-        dialog = SaveScenarioScreen(source, tuned_name(source), what,
-                                    lambda name: save_tuned_scenario(source, cfg, name))
+        dialog = SaveScenarioScreen(
+            source, tuned_name(source), what, lambda name: save_tuned_scenario(source, cfg, name)
+        )
         self.app.push_screen(dialog, saved)
 
     def action_export(self) -> None:

@@ -23,5 +23,9 @@ class LabRequest:
     cfg: RankingConfig
 
     def same(self, other: LabRequest | None) -> bool:
-        return (other is not None and self.scenario is other.scenario and self.baseline is other.baseline
-                and self.cfg == other.cfg)
+        return (
+            other is not None
+            and self.scenario is other.scenario
+            and self.baseline is other.baseline
+            and self.cfg == other.cfg
+        )

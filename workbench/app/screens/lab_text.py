@@ -26,8 +26,11 @@ def outcome_lines(o: LabOutcome, pinned: bool) -> list[str]:
         last = ran_out.row(-1, named=True)
         budgets = int((ran_out["kind"] == "budget").sum())
         what = [plural(budgets, "budget"), plural(ran_out.height - budgets, "credit balance")]
-        lines += ["", f"[b]Ran out[/b]: {' and '.join(w for w in what if w)}, the last at request "
-                      f"{last['request_no']:,} of {total:,} ({last['at']:%H:%M}); see the Ran out tab (t)."]
+        lines += [
+            "",
+            f"[b]Ran out[/b]: {' and '.join(w for w in what if w)}, the last at request "
+            f"{last['request_no']:,} of {total:,} ({last['at']:%H:%M}); see the Ran out tab (t).",
+        ]
     return lines
 
 
@@ -38,12 +41,14 @@ def stale_note(o: LabOutcome, scenario: Scenario, cfg: RankingConfig) -> str:
     if scenario is not run.scenario:
         size, want = run.traffic.size, traffic_requests(scenario)
         differences += [f"requests {size:,}→{want:,}"] if size != want else ["traffic and budgets"]
-    return "\n".join([
-        "[b reverse yellow] STALE [/] the results are not of the inputs (the last run was cancelled "
-        "or failed). On screen → inputs:",
-        *(differences or ["the baseline"]),
-        "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
-    ])
+    return "\n".join(
+        [
+            "[b reverse yellow] STALE [/] the results are not of the inputs (the last run was cancelled "
+            "or failed). On screen → inputs:",
+            *(differences or ["the baseline"]),
+            "[b]enter[/b] in a field or [b]ctrl+r[/b] re-runs.",
+        ]
+    )
 
 
 def plural(n: int, noun: str) -> str:
@@ -53,10 +58,14 @@ def plural(n: int, noun: str) -> str:
 def ran_out_rows(table: pl.DataFrame) -> pl.DataFrame:
     """``limits.exhaustion`` as the lab lists it (time of day, how far into the traffic)."""
     return table.select(
-        "kind", "id", "request_no", "share_of_traffic",
+        "kind",
+        "id",
+        "request_no",
+        "share_of_traffic",
         pl.col("at").dt.strftime("%Y-%m-%d %H:%M:%S"),
         pl.col("after_seconds").map_elements(fmt_after, return_dtype=pl.String).alias("into"),
-        pl.col("limit"), "currency",
+        pl.col("limit"),
+        "currency",
     )
 
 
@@ -69,8 +78,10 @@ def cap_note(cfg: RankingConfig, outcome: LabOutcome | None) -> str | None:
     if ties is None:
         lines.append("[dim]slots tied at the 1.0 cap: counted when the run ends[/dim]")
     elif ties.tied:
-        lines.append(f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at "
-                     "the 1.0 cap: their order is creation order, not score.")
+        lines.append(
+            f"{ties.tied:,} of {ties.slots:,} shortlisted slots ({100 * ties.tied_share:.1f}%) tie at "
+            "the 1.0 cap: their order is creation order, not score."
+        )
     else:
         lines.append(f"no shortlisted slot ties at the 1.0 cap ({ties.at_cap:,} reach it).")
     lines.append("[b]n[/b] normalises the weights to 1.")
@@ -89,7 +100,9 @@ def movers_text(outcome: LabOutcome) -> str:
     gained, lost = outcome.gainers, outcome.losers
     if not gained.height and not lost.height:
         return "[dim]No campaign gained or lost slots against the baseline.[/dim]"
-    return "\n".join([
-        f"[green]▲ gained[/green] {names(gained) if gained.height else '—'}",
-        f"[red]▼ lost[/red]   {names(lost) if lost.height else '—'}",
-    ])
+    return "\n".join(
+        [
+            f"[green]▲ gained[/green] {names(gained) if gained.height else '—'}",
+            f"[red]▼ lost[/red]   {names(lost) if lost.height else '—'}",
+        ]
+    )

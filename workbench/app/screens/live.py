@@ -55,20 +55,76 @@ class LiveScreen(ReplayActions, DeadLetterActions, WorkbenchScreen):
     """The live view of the local server."""
 
     BINDINGS = [
-        Binding("r", "replay", "Replay", tooltip="Send the scenario's traffic and receipts to the API", id="live.replay"),
-        Binding("l", "live_run", "Live run", tooltip="Run the scenario on a private server of its own and "
-                "reconcile it with the batch engine (workbench live)", id="live.live_run"),
+        Binding(
+            "r",
+            "replay",
+            "Replay",
+            tooltip="Send the scenario's traffic and receipts to the API",
+            id="live.replay",
+        ),
+        Binding(
+            "l",
+            "live_run",
+            "Live run",
+            tooltip="Run the scenario on a private server of its own and "
+            "reconcile it with the batch engine (workbench live)",
+            id="live.live_run",
+        ),
         Binding("x", "cancel_replay", "Cancel", tooltip="Cancel the replay", id="live.cancel_replay"),
-        Binding("p", "process_queue", "Process", tooltip="Process due settlement retry jobs once", id="live.process_queue"),
-        Binding("right_square_bracket", "page(1)", "Page", key_display="] [",
-                tooltip="The next page of the focused list ([ the previous one)", id="live.page_1"),
-        Binding("left_square_bracket", "page(-1)", "Previous page", show=False,
-                tooltip="The previous page of the focused list", id="live.page_1"),
-        Binding("s", "cycle_filter", "Filter", tooltip="Cycle the focused list's filter (status, or entity)", id="live.cycle_filter"),
-        Binding("ctrl+r", "dlq_replay", "DLQ replay", tooltip="Replay the selected dead letter", id="live.dlq_replay"),
-        Binding("v", "dlq_resolve", "Resolve", tooltip="Mark the selected dead letter resolved", id="live.dlq_resolve"),
-        Binding("i", "dlq_ignore", "Ignore", tooltip="Mark the selected dead letter ignored", id="live.dlq_ignore"),
-        Binding("slash", "focus_trace", "Trace", tooltip="Filter the audit trail by trace id", id="live.focus_trace"),
+        Binding(
+            "p",
+            "process_queue",
+            "Process",
+            tooltip="Process due settlement retry jobs once",
+            id="live.process_queue",
+        ),
+        Binding(
+            "right_square_bracket",
+            "page(1)",
+            "Page",
+            key_display="] [",
+            tooltip="The next page of the focused list ([ the previous one)",
+            id="live.page_1",
+        ),
+        Binding(
+            "left_square_bracket",
+            "page(-1)",
+            "Previous page",
+            show=False,
+            tooltip="The previous page of the focused list",
+            id="live.page_1",
+        ),
+        Binding(
+            "s",
+            "cycle_filter",
+            "Filter",
+            tooltip="Cycle the focused list's filter (status, or entity)",
+            id="live.cycle_filter",
+        ),
+        Binding(
+            "ctrl+r",
+            "dlq_replay",
+            "DLQ replay",
+            tooltip="Replay the selected dead letter",
+            id="live.dlq_replay",
+        ),
+        Binding(
+            "v",
+            "dlq_resolve",
+            "Resolve",
+            tooltip="Mark the selected dead letter resolved",
+            id="live.dlq_resolve",
+        ),
+        Binding(
+            "i", "dlq_ignore", "Ignore", tooltip="Mark the selected dead letter ignored", id="live.dlq_ignore"
+        ),
+        Binding(
+            "slash",
+            "focus_trace",
+            "Trace",
+            tooltip="Filter the audit trail by trace id",
+            id="live.focus_trace",
+        ),
     ]
 
     # Rows per page of each list; the amounts by status read every settlement, this many per request

@@ -69,7 +69,9 @@ class ReplayActions(_Base):
         except LiveRunError as exc:
             self.app.call_from_thread(self._replay_ended)
             self.app.call_from_thread(self._replay_status, "Live run: failed")
-            self.app.call_from_thread(self.notify, f"The live run failed: {exc}", severity="error", timeout=15)
+            self.app.call_from_thread(
+                self.notify, f"The live run failed: {exc}", severity="error", timeout=15
+            )
             return
         self.app.call_from_thread(self._live_run_done, result)
 

@@ -18,7 +18,14 @@ from workbench.engine.units import fmt_money
 
 OPEN_JOB_STATUSES = "queued,processing,retry_scheduled"
 AUDIT_ENTITY_TYPES = (
-    "campaign", "policy_check", "opportunity", "delivery", "receipt", "settlement", "idempotency", "cache",
+    "campaign",
+    "policy_check",
+    "opportunity",
+    "delivery",
+    "receipt",
+    "settlement",
+    "idempotency",
+    "cache",
 )
 
 
@@ -69,7 +76,11 @@ RETRY_JOBS = ListSpec(
     fetch=_retry_jobs,
     key=lambda j: j["retryJobId"],
     row=lambda j: (
-        j["retryJobId"], j["settlementId"], j["status"], str(j["attempts"]), _time(j["nextRunAt"]),
+        j["retryJobId"],
+        j["settlementId"],
+        j["status"],
+        str(j["attempts"]),
+        _time(j["nextRunAt"]),
     ),
 )
 
@@ -90,7 +101,12 @@ AUDIT = ListSpec(
     fetch=_audit,
     key=lambda e: e["auditEventId"],
     row=lambda e: (
-        _time(e["occurredAt"])[11:], e["traceId"], e["entityType"], e["entityId"], e["action"], e["status"],
+        _time(e["occurredAt"])[11:],
+        e["traceId"],
+        e["entityType"],
+        e["entityId"],
+        e["action"],
+        e["status"],
     ),
     paging="number",
     filter_name="entity",

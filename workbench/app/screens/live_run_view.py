@@ -26,7 +26,8 @@ class LiveRunScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         verdict = (
-            "no shortlist mismatch" if not self.result.mismatches
+            "no shortlist mismatch"
+            if not self.result.mismatches
             else f"{len(self.result.mismatches):,} shortlist mismatches"
         )
         with Vertical(id="live-run-dialog"):

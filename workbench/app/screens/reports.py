@@ -51,9 +51,27 @@ class ReportsScreen(WorkbenchScreen):
 
     AUTO_FOCUS = "#reports-kpis-table"
     BINDINGS = [
-        Binding("e", "export", "Export", tooltip="Write every report (CSV, Parquet, JSON, Markdown) to a folder", id="reports.export"),
-        Binding("right_square_bracket", "tab(1)", "Next table", tooltip="Show the next outcome table", id="reports.tab_1"),
-        Binding("left_square_bracket", "tab(-1)", "Previous table", tooltip="Show the previous outcome table", id="reports.tab_1"),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            tooltip="Write every report (CSV, Parquet, JSON, Markdown) to a folder",
+            id="reports.export",
+        ),
+        Binding(
+            "right_square_bracket",
+            "tab(1)",
+            "Next table",
+            tooltip="Show the next outcome table",
+            id="reports.tab_1",
+        ),
+        Binding(
+            "left_square_bracket",
+            "tab(-1)",
+            "Previous table",
+            tooltip="Show the previous outcome table",
+            id="reports.tab_1",
+        ),
     ]
 
     class Ready(Message):

@@ -33,8 +33,10 @@ def describe(scenario: Scenario, working: bool = False) -> str:
     spec = scenario.spec
     traffic = spec.traffic
     if traffic.replay:
-        source = f"replayed from {traffic.replay} ({len(scenario.replay_requests or ())} requests, " \
-                 f"{len(scenario.replay_receipts)} receipts)"
+        source = (
+            f"replayed from {traffic.replay} ({len(scenario.replay_requests or ())} requests, "
+            f"{len(scenario.replay_receipts)} receipts)"
+        )
     else:
         source = f"{traffic.requests:,} generated requests over {len(traffic.segments)} segments"
     w = scenario.ranking.weights
@@ -55,7 +57,8 @@ def describe(scenario: Scenario, working: bool = False) -> str:
             f"floors     relevance {f.relevance:g} · utility {f.utility:g}",
             *([f"overrides  --set {' '.join(scenario.overrides)}"] if scenario.overrides else []),
             "",
-            "[b]the working scenario[/b] [dim](the lab and the reports run it)[/dim]" if working
+            "[b]the working scenario[/b] [dim](the lab and the reports run it)[/dim]"
+            if working
             else "[b $warning]preview[/] [dim]· enter loads it as the working scenario[/dim]",
         ]
     )
@@ -65,9 +68,21 @@ class ScenarioScreen(WorkbenchScreen):
     """Pick the working scenario."""
 
     BINDINGS = [
-        Binding("enter", "load_selected", "Load scenario", show=True, tooltip="Make the highlighted file the "
-                "working scenario", id="scenario.load_selected"),
-        Binding("ctrl+r", "reload", "Reload folder", tooltip="Read the scenarios folder again", id="scenario.reload"),
+        Binding(
+            "enter",
+            "load_selected",
+            "Load scenario",
+            show=True,
+            tooltip="Make the highlighted file the working scenario",
+            id="scenario.load_selected",
+        ),
+        Binding(
+            "ctrl+r",
+            "reload",
+            "Reload folder",
+            tooltip="Read the scenarios folder again",
+            id="scenario.reload",
+        ),
     ]
 
     def __init__(self, folder: Path | None = None) -> None:

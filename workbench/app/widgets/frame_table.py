@@ -63,7 +63,13 @@ class FrameTable(DataTable):
     """A DataTable filled from a polars DataFrame, sortable by column."""
 
     BINDINGS = [
-        Binding("o", "sort_column", "Sort", tooltip="Sort by the column under the cursor (again: reverse)", id="frame_table.sort_column"),
+        Binding(
+            "o",
+            "sort_column",
+            "Sort",
+            tooltip="Sort by the column under the cursor (again: reverse)",
+            id="frame_table.sort_column",
+        ),
     ]
 
     def __init__(
@@ -91,7 +97,9 @@ class FrameTable(DataTable):
         spec = self.formats.get(column)
         currency = row.get("currency") or self.currency
         if column.endswith("delta") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return delta_text(value, spec.format(value) if spec else fmt_value(column, value, currency, signed=True))
+            return delta_text(
+                value, spec.format(value) if spec else fmt_value(column, value, currency, signed=True)
+            )
         if spec and value is not None:
             return Text(spec.format(value), justify="right")
         if column in self.right and isinstance(value, str):
@@ -147,7 +155,9 @@ class FrameTable(DataTable):
         assert self.frame is not None
         if self.sort_column is None:
             return self.frame
-        return self.frame.sort(self.sort_column, descending=self.descending, nulls_last=True, maintain_order=True)
+        return self.frame.sort(
+            self.sort_column, descending=self.descending, nulls_last=True, maintain_order=True
+        )
 
     def _fill(self) -> None:
         frame = self._sorted()

@@ -17,9 +17,12 @@ from workbench.engine.units import MONEY, fmt_value, unit_of
 
 HEADERS = {"metric": "metric", "baseline": "baseline", "variant": "current", "delta": "Δ"}
 SHORT = {
-    "qualified_recommendation_rate": "qualified rec. rate", "action_conversion_rate": "action conv. rate",
-    "disclosure_shown_rate": "disclosure shown", "requests_with_eligible": "requests w/ eligible",
-    "campaigns_out_of_budget": "out of budget", "slots_tied_at_priority_cap": "slots tied at 1.0",
+    "qualified_recommendation_rate": "qualified rec. rate",
+    "action_conversion_rate": "action conv. rate",
+    "disclosure_shown_rate": "disclosure shown",
+    "requests_with_eligible": "requests w/ eligible",
+    "campaigns_out_of_budget": "out of budget",
+    "slots_tied_at_priority_cap": "slots tied at 1.0",
 }
 COLUMNS = ("metric", "baseline", "variant", "delta")
 

@@ -62,6 +62,9 @@ class LabChart(PlotextPlot):
         cur = [round(100 * v, 1) for v in top["share_variant"].to_list()]
         # plotext's multiple_bar takes labels (the legend); textual-plotext's typed wrapper leaves it out
         self.plt.multiple_bar(
-            names, [base, cur], labels=["baseline", "current"],  # pyright: ignore[reportCallIssue]
-            color=["gray", "cyan"], orientation="horizontal",
+            names,
+            [base, cur],
+            labels=["baseline", "current"],  # pyright: ignore[reportCallIssue]
+            color=["gray", "cyan"],
+            orientation="horizontal",
         )

@@ -78,9 +78,7 @@ class PagedList(Vertical):
 
     DEFAULT_CLASSES = "pane"
 
-    def __init__(
-        self, spec: ListSpec, page_rows: int, id: str, tools: tuple[Widget, ...] = ()
-    ) -> None:
+    def __init__(self, spec: ListSpec, page_rows: int, id: str, tools: tuple[Widget, ...] = ()) -> None:
         super().__init__(id=f"{id}-pane")
         self.spec = spec
         self.tools = tools  # widgets beside the title (the audit trail's trace-id filter)

@@ -36,11 +36,31 @@ class SettingField(Input):
 
     # Not + and -: those are typed as part of a number ("-0.1", "1e-3").
     BINDINGS = [
-        Binding("right_square_bracket,ctrl+up", "step(1)", "Step up", key_display="]", priority=True,
-                tooltip="Raise this setting one step and apply it", id="ranking_editor.step_1"),
-        Binding("left_square_bracket,ctrl+down", "step(-1)", "Step down", key_display="[", priority=True,
-                tooltip="Lower this setting one step and apply it", id="ranking_editor.step_1"),
-        Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)", id="ranking_editor.leave"),
+        Binding(
+            "right_square_bracket,ctrl+up",
+            "step(1)",
+            "Step up",
+            key_display="]",
+            priority=True,
+            tooltip="Raise this setting one step and apply it",
+            id="ranking_editor.step_1",
+        ),
+        Binding(
+            "left_square_bracket,ctrl+down",
+            "step(-1)",
+            "Step down",
+            key_display="[",
+            priority=True,
+            tooltip="Lower this setting one step and apply it",
+            id="ranking_editor.step_1",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Done editing",
+            tooltip="Back to the results (undo what was not applied)",
+            id="ranking_editor.leave",
+        ),
     ]
 
     def __init__(self, table: str, key: str, value: float) -> None:
@@ -121,7 +141,9 @@ class RankingEditor(Vertical):
     def _refuse(self, field: SettingField, message: str) -> None:
         kept = fmt_setting(setting(self.cfg, field.table, field.key))
         self._error(field.table, field.key, f"{message}; keeping {kept}")
-        self.notify(f"{message}. The last good result stays on screen.", title="Invalid value", severity="error")
+        self.notify(
+            f"{message}. The last good result stays on screen.", title="Invalid value", severity="error"
+        )
 
     def _apply(self, field: SettingField, value: float, always: bool = False) -> None:
         """Take ``value``; post ``Changed`` when it changes the settings (or ``always``: enter asks to run)."""

@@ -42,7 +42,15 @@ def parse_multiplier(text: str) -> float:
 
 
 class WorldField(Input):
-    BINDINGS = [Binding("escape", "leave", "Done editing", tooltip="Back to the results (undo what was not applied)", id="world_editor.leave")]
+    BINDINGS = [
+        Binding(
+            "escape",
+            "leave",
+            "Done editing",
+            tooltip="Back to the results (undo what was not applied)",
+            id="world_editor.leave",
+        )
+    ]
 
     def __init__(self, key: str, value: str, tooltip: str) -> None:
         super().__init__(value=value, id=f"lab-world-{key}", compact=True, tooltip=tooltip)
@@ -57,7 +65,9 @@ class WorldEditor(Vertical):
     """Traffic size and budget multiplier of the lab's scenario."""
 
     class Changed(Message):
-        def __init__(self, editor: WorldEditor, key: str, requests: int | None, budgets: float | None) -> None:
+        def __init__(
+            self, editor: WorldEditor, key: str, requests: int | None, budgets: float | None
+        ) -> None:
             super().__init__()
             self.editor = editor
             self.key = key
@@ -103,7 +113,9 @@ class WorldEditor(Vertical):
 
     def refuse(self, key: str, message: str) -> None:
         self.error(key, message)
-        self.notify(f"{message}. The last good result stays on screen.", title="Invalid value", severity="error")
+        self.notify(
+            f"{message}. The last good result stays on screen.", title="Invalid value", severity="error"
+        )
 
     def revert(self, field: WorldField) -> None:
         self.set_world(self.requests, self.budgets, self.replay)
