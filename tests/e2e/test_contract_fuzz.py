@@ -64,7 +64,10 @@ def test_the_server_keeps_its_openapi_contract(start_server, tmp_path: Path) -> 
         "--phases", "examples,coverage,fuzzing,stateful",
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", str(SEED),
-        "--workers", "2",
+        # One worker: with two threads, CPython 3.11's AST constructor can fail in the fuzzer itself
+        # ("SystemError: AST constructor recursion depth mismatch", a race fixed in later CPythons),
+        # which schemathesis reports as a runtime error although every case passed.
+        "--workers", "1",
         "--generation-database", "none",
         "--request-timeout", "20",
         "--no-color",
