@@ -13,23 +13,21 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from workbench.cli_analysis import add_analysis_parsers, cmd_explain, cmd_optimise, cmd_sweep
+from workbench.cli_analysis import add_analysis_parsers, cmd_compare, cmd_explain, cmd_optimise, cmd_sweep
 from workbench.cli_common import (
     DEFAULT_FORMATS,
-    PROGRESS_MIN_REQUESTS,
     UsageError,
     err_console,
     formats_arg,
+    is_big,
     out_console,
     run_one,
+    writing_spinner,
 )
 from workbench.cli_tables import exhaustion_table, kpi_table, whole
 from workbench.engine.scenario import ScenarioError, load_scenario
@@ -116,20 +114,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _is_big(result) -> bool:
-    return result.traffic.size >= PROGRESS_MIN_REQUESTS
-
-
-@contextmanager
-def _writing(enabled: bool) -> Iterator:
-    """A spinner naming the report being written (long runs only)."""
-    if not enabled:
-        yield None
-        return
-    with err_console.status("writing reports") as status:
-        yield lambda name: status.update(f"writing {name}")
-
-
 def _print_exhaustion(result, table) -> None:
     summary, ran_out = exhaustion_table(result, table)
     out_console.print(summary, markup=False)
@@ -156,85 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     _print_exhaustion(result, tables["exhaustion"])
     if args.out:
-        with _writing(not args.no_progress and _is_big(result)) as step:
+        with writing_spinner(not args.no_progress and is_big(result)) as step:
             written = write_run(result, args.out, formats, tables, step, explain_formats)
-        out_console.print(f"wrote {len(written)} files to {args.out}")
-    out_console.print(f"done in {time.perf_counter() - started:.2f} s")
-    return 0
-
-
-def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.engine.compare import compare_runs, write_comparison
-    from workbench.engine.exports import parse_formats
-    from workbench.engine.units import fmt_value
-
-    if not args.sets:
-        raise UsageError("compare needs at least one --set key=value (the variant)")
-    formats = formats_arg(args.format or DEFAULT_FORMATS, parse_formats)
-    started = time.perf_counter()
-    base = run_one(args.scenario, [], not args.no_progress, "baseline")
-    variant = run_one(args.scenario, args.sets, not args.no_progress, "variant")
-    comparison = compare_runs(base, variant)
-    table = Table(title=f"{base.scenario.name}: baseline vs --set {' '.join(args.sets)}", header_style="bold")
-    for col in ("metric", "baseline", "variant", "delta"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    currency = comparison.currency
-    for row in comparison.kpis.iter_rows(named=True):
-        metric, delta = row["metric"], row["delta"]
-        style = "green" if delta > 0 else "red" if delta < 0 else ""
-        shown = fmt_value(metric, delta, currency, signed=True)
-        table.add_row(
-            metric,
-            fmt_value(metric, row["baseline"], currency),
-            fmt_value(metric, row["variant"], currency),
-            f"[{style}]{shown}[/]" if style else shown,
-        )
-    out_console.print(whole(table))
-    moved = comparison.slot_share.filter(comparison.slot_share["slots_delta"] != 0)
-    shifts = Table(title="campaigns that gained or lost slots", header_style="bold")
-    for col in ("campaign", "baseline", "variant", "delta", "share Δ"):
-        shifts.add_column(col, justify="left" if col == "campaign" else "right")
-    for row in moved.iter_rows(named=True):
-        shifts.add_row(
-            row["campaign_id"],
-            f"{row['slots_baseline']:,}",
-            f"{row['slots_variant']:,}",
-            f"{row['slots_delta']:+,}",
-            f"{row['share_delta']:+.4f}",
-        )
-    if moved.height:
-        out_console.print(whole(shifts))
-    else:
-        out_console.print("no campaign gained or lost slots")
-    moved_rank = comparison.rank_shifts.filter(
-        (comparison.rank_shifts["moved_up"] + comparison.rank_shifts["moved_down"]) > 0
-    )
-    if moved_rank.height:
-        ranks = Table(
-            title="rank shifts (slots that kept their campaign and partner but changed position)",
-            header_style="bold",
-        )
-        for col in ("campaign", "mean position before", "after", "moved up", "moved down"):
-            ranks.add_column(col, justify="left" if col == "campaign" else "right")
-        for row in moved_rank.iter_rows(named=True):
-            ranks.add_row(
-                row["campaign_id"],
-                _num(row["mean_position_baseline"]),
-                _num(row["mean_position_variant"]),
-                str(row["moved_up"]),
-                str(row["moved_down"]),
-            )
-        out_console.print(whole(ranks))
-    out_console.print(
-        f"requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}"
-    )
-    if args.out:
-        with _writing(not args.no_progress and _is_big(base)):
-            written = write_comparison(base, variant, comparison, args.out, formats)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {time.perf_counter() - started:.2f} s")
     return 0

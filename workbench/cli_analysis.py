@@ -1,4 +1,4 @@
-"""The analysis commands: ``explain`` (why a candidate lost a request), ``sweep`` (every combination of a
+"""The analysis commands: ``compare`` (a variant against the scenario), ``explain`` (why a candidate lost a request), ``sweep`` (every combination of a
 few settings) and ``optimise`` (Optuna over weights and floors under constraints)."""
 
 from __future__ import annotations
@@ -7,14 +7,19 @@ import argparse
 import time
 from pathlib import Path
 
+from rich.table import Table
+
 from workbench.cli_common import (
+    DEFAULT_FORMATS,
     UsageError,
     err_console,
     formats_arg,
+    is_big,
     out_console,
     print_wide,
     progress_bar,
     run_one,
+    writing_spinner,
 )
 from workbench.cli_tables import whole
 from workbench.engine.scenario import load_scenario
@@ -150,4 +155,81 @@ def cmd_optimise(args: argparse.Namespace) -> int:
     path = save_winner(scenario, result.best_cfg, args.out, origin)
     out_console.print(f"{feasible} of {args.trials} trials feasible; saved the best as {path}")
     out_console.print(f"done in {seconds:.2f} s (seed {args.seed})")
+    return 0
+
+
+def num_or_dash(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.engine.compare import compare_runs, write_comparison
+    from workbench.engine.exports import parse_formats
+    from workbench.engine.units import fmt_value
+
+    if not args.sets:
+        raise UsageError("compare needs at least one --set key=value (the variant)")
+    formats = formats_arg(args.format or DEFAULT_FORMATS, parse_formats)
+    started = time.perf_counter()
+    base = run_one(args.scenario, [], not args.no_progress, "baseline")
+    variant = run_one(args.scenario, args.sets, not args.no_progress, "variant")
+    comparison = compare_runs(base, variant)
+    table = Table(title=f"{base.scenario.name}: baseline vs --set {' '.join(args.sets)}", header_style="bold")
+    for col in ("metric", "baseline", "variant", "delta"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    currency = comparison.currency
+    for row in comparison.kpis.iter_rows(named=True):
+        metric, delta = row["metric"], row["delta"]
+        style = "green" if delta > 0 else "red" if delta < 0 else ""
+        shown = fmt_value(metric, delta, currency, signed=True)
+        table.add_row(
+            metric,
+            fmt_value(metric, row["baseline"], currency),
+            fmt_value(metric, row["variant"], currency),
+            f"[{style}]{shown}[/]" if style else shown,
+        )
+    out_console.print(whole(table))
+    moved = comparison.slot_share.filter(comparison.slot_share["slots_delta"] != 0)
+    shifts = Table(title="campaigns that gained or lost slots", header_style="bold")
+    for col in ("campaign", "baseline", "variant", "delta", "share Δ"):
+        shifts.add_column(col, justify="left" if col == "campaign" else "right")
+    for row in moved.iter_rows(named=True):
+        shifts.add_row(
+            row["campaign_id"],
+            f"{row['slots_baseline']:,}",
+            f"{row['slots_variant']:,}",
+            f"{row['slots_delta']:+,}",
+            f"{row['share_delta']:+.4f}",
+        )
+    if moved.height:
+        out_console.print(whole(shifts))
+    else:
+        out_console.print("no campaign gained or lost slots")
+    moved_rank = comparison.rank_shifts.filter(
+        (comparison.rank_shifts["moved_up"] + comparison.rank_shifts["moved_down"]) > 0
+    )
+    if moved_rank.height:
+        ranks = Table(
+            title="rank shifts (slots that kept their campaign and partner but changed position)",
+            header_style="bold",
+        )
+        for col in ("campaign", "mean position before", "after", "moved up", "moved down"):
+            ranks.add_column(col, justify="left" if col == "campaign" else "right")
+        for row in moved_rank.iter_rows(named=True):
+            ranks.add_row(
+                row["campaign_id"],
+                num_or_dash(row["mean_position_baseline"]),
+                num_or_dash(row["mean_position_variant"]),
+                str(row["moved_up"]),
+                str(row["moved_down"]),
+            )
+        out_console.print(whole(ranks))
+    out_console.print(
+        f"requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}"
+    )
+    if args.out:
+        with writing_spinner(not args.no_progress and is_big(base)):
+            written = write_comparison(base, variant, comparison, args.out, formats)
+        out_console.print(f"wrote {len(written)} files to {args.out}")
+    out_console.print(f"done in {time.perf_counter() - started:.2f} s")
     return 0

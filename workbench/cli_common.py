@@ -59,3 +59,17 @@ def formats_arg(text: str, parse) -> tuple[str, ...]:
         return parse(text)
     except ValueError as err:
         raise UsageError(str(err)) from None
+
+
+def is_big(result) -> bool:
+    return result.traffic.size >= PROGRESS_MIN_REQUESTS
+
+
+@contextmanager
+def writing_spinner(enabled: bool) -> Iterator:
+    """A spinner naming the report being written (long runs only)."""
+    if not enabled:
+        yield None
+        return
+    with err_console.status("writing reports") as status:
+        yield lambda name: status.update(f"writing {name}")
