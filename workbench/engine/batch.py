@@ -56,13 +56,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from server.domain.gates import STATIC_GATES, budget_gate, credits_gate, static_gates
-from server.domain.ops import PY
 from server.domain.ranking import (
     affective_fit_score,
     bid_norm,
@@ -78,7 +76,9 @@ from server.domain.ranking import (
 )
 from server.domain.ranking_config import RankingConfig
 from server.domain.receipts import CREDIT_COSTS
+from workbench.engine.budgets import budget_closed_one, budget_room, first_bill_per_campaign
 from workbench.engine.market import MarketTables
+from workbench.engine.polars_ops import POLARS
 from workbench.engine.traffic import Traffic
 
 Progress = Callable[[int, int], None]
@@ -97,23 +97,6 @@ MIN_CHUNK = 4_096
 MAX_CHUNK = 262_144
 
 
-class _PolarsOps:
-    """``Ops`` for polars expressions (a Python value that reaches here is handled like ``PY``)."""
-
-    @staticmethod
-    def where(cond: Any, then: Any, otherwise: Any) -> Any:
-        if isinstance(cond, pl.Expr):
-            return pl.when(cond).then(then).otherwise(otherwise)
-        return PY.where(cond, then, otherwise)
-
-    @staticmethod
-    def clamp(value: Any) -> Any:
-        if isinstance(value, pl.Expr):
-            return value.clip(0.0, 1.0)
-        return PY.clamp(value)
-
-
-POLARS = _PolarsOps()
 C = pl.col
 
 
@@ -410,36 +393,3 @@ def run_batch(
         committed_spend=spend0 + np.minimum(billed, budget_room(spend0, payout, budget)) * payout,
         credits_used=used,
     )
-
-
-def first_bill_per_campaign(reaches: np.ndarray, cidx: np.ndarray) -> np.ndarray:
-    """(requests × positions): the slots that create a settlement, of those whose receipt ``reaches`` the
-    billable event. A request's later slots of the same campaign (another partner, the same offer) share the
-    first one's settlement: the server keeps one per (intent, offer, event)."""
-    out = reaches.copy()
-    for k in range(1, reaches.shape[1]):
-        for j in range(k):
-            out[:, k] &= ~(reaches[:, j] & (cidx[:, j] == cidx[:, k]))
-    return out
-
-
-def budget_closed_one(
-    spend0: float | np.ndarray, payout: float | np.ndarray, budget: float | np.ndarray, count: np.ndarray
-) -> np.ndarray:
-    return ~budget_gate(spend0 + count * payout, payout, budget)
-
-
-def budget_room(spend0: np.ndarray, payout: np.ndarray, budget: np.ndarray) -> np.ndarray:
-    """Per campaign: how many settlements of ``payout`` fit the budget (the server's ``committed + payout <=
-    budget`` each time, in the same float arithmetic as the budget gate); a free campaign has no limit.
-    """
-    spend0, payout, budget = (np.asarray(a, dtype=np.float64) for a in (spend0, payout, budget))
-    free = payout <= 0
-    safe = np.where(free, 1.0, payout)
-    room = np.maximum(np.floor((budget - spend0) / safe), 0).astype(np.int64)
-    for _ in range(2):  # the division can be one off either way; settle it with the gate's own test
-        room = np.where(
-            ~free & (room > 0) & budget_closed_one(spend0, safe, budget, room - 1), room - 1, room
-        )
-        room = np.where(~free & ~budget_closed_one(spend0, safe, budget, room), room + 1, room)
-    return np.where(free, np.iinfo(np.int64).max, room)

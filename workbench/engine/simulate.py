@@ -212,7 +212,7 @@ def _first_of_campaign(req: np.ndarray, ci: np.ndarray, reaches: np.ndarray) -> 
 def _over_budget(ci: np.ndarray, reaches: np.ndarray, market: MarketTables) -> np.ndarray:
     """Slots whose billable receipt finds no room left in its campaign's budget (the k-th of a campaign,
     in arrival and position order, when fewer than k settlements fit)."""
-    from workbench.engine.batch import budget_room
+    from workbench.engine.budgets import budget_room
 
     k = np.zeros(len(ci), dtype=np.int64)
     if len(ci):  # the campaign's billable slots so far, this one included
