@@ -12,10 +12,9 @@ from workbench.engine.ranking_report import ranking_report
 from workbench.engine.reports import (
     Facts,
     campaign_outcomes,
-    category_outcomes,
     overall_kpis,
-    region_outcomes,
 )
+from workbench.engine.segments import category_outcomes, region_outcomes
 from workbench.engine.simulate import rngs, settlement_paths, simulate
 from workbench.engine.traffic import build_traffic
 

@@ -38,12 +38,11 @@ from workbench.engine.reports import (
     LONG_FRAME_LIMIT,
     Facts,
     campaign_outcomes,
-    category_outcomes,
     overall_kpis,
     partner_outcomes,
-    region_outcomes,
 )
 from workbench.engine.scenario import effective_overrides
+from workbench.engine.segments import category_outcomes, region_outcomes
 from workbench.engine.simulate import receipts
 
 FORMATS = ("csv", "parquet", "json", "md")

@@ -254,7 +254,7 @@ ORDER = (
 )
 
 
-def _finish(frame: pl.DataFrame) -> pl.DataFrame:
+def finish(frame: pl.DataFrame) -> pl.DataFrame:
     """Fill the missing counts with 0, add the KPIs, put the columns in the one standard order."""
     frame = frame.with_columns(
         [C(c).fill_null(0) for c in _ZERO_INT if c in frame.columns]
@@ -301,7 +301,7 @@ def campaign_outcomes(f: Facts) -> pl.DataFrame:
         C("intents").fill_null(0), C("eligible").fill_null(0), C("slots_requested").fill_null(0)
     )
     frame = (
-        _finish(frame)
+        finish(frame)
         .with_columns(
             budget_left=C("budget") - C("spend0") - C("spend"),
         )
@@ -326,48 +326,7 @@ def partner_outcomes(f: Facts) -> pl.DataFrame:
     frame = base.join(_entity_outcomes(f, "pi"), on="pi", how="left").with_columns(
         C("intents").fill_null(0), C("eligible").fill_null(0), C("slots_requested").fill_null(0)
     )
-    return _finish(frame).rename({"intents": "opportunities"}).sort("pi").drop("pi")
-
-
-def _request_breakdown(f: Facts, key: str, sig_keys: pl.DataFrame) -> pl.DataFrame:
-    """Outcomes by a request attribute; ``sig_keys`` maps each signature to its key value(s).
-
-    Every request has one signature, so per-signature sums add up per key; distinct intents
-    do too unless a replayed log repeats an intent id across requests (then counted exactly).
-    """
-    per_sig = f.per_signature()
-    frame = per_sig.join(sig_keys, on="sig").group_by(key).agg(pl.all().exclude("sig").sum())
-    if not f.unique_intents:
-        exact = (
-            f.requests.join(sig_keys, on="sig")
-            .group_by(key)
-            .agg(C("intent_code").n_unique().cast(pl.Int64).alias("intents"))
-            .join(
-                f.slot_frame()
-                .filter(C("presented"))
-                .join(sig_keys, on="sig")
-                .group_by(key)
-                .agg(C("intent_code").n_unique().cast(pl.Int64).alias("presented_intents")),
-                on=key,
-                how="left",
-            )
-        )
-        frame = frame.drop("intents", "presented_intents").join(exact, on=key, how="left")
-    frame = frame.rename({"requests": "opportunities", "requests_with_eligible": "eligible"})
-    return _finish(frame.with_columns(C("intents").fill_null(0))).drop("intents").sort(key)
-
-
-def category_outcomes(f: Facts) -> pl.DataFrame:
-    keys = f.signatures.select("sig", C("r_category").alias("category"))
-    return _request_breakdown(f, "category", keys)
-
-
-def region_outcomes(f: Facts) -> pl.DataFrame:
-    keys = f.signatures.select(
-        "sig",
-        pl.when(C("geo").list.len() == 0).then(pl.lit([ANY_REGION])).otherwise(C("geo")).alias("region"),
-    ).explode("region")
-    return _request_breakdown(f, "region", keys)
+    return finish(frame).rename({"intents": "opportunities"}).sort("pi").drop("pi")
 
 
 def overall_kpis(f: Facts) -> dict[str, Any]:
@@ -378,7 +337,7 @@ def overall_kpis(f: Facts) -> dict[str, Any]:
         intents = int(np.unique(f.intent_code).size)
         presented_intents = int(np.unique(f.intent_code[f.idx[f.presented]]).size)
         base = base.with_columns(presented_intents=pl.lit(presented_intents, pl.Int64))
-    row = _finish(base.with_columns(intents=pl.lit(intents, pl.Int64))).row(0, named=True)
+    row = finish(base.with_columns(intents=pl.lit(intents, pl.Int64))).row(0, named=True)
     closed = r.batch.epochs[-1]
     out: dict[str, Any] = {
         "requests": r.traffic.size,
