@@ -14,7 +14,8 @@ from server.domain.ranking import Market, Ranking, rank
 from server.domain.ranking_config import RankingConfig
 from workbench.engine.batch import CREDITS_BY_STAGE
 from workbench.engine.pipeline import RunResult
-from workbench.engine.scenario import ReplayRequest, Scenario, ScenarioFile
+from workbench.engine.replay_log import ReplayRequest
+from workbench.engine.scenario import Scenario, ScenarioFile
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOCK = "2026-03-11T12:00:00Z"

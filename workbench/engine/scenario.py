@@ -26,7 +26,6 @@ floor takes the scenario's (whose defaults equal the API's, 0.72 / 0.68).
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,12 +35,13 @@ from typing import Annotated, Literal
 import msgspec
 
 from server.domain.errors import ValidationFailed
-from server.domain.models import Campaign, EventReceipt, OpportunityRequest, PartnerAgent, ReputationRecord
+from server.domain.models import Campaign, EventReceipt, PartnerAgent, ReputationRecord
 from server.domain.ranking_config import RankingConfig
 from server.domain.ranking_table import FloorsTable, RankingTable, WeightsTable, config_from_tables
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
-from workbench.engine.errors import ScenarioError
+from workbench.engine.errors import ScenarioError, display_path, validation_message
 from workbench.engine.overrides import apply_overrides, ranking_overrides
+from workbench.engine.replay_log import ReplayRequest, load_replay
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
@@ -140,13 +140,6 @@ class SeedFile(msgspec.Struct, rename="camel", kw_only=True):
     reputation_records: list[ReputationRecord] = []
 
 
-class ReplayRequest(OpportunityRequest, kw_only=True):
-    """A recorded OpportunityRequest; floors are optional so that "stated" can be told from "default"."""
-
-    relevance_floor: Probability | None = None  # type: ignore[assignment] - optional here: stated or not
-    utility_floor: Probability | None = None  # type: ignore[assignment] - optional here: stated or not
-
-
 @dataclass(frozen=True)
 class Scenario:
     """A validated scenario with everything resolved (entities loaded, replay decoded)."""
@@ -164,35 +157,6 @@ class Scenario:
     @property
     def name(self) -> str:
         return self.spec.name
-
-
-# ---------------------------------------------------------------------------
-# Error messages
-# ---------------------------------------------------------------------------
-
-_AT = re.compile(r"^(?P<msg>.*?) - at `\$(?P<path>[^`]*)`$", re.S)
-
-
-def _format_path(path: str) -> str:
-    return path.lstrip(".") or "(top level)"
-
-
-def _validation_message(where: str, err: Exception, prefix: str = "") -> str:
-    text = str(err)
-    match = _AT.match(text)
-    if match:
-        path = prefix + match.group("path")
-        return f"{where}: at {_format_path(path)}: {match.group('msg')}"
-    if prefix:
-        return f"{where}: at {_format_path(prefix)}: {text}"
-    return f"{where}: {text}"
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 # ---------------------------------------------------------------------------
@@ -246,7 +210,7 @@ def rescaled(
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read, override, decode and resolve a scenario; ScenarioError (one line) on any problem."""
     path = Path(path)
-    where = _display(path)
+    where = display_path(path)
     if not path.is_file():
         raise ScenarioError(f"{where}: no such scenario file")
     try:
@@ -260,7 +224,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     try:
         spec = msgspec.convert(raw, ScenarioFile)
     except msgspec.ValidationError as err:
-        raise ScenarioError(_validation_message(label, err)) from None
+        raise ScenarioError(validation_message(label, err)) from None
     _check_spec(label, spec)
     base = path.parent
     campaigns, partners, records = _load_entities(label, base, spec.entities)
@@ -319,13 +283,13 @@ def _load_entities(
     seed = SeedFile()
     if ent.seed_file:
         seed_path = base / ent.seed_file
-        seed_where = _display(seed_path)
+        seed_where = display_path(seed_path)
         if not seed_path.is_file():
             raise ScenarioError(f"{label}: at entities.seed_file: no such file {seed_where}")
         try:
             seed = msgspec.json.decode(seed_path.read_bytes(), type=SeedFile)
         except msgspec.ValidationError as err:
-            raise ScenarioError(_validation_message(seed_where, err)) from None
+            raise ScenarioError(validation_message(seed_where, err)) from None
         except msgspec.DecodeError as err:
             raise ScenarioError(f"{seed_where}: not valid JSON: {err}") from None
     campaigns = _merge(seed.campaigns, ent.campaigns, "campaign_id")
@@ -364,37 +328,6 @@ def _merge(first: list, second: list, key: str) -> list:
             where[ident] = len(out)
             out.append(item)
     return out
-
-
-_request_decoder = msgspec.json.Decoder(ReplayRequest)
-_receipt_decoder = msgspec.json.Decoder(EventReceipt)
-
-
-def load_replay(path: Path) -> tuple[tuple[ReplayRequest, ...], tuple[EventReceipt, ...]]:
-    """A JSON Lines log: one OpportunityRequest per line, or an EventReceipt (a line with ``receiptId``).
-
-    Blank lines and lines starting with ``#`` are skipped. Errors name the file and line.
-    """
-    where = _display(path)
-    if not path.is_file():
-        raise ScenarioError(f"{where}: no such replay file")
-    requests: list[ReplayRequest] = []
-    receipts: list[EventReceipt] = []
-    with path.open("rb") as fh:
-        for number, line in enumerate(fh, start=1):
-            text = line.strip()
-            if not text or text.startswith(b"#"):
-                continue
-            try:
-                if b'"receiptId"' in text:
-                    receipts.append(_receipt_decoder.decode(text))
-                else:
-                    requests.append(_request_decoder.decode(text))
-            except msgspec.ValidationError as err:
-                raise ScenarioError(_validation_message(f"{where}:{number}", err)) from None
-            except msgspec.DecodeError as err:
-                raise ScenarioError(f"{where}:{number}: not valid JSON: {err}") from None
-    return tuple(requests), tuple(receipts)
 
 
 def scenario_workspaces(scenario: Scenario | None) -> tuple[str, ...]:

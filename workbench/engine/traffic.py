@@ -21,7 +21,8 @@ import numpy as np
 import polars as pl
 
 from server.domain.ranking_config import RankingConfig
-from workbench.engine.scenario import ReplayRequest, Scenario
+from workbench.engine.replay_log import ReplayRequest
+from workbench.engine.scenario import Scenario
 
 SIGNATURE_SCHEMA = {
     "sig": pl.Int32,
