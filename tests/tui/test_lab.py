@@ -190,7 +190,7 @@ async def test_pin_makes_the_current_settings_the_baseline() -> None:
 
 
 async def test_a_cancelled_run_leaves_the_previous_result(monkeypatch) -> None:
-    import workbench.app.screens.lab as lab_module
+    import workbench.app.screens.lab_run as lab_module  # the worker that runs the engine
 
     release, finished = threading.Event(), threading.Event()
     real_evaluate = lab_module.evaluate
@@ -222,7 +222,7 @@ async def test_a_cancelled_run_leaves_the_previous_result(monkeypatch) -> None:
 
 
 async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(monkeypatch) -> None:
-    import workbench.app.screens.lab as lab_module
+    import workbench.app.screens.lab_run as lab_module  # the worker that runs the engine
 
     release = threading.Event()
     real_evaluate = lab_module.evaluate
@@ -275,7 +275,7 @@ async def test_after_a_cancel_the_results_are_marked_stale_and_enter_runs_again(
 
 
 async def test_ctrl_r_reruns_stale_results(monkeypatch) -> None:
-    import workbench.app.screens.lab as lab_module
+    import workbench.app.screens.lab_run as lab_module  # the worker that runs the engine
 
     real_evaluate = lab_module.evaluate
     calls = []

@@ -10,23 +10,30 @@ pins the current settings instead.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Header, ProgressBar, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
 
 from server.domain.ranking_config import RankingConfig
 from workbench.app.screens.base import WorkbenchScreen
-from workbench.app.screens.export import export_run, shown
-from workbench.app.screens.lab_run import LabRequest, RunCancelled
-from workbench.app.screens.lab_text import cap_note, movers_text, outcome_lines, ran_out_rows, stale_note
-from workbench.app.screens.save_scenario import SaveScenarioScreen
+from workbench.app.screens.lab_files import LabFiles
+from workbench.app.screens.lab_run import LabFailed, LabProgressed, LabRan, LabRequest, LabRunner
+from workbench.app.screens.lab_text import (
+    GATE_HEADERS,
+    KPI_TITLE,
+    RAN_OUT_HEADERS,
+    SHARE_FORMATS,
+    SHARE_HEADERS,
+    SHORTLIST_HEADERS,
+    cap_note,
+    movers_text,
+    outcome_lines,
+    ran_out_rows,
+    stale_note,
+)
 from workbench.app.widgets.frame_table import FrameTable
 from workbench.app.widgets.key_bar import KeyBar
 from workbench.app.widgets.kpi_table import KpiTable
@@ -34,49 +41,15 @@ from workbench.app.widgets.lab_chart import LabChart
 from workbench.app.widgets.ranking_editor import RankingEditor
 from workbench.app.widgets.world_editor import WorldEditor
 from workbench.engine.limits import exhaustion_summary, normalise
-from workbench.engine.pipeline import RunResult, run_scenario
+from workbench.engine.pipeline import RunResult
 from workbench.engine.scenario import Scenario, ScenarioError, rescaled, traffic_requests
 from workbench.engine.tuning import (
     LabOutcome,
     describe_settings,
-    evaluate,
-    save_tuned_scenario,
-    tuned_name,
 )
 
-SHARE_HEADERS = {
-    "campaign_id": "campaign",
-    "slots_baseline": "base slots",
-    "slots_variant": "slots",
-    "slots_delta": "Δ slots",
-    "share_baseline": "base share",
-    "share_variant": "share",
-    "share_delta": "Δ share",
-}
-SHARE_FORMATS = {"share_baseline": "{:.1%}", "share_variant": "{:.1%}", "share_delta": "{:+.1%}"}
-GATE_HEADERS = {"gate": "gate failed", "baseline": "baseline", "current": "current", "delta": "Δ"}
-SHORTLIST_HEADERS = {
-    "intent_id": "intent",
-    "position": "pos",
-    "campaign_id": "campaign",
-    "partner_id": "partner",
-    "affective_fit": "affective",
-    "bid_norm": "bid (norm)",
-    "priority_score": "priority",
-}
-RAN_OUT_HEADERS = {
-    "kind": "ran out",
-    "id": "campaign / workspace",
-    "request_no": "at request",
-    "share_of_traffic": "of traffic",
-    "at": "time (UTC)",
-    "into": "into the traffic",
-    "limit": "budget / credits",
-}
-KPI_TITLE = "KPIs: current settings against the pinned baseline"
 
-
-class LabScreen(WorkbenchScreen):
+class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
     """Weights and floors on the left; KPIs, chart, slot share, gates and a shortlist sample on the right."""
 
     AUTO_FOCUS = "#lab-kpis"
@@ -155,25 +128,6 @@ class LabScreen(WorkbenchScreen):
             id="lab.rerun",
         ),
     ]
-
-    class Ran(Message):
-        def __init__(self, seq: int, outcome: LabOutcome) -> None:
-            super().__init__()
-            self.seq = seq
-            self.outcome = outcome
-
-    class Failed(Message):
-        def __init__(self, seq: int, error: str) -> None:
-            super().__init__()
-            self.seq = seq
-            self.error = error
-
-    class Progressed(Message):
-        def __init__(self, seq: int, done: int, total: int) -> None:
-            super().__init__()
-            self.seq = seq
-            self.done = done
-            self.total = total
 
     # The lab's state. Each change redraws what depends on it (the watchers below): a new result its
     # tables and status, the others the status pane (running, stale, baseline).
@@ -296,49 +250,21 @@ class LabScreen(WorkbenchScreen):
         self.running = True
         self.run_lab(self.seq, self.scenario, self.baseline, self.baseline_cfg, cfg)
 
-    @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False)
-    def run_lab(
-        self,
-        seq: int,
-        scenario: Scenario,
-        baseline: RunResult | None,
-        baseline_cfg: RankingConfig | None,
-        cfg: RankingConfig,
-    ) -> None:
-        worker = get_current_worker()
-
-        def progress(done: int, total: int) -> None:
-            if worker.is_cancelled:
-                raise RunCancelled
-            self.post_message(self.Progressed(seq, done, total))
-
-        try:
-            if baseline is None:
-                baseline = run_scenario(scenario, baseline_cfg, progress=progress)
-            outcome = evaluate(baseline, cfg, progress)
-        except RunCancelled:
-            return
-        except Exception as exc:  # an engine failure is reported; the last good result stays
-            self.post_message(self.Failed(seq, f"{type(exc).__name__}: {exc}"))
-            return
-        if not worker.is_cancelled:
-            self.post_message(self.Ran(seq, outcome))
-
-    @on(Progressed)
-    def _progressed(self, message: Progressed) -> None:
+    @on(LabProgressed)
+    def _progressed(self, message: LabProgressed) -> None:
         if message.seq == self.seq and message.total:
             bar = self.query_one("#lab-progress", ProgressBar)
             bar.remove_class("hidden")
             bar.update(total=message.total, progress=message.done)
 
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
+    @on(LabFailed)
+    def _failed(self, message: LabFailed) -> None:
         if message.seq == self.seq:
             self.running = False
             self.notify(f"The run failed: {message.error}", title="Ranking lab", severity="error")
 
-    @on(Ran)
-    def _ran(self, message: Ran) -> None:
+    @on(LabRan)
+    def _ran(self, message: LabRan) -> None:
         if message.seq != self.seq:
             return  # an answer to an older change
         self.baseline = message.outcome.baseline
@@ -467,29 +393,3 @@ class LabScreen(WorkbenchScreen):
             "(enter in a field or ctrl+r re-runs).",
             title="Ranking lab",
         )
-
-    def action_save(self) -> None:
-        if self.scenario is None:
-            return
-        source, cfg = Path(self.scenario.path), self.editor.cfg
-
-        def saved(path: Path | None) -> None:
-            if path is not None:
-                self.notify(
-                    f"Saved {describe_settings(cfg)} to {shown(path)}; load it from the Scenario screen (1).",
-                    title="Ranking lab",
-                )
-
-        what = describe_settings(cfg)
-        if self.scenario.overrides:  # the lab's traffic and budgets are overrides of the file, not saved
-            what += f" (not saved: --set {' '.join(self.scenario.overrides)})"
-        dialog = SaveScenarioScreen(
-            source, tuned_name(source), what, lambda name: save_tuned_scenario(source, cfg, name)
-        )
-        self.app.push_screen(dialog, saved)
-
-    def action_export(self) -> None:
-        if self.outcome is None:
-            self.notify("Nothing to export yet: wait for the first result.", severity="warning")
-            return
-        export_run(self, self.outcome.run, self.outcome.tables)

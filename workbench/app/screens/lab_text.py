@@ -10,6 +10,37 @@ from workbench.engine.limits import fmt_after
 from workbench.engine.scenario import Scenario, traffic_requests
 from workbench.engine.tuning import LabOutcome, fmt_setting, settings_diff
 
+# Column headings of the lab's tables.
+SHARE_HEADERS = {
+    "campaign_id": "campaign",
+    "slots_baseline": "base slots",
+    "slots_variant": "slots",
+    "slots_delta": "Δ slots",
+    "share_baseline": "base share",
+    "share_variant": "share",
+    "share_delta": "Δ share",
+}
+SHARE_FORMATS = {"share_baseline": "{:.1%}", "share_variant": "{:.1%}", "share_delta": "{:+.1%}"}
+GATE_HEADERS = {"gate": "gate failed", "baseline": "baseline", "current": "current", "delta": "Δ"}
+SHORTLIST_HEADERS = {
+    "intent_id": "intent",
+    "position": "pos",
+    "campaign_id": "campaign",
+    "partner_id": "partner",
+    "affective_fit": "affective",
+    "bid_norm": "bid (norm)",
+    "priority_score": "priority",
+}
+RAN_OUT_HEADERS = {
+    "kind": "ran out",
+    "id": "campaign / workspace",
+    "request_no": "at request",
+    "share_of_traffic": "of traffic",
+    "at": "time (UTC)",
+    "into": "into the traffic",
+    "limit": "budget / credits",
+}
+KPI_TITLE = "KPIs: current settings against the pinned baseline"
 MOVERS = 4  # campaigns named per line of movers
 
 
