@@ -9,7 +9,8 @@ from collections.abc import Mapping
 
 from ..serving import bind_loopback, bound_url, serve_blocking
 from ..settings import env_int
-from .billing import MODES, BillingMock, check_rates, create_app
+from .billing import create_app
+from .billing_state import MODES, BillingMock, check_rates
 
 
 def _env_rate(env: Mapping[str, str], name: str) -> float:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from server.mocks.billing import unit_draw
+from server.mocks.billing_state import unit_draw
 from tests.support import REPO_ROOT
 from tests.support.worker_fixtures import MockBilling, Processes
 
