@@ -1,5 +1,8 @@
 """The analysis commands: ``compare`` (a variant against the scenario), ``explain`` (why a candidate lost a request), ``sweep`` (every combination of a
-few settings) and ``optimise`` (Optuna over weights and floors under constraints)."""
+few settings) and ``optimise`` (Optuna over weights and floors under constraints).
+
+``cmd_compare`` is long on purpose: it prints the comparison's tables in the order they read.
+"""
 
 from __future__ import annotations
 

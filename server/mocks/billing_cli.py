@@ -1,5 +1,8 @@
 """``promotion-agent mock billing``: the mock billing adapter's command line (flags, or the
-``BILLING_ADAPTER_*`` variables the README lists), served on 127.0.0.1 until interrupted."""
+``BILLING_ADAPTER_*`` variables the README lists), served on 127.0.0.1 until interrupted.
+
+``run`` is long on purpose: each flag sits next to the variable it overrides.
+"""
 
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ that later fails does not give its amount back within the run, and a worker sett
 meanwhile would give failed amounts back to the budgets between two requests. Then the
 queue is drained (retries wait 15 s, then 30 s) and the settlements and dead letters are
 read back; ``workbench.app.reconcile`` compares them with the batch.
+
+``seed_document`` and ``_run`` are long on purpose: the seed is written field by field from the scenario, and the run's phases (start, provision, replay, drain, read back) follow one another.
 """
 
 from __future__ import annotations

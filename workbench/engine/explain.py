@@ -8,6 +8,8 @@ each weighted score (``priority = Σ wᵢ · scoreᵢ``, clamped to [0, 1]), the
 that closes the gap: ``gap / wᵢ`` (none when ``wᵢ`` is 0 or the score would have to pass 1). Equal
 priorities keep enumeration order, so closing the gap wins only against a later-enumerated candidate;
 the change given is the one that ties.
+
+``gate_failures`` is long on purpose: one case per gate, each naming its value and its threshold.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Markdown summaries of a run and of a comparison (fixed number formatting, fixed order)."""
+"""Markdown summaries of a run and of a comparison (fixed number formatting, fixed order).
+
+``run_summary`` is long on purpose: it writes the summary in the order it reads, one section after another.
+"""
 
 from __future__ import annotations
 

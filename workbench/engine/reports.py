@@ -22,6 +22,8 @@ category and region, any candidate) passed every gate; ``slots_won``, ``presente
 settlements created (``settled_amount`` / ``failed_amount`` after the retry queue);
 ``budget_left`` = budget − spend before the run − spend (never below 0: a billable receipt that
 does not fit the budget is refused, ``billing_refused``, as the server refuses it).
+
+``Facts.__init__`` is long on purpose: it lays out the run's per-slot arrays once, each next to its meaning.
 """
 
 from __future__ import annotations
