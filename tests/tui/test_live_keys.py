@@ -103,3 +103,21 @@ async def test_keys_are_acted_on_while_a_replay_plans_and_sends(server: ServerPr
         await pilot.pause(1.0)
         assert receipts_stored(server) == last[0]
         assert "cancelled" in str(status.render())
+
+
+async def test_the_audit_title_keeps_its_counts_whole_beside_the_trace_filter_and_the_wallets() -> None:
+    """At 120 columns the audit pane shares its row with the wallets and its title with the trace filter:
+    the title's figures must still show whole (the filter field is the one that is narrow)."""
+    from workbench.app.widgets.paged_list import set_text
+
+    from .conftest import screen_lines
+
+    app = offline_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        live = app.screen
+        assert isinstance(live, LiveScreen)
+        title = "Audit trail · entity all · rows 1–50 of 2,090"
+        set_text(live.query_one("#live-audit-title", Label), title)
+        await pilot.pause()
+        assert any(title in line for line in screen_lines(app)), "\n".join(screen_lines(app))

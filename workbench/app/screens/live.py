@@ -160,7 +160,7 @@ class LiveScreen(ReplayActions, DeadLetterActions, WorkbenchScreen):
         self.retry_list = PagedList(RETRY_JOBS, self.PAGE_ROWS, "live-retry")
         self.dlq_list = PagedList(DEAD_LETTERS, self.PAGE_ROWS, "live-dlq")
         trace = Input(
-            placeholder="trace id filter (/ to focus, enter applies, esc leaves)",
+            placeholder="trace id: / · enter · esc",
             id="live-trace",
             compact=True,
         )
