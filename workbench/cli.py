@@ -29,6 +29,7 @@ from workbench.cli_common import (
     run_one,
     writing_spinner,
 )
+from workbench.cli_pricing import add_pricing_parser, cmd_pricing
 from workbench.cli_tables import exhaustion_table, kpi_table, whole
 from workbench.engine.scenario import ScenarioError, load_scenario
 
@@ -43,6 +44,7 @@ usage:
                  [--set key=value ...] [--out DIR] [--format csv,parquet,md]
   workbench optimise SCENARIO --objective NAME [--constraint "KPI>=X" ...] [--trials N] [--seed S]
                  [--set key=value ...] [--out FILE] [--trials-out FILE.csv|.parquet]
+  workbench pricing SCENARIO [--reserve AMOUNT] [--set key=value ...] [--out DIR] [--format csv,parquet,md]
   workbench validate SCENARIO [SCENARIO ...]
   workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
   workbench live SCENARIO [--limit N] [--json] [--set key=value ...]
@@ -63,6 +65,8 @@ usage:
   --trials N        optimise: how many settings to try (default 100); --seed S seeds Optuna's TPE
   --out FILE        optimise: the winner's scenario file, next to SCENARIO (default SCENARIO-optimised.toml)
   --intent ID       explain: the request (intent id); --campaign ID: why that campaign won or lost it
+  --reserve AMOUNT  pricing: the reserve price for first and second price (default: the scenario's
+                    [pricing] reserve); the scenario runs under fixed, first_price and second_price
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
                     on embedded SQLite there when nothing answers (unless --no-server)
@@ -95,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--explain", action="store_true")
     add_analysis_parsers(sub)
+    add_pricing_parser(sub)
     v = sub.add_parser("validate", add_help=False)
     v.add_argument("scenarios", nargs="+")
     r = sub.add_parser("replay", add_help=False)
@@ -277,6 +282,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "optimise": cmd_optimise,
     "optimize": cmd_optimise,
+    "pricing": cmd_pricing,
     "validate": cmd_validate,
     "replay": cmd_replay,
     "live": cmd_live,

@@ -61,6 +61,7 @@ import numpy as np
 import polars as pl
 
 from server.domain.gates import STATIC_GATES, budget_gate, credits_gate, static_gates
+from server.domain.pricing import enters_auction
 from server.domain.ranking import (
     affective_fit_score,
     bid_norm,
@@ -79,6 +80,8 @@ from server.domain.receipts import CREDIT_COSTS
 from workbench.engine.budgets import budget_closed_one, budget_room, first_bill_per_campaign
 from workbench.engine.market import MarketTables
 from workbench.engine.polars_ops import POLARS
+from workbench.engine.pricing import FIXED, with_prices
+from workbench.engine.scenario import PricingSpec
 from workbench.engine.traffic import Traffic
 
 Progress = Callable[[int, int], None]
@@ -198,25 +201,37 @@ EPOCH_COLUMNS = (
 
 
 def rank_epoch(
-    cfg: RankingConfig, static: pl.DataFrame, budget_out: np.ndarray, credits_out: np.ndarray
+    cfg: RankingConfig,
+    static: pl.DataFrame,
+    budget_out: np.ndarray,
+    credits_out: np.ndarray,
+    pricing: PricingSpec = FIXED,
 ) -> pl.DataFrame:
-    """Rank every signature under the given closed gates: eligibility, bid_norm, priority, rank.
+    """Rank every signature under the given closed gates: eligibility, bid_norm, priority, rank, price.
 
     The order is the server's: priority descending, ties in enumeration order (``cand_order``),
-    made explicit in the sort rather than left to a stable-sort promise.
+    made explicit in the sort rather than left to a stable-sort promise. Under an auction pricing rule a
+    candidate whose payout is below the reserve is not eligible (``server.domain.pricing``).
     """
     ops = POLARS
-    eligible = C("static_ok") & C("gate_budget") & C("gate_credits")
-    # max(1, max bid among the eligible of this request)
-    max_bid = pl.max_horizontal(pl.lit(1.0), C("payout").filter(C("eligible")).max().over("sig"))
+    eligible = (
+        C("static_ok")
+        & C("gate_budget")
+        & C("gate_credits")
+        & enters_auction(pricing.rule, C("payout"), pricing.reserve)
+    )
     frame = static.select(EPOCH_COLUMNS).with_columns(
         gate_budget=pl.Series(~budget_out[static["ci"].to_numpy()]),
         gate_credits=pl.Series(~credits_out[static["wi"].to_numpy()]),
     )
-    return (
+    ranked = (
         frame.lazy()
         .with_columns(eligible=eligible)
-        .with_columns(bid_norm=pl.when(C("eligible")).then(bid_norm(ops, C("payout"), max_bid)))
+        # max(1, max bid among the eligible of this request)
+        .with_columns(
+            max_bid=pl.max_horizontal(pl.lit(1.0), C("payout").filter(C("eligible")).max().over("sig"))
+        )
+        .with_columns(bid_norm=pl.when(C("eligible")).then(bid_norm(ops, C("payout"), C("max_bid"))))
         .with_columns(
             priority_score=priority_score(
                 cfg, ops, C("relevance"), C("utility"), C("trust"), C("affective_fit"), C("bid_norm")
@@ -234,6 +249,10 @@ def rank_epoch(
             rank=pl.when(C("eligible")).then(pl.int_range(1, pl.len() + 1).over("sig")).cast(pl.Int32)
         )
         .with_columns(shortlisted=C("eligible") & (C("rank") <= C("slots")))
+        .collect()
+    )
+    return (
+        with_prices(ranked, cfg, pricing)
         .sort("row")
         .select(
             "row",
@@ -245,8 +264,8 @@ def rank_epoch(
             "priority_score",
             "rank",
             "shortlisted",
+            "price",
         )
-        .collect()
     )
 
 
@@ -269,6 +288,7 @@ def run_batch(
     traffic: Traffic,
     stages: np.ndarray,
     progress: Progress | None = None,
+    pricing: PricingSpec = FIXED,
 ) -> BatchResult:
     """Rank every request in arrival order, spending budgets and credits as it goes (module docstring)."""
     static = static_frame(cfg, market, traffic.signatures)
@@ -277,20 +297,23 @@ def run_batch(
     sig_of = traffic.sig_of_request
     n_c, n_w = len(market.payout), len(market.credits0)
     billed = np.zeros(n_c, dtype=np.int64)
+    # Under the second price a settlement's amount is its slot's price (``spent``); otherwise the
+    # payout, and committed spend is ``spend0 + count × payout`` exactly as the server sums it.
+    priced = pricing.rule == "second_price"
+    spent = np.zeros(n_c, dtype=np.float64)
     used = np.zeros(n_w, dtype=np.float64)
     spend0, payout, budget = market.spend0, market.payout, market.budget
     credits0 = market.credits0
     need = market.billable_stage.astype(np.int16)
 
-    def budget_closed(
-        count: np.ndarray,
-    ) -> np.ndarray:  # the budget gate at committed = spend0 + count × payout
-        return ~budget_gate(spend0 + count * payout, payout, budget)
+    def budget_closed(count: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        """The budget gate at committed = spend0 + count × payout (or + amount, when priced)."""
+        return ~budget_gate(spend0 + (amount if priced else count * payout), payout, budget)
 
     def credits_closed(spent: np.ndarray) -> np.ndarray:
         return ~credits_gate(credits0 - spent)
 
-    budget_out, credits_out = budget_closed(billed), credits_closed(used)
+    budget_out, credits_out = budget_closed(billed, spent), credits_closed(used)
     group_of_request = np.empty(n, dtype=np.int32)
     group_frames: list[pl.DataFrame] = []
     shortlists: list[np.ndarray] = []
@@ -304,7 +327,8 @@ def run_batch(
     row_ci = np.append(static["ci"].to_numpy(), 0)
     row_wi = np.append(static["wi"].to_numpy(), 0)
     while True:
-        ranked = rank_epoch(cfg, static, budget_out, credits_out)
+        ranked = rank_epoch(cfg, static, budget_out, credits_out, pricing)
+        row_price = np.append(ranked["price"].fill_null(0.0).to_numpy(), 0.0)  # ``ranked`` is in row order
         sl_rows = ranked.filter(C("shortlisted")).select("sig", "rank", "row")
         sl = np.full((n_sig, max_slots), -1, dtype=np.int64)
         sl[sl_rows["sig"].to_numpy(), sl_rows["rank"].to_numpy() - 1] = sl_rows["row"].to_numpy()
@@ -326,11 +350,15 @@ def run_batch(
             cost = np.where(valid, CREDITS_BY_STAGE[st], 0.0)
             widx = row_wi[cand]
             tot_c = np.bincount(cidx[bill], minlength=n_c)
+            amt = np.where(bill, row_price[cand], 0.0) if priced else None
+            tot_a = np.bincount(cidx[bill], weights=amt[bill], minlength=n_c) if amt is not None else spent
             tot_w = np.bincount(widx[valid], weights=cost[valid], minlength=n_w) if n_w else used
-            closes_c = budget_closed(billed + tot_c) & ~budget_out
+            closes_c = budget_closed(billed + tot_c, spent + tot_a) & ~budget_out
             closes_w = credits_closed(used + tot_w) & ~credits_out if n_w else np.zeros(0, bool)
             if not closes_c.any() and not closes_w.any():
                 billed += tot_c
+                if priced:
+                    spent += tot_a
                 used += tot_w
                 t, chunk = end, min(MAX_CHUNK, chunk * 2)
                 if progress:
@@ -339,16 +367,22 @@ def run_batch(
             # The first request (relative index b in 1..k) that sees a gate closed.
             b = end - t
             for c in np.flatnonzero(closes_c):
-                per_req = (bill & (cidx == c)).sum(axis=1).cumsum()
-                first = np.flatnonzero(
-                    budget_closed_one(spend0[c], payout[c], budget[c], billed[c] + per_req)
-                )
+                if amt is not None:
+                    per_amt = np.where(cidx == c, amt, 0.0).sum(axis=1).cumsum()
+                    first = np.flatnonzero(~budget_gate(spend0[c] + spent[c] + per_amt, payout[c], budget[c]))
+                else:
+                    per_req = (bill & (cidx == c)).sum(axis=1).cumsum()
+                    first = np.flatnonzero(
+                        budget_closed_one(spend0[c], payout[c], budget[c], billed[c] + per_req)
+                    )
                 b = min(b, int(first[0]) + 1)
             for w in np.flatnonzero(closes_w):
                 per_req = np.where(valid & (widx == w), cost, 0.0).sum(axis=1).cumsum()
                 first = np.flatnonzero(~credits_gate(credits0[w] - (used[w] + per_req)))
                 b = min(b, int(first[0]) + 1)
             billed += np.bincount(cidx[:b][bill[:b]], minlength=n_c)
+            if amt is not None:
+                spent += np.bincount(cidx[:b][bill[:b]], weights=amt[:b][bill[:b]], minlength=n_c)
             used += (
                 np.bincount(widx[:b][valid[:b]], weights=cost[:b][valid[:b]], minlength=n_w) if n_w else 0.0
             )
@@ -376,7 +410,7 @@ def run_batch(
         if stop >= n:
             break
         start = stop
-        budget_out |= budget_closed(billed)
+        budget_out |= budget_closed(billed, spent)
         if n_w:
             credits_out |= credits_closed(used)
     groups = pl.concat(group_frames)
@@ -390,6 +424,10 @@ def run_batch(
         shortlist=shortlist,
         epochs=epochs,
         # a slot past the budget is refused its settlement (``simulate``), so spend stops at the budget
-        committed_spend=spend0 + np.minimum(billed, budget_room(spend0, payout, budget)) * payout,
+        committed_spend=(
+            spend0 + spent
+            if priced
+            else spend0 + np.minimum(billed, budget_room(spend0, payout, budget)) * payout
+        ),
         credits_used=used,
     )

@@ -293,3 +293,24 @@ def compare_summary(base: RunResult, variant: RunResult, comparison: Any) -> str
         "",
     ]
     return "\n".join(lines)
+
+
+def pricing_summary(comparison: Any) -> str:
+    """``pricing_report.PricingComparison`` as Markdown: the rules side by side, then per campaign."""
+    cur = comparison.currency
+    lines = [
+        f"# Pricing rules side by side (reserve {fmt_value('reserve', comparison.reserve, cur)})",
+        "",
+        "Same traffic, same funnel and billing draws; only the rule changes. The exchange itself bills the "
+        "payout (`fixed`): these rules are a simulation.",
+        "",
+        md_table(comparison.rules, comparison.rules.columns, currency=cur),
+        "",
+        "`payout_minus_price` is the advertisers' surplus over their payout (what the rule saved them).",
+        "",
+        "## Per campaign",
+        "",
+        md_table(comparison.campaigns, comparison.campaigns.columns, limit=3 * MAX_ROWS, currency=cur),
+        "",
+    ]
+    return "\n".join(lines)

@@ -50,10 +50,12 @@ def run_scenario(
     stages = draw_stages(scenario.spec.funnel, gens["funnel"], traffic.size, traffic.max_slots)
     t1 = time.perf_counter()
     timings["prepare"] = t1 - t0
-    batch = run_batch(cfg, market, traffic, stages, progress)
+    batch = run_batch(cfg, market, traffic, stages, progress, scenario.spec.pricing)
     t2 = time.perf_counter()
     timings["rank"] = t2 - t1
-    sim = simulate(batch, traffic, market, stages, scenario.spec.billing, gens["billing"])
+    sim = simulate(
+        batch, traffic, market, stages, scenario.spec.billing, gens["billing"], scenario.spec.pricing
+    )
     timings["simulate"] = time.perf_counter() - t2
     return RunResult(scenario, cfg, market, traffic, batch, sim, stages, timings)
 
@@ -75,9 +77,11 @@ def rerank(previous: RunResult, cfg: RankingConfig, progress: Progress | None = 
     market = market_for(scenario, cfg)
     t1 = time.perf_counter()
     timings["prepare"] = t1 - t0
-    batch = run_batch(cfg, market, traffic, previous.stages, progress)
+    batch = run_batch(cfg, market, traffic, previous.stages, progress, scenario.spec.pricing)
     t2 = time.perf_counter()
     timings["rank"] = t2 - t1
-    sim = simulate(batch, traffic, market, previous.stages, scenario.spec.billing, gens["billing"])
+    sim = simulate(
+        batch, traffic, market, previous.stages, scenario.spec.billing, gens["billing"], scenario.spec.pricing
+    )
     timings["simulate"] = time.perf_counter() - t2
     return RunResult(scenario, cfg, market, traffic, batch, sim, previous.stages, timings)

@@ -36,6 +36,7 @@ import msgspec
 
 from server.domain.errors import ValidationFailed
 from server.domain.models import Campaign, EventReceipt, PartnerAgent, ReputationRecord
+from server.domain.pricing import PricingRule
 from server.domain.ranking_config import RankingConfig
 from server.domain.ranking_table import FloorsTable, RankingTable, WeightsTable, config_from_tables
 from server.domain.receipts import DEFAULT_CPQR_BILLABLE_EVENT
@@ -119,6 +120,15 @@ class BillingSpec(_Table, kw_only=True):
     terminal_failure_rate: Probability = 0.0
 
 
+class PricingSpec(_Table, kw_only=True):
+    """What a billable event is billed (``server.domain.pricing``): a simulation, the exchange bills the payout."""
+
+    rule: PricingRule = "fixed"
+    # Under first and second price, a candidate whose payout is below the reserve does not compete,
+    # and no second price falls below it; ``fixed`` ignores it.
+    reserve: NonNegative = 0.0
+
+
 class ScenarioFile(_Table, kw_only=True):
     name: Name
     description: str = ""
@@ -130,6 +140,7 @@ class ScenarioFile(_Table, kw_only=True):
     traffic: TrafficSpec
     funnel: FunnelSpec = msgspec.field(default_factory=FunnelSpec)
     billing: BillingSpec = msgspec.field(default_factory=BillingSpec)
+    pricing: PricingSpec = msgspec.field(default_factory=PricingSpec)
 
 
 class SeedFile(msgspec.Struct, rename="camel", kw_only=True):

@@ -37,6 +37,7 @@ import numpy as np
 import polars as pl
 
 from server.domain.billing import GatewayResult, simulated_outcome
+from server.domain.gates import budget_gate
 from server.domain.models import SettlementReceipt
 from server.domain.receipts import RETRY_MAX_ATTEMPTS, new_retry_job
 from server.domain.settlement import (
@@ -48,7 +49,7 @@ from server.domain.settlement import (
 )
 from workbench.engine.batch import BatchResult
 from workbench.engine.market import MarketTables
-from workbench.engine.scenario import BillingSpec, FunnelSpec
+from workbench.engine.scenario import BillingSpec, FunnelSpec, PricingSpec
 from workbench.engine.traffic import Traffic
 
 STAGES = ["shortlisted", "presented", "viewed", "interacted", "converted"]
@@ -165,6 +166,7 @@ def simulate(
     stages: np.ndarray,
     billing: BillingSpec,
     rng: np.random.Generator,
+    pricing: PricingSpec | None = None,
 ) -> Simulation:
     per_request = batch.shortlist[batch.group_of_request]
     req, pos = np.nonzero(per_request >= 0)
@@ -173,9 +175,13 @@ def simulate(
     ci = batch.static["ci"].to_numpy()[static_row]
     pi = batch.static["pi"].to_numpy()[static_row]
     stage = stages[req, pos]
+    price = batch.groups["price"].fill_null(0.0).to_numpy()[grow]
     reaches = stage >= market.billable_stage[ci]
     first, group = _first_of_campaign(req, ci, reaches)
-    refused_first = _over_budget(ci, first, market)
+    if pricing is not None and pricing.rule == "second_price":
+        refused_first = _over_budget_priced(ci, first, price, market)
+    else:
+        refused_first = _over_budget(ci, first, market)
     billable = first & ~refused_first
     # the slots after the first of their campaign in a request: refused with it, or sharing its settlement
     refused = reaches & (np.bincount(group, weights=refused_first, minlength=len(group))[group] > 0)
@@ -188,6 +194,7 @@ def simulate(
             "row": static_row,  # row of the batch's static frame (factors and scores)
             "ci": ci.astype(np.int32),
             "pi": pi.astype(np.int32),
+            "price": price,  # what its billable event costs under the pricing rule (the payout when fixed)
             "stage": stage,  # 0 shortlisted, 1 presented, 2 viewed, 3 interacted, 4 converted
             "billable": billable,  # created a settlement
             "budget_refused": refused,  # reached the billable event, refused: no room left in the budget
@@ -222,6 +229,30 @@ def _over_budget(ci: np.ndarray, reaches: np.ndarray, market: MarketTables) -> n
     return reaches & (k > room[ci])
 
 
+def _over_budget_priced(
+    ci: np.ndarray, reaches: np.ndarray, price: np.ndarray, market: MarketTables
+) -> np.ndarray:
+    """As ``_over_budget`` when each settlement costs its slot's price: a billable receipt is refused when
+    committed spend plus its price would pass the budget (the server's test in ``SqlSettlements.bill``).
+
+    A refused receipt spends nothing, so a later, cheaper one may still fit: the vectorised pass (which
+    counts every earlier receipt as spent) refuses a superset, and only the campaigns it refuses anything
+    for are replayed one receipt at a time.
+    """
+    amount = np.where(reaches, price, 0.0)
+    before = np.zeros(len(ci), dtype=np.float64)
+    if len(ci):
+        frame = pl.DataFrame({"ci": ci, "amount": amount})
+        before = frame.select(pl.col("amount").cum_sum().over("ci") - pl.col("amount")).to_series().to_numpy()
+    refused = reaches & ~budget_gate(market.spend0[ci] + before, price, market.budget[ci])
+    for c in np.unique(ci[refused]):
+        committed = float(market.spend0[c])
+        for i in np.flatnonzero(reaches & (ci == c)):
+            refused[i] = not budget_gate(committed, float(price[i]), float(market.budget[c]))
+            committed += 0.0 if refused[i] else float(price[i])
+    return refused
+
+
 def _settlements(
     billable: pl.DataFrame,
     traffic: Traffic,
@@ -239,11 +270,10 @@ def _settlements(
     )
     code = (outcome * (3 ** np.arange(RETRY_MAX_ATTEMPTS))[None, :]).sum(axis=1)
     arrival = traffic.requests["arrival_at"]
-    ci = billable["ci"].to_numpy()
     seconds = np.array([p.seconds for p in paths])[code]
-    frame = billable.select("idx", "position", "ci", "pi").with_columns(
+    frame = billable.select("idx", "position", "ci", "pi", "price").with_columns(
         settlement_no=pl.int_range(1, n + 1, dtype=pl.Int64),
-        amount=pl.Series(market.payout[ci]),
+        amount=billable["price"],
         created_at=arrival.gather(billable["idx"]),
         status=pl.Series([p.status for p in paths], dtype=pl.Enum(["settled", "failed"])).gather(code),
         attempts=pl.Series(np.array([p.attempts for p in paths], dtype=np.int32)[code]),

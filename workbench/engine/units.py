@@ -29,6 +29,7 @@ RATES = frozenset(
         "share_delta",
         "tied_share",
         "share_of_traffic",
+        "price_to_payout",
     }
 )
 MONEY_NAMES = frozenset(
@@ -44,6 +45,9 @@ MONEY_NAMES = frozenset(
         "amount",
         "committed_spend",
         "limit",
+        "revenue",
+        "reserve",
+        "payout_minus_price",
     }
 )
 COUNTS = frozenset(
@@ -73,6 +77,7 @@ COUNTS = frozenset(
         "opportunities",
         "eligible",
         "slots_won",
+        "slots",
         "presented_with_disclosure",
         "presented_intents",
         "billable_events",
