@@ -75,7 +75,9 @@ def ranking_report(result: RunResult) -> pl.DataFrame:
         .alias("partner_id"),
         *campaigns.select(pl.col("offer_id", "bid").gather(ci)).get_columns(),
         *scores.select(pl.all().gather(static_rows)).get_columns(),
-        *b.groups.select("bid_norm", "priority_score").select(pl.all().gather(group_rows)).get_columns(),
+        *b.groups.select("bid_norm", "priority_score", "price")
+        .select(pl.all().gather(group_rows))
+        .get_columns(),
         enum_series(list(STAGE_NAMES))
         .gather(at_slot(slots["stage"].to_numpy().astype(np.int64)))
         .alias("funnel_stage"),

@@ -48,6 +48,7 @@ MONEY_NAMES = frozenset(
         "revenue",
         "reserve",
         "payout_minus_price",
+        "price",
     }
 )
 COUNTS = frozenset(
