@@ -19,6 +19,7 @@ from typing import NoReturn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workbench.cli_analysis import add_analysis_parsers, cmd_compare, cmd_explain, cmd_optimise, cmd_sweep
+from workbench.cli_calibrate import add_calibrate_parser, cmd_calibrate
 from workbench.cli_common import (
     DEFAULT_FORMATS,
     UsageError,
@@ -43,6 +44,7 @@ usage:
                  [--set key=value ...] [--out DIR] [--format csv,parquet,md]
   workbench optimise SCENARIO --objective NAME [--constraint "KPI>=X" ...] [--trials N] [--seed S]
                  [--set key=value ...] [--out FILE] [--trials-out FILE.csv|.parquet]
+  workbench calibrate LOG.jsonl [--scenario SCENARIO] [--out FILE] [--report DIR]
   workbench validate SCENARIO [SCENARIO ...]
   workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
   workbench live SCENARIO [--limit N] [--json] [--set key=value ...]
@@ -63,6 +65,9 @@ usage:
   --trials N        optimise: how many settings to try (default 100); --seed S seeds Optuna's TPE
   --out FILE        optimise: the winner's scenario file, next to SCENARIO (default SCENARIO-optimised.toml)
   --intent ID       explain: the request (intent id); --campaign ID: why that campaign won or lost it
+  --scenario S      calibrate: write S with the funnel fitted on LOG as S-calibrated.toml next to it
+                    (--out FILE: another name there); without it, print the [funnel] table
+  --report DIR      calibrate: also write calibration.csv and calibration.md (every estimate, interval)
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
                     on embedded SQLite there when nothing answers (unless --no-server)
@@ -95,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--explain", action="store_true")
     add_analysis_parsers(sub)
+    add_calibrate_parser(sub)
     v = sub.add_parser("validate", add_help=False)
     v.add_argument("scenarios", nargs="+")
     r = sub.add_parser("replay", add_help=False)
@@ -277,6 +283,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "optimise": cmd_optimise,
     "optimize": cmd_optimise,
+    "calibrate": cmd_calibrate,
     "validate": cmd_validate,
     "replay": cmd_replay,
     "live": cmd_live,
