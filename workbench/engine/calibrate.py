@@ -101,7 +101,7 @@ class Calibration:
 
 
 @dataclass(frozen=True)
-class _Slots:
+class LogSlots:
     category: list[str]
     position: np.ndarray  # int64, 1-based
     stage: np.ndarray  # int64, 0 shortlisted … 4 converted
@@ -121,7 +121,7 @@ def _payload_position(where: str, receipt: EventReceipt) -> int | None:
 
 def read_slots(
     where: str, requests: Sequence[ReplayRequest], receipts: Sequence[EventReceipt]
-) -> tuple[_Slots, Coverage]:
+) -> tuple[LogSlots, Coverage]:
     """The slots of a log (see the module's docstring) and its coverage."""
     intents: dict[str, ReplayRequest] = {}
     for request in requests:
@@ -204,7 +204,7 @@ def read_slots(
         first_at=min(times) if times else None,
         last_at=max(times) if times else None,
     )
-    return _Slots(categories, np.array(positions, dtype=np.int64), stage), coverage
+    return LogSlots(categories, np.array(positions, dtype=np.int64), stage), coverage
 
 
 def fit_funnel(scope: str, position: np.ndarray, stage: np.ndarray) -> FunnelFit:

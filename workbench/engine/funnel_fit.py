@@ -8,6 +8,7 @@ is a golden-section search over decay of the profile (presented maximised for ea
 score solved by bisection), and the intervals are profile-likelihood intervals (the likelihood-ratio
 test inverted: the values whose deviance from the maximum is at most χ²₁(0.95) = 3.84), which stay
 inside 0..1 and are honest near its ends. Both parameters stay in 0..1 (the scenario's bounds).
+With slots at the first position only, the decay is not estimated and presented is a proportion.
 
 The conditional stages (viewed | presented, interacted | viewed, converted | interacted) are binomial
 proportions: the estimate is the ratio, the interval Wilson's score interval.
