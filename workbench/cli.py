@@ -19,6 +19,7 @@ from typing import NoReturn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workbench.cli_analysis import add_analysis_parsers, cmd_compare, cmd_explain, cmd_optimise, cmd_sweep
+from workbench.cli_calibrate import add_calibrate_parser, cmd_calibrate
 from workbench.cli_common import (
     DEFAULT_FORMATS,
     UsageError,
@@ -45,6 +46,7 @@ usage:
   workbench optimise SCENARIO --objective NAME [--constraint "KPI>=X" ...] [--trials N] [--seed S]
                  [--set key=value ...] [--out FILE] [--trials-out FILE.csv|.parquet]
   workbench pricing SCENARIO [--reserve AMOUNT] [--set key=value ...] [--out DIR] [--format csv,parquet,md]
+  workbench calibrate LOG.jsonl [--scenario SCENARIO] [--out FILE] [--report DIR]
   workbench validate SCENARIO [SCENARIO ...]
   workbench replay SCENARIO [--api URL] [--limit N] [--no-provision]
   workbench live SCENARIO [--limit N] [--json] [--set key=value ...]
@@ -67,6 +69,9 @@ usage:
   --intent ID       explain: the request (intent id); --campaign ID: why that campaign won or lost it
   --reserve AMOUNT  pricing: the reserve price for first and second price (default: the scenario's
                     [pricing] reserve); the scenario runs under fixed, first_price and second_price
+  --scenario S      calibrate: write S with the funnel fitted on LOG as S-calibrated.toml next to it
+                    (--out FILE: another name there); without it, print the [funnel] table
+  --report DIR      calibrate: also write calibration.csv and calibration.md (every estimate, interval)
 
   --api URL         the exchange API (default http://127.0.0.1:3000); `open` starts a local server
                     on embedded SQLite there when nothing answers (unless --no-server)
@@ -100,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--explain", action="store_true")
     add_analysis_parsers(sub)
     add_pricing_parser(sub)
+    add_calibrate_parser(sub)
     v = sub.add_parser("validate", add_help=False)
     v.add_argument("scenarios", nargs="+")
     r = sub.add_parser("replay", add_help=False)
@@ -283,6 +289,7 @@ COMMANDS = {
     "optimise": cmd_optimise,
     "optimize": cmd_optimise,
     "pricing": cmd_pricing,
+    "calibrate": cmd_calibrate,
     "validate": cmd_validate,
     "replay": cmd_replay,
     "live": cmd_live,

@@ -204,15 +204,9 @@ def run_row(base_run: RunResult, cfg: RankingConfig) -> dict[str, Any]:
 def winner_path(scenario: Scenario, out: Path | None) -> Path:
     """Where the winner goes: next to the source (its seed and replay paths are relative to it); ``out`` is a
     bare file name or a path in that folder."""
-    source = scenario.path
-    name = f"{source.stem}-optimised.toml" if out is None else out.name
-    # a bare file name means next to the scenario
-    if out is not None and out.parent != Path(".") and out.parent.resolve() != source.parent.resolve():
-        raise ScenarioError(
-            f"--out {out}: the winner is saved next to {source.name} (its seed and replay paths "
-            f"are relative to it); give a file name there, e.g. {source.parent / name}"
-        )
-    return source.parent / name
+    from workbench.engine.scenario_edit import beside
+
+    return beside(scenario.path, out, f"{scenario.path.stem}-optimised.toml", "the winner")
 
 
 def save_winner(scenario: Scenario, cfg: RankingConfig, out: Path | None, origin: str) -> Path:

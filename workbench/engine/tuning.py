@@ -8,9 +8,6 @@ same traffic, same funnel luck) and compare the two runs.
 
 from __future__ import annotations
 
-import os
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ from workbench.engine.exports import gate_breakdown
 from workbench.engine.limits import CapTies
 from workbench.engine.pipeline import RunResult, rerank
 from workbench.engine.ranking_report import ranking_report
-from workbench.engine.scenario import ScenarioError, load_scenario
+from workbench.engine.scenario_edit import fmt_value, save_edited_scenario, set_keys, set_name
 
 C = pl.col
 
@@ -80,7 +77,7 @@ def with_setting(cfg: RankingConfig, table: str, key: str, value: float) -> Rank
 
 def fmt_setting(value: float) -> str:
     """A setting as the lab shows and saves it (``0.1``, ``0.72``, ``0.0``): rounded to 6 places, a TOML float."""
-    return repr(round(float(value), 6) + 0.0)
+    return fmt_value(value)
 
 
 def describe_settings(cfg: RankingConfig) -> str:
@@ -202,49 +199,10 @@ def evaluate(baseline: RunResult, cfg: RankingConfig, progress: Progress | None 
 # Saving the settings into a scenario file
 # ---------------------------------------------------------------------------
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(
-    r"^(?P<indent>\s*)(?P<key>[A-Za-z0-9_-]+)(?P<eq>\s*=\s*)(?P<value>[^#\n]*?)(?P<tail>\s*(#.*)?)$"
-)
-
 
 def tuned_name(path: Path) -> str:
     """The file name the lab proposes: ``baseline.toml`` → ``baseline-tuned.toml``."""
     return f"{path.stem}-tuned.toml"
-
-
-def _set_keys(lines: list[str], table: str, values: dict[str, str]) -> list[str]:
-    """Set ``values`` in the ``[table]`` section (value text only, comments kept; missing keys appended)."""
-    headers = (i for i, line in enumerate(lines) if (m := _HEADER.match(line)) and m.group(1) == table)
-    start = next(headers, None)
-    if start is None:
-        body = [f"{k} = {v}" for k, v in values.items()]
-        tail = [""] if lines and lines[-1].strip() else []
-        return lines + tail + [f"[{table}]", *body]
-    end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
-    todo = dict(values)
-    last = start
-    out = list(lines)
-    for i in range(start + 1, end):
-        m = _KEY.match(out[i])
-        if not m:
-            continue
-        last = i
-        if m.group("key") in todo:
-            out[i] = f"{m['indent']}{m['key']}{m['eq']}{todo.pop(m['key'])}{m['tail']}"
-    return out[: last + 1] + [f"{k} = {v}" for k, v in todo.items()] + out[last + 1 :]
-
-
-def _set_name(lines: list[str], name: str) -> list[str]:
-    out = list(lines)
-    for i, line in enumerate(out):
-        if _HEADER.match(line):
-            break
-        m = _KEY.match(line)
-        if m and m.group("key") == "name":
-            out[i] = f'{m["indent"]}name{m["eq"]}"{name}"{m["tail"]}'
-            return out
-    return out
 
 
 def tuned_text(
@@ -253,9 +211,9 @@ def tuned_text(
     """The original scenario text with the ranking weights and floors (and ``name``) replaced."""
     lines = original.splitlines()
     w, f = cfg.weights, cfg.floors
-    lines = _set_name(lines, name)
-    lines = _set_keys(lines, "ranking.weights", {k: fmt_setting(getattr(w, k)) for k in WEIGHTS})
-    lines = _set_keys(lines, "ranking.floors", {k: fmt_setting(getattr(f, k)) for k in FLOORS})
+    lines = set_name(lines, name)
+    lines = set_keys(lines, "ranking.weights", {k: fmt_setting(getattr(w, k)) for k in WEIGHTS})
+    lines = set_keys(lines, "ranking.floors", {k: fmt_setting(getattr(f, k)) for k in FLOORS})
     note = f"# Ranking weights and floors tuned in {origin} (from {source})."
     return "\n".join([note, *lines]) + "\n"
 
@@ -282,30 +240,10 @@ def save_tuned_scenario(
     checked (it must read back as the original with only the ranking and name changed, and
     load as a scenario) before it replaces anything; ScenarioError says what went wrong.
     """
-    name = file_name.strip()
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ScenarioError(f"{file_name!r}: give a file name (it is saved next to {source.name})")
-    if not name.endswith(".toml"):
-        name += ".toml"
-    target = source.parent / name
-    if target.resolve() == source.resolve():
-        raise ScenarioError(f"{name}: choose a new name; the lab does not overwrite the scenario it loaded")
-    original_text = source.read_text(encoding="utf-8")
-    original = tomllib.loads(original_text)
-    text = tuned_text(original_text, cfg, target.stem, source.name, origin)
-    try:
-        written = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(
-            f"{source.name}: its [ranking] tables are written in a form the lab cannot edit ({err})"
-        ) from None
-    if written != _expected(original, cfg, target.stem):
-        raise ScenarioError(f"{source.name}: its [ranking] tables are written in a form the lab cannot edit")
-    temp = target.with_name(f".{target.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    try:
-        load_scenario(temp)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-    return target
+    return save_edited_scenario(
+        source,
+        file_name,
+        lambda text, name: tuned_text(text, cfg, name, source.name, origin),
+        lambda original, name: _expected(original, cfg, name),
+        "[ranking] tables",
+    )
