@@ -14,13 +14,14 @@ How each database is opened (pragmas, ``BEGIN IMMEDIATE``, drivers) is in ``engi
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import schema as s
+from .raw_sqlite import prebuilt
 
 
 # -- upserts ----------------------------------------------------------------
@@ -30,13 +31,13 @@ def insert_ignoring(kind: str, table: Any, conflict_columns: list[str]) -> Any:
     return module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
 
 
-@cache
+@prebuilt
 def insert_or_ignore(kind: str, table_name: str, conflict: tuple[str, ...]) -> Any:
     """``insert_ignoring`` built once per dialect and table (executed with parameters)."""
     return insert_ignoring(kind, s.metadata.tables[table_name], list(conflict))
 
 
-@cache
+@prebuilt
 def mark_intent(column: str) -> Any:
     return text(
         "INSERT INTO intents (intent_id, evaluated, presented) VALUES (:intent_id, :e, :p) "

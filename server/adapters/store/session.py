@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import raw_sqlite
 from . import statements as st
 from .codec import decode
 
@@ -26,6 +27,9 @@ class Session:
         # transaction through aiosqlite against ~0.05 ms inline). PostgreSQL goes through asyncpg.
         conn = self.conn
         if isinstance(conn, Connection):
+            raw = raw_sqlite.execute(conn, stmt, params)
+            if raw is not None:
+                return raw
             return conn.execute(stmt, params) if params is not None else conn.execute(stmt)
         return await (conn.execute(stmt, params) if params is not None else conn.execute(stmt))
 

@@ -9,26 +9,26 @@ SQLite and PostgreSQL (upserts) are built in ``dialect.py``.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
 from . import schema as s
+from .raw_sqlite import prebuilt
 
 
-@cache
+@prebuilt
 def doc_by(table_name: str, column: str) -> Any:
     table = s.metadata.tables[table_name]
     return select(table.c.doc).where(table.c[column] == bindparam("key"))
 
 
-@cache
+@prebuilt
 def plain_insert(table_name: str) -> Any:
     return s.metadata.tables[table_name].insert()
 
 
-@cache
+@prebuilt
 def update_doc(table_name: str, key: str, columns: tuple[str, ...]) -> Any:
     """``UPDATE table SET col = :v_col, … WHERE key = :k`` (bind names apart from column names)."""
     table = s.metadata.tables[table_name]
@@ -36,7 +36,7 @@ def update_doc(table_name: str, key: str, columns: tuple[str, ...]) -> Any:
     return update(table).where(table.c[key] == bindparam("k")).values(values)
 
 
-@cache
+@prebuilt
 def add_spend() -> Any:
     t = s.campaigns
     return (
@@ -46,11 +46,11 @@ def add_spend() -> Any:
     )
 
 
-@cache
+@prebuilt
 def market_version() -> Any:
     return select(s.market_version.c.version).where(s.market_version.c.id == 1)
 
 
-@cache
+@prebuilt
 def campaign_spend() -> Any:
     return select(s.campaigns.c.campaign_id, s.campaigns.c.committed_spend)
