@@ -4,6 +4,7 @@ and ``sweep --by`` write what the engine computes, and the rule that names the s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import polars as pl
 import pytest
@@ -13,7 +14,7 @@ from workbench.engine.compare import compare_runs
 from workbench.engine.pipeline import RunResult, run_scenario
 from workbench.engine.reports import Facts, overall_kpis
 from workbench.engine.scenario import load_scenario
-from workbench.engine.segment_compare import NOTHING_MOVED, compare_segments, moved_line, most_moved
+from workbench.engine.segment_compare import NOTHING_MOVED, compare_segments, most_moved, moved_line
 from workbench.engine.segments import BYS, REQUEST_ADDITIVE, SLOT_ADDITIVE, parse_by, segment_breakdown
 
 from .helpers import ROOT, campaign, partner, request, scenario
@@ -88,7 +89,7 @@ def intents_by_segment(result: RunResult, by: str) -> tuple[int, int]:
     codes = result.traffic.requests["intent_code"].to_list()
     label = [_label(by, sigs[s]) for s in result.traffic.sig_of_request.tolist()]
     presented = result.simulation.slots.filter(pl.col("stage") >= 1)["idx"].to_list()
-    return len(set(zip(codes, label))), len({(codes[i], label[i]) for i in presented})
+    return len(set(zip(codes, label, strict=True))), len({(codes[i], label[i]) for i in presented})
 
 
 @pytest.mark.parametrize(("path", "sets"), [(CROWDED, SMALL), (REPLAY, [])])
@@ -145,7 +146,7 @@ def test_a_request_naming_several_regions_is_one_region_segment() -> None:
     ]
 
 
-def _long(by: str, rows: list[tuple[str, str, float, float]]) -> pl.DataFrame:
+def _long(by: str, rows: Sequence[tuple[str, str, float, float]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=["segment", "metric", "baseline", "variant"], orient="row").select(
         pl.lit(by).alias("by"), pl.all(), (pl.col("variant") - pl.col("baseline")).alias("delta")
     )

@@ -18,7 +18,7 @@ import polars as pl
 from workbench.engine.exports import FORMATS, run_tables, write_run, write_table
 from workbench.engine.pipeline import RunResult
 from workbench.engine.reports import KPI_NAMES, Facts
-from workbench.engine.segment_compare import MovedMost, compare_segments, moved_line, most_moved
+from workbench.engine.segment_compare import MovedMost, compare_segments, most_moved, moved_line
 from workbench.engine.units import currency_of, unit_of
 
 C = pl.col

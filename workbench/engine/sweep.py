@@ -276,7 +276,8 @@ def run_sweep_segments(
                 note(len(outs), len(sets_list))
     values = [{a.key: _value_of(a.key, sets) for a in axes} for sets in sets_list]
     head = [
-        {"variant": i + 1, **v, "overrides": " ".join(s)} for i, (v, s) in enumerate(zip(values, sets_list))
+        {"variant": i + 1, **v, "overrides": " ".join(s)}
+        for i, (v, s) in enumerate(zip(values, sets_list, strict=True))
     ]
     frame = pl.DataFrame(
         [{**h, **row} for h, (row, _) in zip(head, outs, strict=True)], infer_schema_length=None
