@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -215,7 +216,7 @@ def segment_table(by: str, frame, currency: str) -> Table:
         for label in (SHOWN_LABELS[m], "Δ"):
             table.add_column(label, justify="right")
     for row in wide(frame).iter_rows(named=True):
-        cells = [str(row["segment"])]
+        cells = [escape(str(row["segment"]))]
         for m in SHOWN_METRICS:
             delta = row[f"{m}_delta"]
             shown = fmt_value(m, delta, currency, percent=True, signed=True)

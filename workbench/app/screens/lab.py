@@ -195,7 +195,7 @@ class LabScreen(LabRunner, LabFiles, LabSegments, WorkbenchScreen):
                     yield KpiTable(id="lab-kpis", classes="pane")
                     with Vertical(id="lab-chart-pane", classes="pane"):
                         yield LabChart(id="lab-chart")
-                yield Static("", id="lab-moved-most")
+                yield Static("", id="lab-moved-most", markup=False)
                 with TabbedContent(id="lab-tabs"):
                     with TabPane("Slot share", id="lab-tab-share"):
                         yield Static("", id="lab-movers")
