@@ -40,9 +40,9 @@ workbench — the promotion exchange analyst's workbench
 usage:
   workbench run SCENARIO [--set key=value ...] [--out DIR] [--format csv,parquet,json,md] [--explain]
   workbench explain SCENARIO --intent ID [--campaign ID] [--set key=value ...]
-  workbench compare SCENARIO --set key=value [...] [--out DIR] [--format ...]
+  workbench compare SCENARIO --set key=value [...] [--by SEGMENT ...] [--out DIR] [--format ...]
   workbench sweep SCENARIO --grid key=START:STOP:STEP|V1,V2 [--grid ...] [--normalise] [--jobs N]
-                 [--set key=value ...] [--out DIR] [--format csv,parquet,md]
+                 [--set key=value ...] [--by SEGMENT ...] [--out DIR] [--format csv,parquet,md]
   workbench optimise SCENARIO --objective NAME [--constraint "KPI>=X" ...] [--trials N] [--seed S]
                  [--set key=value ...] [--out FILE] [--trials-out FILE.csv|.parquet]
   workbench pricing SCENARIO [--reserve AMOUNT] [--set key=value ...] [--out DIR] [--format csv,parquet,md]
@@ -61,6 +61,9 @@ usage:
   --grid KEY=RANGE  sweep: one axis, an inclusive range START:STOP:STEP or a list V1,V2,…; every
                     combination of the axes runs on the same traffic and draws (one row per variant)
   --normalise       sweep: scale each variant's weights to sum to 1
+  --by SEGMENT      compare, sweep: the KPIs per category, region, partner or task_type (repeat it, or
+                    `all`); compare writes compare_segments_<by> and names the segment that moved
+                    most, sweep writes sweep_segments (one row per variant × segment; needs --out)
   --jobs N          sweep: worker processes (default 1: polars already ranks each variant on every core)
   --objective NAME  optimise: revenue, fill_rate, qualified_recommendation_rate, mean_relevance or
                     advertiser_surplus (maximised); --constraint "KPI>=X" (or <=, >, <) on any KPI
@@ -103,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true")
         if name == "run":
             p.add_argument("--explain", action="store_true")
+        else:
+            p.add_argument("--by", dest="by", action="append", default=[], metavar="SEGMENT")
     add_analysis_parsers(sub)
     add_pricing_parser(sub)
     add_calibrate_parser(sub)

@@ -39,6 +39,7 @@ def add_analysis_parsers(sub) -> None:
     sw.add_argument("--out", type=Path)
     sw.add_argument("--format", default="csv,parquet,md")
     sw.add_argument("--no-progress", action="store_true")
+    sw.add_argument("--by", dest="by", action="append", default=[], metavar="SEGMENT")
     op = sub.add_parser("optimise", aliases=["optimize"], add_help=False)
     op.add_argument("scenario")
     op.add_argument("--objective", required=True)
@@ -89,7 +90,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         default_jobs,
         parse_axis,
         prepare,
-        run_sweep,
+        run_sweep_segments,
         sweep_summary,
         write_sweep,
     )
@@ -99,6 +100,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     formats = formats_arg(args.format, parse_formats)
+    by = by_arg(args.by)
+    if by and not args.out:
+        raise UsageError("--by writes the sweep_segments table: give --out DIR")
+    if by and not any(f in formats for f in ("csv", "parquet", "json")):
+        raise UsageError("--by: the sweep_segments table needs csv, parquet or json in --format")
     scenario = load_scenario(args.scenario, args.sets)
     axes = [parse_axis(text) for text in args.grids]
     started = time.perf_counter()
@@ -106,7 +112,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     n = len(sets_list)
     jobs = default_jobs(n) if args.jobs is None else args.jobs
     with progress_bar(not args.no_progress, f"sweeping {n} variants") as update:
-        frame = run_sweep(args.scenario, args.sets, axes, args.normalise, jobs, update, sets_list)
+        frame, segments = run_sweep_segments(
+            args.scenario, args.sets, axes, by, args.normalise, jobs, update, sets_list
+        )
     seconds = time.perf_counter() - started
     print_wide(
         whole(
@@ -114,9 +122,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     )
     if args.out:
-        written = write_sweep(
-            frame, args.out, formats, sweep_summary(scenario.name, frame, axes, seconds, jobs)
-        )
+        summary = sweep_summary(scenario.name, frame, axes, seconds, jobs)
+        if segments is not None:
+            summary += (
+                f"\nThe KPIs of every variant per {', '.join(by)}: `sweep_segments` "
+                f"({segments.height:,} rows: one per variant, breakdown and segment).\n"
+            )
+            out_console.print(
+                f"sweep_segments: {segments.height:,} rows (variant × segment, by {', '.join(by)})"
+            )
+        written = write_sweep(frame, args.out, formats, summary, segments)
         out_console.print(f"wrote {len(written)} files to {args.out}")
     out_console.print(f"done in {seconds:.2f} s ({jobs} job{'s' if jobs > 1 else ''})")
     return 0
@@ -161,6 +176,15 @@ def cmd_optimise(args: argparse.Namespace) -> int:
     return 0
 
 
+def by_arg(values: list[str]) -> tuple[str, ...]:
+    from workbench.engine.segments import parse_by
+
+    try:
+        return parse_by(values)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 def num_or_dash(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -173,10 +197,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not args.sets:
         raise UsageError("compare needs at least one --set key=value (the variant)")
     formats = formats_arg(args.format or DEFAULT_FORMATS, parse_formats)
+    by = by_arg(args.by)
     started = time.perf_counter()
     base = run_one(args.scenario, [], not args.no_progress, "baseline")
     variant = run_one(args.scenario, args.sets, not args.no_progress, "variant")
-    comparison = compare_runs(base, variant)
+    comparison = compare_runs(base, variant, by)
     table = Table(title=f"{base.scenario.name}: baseline vs --set {' '.join(args.sets)}", header_style="bold")
     for col in ("metric", "baseline", "variant", "delta"):
         table.add_column(col, justify="left" if col == "metric" else "right")
@@ -230,6 +255,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out_console.print(
         f"requests whose shortlist changed: {comparison.changed_requests:,} of {base.traffic.size:,}"
     )
+    if by:
+        from workbench.cli_tables import segment_table
+
+        for name, frame in comparison.segments.items():
+            print_wide(whole(segment_table(name, frame, comparison.currency)))
+        out_console.print(comparison.moved_line(), markup=False)
     if args.out:
         with writing_spinner(not args.no_progress and is_big(base)):
             written = write_comparison(base, variant, comparison, args.out, formats)

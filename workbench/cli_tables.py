@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -196,3 +197,34 @@ def optimisation_tables(result, name: str) -> list[Table]:
             ]
         )
     return [versus, trials]
+
+
+def segment_table(by: str, frame, currency: str) -> Table:
+    """``compare --by``: the main KPIs per segment, baseline → variant (Δ), deltas coloured."""
+    from workbench.engine.segment_compare import SHOWN_LABELS, SHOWN_METRICS, wide
+    from workbench.engine.segments import NOTES
+    from workbench.engine.units import fmt_value
+
+    table = Table(
+        title=f"by {by.replace('_', ' ')} (baseline → variant)",
+        caption=NOTES[by],
+        caption_justify="left",
+        header_style="bold",
+    )
+    table.add_column(by.replace("_", " "))
+    for m in SHOWN_METRICS:
+        for label in (SHOWN_LABELS[m], "Δ"):
+            table.add_column(label, justify="right")
+    for row in wide(frame).iter_rows(named=True):
+        cells = [escape(str(row["segment"]))]
+        for m in SHOWN_METRICS:
+            delta = row[f"{m}_delta"]
+            shown = fmt_value(m, delta, currency, percent=True, signed=True)
+            style = "green" if delta > 0 else "red" if delta < 0 else "dim"
+            cells += [
+                f"{fmt_value(m, row[f'{m}_baseline'], currency, percent=True)} → "
+                f"{fmt_value(m, row[f'{m}_variant'], currency, percent=True)}",
+                f"[{style}]{shown}[/]",
+            ]
+        table.add_row(*cells)
+    return table

@@ -6,6 +6,7 @@ from textual.color import Color
 
 from workbench.app.screens.lab import LabScreen
 from workbench.app.screens.live import LiveScreen
+from workbench.app.screens.scenario import ScenarioScreen
 from workbench.app.widgets.key_bar import KeyBar
 
 from .conftest import SIZE, offline_app, screen_lines
@@ -19,8 +20,9 @@ async def test_the_key_bar_shows_the_keys_of_the_screen_in_front() -> None:
         lab_keys = [key for key, _shown, _description, _enabled in app.screen.query_one(KeyBar).shown_keys()]
         bottom = screen_lines(app)[-1]
         # the lab's own keys first, then the app's; what does not fit in 120 columns ends in an ellipsis
-        assert bottom.startswith(" o Sort  w Weights  f Floors ") and "1 Scenario  2 Lab  3 Live" in bottom
-        assert bottom.rstrip().endswith("…")  # ? Help and q Quit are cut (the help screen lists every key)
+        assert bottom.startswith(" o Sort  w Weights  f Floors ") and "g Segments" in bottom
+        assert "n Normalise  1 Scenario  2 Lab" in bottom
+        assert bottom.rstrip().endswith("…")  # 3 Live onwards are cut (the help screen lists every key)
 
         await pilot.press("3")
         await pilot.pause()
@@ -42,10 +44,10 @@ async def test_clicking_a_key_in_the_bar_presses_it() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await pilot.pause()
-        column = screen_lines(app)[-1].index("3 Live")
+        column = screen_lines(app)[-1].index("1 Scenario")
         await pilot.click(KeyBar, offset=(column + 1, 0))
         await pilot.pause()
-        assert isinstance(app.screen, LiveScreen)
+        assert isinstance(app.screen, ScenarioScreen)
 
 
 async def test_a_theme_changed_while_a_screen_was_away_shows_when_it_returns() -> None:

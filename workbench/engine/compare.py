@@ -1,4 +1,5 @@
-"""Baseline against variant: KPI deltas, slot share per campaign, gainers and losers, rank shifts.
+"""Baseline against variant: KPI deltas, slot share per campaign, gainers and losers, rank shifts and,
+when asked for, the KPIs per segment (``segment_compare``) with the segment that moved most.
 
 Both runs share the scenario's seed, so a variant that changes only the ranking
 meets the same requests and the same funnel luck per (request, position): the
@@ -8,7 +9,7 @@ differences are the ranking's.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import polars as pl
 
 from workbench.engine.exports import FORMATS, run_tables, write_run, write_table
 from workbench.engine.pipeline import RunResult
-from workbench.engine.reports import KPI_NAMES
+from workbench.engine.reports import KPI_NAMES, Facts
+from workbench.engine.segment_compare import MovedMost, compare_segments, most_moved, moved_line
 from workbench.engine.units import currency_of, unit_of
 
 C = pl.col
@@ -43,15 +45,27 @@ class Comparison:
     rank_shifts: pl.DataFrame  # per campaign
     changed_requests: int
     tables: tuple[dict[str, Any], dict[str, Any]]
+    # by (segments.BYS) -> segment_compare.compare_segments: the breakdowns asked for
+    segments: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @property
     def currency(self) -> str:
         """The currency of the money metrics (both runs rank the same campaigns)."""
         return currency_of([self.tables[0]["_kpis"]["currency"], self.tables[1]["_kpis"]["currency"]])
 
+    @property
+    def moved_most(self) -> MovedMost | None:
+        """The segment that moved most over the breakdowns asked for (``segment_compare.most_moved``)."""
+        return most_moved(self.segments)
 
-def compare_runs(base: RunResult, variant: RunResult) -> Comparison:
-    tb, tv = run_tables(base), run_tables(variant)
+    def moved_line(self) -> str:
+        return moved_line(self.segments, self.currency)
+
+
+def compare_runs(base: RunResult, variant: RunResult, by: Iterable[str] = ()) -> Comparison:
+    """KPI deltas, slot share, rank shifts and, per ``by`` (``segments.BYS``), the segment breakdowns."""
+    fb, fv = Facts(base), Facts(variant)
+    tb, tv = run_tables(base, fb), run_tables(variant, fv)
     kb, kv = tb["_kpis"], tv["_kpis"]
     kpis = pl.DataFrame(
         {
@@ -62,7 +76,12 @@ def compare_runs(base: RunResult, variant: RunResult) -> Comparison:
         }
     ).with_columns(delta=C("variant") - C("baseline"))
     return Comparison(
-        kpis, _slot_share(base, variant), _rank_shifts(base, variant), _changed(base, variant), (tb, tv)
+        kpis,
+        _slot_share(base, variant),
+        _rank_shifts(base, variant),
+        _changed(base, variant),
+        (tb, tv),
+        {b: compare_segments(fb, fv, b) for b in by},
     )
 
 
@@ -144,6 +163,8 @@ def write_comparison(
     written += write_table(comparison.kpis, out, "compare_kpis", formats)
     written += write_table(comparison.slot_share, out, "compare_slot_share", formats)
     written += write_table(comparison.rank_shifts, out, "compare_rank_shifts", formats)
+    for by, frame in comparison.segments.items():
+        written += write_table(frame, out, f"compare_segments_{by}", formats)
     if "md" in formats:
         path = out / "compare.md"
         path.write_text(compare_summary(base, variant, comparison), encoding="utf-8")

@@ -240,9 +240,9 @@ def gate_breakdown(result: RunResult) -> pl.DataFrame:
     return pl.DataFrame(out, schema={"gate": pl.String, "failed": pl.Int64}, orient="row")
 
 
-def run_tables(result: RunResult) -> dict[str, Any]:
+def run_tables(result: RunResult, facts: Facts | None = None) -> dict[str, Any]:
     """Every table of a run by name (polars frames), and ``_kpis``: the run's KPIs as a dict."""
-    facts = Facts(result)
+    facts = Facts(result) if facts is None else facts
     return {
         "outcomes_campaign": campaign_outcomes(facts),
         "outcomes_partner": partner_outcomes(facts),

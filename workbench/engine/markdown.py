@@ -292,6 +292,8 @@ def compare_summary(base: RunResult, variant: RunResult, comparison: Any) -> str
         ),
         "",
     ]
+    if comparison.segments:
+        lines += segments_section(comparison)
     return "\n".join(lines)
 
 
@@ -314,3 +316,28 @@ def pricing_summary(comparison: Any) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def segments_section(comparison: Any) -> list[str]:
+    """Per breakdown asked for (``--by``): what it counts, and the main KPIs per segment."""
+    from workbench.engine.segment_compare import SHOWN_METRICS, wide
+    from workbench.engine.segments import NOTES
+
+    lines = ["## Segments", "", comparison.moved_line(), ""]
+    for by, frame in comparison.segments.items():
+        table = wide(frame)
+        cols = [
+            "segment",
+            *[f"{m}_{side}" for m in SHOWN_METRICS for side in ("baseline", "variant", "delta")],
+        ]
+        lines += [
+            f"### By {by.replace('_', ' ')}",
+            "",
+            NOTES[by],
+            "",
+            md_table(table, cols, currency=comparison.currency),
+            "",
+            f"Every metric per segment: `compare_segments_{by}` (one row per segment and metric).",
+            "",
+        ]
+    return lines

@@ -18,6 +18,11 @@ A row: the variant's settings, every KPI of ``reports.overall_kpis``, ``revenue`
 amounts of the settlements created, i.e. what advertisers were billed), ``advertiser_value`` and
 ``advertiser_surplus`` (``objectives``), the slot-share concentration (``slot_hhi``: Σ share², 1 when
 one campaign wins every slot; ``top_slot_share``) and the spend of each campaign (``spend:<id>``).
+
+With ``by`` (``segments.BYS``), ``run_sweep_segments`` also gives the ``sweep_segments`` table: one row
+per variant × breakdown × segment (``variant``, the axes' values, ``by``, ``segment``, then
+``segments.SEGMENT_COLUMNS``), the long shape a pivot in polars or a spreadsheet starts from; the
+main table stays as it is.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from workbench.engine.overrides import parse_override
 from workbench.engine.pipeline import RunResult, rerank, run_scenario
 from workbench.engine.reports import Facts, overall_kpis
 from workbench.engine.scenario import load_scenario
+from workbench.engine.segments import segment_breakdown
 
 RANKING_PREFIXES = ("ranking.weights.", "ranking.floors.")
 MAX_VARIANTS = 10_000
@@ -129,9 +135,9 @@ def advertiser_value(result: RunResult) -> float:
     return float(prices[converted].sum()) if converted.size else 0.0
 
 
-def variant_row(result: RunResult) -> dict[str, Any]:
+def variant_row(result: RunResult, facts: Facts | None = None) -> dict[str, Any]:
     """Every KPI of the run, revenue, advertiser surplus, slot concentration and spend per campaign."""
-    kpis = overall_kpis(Facts(result))
+    kpis = overall_kpis(Facts(result) if facts is None else facts)
     row: dict[str, Any] = {k: v for k, v in kpis.items() if k != "currency"}
     row["revenue"] = kpis["spend"]
     value = advertiser_value(result)
@@ -173,20 +179,30 @@ def with_normalised(sets: list[str], scenario_path: str | Path, base_sets: list[
 _BASE: dict[str, Any] = {}
 
 
-def _init(path: str, base_sets: list[str], reuse: bool) -> None:
+def _init(path: str, base_sets: list[str], reuse: bool, by: tuple[str, ...] = ()) -> None:
     _BASE.clear()
-    _BASE.update(path=path, base_sets=base_sets, reuse=reuse, run=None)
+    _BASE.update(path=path, base_sets=base_sets, reuse=reuse, run=None, by=by)
 
 
-def _run_variant(sets: list[str]) -> dict[str, Any]:
+def _outputs(result: RunResult) -> tuple[dict[str, Any], pl.DataFrame | None]:
+    """A variant's row and, with breakdowns asked for, its segments (``by``, ``segment``, the columns)."""
+    facts = Facts(result)
+    by: tuple[str, ...] = _BASE["by"]
+    if not by:
+        return variant_row(result, facts), None
+    parts = [segment_breakdown(facts, b).select(pl.lit(b).alias("by"), pl.all()) for b in by]
+    return variant_row(result, facts), pl.concat(parts)
+
+
+def _run_variant(sets: list[str]) -> tuple[dict[str, Any], pl.DataFrame | None]:
     path, base_sets = _BASE["path"], _BASE["base_sets"]
     scenario = load_scenario(path, [*base_sets, *sets])
     if not _BASE["reuse"]:
-        return variant_row(run_scenario(scenario))
+        return _outputs(run_scenario(scenario))
     if _BASE["run"] is None:
         _BASE["run"] = run_scenario(load_scenario(path, base_sets))
     base = dataclasses.replace(_BASE["run"], scenario=scenario)
-    return variant_row(rerank(base, scenario.ranking))
+    return _outputs(rerank(base, scenario.ranking))
 
 
 def default_jobs(variants: int) -> int:
@@ -222,33 +238,62 @@ def run_sweep(
     sets_list: list[list[str]] | None = None,
 ) -> pl.DataFrame:
     """One row per variant (``variant`` 1…n, the axes' values, ``overrides``, then ``variant_row``)."""
+    return run_sweep_segments(path, base_sets, axes, (), normalise, jobs, progress, sets_list)[0]
+
+
+def run_sweep_segments(
+    path: str | Path,
+    base_sets: list[str],
+    axes: list[Axis],
+    by: tuple[str, ...],
+    normalise: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    sets_list: list[list[str]] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``run_sweep``'s table and, with ``by``, the ``sweep_segments`` table (None without)."""
     if sets_list is None:
         sets_list = prepare(path, base_sets, axes, normalise)
     reuse = ranking_only(axes)
     jobs = default_jobs(len(sets_list)) if jobs is None else max(1, jobs)
     note = progress or (lambda done, total: None)
-    rows: list[dict[str, Any]] = []
+    outs: list[tuple[dict[str, Any], pl.DataFrame | None]] = []
     if jobs == 1:
-        _init(str(path), list(base_sets), reuse)
+        _init(str(path), list(base_sets), reuse, tuple(by))
         for sets in sets_list:
-            rows.append(_run_variant(sets))
-            note(len(rows), len(sets_list))
+            outs.append(_run_variant(sets))
+            note(len(outs), len(sets_list))
     else:
         with ProcessPoolExecutor(
             jobs,
             mp_context=get_context("spawn"),
             initializer=_init,
-            initargs=(str(path), list(base_sets), reuse),
+            initargs=(str(path), list(base_sets), reuse, tuple(by)),
         ) as pool:
             # contiguous chunks: a worker re-ranks its own baseline for each of its variants
-            for row in pool.map(_run_variant, sets_list, chunksize=max(1, len(sets_list) // (jobs * 4))):
-                rows.append(row)
-                note(len(rows), len(sets_list))
+            for out in pool.map(_run_variant, sets_list, chunksize=max(1, len(sets_list) // (jobs * 4))):
+                outs.append(out)
+                note(len(outs), len(sets_list))
+    values = [{a.key: _value_of(a.key, sets) for a in axes} for sets in sets_list]
     head = [
-        {"variant": i + 1, **{a.key: _value_of(a.key, sets) for a in axes}, "overrides": " ".join(sets)}
-        for i, sets in enumerate(sets_list)
+        {"variant": i + 1, **v, "overrides": " ".join(s)}
+        for i, (v, s) in enumerate(zip(values, sets_list, strict=True))
     ]
-    return pl.DataFrame([{**h, **r} for h, r in zip(head, rows, strict=True)], infer_schema_length=None)
+    frame = pl.DataFrame(
+        [{**h, **row} for h, (row, _) in zip(head, outs, strict=True)], infer_schema_length=None
+    )
+    if not by:
+        return frame, None
+    keys = frame.select("variant", *[a.key for a in axes])
+    segments = pl.concat(
+        [
+            seg.select(pl.lit(i + 1, pl.Int64).alias("variant"), pl.all())
+            for i, (_, seg) in enumerate(outs)
+            if seg is not None
+        ]
+    )
+    joined = segments.join(keys, on="variant", how="left", maintain_order="left")
+    return frame, joined.select(keys.columns + segments.columns[1:])
 
 
 def _value_of(key: str, sets: list[str]) -> Any:
@@ -290,11 +335,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_sweep(frame: pl.DataFrame, out: Path, formats: Iterable[str], summary: str) -> list[Path]:
+def write_sweep(
+    frame: pl.DataFrame,
+    out: Path,
+    formats: Iterable[str],
+    summary: str,
+    segments: pl.DataFrame | None = None,
+) -> list[Path]:
     from workbench.engine.exports import write_table
 
     out.mkdir(parents=True, exist_ok=True)
-    written = write_table(frame, out, "sweep", [f for f in formats if f in ("csv", "parquet", "json")])
+    tables = [f for f in formats if f in ("csv", "parquet", "json")]
+    written = write_table(frame, out, "sweep", tables)
+    if segments is not None:
+        written += write_table(segments, out, "sweep_segments", tables)
     if "md" in formats:
         path = out / "sweep.md"
         path.write_text(summary, encoding="utf-8")

@@ -23,6 +23,7 @@ from workbench.engine.limits import CapTies
 from workbench.engine.pipeline import RunResult, rerank
 from workbench.engine.ranking_report import ranking_report
 from workbench.engine.scenario_edit import fmt_value, save_edited_scenario, set_keys, set_name
+from workbench.engine.segments import BYS
 
 C = pl.col
 
@@ -183,12 +184,13 @@ def shortlist_sample(run: RunResult, rows: int = SHORTLIST_SAMPLE) -> pl.DataFra
 
 
 def evaluate(baseline: RunResult, cfg: RankingConfig, progress: Progress | None = None) -> LabOutcome:
-    """Rank the baseline's requests under ``cfg`` and compare (``cfg`` equal to the baseline's: itself)."""
+    """Rank the baseline's requests under ``cfg`` and compare (``cfg`` equal to the baseline's: itself),
+    with every segment breakdown (the lab names the segment that moved most)."""
     run = baseline if cfg == baseline.cfg else rerank(baseline, cfg, progress)
     return LabOutcome(
         baseline=baseline,
         run=run,
-        comparison=compare_runs(baseline, run),
+        comparison=compare_runs(baseline, run, BYS),
         gates=gate_comparison(baseline, run),
         shortlist=shortlist_sample(run),
         scores=score_histogram(baseline, run),

@@ -104,7 +104,14 @@ DURATIONS = frozenset({"after_seconds", "seconds_to_final"})
 MIXED = "mixed currencies"
 
 
+# A comparison's columns name their metric and the side: ``spend_baseline``, ``fill_rate_delta``.
+SIDES = ("_baseline", "_variant", "_delta")
+_KNOWN = MONEY_NAMES | RATES | DURATIONS | COUNTS
+
+
 def unit_of(name: str, value: Any = None) -> str:
+    if name not in _KNOWN:
+        name = next((name.removesuffix(s) for s in SIDES if name.endswith(s)), name)
     if name in MONEY_NAMES:
         return MONEY
     if name in RATES:

@@ -133,7 +133,7 @@ def execute(conn: Connection, stmt: Any, params: Any) -> RawResult | None:
     if compiled.all_given:
         args = [tuple(p[n] for n in names) for p in rows]
     else:
-        args = [tuple(v if n not in p else p[n] for n, v in zip(names, fixed, strict=True)) for p in rows]
+        args = [tuple(p.get(n, v) for n, v in zip(names, fixed, strict=True)) for p in rows]
     if not conn.in_transaction():
         conn.begin()  # SQLAlchemy's autobegin (BEGIN through the engine's event): one snapshot per unit
     cursor = conn.connection.driver_connection.cursor()  # pyright: ignore[reportOptionalMemberAccess] - a live pooled connection

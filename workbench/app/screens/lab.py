@@ -5,7 +5,7 @@ Every applied change re-ranks the scenario's requests in a thread worker
 stops at its next progress step) and the result is posted back as a message. A
 result is shown only if it answers the latest request, so quick key presses
 never show a stale run. The first run of a scenario is the pinned baseline; ``b``
-pins the current settings instead.
+pins the current settings instead. ``g`` shows the KPIs per segment (``lab_segments``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from server.domain.ranking_config import RankingConfig
 from workbench.app.screens.base import WorkbenchScreen
 from workbench.app.screens.lab_files import LabFiles
 from workbench.app.screens.lab_run import LabFailed, LabProgressed, LabRan, LabRequest, LabRunner
+from workbench.app.screens.lab_segments import LabSegments, SegmentTable
 from workbench.app.screens.lab_text import (
     GATE_HEADERS,
     KPI_TITLE,
@@ -49,7 +50,7 @@ from workbench.engine.tuning import (
 )
 
 
-class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
+class LabScreen(LabRunner, LabFiles, LabSegments, WorkbenchScreen):
     """Weights and floors on the left; KPIs, chart, slot share, gates and a shortlist sample on the right."""
 
     AUTO_FOCUS = "#lab-kpis"
@@ -84,6 +85,13 @@ class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
             tooltip="Switch the chart: priority-score distribution / slot share",
             id="lab.chart",
         ),
+        Binding(
+            "g",
+            "segments",
+            "Segments",
+            tooltip="KPIs per segment against the baseline: category → region → partner → task type → off",
+            id="lab.segments",
+        ),
         Binding("s", "save", "Save", tooltip="Save the settings into a new scenario file", id="lab.save"),
         Binding(
             "e", "export", "Export", tooltip="Export the current run's reports to a folder", id="lab.export"
@@ -108,7 +116,7 @@ class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
             "next_tab",
             "Next table",
             show=False,
-            tooltip="Slot share → gate failures → shortlist → budgets and credits that ran out",
+            tooltip="Slot share → gate failures → shortlist → what ran out (→ segments, when g shows them)",
             id="lab.next_tab",
         ),
         Binding(
@@ -152,6 +160,7 @@ class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
     def watch_outcome(self, outcome: LabOutcome | None) -> None:
         if outcome is None:
             self._status()
+            self._show_segments(None)
             return
         self._show(outcome)
         self.host.lab_result = outcome
@@ -186,6 +195,7 @@ class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
                     yield KpiTable(id="lab-kpis", classes="pane")
                     with Vertical(id="lab-chart-pane", classes="pane"):
                         yield LabChart(id="lab-chart")
+                yield Static("", id="lab-moved-most", markup=False)
                 with TabbedContent(id="lab-tabs"):
                     with TabPane("Slot share", id="lab-tab-share"):
                         yield Static("", id="lab-movers")
@@ -208,11 +218,15 @@ class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
                         yield FrameTable(
                             id="lab-ran-out", headers=RAN_OUT_HEADERS, formats={"share_of_traffic": "{:.1%}"}
                         )
+                    with TabPane("Segments", id="lab-tab-segments"):
+                        yield Static("", id="lab-segments-note", classes="lab-note")
+                        yield SegmentTable(id="lab-segments")
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#lab-kpis", KpiTable).border_title = KPI_TITLE
         self._chart_title()
+        self.query_one("#lab-tabs", TabbedContent).hide_tab("lab-tab-segments")  # g shows it
         self.watch(self.app, "scenario", self._scenario_changed, init=True)
 
     # -- running ---------------------------------------------------------------
@@ -310,6 +324,7 @@ class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
             "only the rates fall. Scale the traffic and budgets under Traffic and budgets."
         )
         self.query_one("#lab-ran-out", FrameTable).show(ran_out_rows(ran_out))
+        self._show_segments(outcome)
         self._status()
 
     # -- actions ---------------------------------------------------------------
@@ -380,6 +395,7 @@ class LabScreen(LabRunner, LabFiles, WorkbenchScreen):
     def action_next_tab(self) -> None:
         tabs = self.query_one("#lab-tabs", TabbedContent)
         ids = ["lab-tab-share", "lab-tab-gates", "lab-tab-shortlist", "lab-tab-ran-out"]
+        ids += ["lab-tab-segments"] if self.segment_by is not None else []
         tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
 
     def action_cancel_run(self) -> None:
