@@ -14,7 +14,6 @@ How each database is opened (pragmas, ``BEGIN IMMEDIATE``, drivers) is in ``engi
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -45,7 +44,7 @@ def mark_intent(column: str) -> Any:
     )
 
 
-@lru_cache(maxsize=64)
+@prebuilt  # one per row count: as many as a transaction's distinct counters, a handful
 def counters_upsert(rows: int) -> Any:
     values = ", ".join(f"(:n{i}, :shard, :d{i})" for i in range(rows))
     return text(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import select, update
 
 from ...domain.models import Campaign, PartnerAgent, PolicyCheckResult, ReputationRecord
 from . import schema as s
@@ -134,16 +134,8 @@ class SqlMarket(Repository):
 
     async def add_campaign_spend_within(self, campaign_id: str, amount: float, budget: float) -> bool:
         """Commit ``amount`` of the campaign's budget; False (nothing written) when it would not fit."""
-        t = s.campaigns
         result = await self._exec(
-            update(t)
-            .where(
-                and_(
-                    t.c.campaign_id == bindparam("k"),
-                    t.c.committed_spend + bindparam("amount") <= bindparam("budget"),
-                )
-            )
-            .values(committed_spend=t.c.committed_spend + bindparam("amount")),
+            st.add_spend_within(),
             {"k": campaign_id, "amount": amount, "budget": budget + BUDGET_EPSILON},
         )
         return result.rowcount == 1

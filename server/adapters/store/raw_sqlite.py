@@ -6,10 +6,11 @@ time it runs with a given set of parameter names; after that, running it is one 
 SQLAlchemy's per-call work (cache key, execution context, events, result metadata): on the evaluation
 and receipt paths that was most of the time a statement took (profiles in ``bench/RESULTS.md``).
 
-Only statements whose compiled form needs no type processing take this path: no bind or result
-processors (the schema's types are integers, floats and text, which ``sqlite3`` maps as they are), no
-expanding ``IN`` parameters, no Python-side column defaults. Anything else, and every statement not
-marked ``@prebuilt``, goes through SQLAlchemy as before. Results keep the interface the repositories use:
+Only statements whose compiled form needs no result processing take this path (the schema's types
+are integers, floats and text, which ``sqlite3`` returns as they are; bind processors, such as
+``Float``'s, are applied as SQLAlchemy would), with no expanding ``IN`` parameters and no Python-side
+column defaults. Anything else, and every statement not marked ``@prebuilt``, goes through SQLAlchemy
+as before. Results keep the interface the repositories use:
 iteration over tuples, ``first``, ``one``, ``scalar_one``, ``all`` and ``rowcount``.
 """
 
@@ -50,6 +51,8 @@ class _Compiled:
     # (a literal compared in the statement, ``id == 1``, is a bind parameter with its own value)
     fixed: tuple[Any, ...]
     all_given: bool
+    # per placeholder: the type's bind processor (``Float``'s ``to_float``) or None
+    processors: tuple[Callable[[Any], Any] | None, ...]
 
 
 _COMPILED: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
@@ -60,7 +63,7 @@ def _compile(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> _Compiled | 
     compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys))
     if compiled.positiontup is None or compiled.literal_execute_params or compiled.post_compile_params:
         return None
-    if any(b.expanding for b in compiled.binds.values()) or compiled._bind_processors:
+    if any(b.expanding for b in compiled.binds.values()):
         return None
     if getattr(stmt, "_returning", None) or getattr(stmt, "is_select", False) or compiled.returning:
         for col in compiled._result_columns or ():
@@ -80,7 +83,8 @@ def _compile(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> _Compiled | 
             return None
         else:
             fixed.append(bind.value)
-    return _Compiled(compiled.string, names, tuple(fixed), all(n in given for n in names))
+    processors = tuple(compiled._bind_processors.get(n) for n in names)
+    return _Compiled(compiled.string, names, tuple(fixed), all(n in given for n in names), processors)
 
 
 class RawResult:
@@ -134,6 +138,9 @@ def execute(conn: Connection, stmt: Any, params: Any) -> RawResult | None:
         args = [tuple(p[n] for n in names) for p in rows]
     else:
         args = [tuple(p.get(n, v) for n, v in zip(names, fixed, strict=True)) for p in rows]
+    if any(compiled.processors):
+        procs = compiled.processors
+        args = [tuple(v if f is None else f(v) for f, v in zip(procs, a, strict=True)) for a in args]
     if not conn.in_transaction():
         conn.begin()  # SQLAlchemy's autobegin (BEGIN through the engine's event): one snapshot per unit
     cursor = conn.connection.driver_connection.cursor()  # pyright: ignore[reportOptionalMemberAccess] - a live pooled connection

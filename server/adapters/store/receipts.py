@@ -76,7 +76,9 @@ class SqlReceipts(Repository):
             for offer, partner, campaign in slots
         ]
         if rows:
-            stmt = dialect.insert_ignoring(self.kind, s.served_slots, ["intent_id", "offer_id", "partner_id"])
+            stmt = dialect.insert_or_ignore(
+                self.kind, "served_slots", ("intent_id", "offer_id", "partner_id")
+            )
             await self._exec(stmt, rows)
 
     async def served_campaign(self, intent_id: str, offer_id: str, partner_id: str) -> str | None:

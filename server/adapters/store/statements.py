@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, outerjoin, select, update
 
 from . import schema as s
 from .raw_sqlite import prebuilt
@@ -43,6 +43,31 @@ def add_spend() -> Any:
         update(t)
         .where(t.c.campaign_id == bindparam("k"))
         .values(committed_spend=t.c.committed_spend + bindparam("delta"))
+    )
+
+
+@prebuilt
+def add_spend_within() -> Any:
+    """Commit ``:amount`` of the campaign's budget only while it fits ``:budget`` (one guarded update)."""
+    t = s.campaigns
+    return (
+        update(t)
+        .where(
+            and_(
+                t.c.campaign_id == bindparam("k"),
+                t.c.committed_spend + bindparam("amount") <= bindparam("budget"),
+            )
+        )
+        .values(committed_spend=t.c.committed_spend + bindparam("amount"))
+    )
+
+
+@prebuilt
+def campaign_gates() -> Any:
+    """Per campaign: committed spend and its workspace's available millicredits (NULL: no wallet yet)."""
+    c, w = s.campaigns, s.wallets
+    return select(c.c.campaign_id, c.c.committed_spend, w.c.available_mc).select_from(
+        outerjoin(c, w, w.c.workspace_id == c.c.workspace_id)
     )
 
 

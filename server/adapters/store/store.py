@@ -102,19 +102,26 @@ class SqlStore:
     async def _run_unit(
         self, conn: Connection, fn: Callable[[UnitOfWork], Awaitable[Any]], retries: int
     ) -> tuple[Any, Exception | None]:
+        # The savepoint is the driver's own statement (one ``execute``, not SQLAlchemy's nested
+        # transaction object per unit); SQLAlchemy's root transaction around the group is unaware of it
+        # and needs not be: every path below releases it before the next unit starts.
+        driver = conn.connection.driver_connection  # pyright: ignore[reportOptionalMemberAccess] - a live pooled connection
+        assert driver is not None
         for attempt in range(retries):
-            savepoint = conn.begin_nested()
+            driver.execute("SAVEPOINT unit")
             try:
                 result = await self._run(fn, SqlUnitOfWork(conn, self.kind))
             except IntegrityError as exc:
-                savepoint.rollback()
+                driver.execute("ROLLBACK TO unit")
+                driver.execute("RELEASE unit")
                 if attempt == retries - 1:
                     return None, exc
                 continue  # an id collision: again with new ids
             except Exception as exc:
-                savepoint.rollback()
+                driver.execute("ROLLBACK TO unit")
+                driver.execute("RELEASE unit")
                 return None, exc
-            savepoint.commit()
+            driver.execute("RELEASE unit")
             return result, None
         raise AssertionError("unreachable")
 

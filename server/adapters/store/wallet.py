@@ -13,10 +13,9 @@ succeeded, so a deduplicated receipt never reaches the ledger at all.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, outerjoin, select, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from ...domain.wallet import (
     CreditLedgerEntry,
@@ -27,10 +26,12 @@ from ...domain.wallet import (
     wallet_view,
 )
 from . import schema as s
+from . import statements as st
 from .codec import decode, encode, epoch_ms
 from .dialect import insert_ignoring
 from .paging import keyset_page
 from .ports import MAX_SEQ, Applied, KeysetPage, NoWallet, WalletTotals
+from .raw_sqlite import prebuilt
 from .session import Repository
 
 
@@ -39,17 +40,17 @@ def _at(ms: int) -> datetime:
 
 
 # The statements of the receipt path, built once per dialect (see ``statements.py`` for why).
-@cache
+@prebuilt
 def _create_wallet_stmt(kind: str) -> Any:
     return insert_ignoring(kind, s.wallets, ["workspace_id"])
 
 
-@cache
+@prebuilt
 def _insert_entry_stmt(kind: str) -> Any:
     return insert_ignoring(kind, s.credit_ledger, ["source"])
 
 
-@cache
+@prebuilt
 def _add_to_wallet() -> Any:
     t = s.wallets
     return (
@@ -64,7 +65,7 @@ def _add_to_wallet() -> Any:
     )
 
 
-@cache
+@prebuilt
 def _take_back() -> Any:
     t = s.wallets
     return (
@@ -180,13 +181,9 @@ class SqlWallets(Repository):
 
     async def campaign_gates(self) -> dict[str, tuple[float, int | None]]:
         """Per campaign: committed spend and its workspace's available millicredits (None: no wallet yet)."""
-        c, w = s.campaigns, s.wallets
-        stmt = select(c.c.campaign_id, c.c.committed_spend, w.c.available_mc).select_from(
-            outerjoin(c, w, w.c.workspace_id == c.c.workspace_id)
-        )
         return {
             cid: (float(spend), None if available is None else int(available))
-            for cid, spend, available in await self._exec(stmt)
+            for cid, spend, available in await self._exec(st.campaign_gates())
         }
 
     async def wallet_totals(self) -> WalletTotals:
