@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.adapters.hot_state import MemoryHotState
+from server.adapters.hot_state import ENTRY_OVERHEAD, MemoryHotState
 
 
 class Clock:
@@ -65,6 +65,25 @@ async def test_expired_lock_cannot_be_renewed_and_goes_to_the_next_taker(
 async def test_two_clients_racing_for_one_lock_one_wins(hot: MemoryHotState) -> None:
     tokens = await asyncio.gather(*(hot.acquire_lock("lock:race", 5_000) for _ in range(20)))
     assert sum(1 for t in tokens if t) == 1
+
+
+async def test_byte_cap_keeps_the_newest_values_that_fit_and_counts_what_it_holds(clock: Clock) -> None:
+    entry = len("k00") + 1000 + ENTRY_OVERHEAD
+    hot = MemoryHotState(max_bytes=5 * entry, now=clock)
+    token = await hot.acquire_lock("lock:held", 120_000)
+    for i in range(20):
+        await hot.set(f"k{i:02d}", b"x" * 1000, 60_000)
+    held = [i for i in range(20) if await hot.get(f"k{i:02d}") is not None]
+    assert held == [15, 16, 17, 18, 19]
+    assert hot._bytes == 5 * entry
+    await hot.set("k19", b"y" * 10, 60_000)  # a smaller value replaces the old one's bytes
+    await hot.delete("k15")
+    assert hot._bytes == 3 * entry + len("k19") + 10 + ENTRY_OVERHEAD
+    clock.ms += 61_000
+    for i in range(16, 20):
+        assert await hot.get(f"k{i:02d}") is None  # expired on read: its bytes go with it
+    assert hot._bytes == 0
+    assert token and await hot.renew_lock("lock:held", token, 60_000)
 
 
 async def test_size_cap_evicts_oldest_values_but_never_locks(clock: Clock) -> None:
