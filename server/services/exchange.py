@@ -136,11 +136,33 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
         return cached
 
     cache: MarketCache = svc.state.setdefault("market_cache", MarketCache())
-    market = await svc.store.read(lambda uow: cache.load(uow, svc.ranking))
-    response: OpportunityResponse = evaluate(svc.ranking, request, market, svc.evaluation_now())
-    body = msgspec.json.encode(response)
 
-    events = [
+    async def rank_and_record(uow: UnitOfWork) -> bytes:
+        # Ranked inside the write that records it: the gates are read on the writer's connection, in the
+        # transaction that stores the served slots (no read transaction of its own per request), and no
+        # receipt can commit spend between the read and the record.
+        market = await cache.load(uow, svc.ranking)
+        response: OpportunityResponse = evaluate(svc.ranking, request, market, svc.evaluation_now())
+        await uow.audit.insert_audit(_evaluation_events(svc, request, response))
+        # What receipt verification later checks a receipt against: the slots served for this intent.
+        await uow.receipts.insert_served_slots(
+            request.intent_id,
+            [(s.offer_id, s.partner_id, s.campaign_id) for s in response.shortlisted],
+            epoch_ms(svc.clock()),
+        )
+        if await uow.counters.mark_intent(request.intent_id, "evaluated"):
+            await uow.counters.bump("intents:evaluated")
+        return msgspec.json.encode(response)
+
+    body = await svc.store.write(rank_and_record)
+    await svc.hot.set(key, generation + _TAG_END + body, OPPORTUNITY_CACHE_TTL_MS)
+    return body
+
+
+def _evaluation_events(svc: Services, request: OpportunityRequest, response: OpportunityResponse) -> list:
+    """The audit of a ranked request: the cache miss, and the decision with its shortlist."""
+    trace_id = request.intent_id
+    return [
         svc.audit(
             trace_id=trace_id,
             entity_type="cache",
@@ -172,18 +194,3 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
             },
         ),
     ]
-
-    async def record(uow: UnitOfWork) -> None:
-        await uow.audit.insert_audit(events)
-        # What receipt verification later checks a receipt against: the slots served for this intent.
-        await uow.receipts.insert_served_slots(
-            request.intent_id,
-            [(s.offer_id, s.partner_id, s.campaign_id) for s in response.shortlisted],
-            epoch_ms(svc.clock()),
-        )
-        if await uow.counters.mark_intent(request.intent_id, "evaluated"):
-            await uow.counters.bump("intents:evaluated")
-
-    await svc.store.write(record)
-    await svc.hot.set(key, generation + _TAG_END + body, OPPORTUNITY_CACHE_TTL_MS)
-    return body
