@@ -69,6 +69,7 @@ def _serve(settings: Settings) -> int:
         raise SettingsError(refusal)
     if settings.mode != "demo":  # the demo's in-memory database lives only in the serving process
         asyncio.run(_preflight(settings))
+    os.environ.setdefault("GC_FREEZE", "1")  # the serving process freezes its start-up heap (server/heap.py)
     logging.getLogger("promotion_agent").info(
         "listening on http://%s:%d with %d process(es)", settings.host, settings.port, settings.workers
     )

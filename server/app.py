@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from .api.auth import document_security, key_guard, security_components
 from .api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES, screen_raw_input
 from .api.routes import ROUTES
 from .api.strict import StrictJsonBody
+from .heap import settle_heap
 from .modes import IMPLIES, refuse_demo_records
 from .services.access import access_from_settings, current_caller
 from .services.context import Services, evaluation_clock
@@ -108,6 +110,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         svc = services or await build_services(settings)
         app.state.svc = svc
+        if os.environ.get("GC_FREEZE") == "1":  # set by ``promotion-agent serve`` (``serving.settle_heap``)
+            settle_heap()
         log.info(
             "promotion-agent ready: mode=%s persistence=%s hotState=%s billing=%s keys=%s "
             "ranking=%s clock=%s (%s)",
