@@ -55,7 +55,7 @@ usage:
   --set key=value   override a scenario field by its dotted path, e.g. ranking.weights.bid=0.2,
                     ranking.floors.relevance=0.65, traffic.requests=100000, seed=7
   --out DIR         write the reports (ranking report, outcome tables, settlements, summary.md)
-  --format LIST     which export formats (default: csv,parquet,json,md)
+  --format LIST     which export formats: csv, parquet, json, md (default: parquet,md)
   --explain         run: also write every candidate of every request (factors, scores, failed gates,
                     rank) as the `candidates` table, whatever the run's size (Parquet unless --format)
   --grid KEY=RANGE  sweep: one axis, an inclusive range START:STOP:STEP or a list V1,V2,…; every

@@ -24,7 +24,15 @@ def files(folder: Path) -> dict[str, bytes]:
 
 
 def test_same_scenario_and_seed_give_identical_bytes(tmp_path):
-    args = ["run", CROWDED, "--set", "traffic.requests=3000", "--no-progress"]
+    args = [
+        "run",
+        CROWDED,
+        "--set",
+        "traffic.requests=3000",
+        "--no-progress",
+        "--format",
+        "csv,parquet,json,md",
+    ]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     a, b = files(tmp_path / "a"), files(tmp_path / "b")
@@ -46,6 +54,16 @@ def test_same_scenario_and_seed_give_identical_bytes(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         assert a[name] == b[name], name
+    # without --format: the formats that scale, Parquet and the Markdown summary (kpis.json always)
+    assert (
+        main(
+            ["run", CROWDED, "--set", "traffic.requests=3000", "--no-progress", "--out", str(tmp_path / "d")]
+        )
+        == 0
+    )
+    written = set(files(tmp_path / "d"))
+    assert {"ranking_report.parquet", "settlements.parquet", "summary.md", "kpis.json"} <= written
+    assert not {n for n in written if n.endswith(".csv") or (n.endswith(".json") and n != "kpis.json")}
     # another seed is another day
     assert main([*args, "--set", "seed=99", "--out", str(tmp_path / "c")]) == 0
     assert files(tmp_path / "c")["ranking_report.csv"] != a["ranking_report.csv"]
@@ -85,7 +103,17 @@ def test_compare_reports_deltas_and_shifts(tmp_path, capsys):
     assert shifts["cmp_hubflow"]["moved_up"] > 0 and shifts["cmp_signalstack"]["moved_down"] > 0
     assert (
         main(
-            ["compare", BASELINE, "--set", "ranking.weights.bid=0.2", "--out", str(tmp_path), "--no-progress"]
+            [
+                "compare",
+                BASELINE,
+                "--set",
+                "ranking.weights.bid=0.2",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+                "--format",
+                "csv,parquet,json,md",
+            ]
         )
         == 0
     )
