@@ -61,6 +61,8 @@ class WorkerSettings:
     interval_ms: int = 5000
     leader_lease_ms: int = 15000
     batch_size: int = 20
+    # Jobs of a batch in flight at once (their provider calls overlap; each is still claimed once).
+    concurrency: int = 1
     metrics_port: int = 9464
     shutdown_grace_ms: int = 10000
     alert_webhook_url: str | None = None
@@ -83,6 +85,7 @@ class WorkerSettings:
             interval_ms=interval,
             leader_lease_ms=lease,
             batch_size=env_int(env, "SETTLEMENT_WORKER_BATCH_SIZE", 20, minimum=1, maximum=1000),
+            concurrency=env_int(env, "SETTLEMENT_WORKER_CONCURRENCY", 1, minimum=1, maximum=256),
             metrics_port=env_int(env, "SETTLEMENT_WORKER_METRICS_PORT", 9464, minimum=0, maximum=65535),
             shutdown_grace_ms=env_int(env, "SETTLEMENT_WORKER_SHUTDOWN_GRACE_MS", 10000, minimum=0),
             alert_webhook_url=_url(env, "ALERT_WEBHOOK_URL"),
@@ -156,14 +159,18 @@ class SettlementWorker:
         failed: list[settlements.ProcessedItem] = []
         counts = {"settled": 0, "rescheduled": 0, "failed": 0, "skipped": 0}
         try:
-            for _ in range(self.config.batch_size):
+            remaining = self.config.batch_size
+            while remaining > 0:
                 if self.stopping.is_set():
                     break
                 lease_due = time.monotonic() - self._last_lease_check >= self.config.interval_ms / 1000
                 if lease_due and not await self.hold_lease():
                     break
-                # One job per call, so a stop request is honoured between jobs.
-                result = await settlements.process_queue(self.svc, 1)
+                # ``concurrency`` jobs per call (one by default), so a stop request is honoured between
+                # them: none starts once it is set, and the ones in flight finish.
+                take = min(remaining, self.config.concurrency)
+                result = await settlements.process_queue(self.svc, take, concurrency=take, stop=self.stopping)
+                remaining -= take
                 if not result.items:
                     break
                 m.jobs_processed.inc(result.processed_count)
@@ -306,7 +313,7 @@ async def _main(settings: Settings, config: WorkerSettings, once: bool) -> int:
     http = None
     try:
         log.info(
-            "settlement worker %s: persistence=%s hotState=%s billing=%s lease=%s interval=%dms batch=%d alerts=%s",
+            "settlement worker %s: persistence=%s hotState=%s billing=%s lease=%s interval=%dms batch=%d concurrency=%d alerts=%s",
             worker.worker_id,
             svc.store.kind,
             svc.hot.kind,
@@ -314,6 +321,7 @@ async def _main(settings: Settings, config: WorkerSettings, once: bool) -> int:
             worker.lease.kind,
             config.interval_ms,
             config.batch_size,
+            config.concurrency,
             ",".join(s.name for s in alerter.sinks) or "none",
         )
         if once:

@@ -18,6 +18,7 @@ and the dead-letter queue is decided in the one transaction that still holds the
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any, Unpack
 
@@ -86,12 +87,19 @@ def _audit_settlement(
     )
 
 
-async def process_queue(svc: Services, limit: int = 10) -> ProcessResult:
+async def process_queue(
+    svc: Services, limit: int = 10, *, concurrency: int = 1, stop: asyncio.Event | None = None
+) -> ProcessResult:
+    """Process up to ``limit`` due jobs, at most ``concurrency`` of them in flight at once.
+
+    Each job is still claimed once: the claim is a conditional update in the database (``_claim``),
+    so running several at a time only overlaps their provider calls. With ``stop`` set, no job starts
+    after it is set; the ones in flight finish (their answers are recorded).
+    """
     result = ProcessResult()
     now = svc.clock()
     due = await svc.store.read(lambda uow: uow.retry_jobs.due_retry_jobs(epoch_ms(now), limit))
-    for job in due:
-        item = await _process_one(svc, job)
+    for item in await _run_jobs(svc, due, concurrency, stop):
         result.items.append(item)
         if item.outcome == "skipped":
             result.skipped_count += 1
@@ -104,6 +112,31 @@ async def process_queue(svc: Services, limit: int = 10) -> ProcessResult:
         else:
             result.failed_count += 1
     return result
+
+
+async def _run_jobs(
+    svc: Services, due: list[SettlementRetryJob], concurrency: int, stop: asyncio.Event | None
+) -> list[ProcessedItem]:
+    if concurrency <= 1:  # one after another; an error stops the rest
+        items = []
+        for job in due:
+            if stop is not None and stop.is_set():
+                break
+            items.append(await _process_one(svc, job))
+        return items
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(job: SettlementRetryJob) -> ProcessedItem | None:
+        async with gate:
+            if stop is not None and stop.is_set():
+                return None
+            return await _process_one(svc, job)
+
+    outcomes = await asyncio.gather(*(one(job) for job in due), return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:  # every job in flight has finished (and recorded its answer) before this is raised
+        raise errors[0]
+    return [o for o in outcomes if isinstance(o, ProcessedItem)]
 
 
 async def _process_one(svc: Services, job: SettlementRetryJob) -> ProcessedItem:

@@ -236,6 +236,65 @@ async def test_a_lease_store_that_fails_means_not_leading(svc: Services) -> None
     assert status == 503 and "hot state down" in body["lastError"]
 
 
+class CountingGateway(SimulatedGateway):
+    """Settles after a short wait, counting how many submissions are in flight at once."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+        self.calls: list[str] = []
+
+    async def submit(self, settlement: SettlementReceipt, job: SettlementRetryJob) -> GatewayResult:
+        self.calls.append(settlement.settlement_id)
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        await asyncio.sleep(0.02)
+        self.in_flight -= 1
+        return await super().submit(settlement, job)
+
+
+async def test_a_concurrent_batch_overlaps_submissions_and_settles_each_once(svc: Services) -> None:
+    ids = await queue(svc, 10)
+    svc.gateway = gateway = CountingGateway()
+    worker = make_worker(svc, MemoryHotState(), batch_size=10, concurrency=4)
+    assert await worker.hold_lease()
+    await worker.run_batch()
+    assert gateway.most == 4  # never more than the bound, and the bound is used
+    assert sorted(gateway.calls) == sorted(ids)  # each claimed and submitted once
+    assert await statuses(svc) == dict.fromkeys(ids, "settled")
+    assert worker.last_run == {"settled": 10, "rescheduled": 0, "failed": 0, "skipped": 0}
+
+
+async def test_two_concurrent_runs_over_one_queue_submit_each_job_once(svc: Services) -> None:
+    """Two batches racing for the same due jobs (as two leaders would after a lost lease): the database
+    claim decides, so every settlement reaches the provider once."""
+    ids = await queue(svc, 12)
+    svc.gateway = gateway = CountingGateway()
+    first, second = await asyncio.gather(
+        settlements.process_queue(svc, 12, concurrency=6), settlements.process_queue(svc, 12, concurrency=6)
+    )
+    assert sorted(gateway.calls) == sorted(ids)
+    settled = [i.settlement_id for r in (first, second) for i in r.items if i.outcome == "settled"]
+    assert sorted(settled) == sorted(ids)
+    assert await statuses(svc) == dict.fromkeys(ids, "settled")
+
+
+async def test_a_stop_during_a_concurrent_batch_finishes_those_in_flight_and_starts_no_more(
+    svc: Services,
+) -> None:
+    ids = await queue(svc, 6)
+    svc.gateway = gateway = HeldGateway()
+    worker = make_worker(svc, MemoryHotState(), batch_size=6, concurrency=2)
+    serving = asyncio.create_task(worker.serve())
+    await gateway.entered.wait()
+    await asyncio.sleep(0.05)  # both of the first pair are inside the provider call
+    worker.request_stop("SIGTERM")
+    gateway.go.set()
+    await asyncio.wait_for(serving, 30)
+    assert sorted(gateway.calls) == sorted(ids[:2])
+    assert await statuses(svc) == {**dict.fromkeys(ids[:2], "settled"), **dict.fromkeys(ids[2:], "pending")}
+
+
 def test_worker_settings_defaults_and_errors_name_the_variable() -> None:
     assert WorkerSettings.from_env({}) == WorkerSettings(
         interval_ms=5000,
@@ -244,9 +303,11 @@ def test_worker_settings_defaults_and_errors_name_the_variable() -> None:
         metrics_port=9464,
         alert_suppression_seconds=300,
     )
+    assert WorkerSettings.from_env({"SETTLEMENT_WORKER_CONCURRENCY": "32"}).concurrency == 32
     bad = [
         ({"SETTLEMENT_WORKER_INTERVAL_MS": "soon"}, "SETTLEMENT_WORKER_INTERVAL_MS must be a whole number"),
         ({"SETTLEMENT_WORKER_BATCH_SIZE": "0"}, "SETTLEMENT_WORKER_BATCH_SIZE must be between 1 and 1000"),
+        ({"SETTLEMENT_WORKER_CONCURRENCY": "0"}, "SETTLEMENT_WORKER_CONCURRENCY must be between 1 and 256"),
         (
             {"SETTLEMENT_WORKER_METRICS_PORT": "70000"},
             "SETTLEMENT_WORKER_METRICS_PORT must be between 0 and 65535",
