@@ -25,7 +25,7 @@ import msgspec
 from ..adapters.hot_state import OPPORTUNITY_CACHE_TTL_MS
 from ..adapters.store.codec import epoch_ms
 from ..adapters.store.ports import UnitOfWork
-from ..domain.models import OpportunityRequest, OpportunityResponse, ReputationRecord
+from ..domain.models import AuditEvent, OpportunityRequest, OpportunityResponse, ReputationRecord
 from ..domain.ranking import CampaignState, Market, PartnerState, evaluate, governed_trust
 from ..domain.ranking_config import RankingConfig
 from ..domain.wallet import credits_ok
@@ -159,7 +159,9 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
     return body
 
 
-def _evaluation_events(svc: Services, request: OpportunityRequest, response: OpportunityResponse) -> list:
+def _evaluation_events(
+    svc: Services, request: OpportunityRequest, response: OpportunityResponse
+) -> list[AuditEvent]:
     """The audit of a ranked request: the cache miss, and the decision with its shortlist."""
     trace_id = request.intent_id
     return [

@@ -118,7 +118,7 @@ async def _run_jobs(
     svc: Services, due: list[SettlementRetryJob], concurrency: int, stop: asyncio.Event | None
 ) -> list[ProcessedItem]:
     if concurrency <= 1:  # one after another; an error stops the rest
-        items = []
+        items: list[ProcessedItem] = []
         for job in due:
             if stop is not None and stop.is_set():
                 break
