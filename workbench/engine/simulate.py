@@ -177,14 +177,14 @@ def simulate(
     stage = stages[req, pos]
     price = batch.groups["price"].fill_null(0.0).to_numpy()[grow]
     reaches = stage >= market.billable_stage[ci]
-    first, group = _first_of_campaign(req, ci, reaches)
+    first, owner = _first_of_campaign(req, ci, reaches, stages.shape[1])
     if pricing is not None and pricing.rule == "second_price":
         refused_first = _over_budget_priced(ci, first, price, market)
     else:
         refused_first = _over_budget(ci, first, market)
     billable = first & ~refused_first
     # the slots after the first of their campaign in a request: refused with it, or sharing its settlement
-    refused = reaches & (np.bincount(group, weights=refused_first, minlength=len(group))[group] > 0)
+    refused = reaches & refused_first[owner]
     shares = reaches & ~first & ~refused
     slots = pl.DataFrame(
         {
@@ -205,15 +205,28 @@ def simulate(
     return Simulation(slots=slots, settlements=settlements)
 
 
-def _first_of_campaign(req: np.ndarray, ci: np.ndarray, reaches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _first_of_campaign(
+    req: np.ndarray, ci: np.ndarray, reaches: np.ndarray, positions: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per slot (arrival, then position order): whether it is the first of its (request, campaign) to reach
-    the billable event, and the index of its (request, campaign) group."""
-    if not len(ci):
-        return reaches.copy(), np.zeros(0, dtype=np.int64)
-    _, group = np.unique(req.astype(np.int64) * (int(ci.max()) + 1) + ci, return_inverse=True)
-    frame = pl.DataFrame({"group": group, "one": reaches.astype(np.int64)})
-    before = frame.select(pl.col("one").cum_sum().over("group") - pl.col("one")).to_series().to_numpy()
-    return reaches & (before == 0), group.astype(np.int64)
+    the billable event, and the slot that holds its (request, campaign)'s settlement (itself when first).
+
+    A request's slots are contiguous and at most ``positions`` long, so the earlier slots of the same
+    (request, campaign) are found by looking back at most ``positions − 1`` rows: a few vector operations
+    rather than a grouping over every (request, campaign) pair (0.48 s of a million-request run's 0.59 s
+    simulation when it was a polars window over 1.4 million groups).
+    """
+    n = len(ci)
+    idx = np.arange(n)
+    earliest = np.full(n, -1, dtype=np.int64)
+    for k in range(positions - 1, 0, -1):  # farthest first: the earliest reaching slot wins
+        j = idx - k
+        ok = j >= 0
+        jc = np.where(ok, j, 0)
+        same = ok & (req[jc] == req) & (ci[jc] == ci) & reaches[jc] & (earliest < 0)
+        earliest[same] = j[same]
+    first = reaches & (earliest < 0)
+    return first, np.where(earliest >= 0, earliest, idx)
 
 
 def _over_budget(ci: np.ndarray, reaches: np.ndarray, market: MarketTables) -> np.ndarray:
