@@ -249,11 +249,13 @@ def rank_epoch(
             rank=pl.when(C("eligible")).then(pl.int_range(1, pl.len() + 1).over("sig")).cast(pl.Int32)
         )
         .with_columns(shortlisted=C("eligible") & (C("rank") <= C("slots")))
-        .collect()
     )
+    if pricing.rule == "second_price":  # needs the ranked order in numpy (``pricing.with_prices``)
+        priced = with_prices(ranked.collect(), cfg, pricing).lazy()
+    else:  # the payout: one lazy query, as before there were pricing rules
+        priced = ranked.with_columns(price=pl.when(C("eligible")).then(C("payout")))
     return (
-        with_prices(ranked, cfg, pricing)
-        .sort("row")
+        priced.sort("row")
         .select(
             "row",
             "sig",
@@ -266,6 +268,7 @@ def rank_epoch(
             "shortlisted",
             "price",
         )
+        .collect()
     )
 
 

@@ -17,7 +17,7 @@ import polars as pl
 
 from workbench.engine.exports import FORMATS, run_tables, write_run, write_table
 from workbench.engine.pipeline import RunResult
-from workbench.engine.reports import KPI_NAMES, Facts
+from workbench.engine.reports import KPI_NAMES, facts_of
 from workbench.engine.segment_compare import MovedMost, compare_segments, most_moved, moved_line
 from workbench.engine.units import currency_of, unit_of
 
@@ -64,7 +64,7 @@ class Comparison:
 
 def compare_runs(base: RunResult, variant: RunResult, by: Iterable[str] = ()) -> Comparison:
     """KPI deltas, slot share, rank shifts and, per ``by`` (``segments.BYS``), the segment breakdowns."""
-    fb, fv = Facts(base), Facts(variant)
+    fb, fv = facts_of(base), facts_of(variant)
     tb, tv = run_tables(base, fb), run_tables(variant, fv)
     kb, kv = tb["_kpis"], tv["_kpis"]
     kpis = pl.DataFrame(

@@ -38,6 +38,7 @@ from workbench.engine.reports import (
     LONG_FRAME_LIMIT,
     Facts,
     campaign_outcomes,
+    facts_of,
     overall_kpis,
     partner_outcomes,
 )
@@ -241,9 +242,12 @@ def gate_breakdown(result: RunResult) -> pl.DataFrame:
 
 
 def run_tables(result: RunResult, facts: Facts | None = None) -> dict[str, Any]:
-    """Every table of a run by name (polars frames), and ``_kpis``: the run's KPIs as a dict."""
-    facts = Facts(result) if facts is None else facts
-    return {
+    """Every table of a run by name (polars frames), and ``_kpis``: the run's KPIs as a dict (made once per
+    ``Facts``; do not change what it returns)."""
+    facts = facts_of(result) if facts is None else facts
+    if "tables" in facts.memo:
+        return facts.memo["tables"]
+    facts.memo["tables"] = tables = {
         "outcomes_campaign": campaign_outcomes(facts),
         "outcomes_partner": partner_outcomes(facts),
         "outcomes_category": category_outcomes(facts),
@@ -252,6 +256,7 @@ def run_tables(result: RunResult, facts: Facts | None = None) -> dict[str, Any]:
         "exhaustion": exhaustion(result),
         "_kpis": overall_kpis(facts),
     }
+    return tables
 
 
 def scenario_info(result: RunResult) -> dict[str, Any]:

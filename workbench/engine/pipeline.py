@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -32,6 +33,8 @@ class RunResult:
     simulation: Simulation
     stages: np.ndarray  # numpy int8 (requests × positions): the funnel stage drawn for each slot position
     timings: dict[str, float] = field(default_factory=dict)
+    # What reports derive from the run and keep (``reports.facts_of``): a run never changes once made.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def long_frame(self) -> pl.LazyFrame:
         return long_frame(self.batch, self.traffic.requests)

@@ -108,11 +108,22 @@ def _first_in_request(idx: np.ndarray, key: np.ndarray, mask: np.ndarray, max_sl
     return first
 
 
+def facts_of(result: RunResult) -> Facts:
+    """The run's ``Facts``, made once per run (kept on the run)."""
+    facts = result.memo.get("facts")
+    if facts is None:
+        facts = result.memo["facts"] = Facts(result)
+    return facts
+
+
 class Facts:
     """Slot, settlement and request facts of one run as numpy columns, summed per breakdown key."""
 
     def __init__(self, result: RunResult) -> None:
         self.result = result
+        # Tables derived from these facts alone (``run_tables``, segment breakdowns), kept once made: a
+        # run does not change, and the lab compares every re-ranking with the same baseline.
+        self.memo: dict[str, Any] = {}
         b, tr, m = result.batch, result.traffic, result.market
         self.n_sig = tr.signatures.height
         self.sig_of = tr.sig_of_request

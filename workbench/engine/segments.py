@@ -28,7 +28,7 @@ from __future__ import annotations
 import polars as pl
 
 from workbench.engine.pipeline import RunResult
-from workbench.engine.reports import ANY_REGION, ORDER, Facts, finish, partner_outcomes
+from workbench.engine.reports import ANY_REGION, ORDER, Facts, facts_of, finish, partner_outcomes
 
 C = pl.col
 
@@ -157,7 +157,14 @@ def parse_by(values: list[str]) -> tuple[str, ...]:
 def segment_breakdown(result: RunResult | Facts, by: str) -> pl.DataFrame:
     """The outcomes and KPIs per value of ``by`` (one of ``BYS``): ``segment`` then ``SEGMENT_COLUMNS``,
     sorted by segment."""
-    f = result if isinstance(result, Facts) else Facts(result)
+    f = result if isinstance(result, Facts) else facts_of(result)
+    key = f"segments:{by}"
+    if key not in f.memo:
+        f.memo[key] = _breakdown(f, by)
+    return f.memo[key]
+
+
+def _breakdown(f: Facts, by: str) -> pl.DataFrame:
     if by == "category":
         frame = category_outcomes(f, intents=True).rename({"category": "segment"})
     elif by == "region":
