@@ -36,10 +36,9 @@ $(VENV_STAMP): $(UV) uv.lock pyproject.toml
 	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
 	touch $(VENV_STAMP)
 
-# The benchmarks (figures go to bench/RESULTS.md): the API with wrk and the shared scripts, then the batch engine.
+# The benchmarks: every figure measured again and appended to bench/RESULTS.md (bench/run_all.sh).
 bench: $(VENV_STAMP)
-	bash bench/api.sh evaluate_uncached evaluate_cached receipts_shortlisted
-	.venv/bin/python bench/batch.py
+	bash bench/run_all.sh
 
 clean:
 	rm -rf .venv .tools .data .pytest_cache
