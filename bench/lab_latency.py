@@ -36,7 +36,9 @@ def table_text(app: WorkbenchApp, widget) -> str:
 
 async def measure(requests: int, changes: int) -> list[float]:
     app = WorkbenchApp(
-        api_url="http://127.0.0.1:9", scenario_path=ROOT / "scenarios" / "crowded-market.toml", start_server=False
+        api_url="http://127.0.0.1:9",
+        scenario_path=ROOT / "scenarios" / "crowded-market.toml",
+        start_server=False,
     )
     times: list[float] = []
     async with app.run_test(size=(160, 50)) as pilot:
@@ -59,12 +61,12 @@ async def measure(requests: int, changes: int) -> list[float]:
             started = time.perf_counter()
             await pilot.press("enter")
             while lab.outcome is before or lab.outcome.run.cfg.weights.bid != float(bid):
-                await asyncio.sleep(0.002)
+                await pilot.pause(0.002)
             shortlisted = lab.outcome.run.simulation.slots.height
             expected = fmt_value("shortlisted", shortlisted)
             # reading the screen renders it: every 10 ms, not in a tight loop that would steal the GIL
             while expected not in table_text(app, kpis):
-                await asyncio.sleep(0.01)
+                await pilot.pause(0.01)
             times.append(time.perf_counter() - started)
             await pilot.press("escape")
             await pilot.pause(0.3)
