@@ -132,7 +132,7 @@ async def evaluate_opportunity(svc: Services, request: OpportunityRequest) -> by
             status="cache_hit",
             actor_type="buyer_agent",
         )
-        await svc.store.write(lambda uow: uow.audit.insert_audit([event]))
+        await svc.store.append_audit([event])
         return cached
 
     cache: MarketCache = svc.state.setdefault("market_cache", MarketCache())

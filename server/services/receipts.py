@@ -314,5 +314,5 @@ async def _deduplicated(svc: Services, receipt: EventReceipt, result: ReceiptRes
         actor_id=receipt.buyer_agent_id or receipt.partner_id,
         provenance=receipt.data_provenance,
     )
-    await svc.store.write(lambda uow: uow.audit.insert_audit([event]))
+    await svc.store.append_audit([event])
     return msgspec.structs.replace(result, deduplicated=True)

@@ -269,3 +269,56 @@ async def test_each_write_keeps_its_callers_identity_even_when_another_request_c
         actors[trace] = [e.actor_id for e in page.items]
     assert actors == {"t_ops": ["ops-alice"], "t_bot": ["buyer-bot"], "t_anon": ["promotion-agent"]}
     assert current_caller.get() is None  # nothing leaked into this task
+
+
+def audit_event(i: int, prefix: str = "aud_app") -> AuditEvent:
+    return AuditEvent(
+        audit_event_id=f"{prefix}_{i:03d}",
+        trace_id="t_append",
+        entity_type="cache",
+        entity_id=f"e{i}",
+        action="opportunity.evaluate",
+        status="cache_hit",
+        occurred_at=T0,
+    )
+
+
+async def test_audit_appends_and_writes_racing_each_commit_once(services: Services) -> None:
+    """Appends queued beside ordinary writes (one write group on SQLite) are all stored, each once, with the
+    audit counter moved by exactly their number; and every caller returns only after its commit."""
+    before = await services.store.read(lambda uow: uow.counters.counter("audit_events"))
+
+    async def write_one(i: int) -> None:
+        await services.store.write(lambda uow: uow.audit.insert_audit([audit_event(i, "aud_w")]))
+
+    await asyncio.gather(
+        *(services.store.append_audit([audit_event(i)]) for i in range(30)),
+        *(write_one(i) for i in range(10)),
+        services.store.append_audit([audit_event(100), audit_event(101)]),
+    )
+    page = await services.store.read(lambda uow: uow.audit.page_audit("t_append", None, None, [], 1, 100))
+    ids = sorted(e.audit_event_id for e in page.items)
+    assert ids == sorted(
+        [f"aud_app_{i:03d}" for i in [*range(30), 100, 101]] + [f"aud_w_{i:03d}" for i in range(10)]
+    )
+    after = await services.store.read(lambda uow: uow.counters.counter("audit_events"))
+    assert after - before == 42
+
+
+async def test_a_failing_append_fails_alone_and_the_group_commits(services: Services) -> None:
+    await services.store.append_audit([audit_event(7, "aud_dup")])
+
+    async def settle_write() -> None:
+        await services.store.write(lambda uow: uow.receipts.insert_receipt(receipt("r_group"), None, None))
+
+    results = await asyncio.gather(
+        services.store.append_audit([audit_event(7, "aud_dup")]),  # the same id again: refused
+        settle_write(),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], IntegrityError)
+    assert results[1] is None
+    stored = await services.store.read(lambda uow: uow.receipts.get_receipt("r_group"))
+    assert stored is not None
+    page = await services.store.read(lambda uow: uow.audit.page_audit(None, "e7", None, [], 1, 10))
+    assert [e.audit_event_id for e in page.items] == ["aud_dup_007"]

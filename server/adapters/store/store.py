@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ...domain.models import AuditEvent
 from .engine import Engines
 from .ports import UnitOfWork
 from .unit_of_work import SqlUnitOfWork
@@ -23,6 +24,8 @@ T = TypeVar("T")
 Carried = tuple[tuple[ContextVar[Any], Any], ...]
 # A queued write: the caller's function, its future, its retries, its context variables.
 Queued = tuple[Callable[[UnitOfWork], Awaitable[Any]], asyncio.Future[Any], int, Carried]
+# A queued audit append: its events and its future.
+Appended = tuple[list[AuditEvent], asyncio.Future[None]]
 
 
 class SqlStore:
@@ -48,6 +51,7 @@ class SqlStore:
         self.carry = tuple(carry)
         self._write_lock = asyncio.Lock()
         self._queued: list[Queued] = []
+        self._appended: list[Appended] = []
 
     async def write(self, fn: Callable[[UnitOfWork], Awaitable[T]], *, retries: int = 3) -> T:
         if self.engines.sync_write is not None:
@@ -65,27 +69,53 @@ class SqlStore:
                     raise
         raise AssertionError("unreachable")
 
+    async def append_audit(self, events: list[AuditEvent]) -> None:
+        """Store audit events that record nothing else (a cache hit, a repeated receipt), committed before
+        this returns. On SQLite every append queued for a write group is one insert in that group's
+        transaction, rather than a unit of work (and a savepoint) of its own per request."""
+        if self.engines.sync_write is None:
+            await self.write(lambda uow: uow.audit.insert_audit(events))
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._appended.append((events, future))
+        await asyncio.sleep(0)  # let the other requests that are ready queue theirs too
+        async with self._write_lock:
+            if not future.done():
+                await self._lead()
+        await future
+
     async def _group_write(self, fn: Callable[[UnitOfWork], Awaitable[T]], retries: int) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queued.append((fn, future, retries, tuple((var, var.get()) for var in self.carry)))
         await asyncio.sleep(0)  # let the other requests that are ready queue their writes too
         async with self._write_lock:
             if not future.done():
-                group, self._queued = self._queued, []
-                await self._run_group(group)
+                await self._lead()
         return await future
 
-    async def _run_group(self, group: list[Queued]) -> None:
+    async def _lead(self) -> None:
+        """Take everything queued so far and run it as one group (the caller holds the write lock)."""
+        group, self._queued = self._queued, []
+        appended, self._appended = self._appended, []
+        await self._run_group(group, appended)
+
+    async def _run_group(self, group: list[Queued], appended: list[Appended] | None = None) -> None:
         assert self.engines.sync_write is not None
+        appended = appended or []
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             with self.engines.sync_write.begin() as conn:
                 for fn, future, retries, carried in group:
                     with _restored(carried):
                         outcomes.append((future, *await self._run_unit(conn, fn, retries)))
+                if appended:
+                    events = [event for batch, _ in appended for event in batch]
+                    _, error = await self._run_unit(conn, lambda uow: uow.audit.insert_audit(events), 1)
+                    for _, future in appended:
+                        outcomes.append((future, None, error))
         except BaseException as exc:  # the commit (or the group) failed: nobody's work is stored
             shared = exc if isinstance(exc, Exception) else RuntimeError("the write group was interrupted")
-            for _, future, _, _ in group:
+            for future in [f for _, f, _, _ in group] + [f for _, f in appended]:
                 if not future.done():
                     future.set_exception(shared)
             if not isinstance(exc, Exception):
