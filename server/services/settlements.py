@@ -14,6 +14,10 @@ first (PostgreSQL), so the queue, disputes and replays never deadlock each other
 
 ``_record_outcome`` is long on purpose: every provider answer's effect on the settlement, its job
 and the dead-letter queue is decided in the one transaction that still holds the claim.
+
+The module stays whole (about 400 lines) because the queue, disputes and dead-letter replays are one
+state machine over the same settlement and job rows, with the same locking order: cut apart, each half
+would have to restate that order.
 """
 
 from __future__ import annotations

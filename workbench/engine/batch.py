@@ -48,7 +48,9 @@ cumulative billable counts show a gate closing, it finds the first request that
 sees it closed, accepts everything before, closes the gate and starts a new
 epoch there. There are at most (campaigns + workspaces + 1) epochs.
 
-``run_batch`` is that loop in one function on purpose (its chunk, its closing gates and its
+The module (~440 lines) is the two halves of one algorithm, the static frame and the epoch loop over
+it, which share their column sets and row order; the budget arithmetic and the prices are apart
+(``budgets``, ``pricing``). ``run_batch`` is that loop in one function on purpose (its chunk, its closing gates and its
 epoch boundaries share a dozen running arrays); ``static_frame`` is one lazy polars query.
 """
 
@@ -101,6 +103,19 @@ MAX_CHUNK = 262_144
 
 
 C = pl.col
+# A candidate's factors and scores as the static frame holds them (and every candidate table shows them).
+FACTOR_COLUMNS = (
+    "cat",
+    "task",
+    "region",
+    "targeting",
+    "freshness",
+    "governed_trust",
+    "relevance",
+    "utility",
+    "trust",
+    "affective_fit",
+)
 
 
 def static_frame(cfg: RankingConfig, market: MarketTables, signatures: pl.DataFrame) -> pl.DataFrame:
@@ -167,16 +182,7 @@ def static_frame(cfg: RankingConfig, market: MarketTables, signatures: pl.DataFr
             "partner_id",
             "payout",
             "slots",
-            "cat",
-            "task",
-            "region",
-            "targeting",
-            "freshness",
-            "governed_trust",
-            "relevance",
-            "utility",
-            "trust",
-            "affective_fit",
+            *FACTOR_COLUMNS,
             *[f"gate_{gate}" for gate in STATIC_GATES],
             "static_ok",
         )

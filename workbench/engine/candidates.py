@@ -6,9 +6,12 @@ from __future__ import annotations
 import polars as pl
 
 from server.domain.gates import GATES
-from workbench.engine.batch import BatchResult
+from workbench.engine.batch import FACTOR_COLUMNS, BatchResult
 
 C = pl.col
+# What a candidate table shows of each candidate (the ranking's outcome after its factors).
+OUTCOME_COLUMNS = ("bid_norm", "priority_score", "failed_gates", "eligible", "rank", "shortlisted")
+CANDIDATE_COLUMNS = ("cand_order", "campaign_id", "partner_id", "payout", *FACTOR_COLUMNS, *OUTCOME_COLUMNS)
 
 
 def failed_gates_expr() -> pl.Expr:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from workbench.engine.batch import FACTOR_COLUMNS
+from workbench.engine.candidates import OUTCOME_COLUMNS
 from workbench.engine.errors import ScenarioError
 from workbench.engine.pipeline import RunResult
 
@@ -31,28 +33,7 @@ PRIORITY_TERMS = (
     ("affective_fit", "affective_fit"),
     ("bid", "bid_norm"),
 )
-COLUMNS = (
-    "campaign_id",
-    "partner_id",
-    "cand_order",
-    "payout",
-    "cat",
-    "task",
-    "region",
-    "targeting",
-    "freshness",
-    "governed_trust",
-    "relevance",
-    "utility",
-    "trust",
-    "affective_fit",
-    "bid_norm",
-    "priority_score",
-    "failed_gates",
-    "eligible",
-    "rank",
-    "shortlisted",
-)
+COLUMNS = ("campaign_id", "partner_id", "cand_order", "payout", *FACTOR_COLUMNS, *OUTCOME_COLUMNS)
 
 
 class ExplainError(ScenarioError):

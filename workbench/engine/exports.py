@@ -29,7 +29,7 @@ import polars as pl
 import polars.selectors as cs
 
 from server.domain.ranking_config import RankingConfig, weight_sum
-from workbench.engine.candidates import with_failed_gates
+from workbench.engine.candidates import CANDIDATE_COLUMNS, with_failed_gates
 from workbench.engine.limits import exhaustion
 from workbench.engine.markdown import run_summary
 from workbench.engine.pipeline import RunResult
@@ -167,26 +167,7 @@ def candidate_groups(result: RunResult) -> pl.DataFrame:
             "relevance_floor",
             "utility_floor",
             "slots",
-            "cand_order",
-            "campaign_id",
-            "partner_id",
-            "payout",
-            "cat",
-            "task",
-            "region",
-            "targeting",
-            "freshness",
-            "governed_trust",
-            "relevance",
-            "utility",
-            "trust",
-            "affective_fit",
-            "bid_norm",
-            "priority_score",
-            "failed_gates",
-            "eligible",
-            "rank",
-            "shortlisted",
+            *CANDIDATE_COLUMNS,
         )
         .rename({"r_category": "category"})
     )
@@ -198,26 +179,7 @@ def long_table(result: RunResult) -> pl.DataFrame:
         .select(
             "intent_id",
             "arrival_at",
-            "cand_order",
-            "campaign_id",
-            "partner_id",
-            "payout",
-            "cat",
-            "task",
-            "region",
-            "targeting",
-            "freshness",
-            "governed_trust",
-            "relevance",
-            "utility",
-            "trust",
-            "affective_fit",
-            "bid_norm",
-            "priority_score",
-            "failed_gates",
-            "eligible",
-            "rank",
-            "shortlisted",
+            *CANDIDATE_COLUMNS,
         )
         .collect()
     )

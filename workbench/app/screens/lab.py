@@ -6,6 +6,10 @@ stops at its next progress step) and the result is posted back as a message. A
 result is shown only if it answers the latest request, so quick key presses
 never show a stale run. The first run of a scenario is the pinned baseline; ``b``
 pins the current settings instead. ``g`` shows the KPIs per segment (``lab_segments``).
+
+What is not the screen's own is already apart (the engine calls in ``lab_run``, file actions in
+``lab_files``, texts in ``lab_text``, the segment tab in ``lab_segments``); the ~410 lines left are its
+layout, its bindings and the handlers that put one result on screen, which read best together.
 """
 
 from __future__ import annotations
