@@ -1,4 +1,5 @@
-"""Fill a SQLite database with N stored receipts (each with its settlement, retry job and audit events).
+"""Fill a SQLite database with N stored receipts (each with its settlement, retry job, audit events,
+served slot and intent).
 
 The rows are what the receipt path writes, inserted in bulk, so that the API can
 be measured on a large database: ``bench/million.sh`` runs the billable-receipt
@@ -26,7 +27,7 @@ def main() -> int:
     enc = msgspec.json.encode
     started = time.perf_counter()
     for start in range(0, total, BATCH):
-        receipts, settlements, jobs, audits = [], [], [], []
+        receipts, settlements, jobs, audits, slots, intents = [], [], [], [], [], []
         for i in range(start, min(start + BATCH, total)):
             rid, iid, sid, jid = f"rcpt_fill_{i}", f"int_fill_{i}", f"set_f{i:08x}", f"retry_f{i:08x}"
             receipt = {
@@ -84,6 +85,8 @@ def main() -> int:
                 )
             )
             jobs.append((jid, sid, iid, "completed", 0, enc(job).decode()))
+            slots.append((iid, "offer_hubflow", "partner_procure_pilot", "cmp_hubflow", 1773223200000))
+            intents.append((iid, 1, 1))
             for kind in ("receipt", "settlement"):
                 audits.append(
                     (
@@ -115,6 +118,12 @@ def main() -> int:
             "VALUES (?, ?, ?, ?, ?, ?)",
             audits,
         )
+        db.executemany(
+            "INSERT INTO served_slots (intent_id, offer_id, partner_id, campaign_id, served_at_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            slots,
+        )
+        db.executemany("INSERT INTO intents (intent_id, evaluated, presented) VALUES (?, ?, ?)", intents)
         db.commit()
         print(f"\r{min(start + BATCH, total):,} receipts", end="", file=sys.stderr, flush=True)
     print(f"\nfilled {total:,} receipts in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -6,7 +6,7 @@ in the same transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from ...domain.models import DeadLetterEntry
 from . import schema as s
@@ -43,12 +43,10 @@ class SqlDeadLetters(Repository):
             await self._exec(update(t).where(t.c.dlq_entry_id == entry.dlq_entry_id).values(**values))
 
     async def get_dead_letter(self, dlq_entry_id: str) -> DeadLetterEntry | None:
-        t = s.dlq_entries
-        return await self._doc(select(t.c.doc).where(t.c.dlq_entry_id == dlq_entry_id), DeadLetterEntry)
+        return await self._doc_by("dlq_entries", "dlq_entry_id", dlq_entry_id, DeadLetterEntry)
 
     async def get_dead_letter_for(self, settlement_id: str) -> DeadLetterEntry | None:
-        t = s.dlq_entries
-        return await self._doc(select(t.c.doc).where(t.c.settlement_id == settlement_id), DeadLetterEntry)
+        return await self._doc_by("dlq_entries", "settlement_id", settlement_id, DeadLetterEntry)
 
     async def page_dead_letters(
         self, status: str | None, trace_id: str | None, settlement_id: str | None, page: int, page_size: int

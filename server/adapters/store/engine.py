@@ -89,7 +89,9 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
     }
     shared_memory = "mode=memory" in url  # demo mode: one in-memory database shared by every connection
     if writer:
-        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
+        # Every write group ends in its own COMMIT or ROLLBACK (``engine.begin()``), so the pool's
+        # rollback when the connection is returned would be a second, empty one per group.
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None)
     else:
         kwargs.update(pool_size=8, max_overflow=56)
     engine = create_engine(parsed, **kwargs)
@@ -109,9 +111,13 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
             cursor.execute("PRAGMA read_uncommitted=1")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        # On the driver connection itself: SQLAlchemy's statement execution (context, events) per
+        # write group was a measurable share of the request paths (bench/RESULTS.md, issue 16).
+        conn.connection.driver_connection.execute(begin)
 
     return engine
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from ...domain.models import RetryJobStatus, SettlementRetryJob
 from ...domain.settlement import DUE_JOB_STATUSES
@@ -27,14 +27,72 @@ from .codec import decode, encode, epoch_ms
 from .counters import SqlCounters
 from .paging import keyset_page, unique
 from .ports import MAX_SEQ, JobRow, KeysetPage
+from .raw_sqlite import prebuilt
 from .session import Repository, Session
 
 
-def _due(now_ms: int) -> Any:
+def _due() -> Any:
+    """Due at ``:now_ms`` (the statuses as equalities, not an expanding ``IN``: prebuilt statements)."""
     t = s.retry_jobs
+    now_ms = bindparam("now_ms")
     return or_(
-        and_(t.c.status.in_(DUE_JOB_STATUSES), t.c.next_run_at_ms <= now_ms),
+        and_(or_(*(t.c.status == status for status in DUE_JOB_STATUSES)), t.c.next_run_at_ms <= now_ms),
         and_(t.c.status == "processing", or_(t.c.lease_until_ms.is_(None), t.c.lease_until_ms <= now_ms)),
+    )
+
+
+# The worker's statements, built once (each claim and outcome runs them; ``raw_sqlite.py``).
+@prebuilt
+def _due_jobs() -> Any:
+    t = s.retry_jobs
+    return select(t.c.doc).where(_due()).order_by(t.c.next_run_at_ms, t.c.seq).limit(bindparam("limit"))
+
+
+@prebuilt
+def _job_row() -> Any:
+    t = s.retry_jobs
+    return select(t.c.doc, t.c.lease_until_ms, t.c.claim_token).where(t.c.retry_job_id == bindparam("k"))
+
+
+@prebuilt
+def _claim() -> Any:
+    t = s.retry_jobs
+    return (
+        update(t)
+        .where(
+            and_(
+                t.c.retry_job_id == bindparam("k"),
+                t.c.status == bindparam("seen_status"),
+                t.c.claim_token.is_not_distinct_from(bindparam("seen_token")),
+                _due(),
+            )
+        )
+        .values(
+            status=bindparam("v_status"),
+            lease_until_ms=bindparam("v_lease"),
+            claim_token=bindparam("v_token"),
+            doc=bindparam("v_doc"),
+        )
+    )
+
+
+@prebuilt
+def _finish() -> Any:
+    t = s.retry_jobs
+    return (
+        update(t)
+        .where(
+            t.c.retry_job_id == bindparam("k"),
+            t.c.status == "processing",
+            t.c.claim_token == bindparam("token"),
+        )
+        .values(
+            status=bindparam("v_status"),
+            next_run_at_ms=bindparam("v_next"),
+            lease_until_ms=None,
+            claim_token=None,
+            doc=bindparam("v_doc"),
+        )
     )
 
 
@@ -116,14 +174,11 @@ class SqlRetryJobs(Repository):
     # -- the queue's claims ------------------------------------------------------
     async def due_retry_jobs(self, now_ms: int, limit: int) -> list[SettlementRetryJob]:
         """Jobs due now, oldest first: queued or rescheduled and due, or processing with an expired claim."""
-        t = s.retry_jobs
-        stmt = select(t.c.doc).where(_due(now_ms)).order_by(t.c.next_run_at_ms, t.c.seq).limit(limit)
-        return await self._docs(stmt, SettlementRetryJob)
+        rows = await self._exec(_due_jobs(), {"now_ms": now_ms, "limit": limit})
+        return [decode(row[0], SettlementRetryJob) for row in rows]
 
     async def retry_job_row(self, retry_job_id: str) -> JobRow | None:
-        t = s.retry_jobs
-        stmt = select(t.c.doc, t.c.lease_until_ms, t.c.claim_token).where(t.c.retry_job_id == retry_job_id)
-        row = (await self._exec(stmt)).first()
+        row = (await self._exec(_job_row(), {"k": retry_job_id})).first()
         if row is None:
             return None
         return JobRow(decode(row[0], SettlementRetryJob), row[1], row[2])
@@ -132,36 +187,32 @@ class SqlRetryJobs(Repository):
         self, seen: JobRow, claimed: SettlementRetryJob, now_ms: int, token: str, lease_until_ms: int
     ) -> bool:
         """Take the job for one claim: matches only if it is still due and as ``seen`` (status, token)."""
-        t = s.retry_jobs
         result = await self._exec(
-            update(t)
-            .where(
-                and_(
-                    t.c.retry_job_id == seen.job.retry_job_id,
-                    t.c.status == seen.job.status,
-                    t.c.claim_token.is_not_distinct_from(seen.claim_token),
-                    _due(now_ms),
-                )
-            )
-            .values(
-                status=claimed.status, lease_until_ms=lease_until_ms, claim_token=token, doc=encode(claimed)
-            )
+            _claim(),
+            {
+                "k": seen.job.retry_job_id,
+                "seen_status": seen.job.status,
+                "seen_token": seen.claim_token,
+                "now_ms": now_ms,
+                "v_status": claimed.status,
+                "v_lease": lease_until_ms,
+                "v_token": token,
+                "v_doc": encode(claimed),
+            },
         )
         return result.rowcount == 1
 
     async def finish_claimed_job(self, job: SettlementRetryJob, token: str) -> bool:
         """Record the outcome of a claim: only the holder of ``token`` can, and only once."""
-        t = s.retry_jobs
         result = await self._exec(
-            update(t)
-            .where(t.c.retry_job_id == job.retry_job_id, t.c.status == "processing", t.c.claim_token == token)
-            .values(
-                status=job.status,
-                next_run_at_ms=epoch_ms(job.next_run_at),
-                lease_until_ms=None,
-                claim_token=None,
-                doc=encode(job),
-            )
+            _finish(),
+            {
+                "k": job.retry_job_id,
+                "token": token,
+                "v_status": job.status,
+                "v_next": epoch_ms(job.next_run_at),
+                "v_doc": encode(job),
+            },
         )
         return result.rowcount == 1
 

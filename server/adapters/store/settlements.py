@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 
 from ...domain.errors import Conflict
 from ...domain.models import DataProvenance, SettlementReceipt, SettlementStatus
@@ -23,12 +23,20 @@ from ...domain.settlement import counts_as_spend
 from . import dialect
 from . import schema as s
 from . import statements as st
-from .codec import encode
+from .codec import decode, encode
 from .counters import SqlCounters
 from .market import SqlMarket
 from .paging import keyset_page, unique
 from .ports import MAX_SEQ, BillResult, KeysetPage
+from .raw_sqlite import prebuilt
 from .session import Repository, Session
+
+
+@prebuilt
+def _locked_settlement(kind: str, skip_locked: bool) -> Any:
+    t = s.settlements
+    stmt = select(t.c.doc).where(t.c.settlement_id == bindparam("k"))
+    return dialect.locked(kind, stmt, skip_locked=skip_locked)
 
 
 class SqlSettlements(Repository):
@@ -145,11 +153,8 @@ class SqlSettlements(Repository):
         With ``skip_locked`` a row another transaction holds reads as None (the queue passes it
         by instead of waiting).
         """
-        t = s.settlements
-        stmt = dialect.locked(
-            self.kind, select(t.c.doc).where(t.c.settlement_id == settlement_id), skip_locked=skip_locked
-        )
-        return await self._doc(stmt, SettlementReceipt)
+        row = (await self._exec(_locked_settlement(self.kind, skip_locked), {"k": settlement_id})).first()
+        return None if row is None else decode(row[0], SettlementReceipt)
 
     # -- listings ------------------------------------------------------------
     @staticmethod
