@@ -62,7 +62,13 @@ def start_mock(delay_ms: int) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the mock billing provider did not start")
 
 
-async def drain(count: int, concurrency: int, url: str) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drain(count: int, concurrency: int, url: str, mock_pid: int) -> tuple[float, int, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         write_seed(f"{tmp}/seed.json")
         settings = Settings(
@@ -94,6 +100,7 @@ async def drain(count: int, concurrency: int, url: str) -> tuple[float, int]:
                 svc, config, HotStateLease(hot, config.leader_lease_ms), Alerter(svc.hot, []), WorkerMetrics()
             )
             started = time.perf_counter()
+            cpu_worker, cpu_mock = time.process_time(), cpu_seconds(mock_pid)
             settled = 0
             while True:
                 assert await worker.hold_lease()
@@ -103,10 +110,11 @@ async def drain(count: int, concurrency: int, url: str) -> tuple[float, int]:
                 if not any(worker.last_run.values()):
                     break
             seconds = time.perf_counter() - started
+            cpu_worker, cpu_mock = time.process_time() - cpu_worker, cpu_seconds(mock_pid) - cpu_mock
             with sqlite3.connect(f"{tmp}/bench.sqlite3") as db:
                 rows = dict(db.execute("SELECT status, count(*) FROM settlements GROUP BY status").fetchall())
             assert rows.get("settled", 0) >= count and settled == count, (rows, settled)
-            return seconds, settled
+            return seconds, settled, cpu_worker, cpu_mock
         finally:
             await svc.close()
 
@@ -121,10 +129,11 @@ def main() -> None:
     try:
         httpx.get(f"{url}/events", timeout=5)
         for c in (int(x) for x in args.concurrency.split(",")):
-            seconds, settled = asyncio.run(drain(args.settlements, c, url))
+            seconds, settled, cpu_worker, cpu_mock = asyncio.run(drain(args.settlements, c, url, mock.pid))
             print(
                 f"worker concurrency={c} settlements={settled} seconds={seconds:.2f} "
-                f"rate={settled / seconds:,.0f}/s (mock delay {args.delay_ms} ms, pid {os.getpid()})"
+                f"rate={settled / seconds:,.0f}/s cpu_per_settlement_ms worker={1000 * cpu_worker / settled:.2f} "
+                f"mock={1000 * cpu_mock / settled:.2f} (mock delay {args.delay_ms} ms)"
             )
     finally:
         mock.terminate()
