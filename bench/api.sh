@@ -30,6 +30,13 @@ path_for() {
   esac
 }
 
+if curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+  echo "bench: something already answers on 127.0.0.1:$port (a server left running?): stop it or set PORT" >&2
+  exit 2
+fi
+server=""
+trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
+
 for script in "${scripts[@]}"; do
   for c in ${CONCURRENCY:-16}; do
     data=$(mktemp -d)
@@ -48,12 +55,16 @@ for script in "${scripts[@]}"; do
       "$root/.venv/bin/promotion-agent" serve >"$data/server.log" 2>&1 &
     server=$!
     for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    if ! kill -0 "$server" 2>/dev/null; then
+      echo "bench: the server did not start:" >&2; tail -5 "$data/server.log" >&2; exit 1
+    fi
     threads=2; [ "$c" -eq 1 ] && threads=1
     url="http://127.0.0.1:$port$(path_for "$script")"
     RUN_ID=warm$(date +%s%N) wrk -t$threads -c$c -d3s -s "$shared/$script.lua" "$url" >/dev/null
     result=$(RUN_ID=$(date +%s%N) wrk -t$threads -c$c -d"$duration" --latency -s "$shared/$script.lua" "$url" | grep '^RESULT')
     echo "$script c=$c backend=${BACKEND:-sqlite} processes=${WEB_CONCURRENCY:-1} $result"
     kill "$server"; wait "$server" 2>/dev/null || true
+    server=""
     rm -rf "$data"
     if [ "${BACKEND:-sqlite}" = postgres ]; then psql -q "$admin" -c "DROP DATABASE $db WITH (FORCE)"; fi
   done
