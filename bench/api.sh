@@ -30,18 +30,15 @@ path_for() {
   esac
 }
 
-if curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
-  echo "bench: something already answers on 127.0.0.1:$port (a server left running?): stop it or set PORT" >&2
-  exit 2
-fi
+# shellcheck source=bench/serve.sh
+. "$root/bench/serve.sh"
+bench_port_free
 server=""
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true' EXIT
 
 for script in "${scripts[@]}"; do
   for c in ${CONCURRENCY:-16}; do
     data=$(mktemp -d)
-    # budgets that never close: every billable receipt creates its settlement (bench/bench_seed.py)
-    "$root/.venv/bin/python" "$root/bench/bench_seed.py" "$data/seed.json"
     backend_env=(DATABASE_URL="sqlite+aiosqlite:///${SQLITE_DB:-$data/bench.sqlite3}")
     if [ "${BACKEND:-sqlite}" = postgres ]; then
       admin=${PG_ADMIN_URL:-postgresql://postgres:postgres@127.0.0.1:54329/postgres}
@@ -51,13 +48,7 @@ for script in "${scripts[@]}"; do
       redis-cli -u "$redis" flushdb >/dev/null
       backend_env=(DATABASE_URL="${admin%/*}/$db" REDIS_URL="$redis")
     fi
-    env "${backend_env[@]}" SEED_PATH="$data/seed.json" WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}" PORT=$port \
-      "$root/.venv/bin/promotion-agent" serve >"$data/server.log" 2>&1 &
-    server=$!
-    for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-    if ! kill -0 "$server" 2>/dev/null; then
-      echo "bench: the server did not start:" >&2; tail -5 "$data/server.log" >&2; exit 1
-    fi
+    bench_serve "$data" "${backend_env[@]}" WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}"
     threads=2; [ "$c" -eq 1 ] && threads=1
     url="http://127.0.0.1:$port$(path_for "$script")"
     RUN_ID=warm$(date +%s%N) wrk -t$threads -c$c -d3s -s "$shared/$script.lua" "$url" >/dev/null

@@ -11,13 +11,13 @@ port=${PORT:-3900}
 minutes=${MINUTES:-10}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (bench/api.sh installs it)" >&2; exit 2; }
 data=$(mktemp -d)
-"$root/.venv/bin/python" "$root/bench/bench_seed.py" "$data/seed.json"
-DATABASE_URL="sqlite+aiosqlite:///$data/bench.sqlite3" SEED_PATH="$data/seed.json" PORT=$port \
-  "$root/.venv/bin/promotion-agent" serve >"$data/server.log" 2>&1 &
-server=$!
-cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
+server=""
+cleanup() { [ -z "$server" ] || { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; } || true; rm -rf "$data"; }
 trap cleanup EXIT
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+# shellcheck source=bench/serve.sh
+. "$root/bench/serve.sh"
+bench_port_free
+bench_serve "$data"
 rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$server/status"; }
 echo "start: rss $(rss_mb) MB"
 seconds=$((minutes * 60))
